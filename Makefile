@@ -1,0 +1,31 @@
+# One word per task. Everything goes through scripts/dev.py, which creates .venv and installs the lock file.
+PY ?= python3
+
+.PHONY: run test lint typecheck bench lock migrate seed keys deploy-check
+
+run:        ## start PostgreSQL (embedded unless DATABASE_URL), migrate, seed the demo county, serve on :8000
+	$(PY) scripts/dev.py run
+
+test:       ## the whole suite against PostgreSQL (TEST_DATABASE_URL, or an embedded one)
+	$(PY) scripts/dev.py test
+
+lint:
+	$(PY) scripts/dev.py lint
+
+bench:      ## gateway vs direct benchmark (prints a table)
+	$(PY) scripts/dev.py bench
+
+migrate:
+	$(PY) scripts/dev.py migrate
+
+seed:
+	$(PY) scripts/dev.py seed
+
+keys:
+	$(PY) scripts/dev.py gen-keys
+
+deploy-check: ## validate docker-compose.yml and deploy/k8s manifests (no Docker engine needed)
+	.venv/bin/python deploy/validate.py
+
+lock:       ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -1,0 +1,154 @@
+"""The gateway: identity (users, tokens, JWKS), user administration, and the proxy to the three services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from gateway import proxy, routes_auth, users
+from gateway.identity import GATEWAY_AUDIENCE, IdentityService, Revocations, refresh_revocations
+from gateway.openapi_merge import OpenAPIMerger
+from gateway.passwords import Passwords
+from gateway.ratelimit import make_rate_limiter
+from gateway.settings import GatewaySettings
+from shared.app import health_router, install_common
+from shared.auth import TokenAuthority
+from shared.db import create_engine, ping, session_factory
+from shared.jwt import KeySet, SigningKey
+from shared.observability import configure_logging
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("jingzhun.gateway")
+
+DESCRIPTION = """
+Jingzhun (精准) platform API: identity at the gateway, and the registry, planning and assessment services
+behind it under `/api/{service}/…`.
+
+Get a token with `POST /auth/token` (form fields `grant_type=password&username=…&password=…`), then send
+`Authorization: Bearer <access_token>`. Access tokens last 15 minutes; refresh with
+`grant_type=refresh_token`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+async def _ready(app: FastAPI) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        await ping(app.state.engine)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    settings: GatewaySettings = app.state.settings
+    async with httpx.AsyncClient(timeout=2) as client:
+
+        async def probe(name: str, base: str) -> tuple[str, str]:
+            try:
+                response = await client.get(f"{base}/readyz")
+                return name, "ok" if response.status_code == 200 else f"status {response.status_code}"
+            except httpx.HTTPError as exc:
+                return name, f"unreachable: {type(exc).__name__}"
+
+        results = await asyncio.gather(*(probe(n, b) for n, b in settings.upstreams.items()))
+    checks.update(dict(results))
+    return checks
+
+
+def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningKey | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings.log_level, json_logs=settings.json_logs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        key = signing_key
+        if key is None:
+            if settings.jwt_private_key_file is None:
+                raise RuntimeError("JWT_PRIVATE_KEY_FILE is not set (the run command generates development keys)")
+            key = SigningKey.from_file(settings.jwt_private_key_file)
+        engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+        sessions = session_factory(engine)
+        passwords = Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        revocations = Revocations()
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.jwks = key.jwks()
+        app.state.token_authority = TokenAuthority(
+            KeySet(key.jwks()), audience=GATEWAY_AUDIENCE, issuer=settings.jwt_issuer
+        )
+        app.state.revocations = revocations
+        app.state.identity = IdentityService(settings, key, passwords, revocations)
+        app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+        app.state.upstream = proxy.make_upstream(settings)
+        app.state.openapi_merger = OpenAPIMerger(settings.upstreams)
+
+        async def keep_revocations_fresh() -> None:
+            while True:
+                try:
+                    await refresh_revocations(revocations, sessions, access_ttl=settings.access_token_ttl_seconds)
+                except Exception:
+                    _log.exception("revocation refresh failed; keeping the previous list")
+                await asyncio.sleep(settings.revocation_refresh_seconds)
+
+        refresher = asyncio.create_task(keep_revocations_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await app.state.upstream.close()
+            await app.state.rate_limiter.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Jingzhun API",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_common(app, settings, service="gateway", cors_origins=settings.cors_origins)
+    app.include_router(health_router(_ready))
+    app.include_router(routes_auth.router)
+    app.include_router(users.router)
+    app.include_router(users.audit_router)
+    app.include_router(proxy.router)
+
+    def gateway_openapi() -> dict[str, Any]:
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "password": {
+                "type": "oauth2",
+                "flows": {"password": {"tokenUrl": "/auth/token", "scopes": {}}},
+            },
+        }
+        doc["security"] = [{"bearer": []}, {"password": []}]
+        return doc
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        merger: OpenAPIMerger = request.app.state.openapi_merger
+        return JSONResponse(await merger.document(gateway_openapi()))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Jingzhun API")
+
+    return app

@@ -1,0 +1,72 @@
+"""Gateway settings (identity, tokens, proxy, limits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import CommonSettings, database_url_field, is_dev_key
+
+__all__ = ["SERVICE_AUDIENCES", "GatewaySettings"]
+
+#: Upstream service name → token audience. User tokens carry all of them, since the gateway forwards the
+#: caller's own token; service tokens carry only the one they were requested for.
+SERVICE_AUDIENCES = {
+    "registry": "jingzhun-registry",
+    "planning": "jingzhun-planning",
+    "assessment": "jingzhun-assessment",
+}
+
+
+class GatewaySettings(CommonSettings):
+    database_url: str | None = Field(None, validation_alias=database_url_field("gateway"))
+    jwt_private_key_file: Path | None = None
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(14 * 86400, ge=3600)
+    service_token_ttl_seconds: int = Field(300, ge=30, le=3600)
+
+    registry_url: str = "http://127.0.0.1:8001"
+    planning_url: str = "http://127.0.0.1:8002"
+    assessment_url: str = "http://127.0.0.1:8003"
+    proxy_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    proxy_connect_timeout: float = Field(3.0, gt=0)
+    proxy_read_timeout: float = Field(30.0, gt=0)
+    proxy_pool_size: int = Field(100, ge=1)
+
+    redis_url: str | None = None
+    rate_limit_per_minute: int = Field(1200, ge=1)
+    rate_limit_login_per_minute: int = Field(30, ge=1)
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_seconds: int = Field(900, ge=1)
+    revocation_refresh_seconds: float = Field(2.0, gt=0)
+
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(2, ge=1)
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def upstreams(self) -> dict[str, str]:
+        return {"registry": self.registry_url, "planning": self.planning_url, "assessment": self.assessment_url}
+
+    @model_validator(mode="after")
+    def _production_keys(self) -> GatewaySettings:
+        if self.production:
+            if self.jwt_private_key_file is None:
+                raise ValueError("production requires JWT_PRIVATE_KEY_FILE")
+            if is_dev_key(self.jwt_private_key_file):
+                raise ValueError("refusing development keys in production (JWT_PRIVATE_KEY_FILE)")
+            if "*" in self.cors_origins:
+                raise ValueError("CORS_ORIGINS='*' is not allowed in production")
+        return self

@@ -1,0 +1,1 @@
+"""Code shared by the gateway and the three services: settings, errors, auth, scope, database, observability."""

@@ -1,0 +1,137 @@
+"""The application factory every domain service uses: middleware, problem handlers, auth, health, metrics.
+
+`build_service_app` gives a service its engine, session factory and token authority in a lifespan, plus
+`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from shared.auth import TokenAuthority
+from shared.db import create_engine, ping, session_factory
+from shared.jwt import KeySet
+from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
+from shared.problems import install_problem_handlers, problem_response
+from shared.settings import CommonSettings, ServiceSettings
+
+__all__ = ["build_service_app", "health_router", "install_common", "load_keyset"]
+
+_log = logging.getLogger("jingzhun.app")
+
+ReadyCheck = Callable[[FastAPI], Awaitable[dict[str, Any]]]
+
+
+def install_common(app: FastAPI, settings: CommonSettings, *, service: str, cors_origins: Sequence[str] = ()) -> None:
+    """Problem handlers, CORS and the observability middleware (outermost)."""
+    install_problem_handlers(app)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(ObservabilityMiddleware, service=service, max_json_body_bytes=settings.max_json_body_bytes)
+
+
+def health_router(ready_check: ReadyCheck) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers (no I/O)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: dependencies reachable", responses={503: {"description": "Not ready"}})
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            checks = await asyncio.wait_for(ready_check(request.app), timeout=5)
+        except Exception as exc:  # any failing dependency means not ready
+            return problem_response(503, "Not ready", str(exc) or type(exc).__name__, slug="not-ready")
+        failing = {k: v for k, v in checks.items() if v != "ok"}
+        if failing:
+            return problem_response(503, "Not ready", "dependencies failing", slug="not-ready", checks=checks)
+        return JSONResponse({"status": "ok", "checks": checks})
+
+    router.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
+    return router
+
+
+async def load_keyset(settings: ServiceSettings, *, attempts: int = 30) -> KeySet:
+    """Public keys from JWT_JWKS_FILE, or fetched from JWT_JWKS_URL (retrying while the gateway starts)."""
+    if settings.jwt_jwks_file is not None:
+        return KeySet.from_file(settings.jwt_jwks_file)
+    if settings.jwt_jwks_url:
+        async with httpx.AsyncClient(timeout=3) as client:
+            for attempt in range(attempts):
+                try:
+                    response = await client.get(settings.jwt_jwks_url)
+                    response.raise_for_status()
+                    return KeySet(response.json())
+                except (httpx.HTTPError, json.JSONDecodeError) as exc:
+                    _log.warning("jwks fetch failed (attempt %d): %s", attempt + 1, exc)
+                    await asyncio.sleep(1)
+    return KeySet({"keys": []})
+
+
+async def _db_ready(app: FastAPI) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        await ping(app.state.engine)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["keys"] = "ok" if len(app.state.token_authority.keys) else "no public keys loaded"
+    return checks
+
+
+def build_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    keyset: KeySet | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A domain service: routers behind shared auth, errors, observability and health endpoints."""
+    configure_logging(settings.log_level, json_logs=settings.json_logs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        keys = keyset if keyset is not None else await load_keyset(settings)
+        app.state.token_authority = TokenAuthority(keys, audience=settings.audience, issuer=settings.jwt_issuer)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        responses={401: {"description": "Missing or invalid token (problem+json)"}},
+    )
+    app.state.settings = settings
+    install_common(app, settings, service=settings.service_name)
+    app.include_router(health_router(_db_ready))
+    for router in routers:
+        app.include_router(router)
+    return app

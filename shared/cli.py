@@ -1,0 +1,263 @@
+"""`python -m shared.cli`: run the platform, migrate, seed the demo county, manage keys, run the tests.
+
+`make run` / `make test` (via scripts/dev.py, which prepares the virtual environment) call into here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shared.embedded_pg import server_url, start_embedded
+from shared.jwt import write_dev_keys
+from shared.migrate import MIGRATION_DIRS, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+SERVICES = ("gateway", "registry", "planning", "assessment")
+APPS = {
+    "gateway": "gateway.main:create_app",
+    "registry": "services.registry.main:create_app",
+    "planning": "services.planning.main:create_app",
+    "assessment": "services.assessment.main:create_app",
+}
+PORT_OFFSETS = {"gateway": 0, "registry": 1, "planning": 2, "assessment": 3}
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# -- databases ---------------------------------------------------------------------------------------------
+def configured_urls() -> dict[str, str] | None:
+    """Per-process database URLs from the environment, or None when nothing is configured."""
+    shared_url = os.environ.get("DATABASE_URL")
+    urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL") or shared_url for s in SERVICES}
+    if not any(urls.values()):
+        return None
+    missing = [s for s, u in urls.items() if not u]
+    if missing:
+        raise SystemExit(f"no database for {', '.join(missing)}: set DATABASE_URL or the per-service URLs")
+    return {s: u for s, u in urls.items() if u}
+
+
+async def _create_databases(admin_url: str, names: list[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        for name in names:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def embedded_urls(pgdata: Path, prefix: str = "jingzhun") -> tuple[object, dict[str, str]]:
+    server = start_embedded(pgdata)
+    names = {s: f"{prefix}_{s}" for s in SERVICES}
+    asyncio.run(_create_databases(server_url(server), list(names.values())))
+    return server, {s: server_url(server, n) for s, n in names.items()}
+
+
+def migrate_all(urls: dict[str, str], services: tuple[str, ...] = SERVICES) -> None:
+    for service in services:
+        _say(f"  migrating {service} …")
+        upgrade(service, urls[service])
+
+
+# -- keys and secrets --------------------------------------------------------------------------------------
+def ensure_dev_keys() -> Path:
+    return write_dev_keys(VAR / "keys")
+
+
+def secret_file(name: str) -> Path:
+    path = VAR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path
+
+
+# -- run -----------------------------------------------------------------------------------------------------
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url} exited with status {proc.returncode}; see the log above")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own localhost URL
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not become healthy in {timeout:.0f}s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shared.seed import DEMO_PASSWORD, seed_demo
+
+    _say("Jingzhun: starting the platform")
+    urls = configured_urls()
+    server = None
+    if urls is None:
+        _say(f"  no DATABASE_URL: using the embedded PostgreSQL in {VAR / 'pgdata'}")
+        server, urls = embedded_urls(VAR / "pgdata")
+    else:
+        _say("  using the configured PostgreSQL (DATABASE_URL)")
+    migrate_all(urls)
+    private_key = Path(os.environ["JWT_PRIVATE_KEY_FILE"]) if os.environ.get("JWT_PRIVATE_KEY_FILE") else ensure_dev_keys()
+    jwks = private_key.parent / "jwks.json"
+    client_secrets = {s: secret_file(f"{s}-client-secret") for s in ("registry", "planning", "assessment")}
+    province_secret = secret_file("province-client-secret")
+    seeded = asyncio.run(
+        seed_demo(urls, {s: p.read_text() for s, p in client_secrets.items()}, province_secret.read_text())
+    )
+    base = args.port
+    ports = {s: base + PORT_OFFSETS[s] for s in SERVICES}
+    common_env = {**os.environ, "PYTHONUNBUFFERED": "1", "JWT_ISSUER": os.environ.get("JWT_ISSUER", "jingzhun-gateway")}
+    for s in ("registry", "planning", "assessment"):
+        common_env[f"{s.upper()}_URL"] = f"http://127.0.0.1:{ports[s]}"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def stop(*_: object) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        for service in ("registry", "planning", "assessment", "gateway"):
+            env = dict(common_env)
+            env[f"{service.upper()}_DATABASE_URL"] = urls[service]
+            if service == "gateway":
+                env["JWT_PRIVATE_KEY_FILE"] = str(private_key)
+            else:
+                env["JWT_JWKS_FILE"] = str(jwks)
+                env["GATEWAY_URL"] = f"http://127.0.0.1:{ports['gateway']}"
+                env["SERVICE_CLIENT_ID"] = f"{service}-service"
+                env["SERVICE_CLIENT_SECRET_FILE"] = str(client_secrets[service])
+            cmd = [
+                sys.executable, "-m", "uvicorn", "--factory", APPS[service], "--host", args.host,
+                "--port", str(ports[service]), "--no-access-log", "--no-server-header",
+                "--loop", "uvloop", "--http", "httptools",
+            ]
+            procs[service] = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: S603
+        for service in SERVICES:
+            _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
+        gw = f"http://127.0.0.1:{ports['gateway']}"
+        _say("")
+        _say("Jingzhun is running. Ctrl-C stops everything.")
+        _say(f"  API (gateway)      {gw}")
+        _say(f"  API docs           {gw}/docs   (merged OpenAPI: {gw}/openapi.json)")
+        for s in ("registry", "planning", "assessment"):
+            _say(f"  {s:<18} http://127.0.0.1:{ports[s]}   (docs: /docs; reached through {gw}/api/{s}/…)")
+        _say("")
+        _say(f"  Demo logins (password for all: {DEMO_PASSWORD}){' — just created' if seeded else ''}:")
+        from shared.seed import DEMO_USERS
+
+        for username, role, region, _name in DEMO_USERS:
+            _say(f"    {username:<24} {role:<18} region {region}")
+        _say(f"  Province client:   client_id=guangxi-province  client_secret=$(cat {province_secret})")
+        _say("")
+        _say("  Try:")
+        _say(f"    TOKEN=$(curl -s -d grant_type=password -d username=admin.jingxi -d password={DEMO_PASSWORD} \\")
+        _say(f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        _say(f'    curl -s -H "Authorization: Bearer $TOKEN" {gw}/api/registry/regions/451025000000')
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        dead = [s for s, p in procs.items() if p.poll() is not None]
+        _say(f"process exited: {', '.join(dead)}; stopping the rest")
+        return 1
+    except KeyboardInterrupt:
+        _say("\nstopping …")
+        return 0
+    finally:
+        stop()
+        # The embedded PostgreSQL (if any) is stopped by pgserver's exit hook once this process ends.
+        _ = server
+
+
+# -- other commands --------------------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    urls = configured_urls()
+    if urls is None:
+        _server, urls = embedded_urls(VAR / "pgdata")
+    migrate_all(urls, tuple(args.service) if args.service else SERVICES)
+    return 0
+
+
+def cmd_gen_keys(args: argparse.Namespace) -> int:
+    private = write_dev_keys(Path(args.out))
+    _say(f"wrote {private} and {private.parent / 'jwks.json'} (development keys)")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from shared.seed import seed_demo
+
+    urls = configured_urls()
+    if urls is None:
+        _server, urls = embedded_urls(VAR / "pgdata")
+    client_secrets = {s: secret_file(f"{s}-client-secret").read_text() for s in ("registry", "planning", "assessment")}
+    done = asyncio.run(seed_demo(urls, client_secrets, secret_file("province-client-secret").read_text()))
+    _say("demo county loaded" if done else "databases not empty: nothing loaded")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    server = None
+    if not env.get("TEST_DATABASE_URL"):
+        _say(f"TEST_DATABASE_URL not set: using an embedded PostgreSQL in {VAR / 'test-pgdata'}")
+        server = start_embedded(VAR / "test-pgdata")
+        env["TEST_DATABASE_URL"] = server_url(server)
+    try:
+        return subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args], env=env, cwd=ROOT)  # noqa: S603
+    finally:
+        _ = server  # kept alive until pytest is done; pgserver stops it at exit
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, serve")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=int(os.environ.get("JINGZHUN_PORT", "8000")),
+                     help="gateway port; the services take the next three")
+    run.set_defaults(func=cmd_run)
+    migrate = sub.add_parser("migrate", help="apply Alembic migrations")
+    migrate.add_argument("--service", action="append", choices=sorted(MIGRATION_DIRS))
+    migrate.set_defaults(func=cmd_migrate)
+    keys = sub.add_parser("gen-keys", help="write a development RSA key pair and JWKS")
+    keys.add_argument("--out", default=str(VAR / "keys"))
+    keys.set_defaults(func=cmd_gen_keys)
+    sub.add_parser("seed", help="load the demo county into empty databases").set_defaults(func=cmd_seed)
+    test = sub.add_parser("test", help="run the test suite against PostgreSQL")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Database engine and sessions (SQLModel on asyncpg).
+
+One engine per process, opened in the app's lifespan. Services own their transactions: they commit before the
+response is returned, never in a dependency's cleanup (which FastAPI runs after the response is sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["CODE_COLLATION", "SessionDep", "create_engine", "ping", "session_factory", "utcnow", "tz_column"]
+
+#: Region codes are compared bytewise so that prefix LIKE uses a btree index and ordering is numeric.
+CODE_COLLATION = "C"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now (storage is always `timestamptz`)."""
+    return datetime.now(UTC)
+
+
+def tz_column(**kwargs: Any) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), **kwargs)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        # Statement cache per connection; asyncpg prepares statements itself.
+        connect_args={"server_settings": {"application_name": "jingzhun", "timezone": "UTC"}},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with maker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]

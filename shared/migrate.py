@@ -1,0 +1,73 @@
+"""Alembic, driven from code: each process has its own migration folder and version table.
+
+Version tables are per process (`alembic_version_registry`, ...) so that all four can share one database when
+only `DATABASE_URL` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.settings import asyncpg_url
+
+__all__ = ["MIGRATION_DIRS", "alembic_config", "run_env", "upgrade"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+MIGRATION_DIRS: dict[str, Path] = {
+    "gateway": _ROOT / "gateway" / "migrations",
+    "registry": _ROOT / "services" / "registry" / "migrations",
+    "planning": _ROOT / "services" / "planning" / "migrations",
+    "assessment": _ROOT / "services" / "assessment" / "migrations",
+}
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATION_DIRS[service]))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", str(MIGRATION_DIRS[service] / "versions"))
+    cfg.set_main_option("sqlalchemy.url", asyncpg_url(database_url).replace("%", "%%"))
+    cfg.attributes["version_table"] = f"alembic_version_{service}"
+    return cfg
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    """Apply `service`'s migrations up to `revision` (blocking; call from a thread in async code)."""
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def downgrade(service: str, database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(service, database_url), revision)
+
+
+def run_env() -> None:
+    """Body of every `migrations/env.py`: online migrations over asyncpg."""
+    cfg = context.config
+    url = cfg.get_main_option("sqlalchemy.url")
+    version_table = cfg.attributes.get("version_table", "alembic_version")
+
+    def do_run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=None, version_table=version_table,
+                          transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    if context.is_offline_mode():
+        context.configure(url=url, literal_binds=True, version_table=version_table)
+        with context.begin_transaction():
+            context.run_migrations()
+    else:
+        asyncio.run(run_async())

@@ -1,0 +1,180 @@
+"""Request ids, JSON logs, Prometheus metrics and the JSON body-size limit, as one pure ASGI middleware.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on every request, including proxied streams, and must
+neither buffer response bodies nor add a task hop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.problems import PROBLEM_JSON
+
+__all__ = ["ObservabilityMiddleware", "configure_logging", "metrics_response"]
+
+_log = logging.getLogger("jingzhun.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+REQUESTS = Counter("jingzhun_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+LATENCY = Histogram(
+    "jingzhun_http_request_duration_seconds",
+    "HTTP request duration",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with any `extra` fields the caller passed."""
+
+    _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def metrics_response(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _problem(status: int, title: str, detail: str, request_id: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps({
+        "type": "https://jingzhun.example/problems/payload-too-large",
+        "title": title, "status": status, "detail": detail,
+    }).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    return body, headers
+
+
+class ObservabilityMiddleware:
+    """Assigns X-Request-ID, limits JSON bodies, logs one JSON line and records metrics per request."""
+
+    def __init__(self, app: ASGIApp, *, service: str, max_json_body_bytes: int) -> None:
+        self.app = app
+        self.service = service
+        self.max_json = max_json_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state: MutableMapping[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            receive_fn = await self._limit_json(scope, headers, receive, send_wrapper, request_id)
+            if receive_fn is not None:
+                await self.app(scope, receive_fn, send_wrapper)
+        finally:
+            self._record(scope, state, status_holder[0], time.perf_counter() - start, request_id)
+
+    async def _limit_json(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send, request_id: str
+    ) -> Receive | None:
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not (content_type.endswith(b"/json") or content_type.endswith(b"+json")):
+            return receive
+        length = headers.get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) <= self.max_json:
+                return receive
+            await self._reject(send, request_id)
+            return None
+        # Chunked JSON: buffer up to the limit (JSON bodies are small by contract), then replay.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_json:
+                await self._reject(send, request_id)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay_receive() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replay_receive
+
+    async def _reject(self, send: Send, request_id: str) -> None:
+        body, headers = _problem(413, "Request body too large", f"JSON bodies are limited to {self.max_json} bytes.", request_id)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, state: MutableMapping[str, Any], status: int, elapsed: float, request_id: str) -> None:
+        route = scope.get("route")
+        route_path = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        REQUESTS.labels(self.service, method, route_path, str(status)).inc()
+        LATENCY.labels(self.service, method, route_path).observe(elapsed)
+        if route_path in ("/healthz", "/metrics"):
+            return
+        principal = state.get("principal")
+        _log.info(
+            "request",
+            extra={
+                "service": self.service,
+                "request_id": request_id,
+                "method": method,
+                "route": route_path,
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "principal": getattr(principal, "sub", None),
+                "role": str(getattr(principal, "role", "")) or None,
+            },
+        )

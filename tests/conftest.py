@@ -1,0 +1,270 @@
+"""Test harness: real PostgreSQL (TEST_DATABASE_URL, else an embedded one), migrated by Alembic.
+
+Four throw-away databases are created for the session and dropped at the end; every test starts from empty
+tables. Apps run in-process (httpx.ASGITransport) with their real lifespans; where real sockets matter (the
+proxy), services are served by uvicorn on ephemeral ports inside the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from gateway.main import create_app as create_gateway
+from gateway.settings import GatewaySettings
+from services.assessment.main import create_app as create_assessment
+from services.assessment.settings import AssessmentSettings
+from services.planning.main import create_app as create_planning
+from services.planning.settings import PlanningSettings
+from services.registry.main import create_app as create_registry
+from services.registry.settings import RegistrySettings
+from shared.jwt import KeySet, SigningKey, generate_private_key_pem
+from shared.migrate import upgrade
+
+SERVICES = ("gateway", "registry", "planning", "assessment")
+PASSWORD = "correct horse battery"
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+
+
+def _admin_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from shared.embedded_pg import server_url, start_embedded
+
+    server = start_embedded(Path(__file__).resolve().parent.parent / "var" / "test-pgdata")
+    _admin_url.server = server  # type: ignore[attr-defined]  # keep it alive for the session
+    return server_url(server)
+
+
+def _with_database(url: str, name: str) -> str:
+    # postgresql://user@host:port/db?params  or  postgresql://postgres:@/db?host=/socket
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture(scope="session")
+async def db_urls() -> AsyncIterator[dict[str, str]]:
+    admin = _admin_url()
+    tag = uuid.uuid4().hex[:8]
+    names = {s: f"jzt_{tag}_{s}" for s in SERVICES}
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in names.values():
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    urls = {s: _with_database(admin, n) for s, n in names.items()}
+    for service in SERVICES:
+        await asyncio.to_thread(upgrade, service, urls[service])
+    yield urls
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in names.values():
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(db_urls: dict[str, str]) -> None:
+    for service in SERVICES:
+        conn = await asyncpg.connect(db_urls[service])
+        try:
+            tables = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic_%'"
+            )
+            if tables:
+                await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey.from_pem(generate_private_key_pem())
+
+
+@pytest.fixture(scope="session")
+def keyset(signing_key: SigningKey) -> KeySet:
+    return KeySet(signing_key.jwks())
+
+
+@pytest.fixture
+def gateway_settings(db_urls: dict[str, str]) -> GatewaySettings:
+    return GatewaySettings(
+        environment="test",
+        database_url=db_urls["gateway"],
+        json_logs=False,
+        log_level="WARNING",
+        registry_url="http://127.0.0.1:9",  # overridden by tests that need live upstreams
+        planning_url="http://127.0.0.1:9",
+        assessment_url="http://127.0.0.1:9",
+        proxy_connect_timeout=1.0,
+        proxy_read_timeout=2.0,
+        **FAST_ARGON2,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an in-process client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+async def gateway(gateway_settings: GatewaySettings, signing_key: SigningKey) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_gateway(gateway_settings, signing_key=signing_key)
+    async with running(app) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+
+
+def service_settings(cls: type[Any], url: str) -> Any:
+    return cls(environment="test", database_url=url, json_logs=False, log_level="WARNING")
+
+
+@pytest.fixture
+def registry_app(db_urls: dict[str, str], keyset: KeySet) -> FastAPI:
+    return create_registry(service_settings(RegistrySettings, db_urls["registry"]), keyset=keyset)
+
+
+@pytest.fixture
+async def registry(registry_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(registry_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def planning(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_planning(service_settings(PlanningSettings, db_urls["planning"]), keyset=keyset)
+    async with running(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def assessment(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_assessment(service_settings(AssessmentSettings, db_urls["assessment"]), keyset=keyset)
+    async with running(app) as client:
+        yield client
+
+
+# -- data helpers -------------------------------------------------------------------------------------------
+@dataclass
+class User:
+    id: str
+    username: str
+    role: str
+    region: str
+    password: str = PASSWORD
+
+
+_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+
+
+@pytest.fixture
+async def make_user(db_urls: dict[str, str]) -> Callable[..., Any]:
+    async def _make(role: str, region: str, username: str | None = None, *, disabled: bool = False) -> User:
+        username = username or f"{role.replace('_', '')}.{uuid.uuid4().hex[:8]}"
+        conn = await asyncpg.connect(db_urls["gateway"])
+        try:
+            user_id = await conn.fetchval(
+                "INSERT INTO gateway_user (id, username, display_name, password_hash, role, region_code, disabled_at)"
+                " VALUES (gen_random_uuid(), $1, $1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING id",
+                username, _HASH, role, region, disabled,
+            )
+        finally:
+            await conn.close()
+        return User(str(user_id), username, role, region)
+
+    return _make
+
+
+@pytest.fixture
+async def make_client(db_urls: dict[str, str]) -> Callable[..., Any]:
+    async def _make(client_id: str, role: str, region: str, secret: str = "s3cret-client-secret") -> str:
+        conn = await asyncpg.connect(db_urls["gateway"])
+        try:
+            await conn.execute(
+                "INSERT INTO gateway_client (client_id, secret_hash, role, region_code) VALUES ($1, $2, $3, $4)",
+                client_id, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(secret), role, region,
+            )
+        finally:
+            await conn.close()
+        return secret
+
+    return _make
+
+
+@pytest.fixture
+async def seed_regions(db_urls: dict[str, str]) -> None:
+    from shared.seed import DEMO_REGIONS
+
+    conn = await asyncpg.connect(db_urls["registry"])
+    try:
+        await conn.executemany(
+            "INSERT INTO registry_region (code, name, level, parent_code) VALUES ($1, $2, $3, $4)", DEMO_REGIONS
+        )
+    finally:
+        await conn.close()
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+
+
+async def token_for(client: httpx.AsyncClient, user: User) -> str:
+    response = await login(client, user.username, user.password)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- real servers for the proxy ------------------------------------------------------------------------------
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on an ephemeral port; yields its base URL."""
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
