@@ -38,6 +38,9 @@ _HOP_BY_HOP = frozenset(
     }
 )
 
+# Set again by the gateway's own server and middleware.
+_RESPONSE_SKIP = _HOP_BY_HOP | {"date", "server", "x-request-id"}
+
 
 class UpstreamResponse(Protocol):
     status: int
@@ -193,7 +196,7 @@ async def proxy(service: str, path: str, request: Request, caller: CallerDep) ->
         resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
     except asyncio.CancelledError:
         raise
-    headers = {k: v for k, v in resp.headers if k.lower() not in _HOP_BY_HOP}
+    headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
     if resp.content_length is not None and resp.content_length <= SMALL_BODY:
         try:
             content = await resp.read()
