@@ -12,8 +12,8 @@ test:       ## the whole suite against PostgreSQL (TEST_DATABASE_URL, or an embe
 lint:
 	$(PY) scripts/dev.py lint
 
-bench:      ## gateway vs direct benchmark (prints a table)
-	$(PY) scripts/dev.py bench
+bench:      ## gateway vs direct benchmark (prints a table); ARGS="--quick" for a short run
+	$(PY) scripts/dev.py bench $(ARGS)
 
 migrate:
 	$(PY) scripts/dev.py migrate
@@ -27,5 +27,6 @@ keys:
 deploy-check: ## validate docker-compose.yml and deploy/k8s manifests (no Docker engine needed)
 	.venv/bin/python deploy/validate.py
 
-lock:       ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+lock:       ## re-resolve the lock files from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --universal --python-version 3.11 --extra dev -o requirements-dev.lock

@@ -22,7 +22,7 @@ STAMP = VENV / ".jingzhun-installed"
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in ("requirements.lock", "pyproject.toml"):
+    for name in ("requirements-dev.lock", "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
@@ -36,9 +36,9 @@ def ensure_venv() -> None:
     fingerprint = _fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
-    print("installing dependencies (requirements.lock) …", flush=True)
+    print("installing dependencies (requirements-dev.lock) …", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.check_call([*pip, "-r", str(ROOT / "requirements.lock")])  # noqa: S603
+    subprocess.check_call([*pip, "-r", str(ROOT / "requirements-dev.lock")])  # noqa: S603
     subprocess.check_call([*pip, "--no-deps", "-e", str(ROOT)])  # noqa: S603
     STAMP.write_text(fingerprint)
 

@@ -70,8 +70,16 @@ def health_router(ready_check: ReadyCheck) -> APIRouter:
     return router
 
 
-async def load_keyset(settings: ServiceSettings, *, attempts: int = 30) -> KeySet:
-    """Public keys from JWT_JWKS_FILE, or fetched from JWT_JWKS_URL (retrying while the gateway starts)."""
+JWKS_REFRESH_SECONDS = 300.0
+JWKS_RETRY_SECONDS = 2.0
+
+
+async def load_keyset(settings: ServiceSettings, *, attempts: int = 5) -> KeySet:
+    """Public keys from JWT_JWKS_FILE, or fetched from JWT_JWKS_URL (retrying briefly while the gateway starts).
+
+    An empty set is returned if the gateway is not up yet; `_keep_keys_fresh` keeps trying in the background and
+    /readyz reports "no public keys loaded" meanwhile.
+    """
     if settings.jwt_jwks_file is not None:
         return KeySet.from_file(settings.jwt_jwks_file)
     if settings.jwt_jwks_url:
@@ -83,8 +91,19 @@ async def load_keyset(settings: ServiceSettings, *, attempts: int = 30) -> KeySe
                     return KeySet(response.json())
                 except (httpx.HTTPError, json.JSONDecodeError) as exc:
                     _log.warning("jwks fetch failed (attempt %d): %s", attempt + 1, exc)
-                    await asyncio.sleep(1)
+                    if attempt + 1 < attempts:
+                        await asyncio.sleep(1)
     return KeySet({"keys": []})
+
+
+async def _keep_keys_fresh(app: FastAPI, settings: ServiceSettings) -> None:
+    """Refetch the JWKS: quickly while none are loaded, then every few minutes to pick up rotated keys."""
+    authority: TokenAuthority = app.state.token_authority
+    while True:
+        await asyncio.sleep(JWKS_RETRY_SECONDS if not len(authority.keys) else JWKS_REFRESH_SECONDS)
+        keys = await load_keyset(settings, attempts=1)
+        if len(keys):
+            authority.keys = keys
 
 
 async def _db_ready(app: FastAPI) -> dict[str, Any]:
@@ -117,9 +136,18 @@ def build_service_app(
         app.state.sessions = session_factory(engine)
         keys = keyset if keyset is not None else await load_keyset(settings)
         app.state.token_authority = TokenAuthority(keys, audience=settings.audience, issuer=settings.jwt_issuer)
+        refresher = (
+            asyncio.create_task(_keep_keys_fresh(app, settings))
+            if keyset is None and settings.jwt_jwks_url and not settings.jwt_jwks_file
+            else None
+        )
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             await engine.dispose()
 
     app = FastAPI(

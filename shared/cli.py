@@ -236,6 +236,94 @@ def cmd_test(args: argparse.Namespace) -> int:
         _ = server  # kept alive until pytest is done; pgserver stops it at exit
 
 
+async def _insert_user(url: str, username: str, role: str, region: str, name: str, password: str) -> None:
+    import asyncpg
+    from argon2 import PasswordHasher
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO gateway_user (id, username, display_name, password_hash, role, region_code)"
+            " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)",
+            username.lower(), name, PasswordHasher().hash(password), role, region,
+        )
+    finally:
+        await conn.close()
+
+
+async def _upsert_client(url: str, client_id: str, role: str, region: str, secret: str, description: str) -> None:
+    import asyncpg
+    from argon2 import PasswordHasher
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO gateway_client (client_id, secret_hash, role, region_code, description)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO UPDATE"
+            " SET secret_hash = EXCLUDED.secret_hash, role = EXCLUDED.role, region_code = EXCLUDED.region_code,"
+            " description = EXCLUDED.description, disabled_at = NULL",
+            client_id, PasswordHasher().hash(secret), role, region, description,
+        )
+    finally:
+        await conn.close()
+
+
+def _gateway_url() -> str:
+    urls = configured_urls()
+    if urls is None:
+        raise SystemExit("set DATABASE_URL (or GATEWAY_DATABASE_URL) to the gateway's database")
+    return urls["gateway"]
+
+
+def _read_secret(value_file: str | None, env_name: str) -> str:
+    if value_file:
+        return Path(value_file).read_text().strip()
+    value = os.environ.get(env_name)
+    if not value:
+        raise SystemExit(f"give the secret with --secret-file or the {env_name} environment variable")
+    return value
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Bootstrap a user (typically the first county_admin) directly in the gateway database."""
+    from shared.auth import ROLE_LEVEL, Role
+    from shared.regions import is_region_code, level_of
+
+    role = Role(args.role)
+    if not is_region_code(args.region) or (ROLE_LEVEL[role] and level_of(args.region) != ROLE_LEVEL[role]):
+        raise SystemExit(f"{args.region} is not a {ROLE_LEVEL[role]}-level statistical division code")
+    password = _read_secret(args.password_file, "JINGZHUN_PASSWORD")
+    if len(password) < 10:
+        raise SystemExit("passwords have at least 10 characters")
+    asyncio.run(_insert_user(_gateway_url(), args.username, role, args.region, args.name or args.username, password))
+    _say(f"created {role} {args.username} for region {args.region}")
+    return 0
+
+
+def cmd_create_client(args: argparse.Namespace) -> int:
+    """Register (or re-key) a machine client: a province system or an internal service."""
+    from shared.regions import is_region_code
+
+    if not is_region_code(args.region):
+        raise SystemExit(f"{args.region} is not a statistical division code")
+    secret = _read_secret(args.secret_file, "JINGZHUN_CLIENT_SECRET")
+    asyncio.run(_upsert_client(_gateway_url(), args.client_id, args.role, args.region, secret, args.description))
+    _say(f"registered client {args.client_id} ({args.role}, region {args.region})")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    checks = [
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+    ]
+    return max(subprocess.call(c, cwd=ROOT) for c in checks)  # noqa: S603
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return subprocess.call([sys.executable, str(ROOT / "bench" / "gateway.py"), *args.bench_args], cwd=ROOT)  # noqa: S603
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +342,24 @@ def main(argv: list[str] | None = None) -> int:
     test = sub.add_parser("test", help="run the test suite against PostgreSQL")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
+    user = sub.add_parser("create-user", help="bootstrap a user in the gateway database (e.g. the first county_admin)")
+    user.add_argument("--username", required=True)
+    user.add_argument("--role", required=True, choices=["county_admin", "township_officer", "village_officer", "cadre"])
+    user.add_argument("--region", required=True, help="12-digit statistical division code")
+    user.add_argument("--name", help="display name")
+    user.add_argument("--password-file", help="file holding the password (else $JINGZHUN_PASSWORD)")
+    user.set_defaults(func=cmd_create_user)
+    client = sub.add_parser("create-client", help="register a machine client (province system or internal service)")
+    client.add_argument("--client-id", required=True)
+    client.add_argument("--role", required=True, choices=["province_system", "service"])
+    client.add_argument("--region", required=True, help="province code, or 000000000000 for a service")
+    client.add_argument("--secret-file", help="file holding the client secret (else $JINGZHUN_CLIENT_SECRET)")
+    client.add_argument("--description", default="")
+    client.set_defaults(func=cmd_create_client)
+    sub.add_parser("lint", help="ruff check and format check").set_defaults(func=cmd_lint)
+    bench = sub.add_parser("bench", help="gateway vs direct benchmark (bench/gateway.py)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
