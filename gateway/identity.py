@@ -9,6 +9,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -16,7 +17,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,19 +82,27 @@ class Revocations:
     revocations made by other gateway replicas.
     """
 
+    #: Local revocations younger than this survive a refresh whose database read may predate their commit.
+    LOCAL_GRACE_SECONDS = 30.0
+
     def __init__(self) -> None:
         self._not_before: dict[str, float] = {}
         self._jtis: dict[str, float] = {}
+        self._recent_subjects: dict[str, tuple[float, float]] = {}  # sub -> (not_before, recorded at)
+        self._recent_jtis: dict[str, tuple[float, float]] = {}
 
     def revoke_subject(self, sub: str, not_before: float) -> None:
         self._not_before[sub] = max(not_before, self._not_before.get(sub, 0.0))
+        self._recent_subjects[sub] = (self._not_before[sub], time.monotonic())
 
     def set_subject(self, sub: str, not_before: float) -> None:
         """Replace the subject's cut-off (used when a disabled user is enabled again)."""
         self._not_before[sub] = not_before
+        self._recent_subjects[sub] = (not_before, time.monotonic())
 
     def revoke_jti(self, jti: str, expires_at: float) -> None:
         self._jtis[jti] = expires_at
+        self._recent_jtis[jti] = (expires_at, time.monotonic())
 
     def check(self, principal: Principal) -> None:
         if principal.jti in self._jtis:
@@ -106,15 +115,17 @@ class Revocations:
         horizon = utcnow() - timedelta(seconds=access_ttl + 60)
         users = await session.exec(
             select(GatewayUser.id, GatewayUser.disabled_at, GatewayUser.tokens_not_before).where(
-                sa.or_(col(GatewayUser.disabled_at).is_not(None), col(GatewayUser.tokens_not_before) > horizon)
+                sa.or_(
+                    col(GatewayUser.disabled_at).is_not(None), col(GatewayUser.tokens_not_before) > horizon
+                )
             )
         )
         not_before: dict[str, float] = {}
         for user_id, disabled_at, tokens_not_before in users:
-            not_before[str(user_id)] = (
-                math.inf if disabled_at is not None else tokens_not_before.timestamp()
-            )
-        clients = await session.exec(select(ServiceClient.client_id).where(col(ServiceClient.disabled_at).is_not(None)))
+            not_before[str(user_id)] = math.inf if disabled_at is not None else tokens_not_before.timestamp()
+        clients = await session.exec(
+            select(ServiceClient.client_id).where(col(ServiceClient.disabled_at).is_not(None))
+        )
         for (client_id,) in clients:
             not_before[f"client:{client_id}"] = math.inf
         jtis = await session.exec(
@@ -122,8 +133,16 @@ class Revocations:
                 col(RevokedAccessToken.expires_at) > utcnow()
             )
         )
+        fresh_jtis = {jti: exp.timestamp() for jti, exp in jtis}
+        horizon_local = time.monotonic() - self.LOCAL_GRACE_SECONDS
+        self._recent_subjects = {k: v for k, v in self._recent_subjects.items() if v[1] >= horizon_local}
+        self._recent_jtis = {k: v for k, v in self._recent_jtis.items() if v[1] >= horizon_local}
+        for sub, (cut, _at) in self._recent_subjects.items():
+            not_before[sub] = cut
+        for jti, (exp, _at) in self._recent_jtis.items():
+            fresh_jtis[jti] = exp
         self._not_before = not_before
-        self._jtis = {jti: exp.timestamp() for jti, exp in jtis}
+        self._jtis = fresh_jtis
 
 
 class IdentityService:
@@ -203,8 +222,14 @@ class IdentityService:
         valid = await self.passwords.verify(user.password_hash if user else None, password)
         now = utcnow()
         if user is None:
-            await audit(session, "login_failed", actor_sub=None, target=f"username:{username[:64]}",
-                        request_id=request_id, reason="unknown user")
+            await audit(
+                session,
+                "login_failed",
+                actor_sub=None,
+                target=f"username:{username[:64]}",
+                request_id=request_id,
+                reason="unknown user",
+            )
             await session.commit()
             raise Unauthorized(_BAD_LOGIN)
         locked = user.locked_until is not None and user.locked_until > now
@@ -214,11 +239,22 @@ class IdentityService:
                 if user.failed_logins >= self.settings.login_max_failures:
                     user.locked_until = now + timedelta(seconds=self.settings.login_lockout_seconds)
                     user.failed_logins = 0
-                    await audit(session, "account_locked", actor_sub=str(user.id), target=f"user:{user.id}",
-                                request_id=request_id)
+                    await audit(
+                        session,
+                        "account_locked",
+                        actor_sub=str(user.id),
+                        target=f"user:{user.id}",
+                        request_id=request_id,
+                    )
             reason = "locked" if locked else "disabled" if user.disabled_at and valid else "wrong password"
-            await audit(session, "login_failed", actor_sub=str(user.id), target=f"user:{user.id}",
-                        request_id=request_id, reason=reason)
+            await audit(
+                session,
+                "login_failed",
+                actor_sub=str(user.id),
+                target=f"user:{user.id}",
+                request_id=request_id,
+                reason=reason,
+            )
             await session.commit()
             raise Unauthorized(_BAD_LOGIN)
         user.failed_logins = 0
@@ -230,10 +266,14 @@ class IdentityService:
         await session.commit()
         return IssuedTokens(self._user_tokens(user), self.settings.access_token_ttl_seconds, refresh)
 
-    async def refresh(self, session: AsyncSession, refresh_token: str, *, request_id: str | None) -> IssuedTokens:
+    async def refresh(
+        self, session: AsyncSession, refresh_token: str, *, request_id: str | None
+    ) -> IssuedTokens:
         row = (
             await session.exec(
-                select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token)).with_for_update()
+                select(RefreshToken)
+                .where(RefreshToken.token_hash == _digest(refresh_token))
+                .with_for_update()
             )
         ).first()
         if row is None:
@@ -243,13 +283,20 @@ class IdentityService:
             if row.rotated_at is not None and row.revoked_at is None:
                 # Reuse of a rotated token: someone else holds the family. Revoke all of it.
                 await self._revoke_family(session, row.family_id)
-                await audit(session, "refresh_reuse_detected", actor_sub=str(row.user_id),
-                            target=f"user:{row.user_id}", request_id=request_id, family=str(row.family_id))
+                await audit(
+                    session,
+                    "refresh_reuse_detected",
+                    actor_sub=str(row.user_id),
+                    target=f"user:{row.user_id}",
+                    request_id=request_id,
+                    family=str(row.family_id),
+                )
                 await session.commit()
             raise Unauthorized("refresh token already used or revoked")
         if row.expires_at <= now:
             raise Unauthorized("refresh token expired")
-        user = await session.get(GatewayUser, row.user_id)
+        # Locked so that a concurrent disable / password reset either sees this new token or blocks it.
+        user = await session.get(GatewayUser, row.user_id, with_for_update=True)
         if user is None or user.disabled_at is not None:
             raise Unauthorized("user disabled")
         row.rotated_at = now
@@ -258,13 +305,20 @@ class IdentityService:
         return IssuedTokens(self._user_tokens(user), self.settings.access_token_ttl_seconds, new_refresh)
 
     async def client_credentials(
-        self, session: AsyncSession, client_id: str, client_secret: str, audience: str | None,
-        *, request_id: str | None,
+        self,
+        session: AsyncSession,
+        client_id: str,
+        client_secret: str,
+        audience: str | None,
+        *,
+        request_id: str | None,
     ) -> IssuedTokens:
         client = await session.get(ServiceClient, client_id) if len(client_id) <= 64 else None
         valid = await self.passwords.verify(client.secret_hash if client else None, client_secret)
         if client is None or not valid or client.disabled_at is not None:
-            await audit(session, "client_auth_failed", target=f"client:{client_id[:64]}", request_id=request_id)
+            await audit(
+                session, "client_auth_failed", target=f"client:{client_id[:64]}", request_id=request_id
+            )
             await session.commit()
             raise Unauthorized("invalid client credentials")
         role = Role(client.role)
@@ -274,17 +328,34 @@ class IdentityService:
             audiences = [audience]
         else:
             raise BadRequest(f"unknown audience '{audience}'")
-        ttl = self.settings.service_token_ttl_seconds if role is Role.service else self.settings.access_token_ttl_seconds
+        ttl = (
+            self.settings.service_token_ttl_seconds
+            if role is Role.service
+            else self.settings.access_token_ttl_seconds
+        )
         token = self.issue_access_token(
-            sub=f"client:{client.client_id}", role=role, region=client.region_code, audience=audiences, ttl=ttl
+            sub=f"client:{client.client_id}",
+            role=role,
+            region=client.region_code,
+            audience=audiences,
+            ttl=ttl,
         )
         return IssuedTokens(token, ttl, None, " ".join(audiences))
 
     async def logout(
-        self, session: AsyncSession, principal: Principal, refresh_token: str | None, *, request_id: str | None
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        refresh_token: str | None,
+        *,
+        request_id: str | None,
     ) -> None:
         if refresh_token:
-            row = (await session.exec(select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token)))).first()
+            row = (
+                await session.exec(
+                    select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
+                )
+            ).first()
             if row is not None and str(row.user_id) == principal.sub:
                 await self._revoke_family(session, row.family_id)
         expires = utcnow() + timedelta(seconds=max(0, principal.expires_at - int(time.time())) + 1)
@@ -299,10 +370,18 @@ class IdentityService:
         self.revocations.revoke_jti(principal.jti, expires.timestamp())
 
     async def revoke_user_tokens(self, session: AsyncSession, user: GatewayUser) -> None:
-        """Invalidate every refresh family and outstanding access token of `user` (caller commits)."""
+        """Invalidate every refresh family and outstanding access token of `user` (caller commits).
+
+        Access tokens carry `iat` in whole seconds, so a cut-off inside the current second cannot tell a token
+        issued earlier in that second from one issued later. Wait for the next second to begin (at most one
+        second, on an administrative action) and cut there: every token issued so far has `iat` below the
+        cut-off, every token issued afterwards has `iat` at or above it.
+        """
+        cut_off = math.floor(time.time()) + 1
+        # Waking early (a clock step) only errs on the safe side: a token issued then is revoked too.
+        await asyncio.sleep(max(0.0, cut_off - time.time()) + 0.001)
+        user.tokens_not_before = datetime.fromtimestamp(cut_off, UTC)
         now = utcnow()
-        # Whole seconds: access tokens carry `iat` in seconds; one issued later in this second survives.
-        user.tokens_not_before = now.replace(microsecond=0)
         await session.exec(
             sa.update(RefreshToken)  # type: ignore[call-overload]
             .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))

@@ -70,7 +70,9 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
         key = signing_key
         if key is None:
             if settings.jwt_private_key_file is None:
-                raise RuntimeError("JWT_PRIVATE_KEY_FILE is not set (the run command generates development keys)")
+                raise RuntimeError(
+                    "JWT_PRIVATE_KEY_FILE is not set (the run command generates development keys)"
+                )
             key = SigningKey.from_file(settings.jwt_private_key_file)
         engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
         sessions = session_factory(engine)
@@ -95,7 +97,9 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
         async def keep_revocations_fresh() -> None:
             while True:
                 try:
-                    await refresh_revocations(revocations, sessions, access_ttl=settings.access_token_ttl_seconds)
+                    await refresh_revocations(
+                        revocations, sessions, access_ttl=settings.access_token_ttl_seconds
+                    )
                 except Exception:
                     _log.exception("revocation refresh failed; keeping the previous list")
                 await asyncio.sleep(settings.revocation_refresh_seconds)
@@ -131,7 +135,9 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
     def gateway_openapi() -> dict[str, Any]:
         from fastapi.openapi.utils import get_openapi
 
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         doc.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "password": {

@@ -16,7 +16,7 @@ __all__ = ["GatewayAuditEvent", "GatewayUser", "RefreshToken", "RevokedAccessTok
 
 
 def _ts(nullable: bool = False, **kw: Any) -> Any:
-    return Field(default=None if nullable else None, sa_type=sa.DateTime(timezone=True), nullable=nullable, **kw)
+    return Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=nullable, **kw)
 
 
 class GatewayUser(SQLModel, table=True):

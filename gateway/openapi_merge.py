@@ -35,7 +35,9 @@ class OpenAPIMerger:
         self.ttl = ttl
         self._cache: tuple[float, dict[str, Any]] | None = None
 
-    async def _fetch(self, client: httpx.AsyncClient, name: str, base: str) -> tuple[str, dict[str, Any] | None]:
+    async def _fetch(
+        self, client: httpx.AsyncClient, name: str, base: str
+    ) -> tuple[str, dict[str, Any] | None]:
         try:
             response = await client.get(f"{base}/openapi.json")
             response.raise_for_status()

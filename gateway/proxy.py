@@ -10,7 +10,7 @@ costs several times more CPU per proxied request (encode/httpx#3215); `bench/gat
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -27,14 +27,24 @@ from shared.problems import NotFound, UpstreamTimeout, UpstreamUnavailable
 __all__ = ["AiohttpUpstream", "HttpxUpstream", "Upstream", "make_upstream", "router"]
 
 router = APIRouter(tags=["proxy"])
+_log = logging.getLogger("jingzhun.proxy")
 
 # Read whole bodies up to this size; stream anything larger or of unknown length.
 SMALL_BODY = 256 * 1024
 CHUNK = 64 * 1024
 _HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-        "transfer-encoding", "upgrade", "host", "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
     }
 )
 
@@ -55,7 +65,9 @@ class UpstreamResponse(Protocol):
 
 
 class Upstream(Protocol):
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: Any) -> UpstreamResponse: ...
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
+    ) -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
 
@@ -85,7 +97,9 @@ class _AiohttpResponse:
 class AiohttpUpstream:
     def __init__(self, settings: GatewaySettings) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=settings.proxy_pool_size, keepalive_timeout=30, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=settings.proxy_pool_size, keepalive_timeout=30, ttl_dns_cache=300
+            ),
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=settings.proxy_connect_timeout, sock_read=settings.proxy_read_timeout
             ),
@@ -93,14 +107,20 @@ class AiohttpUpstream:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         )
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: Any) -> UpstreamResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
+    ) -> UpstreamResponse:
         try:
             resp = await self._session.request(
                 method, url, headers=headers, data=body, allow_redirects=False, compress=None
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            _log.warning(
+                "upstream timeout", extra={"upstream": url.split("?")[0], "error": type(exc).__name__}
+            )
             raise UpstreamTimeout("the service did not answer in time") from exc
         except aiohttp.ClientError as exc:
+            _log.warning("upstream unreachable", extra={"upstream": url.split("?")[0], "error": repr(exc)})
             raise UpstreamUnavailable("the service is unreachable") from exc
         return _AiohttpResponse(resp)
 
@@ -135,18 +155,25 @@ class HttpxUpstream:
     def __init__(self, settings: GatewaySettings) -> None:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.proxy_read_timeout, connect=settings.proxy_connect_timeout),
-            limits=httpx.Limits(max_connections=settings.proxy_pool_size,
-                                max_keepalive_connections=settings.proxy_pool_size),
+            limits=httpx.Limits(
+                max_connections=settings.proxy_pool_size, max_keepalive_connections=settings.proxy_pool_size
+            ),
             follow_redirects=False,
         )
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: Any) -> UpstreamResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
+    ) -> UpstreamResponse:
         request = self._client.build_request(method, url, headers=headers, content=body)
         try:
             resp = await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
+            _log.warning(
+                "upstream timeout", extra={"upstream": url.split("?")[0], "error": type(exc).__name__}
+            )
             raise UpstreamTimeout("the service did not answer in time") from exc
         except httpx.HTTPError as exc:
+            _log.warning("upstream unreachable", extra={"upstream": url.split("?")[0], "error": repr(exc)})
             raise UpstreamUnavailable("the service is unreachable") from exc
         return _HttpxResponse(resp)
 
@@ -192,10 +219,7 @@ async def proxy(service: str, path: str, request: Request, caller: CallerDep) ->
     if request.url.query:
         url = f"{url}?{request.url.query}"
     upstream: Upstream = request.app.state.upstream
-    try:
-        resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
-    except asyncio.CancelledError:
-        raise
+    resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
     if resp.content_length is not None and resp.content_length <= SMALL_BODY:
         try:
@@ -203,5 +227,6 @@ async def proxy(service: str, path: str, request: Request, caller: CallerDep) ->
         except (TimeoutError, aiohttp.ClientError, httpx.HTTPError) as exc:
             raise UpstreamTimeout("the service stopped answering") from exc
         return Response(content, status_code=resp.status, headers=headers)
-    return StreamingResponse(resp.iter_chunks(), status_code=resp.status, headers=headers,
-                             background=BackgroundTask(resp.close))
+    return StreamingResponse(
+        resp.iter_chunks(), status_code=resp.status, headers=headers, background=BackgroundTask(resp.close)
+    )

@@ -38,15 +38,18 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     "/auth/token",
     response_model=TokenResponse,
     summary="Get tokens: password login, refresh (rotating), or client credentials",
-    responses={400: {"description": "Unsupported grant or missing field"}, 401: {"description": "Bad credentials"},
-               429: {"description": "Too many attempts"}},
+    responses={
+        400: {"description": "Unsupported grant or missing field"},
+        401: {"description": "Bad credentials"},
+        429: {"description": "Too many attempts"},
+    },
 )
 async def token(
     request: Request,
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
-    grant_type: Annotated[str, Form(max_length=64)],
+    grant_type: Annotated[str | None, Form(max_length=64)] = None,
     username: FormStr = None,
     password: FormStr = None,
     refresh_token: FormStr = None,
@@ -63,6 +66,9 @@ async def token(
     request_id = request.state.request_id
     response.headers["Cache-Control"] = "no-store"
     await enforce_rate_limit(request, f"login:{client_ip(request)}", settings.rate_limit_login_per_minute)
+    if not grant_type:
+        # RFC 6749 §5.2: a missing parameter is invalid_request (400), like the other missing fields here.
+        raise BadRequest("grant_type is required", error="invalid_request")
     if grant_type == "password":
         if not username or password is None:
             raise BadRequest("username and password are required for grant_type=password")
@@ -77,7 +83,9 @@ async def token(
             client_id, client_secret = basic
         if not client_id or client_secret is None:
             raise BadRequest("client_id and client_secret are required for grant_type=client_credentials")
-        issued = await identity.client_credentials(session, client_id, client_secret, audience, request_id=request_id)
+        issued = await identity.client_credentials(
+            session, client_id, client_secret, audience, request_id=request_id
+        )
     else:
         raise BadRequest(f"unsupported grant_type '{grant_type}'", error="unsupported_grant_type")
     return TokenResponse(
@@ -88,7 +96,9 @@ async def token(
     )
 
 
-@router.post("/auth/logout", status_code=204, summary="Revoke the current access token and its refresh family")
+@router.post(
+    "/auth/logout", status_code=204, summary="Revoke the current access token and its refresh family"
+)
 async def logout(
     request: Request,
     session: SessionDep,

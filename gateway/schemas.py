@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from shared.auth import Role
 from shared.schemas import RegionCode, RequestModel, ResponseModel
@@ -23,8 +23,12 @@ __all__ = [
 
 Username = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$", to_lower=True, strip_whitespace=True),
-    Field(description="3-64 characters: lower-case letters, digits, '.', '_' or '-'", examples=["cadre.wang"]),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$"),
+    # Logins ignore case, so usernames are stored lower-case; fold before the pattern is checked.
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+    Field(
+        description="3-64 characters: lower-case letters, digits, '.', '_' or '-'", examples=["cadre.wang"]
+    ),
 ]
 Password = Annotated[str, Field(min_length=10, max_length=256, description="At least 10 characters")]
 UserRole = Literal["county_admin", "township_officer", "village_officer", "cadre"]
@@ -34,7 +38,7 @@ class TokenResponse(ResponseModel):
     """OAuth 2.0 token response (RFC 6749 §5.1)."""
 
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
     refresh_token: str | None = None
     scope: str | None = None
@@ -44,7 +48,9 @@ class UserCreate(RequestModel):
     username: Username
     display_name: Annotated[str, Field(min_length=1, max_length=128)]
     password: Password
-    role: UserRole = Field(description="county_admin 县扶贫办 / township_officer 乡镇专干 / village_officer 村两委 / cadre 帮扶干部")
+    role: UserRole = Field(
+        description="county_admin 县扶贫办 / township_officer 乡镇专干 / village_officer 村两委 / cadre 帮扶干部"
+    )
     region_code: RegionCode
 
 
@@ -66,7 +72,9 @@ class UserPublic(ResponseModel):
 
 class UserPage(ResponseModel):
     items: list[UserPublic]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null at the end")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null at the end"
+    )
 
 
 class WhoAmI(ResponseModel):

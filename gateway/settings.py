@@ -47,7 +47,7 @@ class GatewaySettings(CommonSettings):
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(2, ge=1)
 
-    cors_origins: Annotated[list[str], NoDecode] = []
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -58,7 +58,11 @@ class GatewaySettings(CommonSettings):
 
     @property
     def upstreams(self) -> dict[str, str]:
-        return {"registry": self.registry_url, "planning": self.planning_url, "assessment": self.assessment_url}
+        return {
+            "registry": self.registry_url,
+            "planning": self.planning_url,
+            "assessment": self.assessment_url,
+        }
 
     @model_validator(mode="after")
     def _production_keys(self) -> GatewaySettings:

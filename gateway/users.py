@@ -73,10 +73,16 @@ async def _managed_user(session: SessionDep, manager: Principal, user_id: uuid.U
     return user
 
 
-@router.post("", status_code=201, response_model=UserPublic, summary="Create a user in your subtree",
-             responses={403: {"description": "Role not below yours"}, 409: {"description": "Username taken"}})
-async def create_user(payload: UserCreate, request: Request, session: SessionDep, manager: ManagerDep,
-                      identity: IdentityDep) -> UserPublic:
+@router.post(
+    "",
+    status_code=201,
+    response_model=UserPublic,
+    summary="Create a user in your subtree",
+    responses={403: {"description": "Role not below yours"}, 409: {"description": "Username taken"}},
+)
+async def create_user(
+    payload: UserCreate, request: Request, session: SessionDep, manager: ManagerDep, identity: IdentityDep
+) -> UserPublic:
     role = Role(payload.role)
     _check_may_manage(manager, role)
     if not is_region_code(payload.region_code):
@@ -95,8 +101,16 @@ async def create_user(payload: UserCreate, request: Request, session: SessionDep
         created_by=uuid.UUID(manager.sub) if _is_uuid(manager.sub) else None,
     )
     session.add(user)
-    await audit(session, "user_created", actor=manager, target=f"user:{user.id}", request_id=request.state.request_id,
-                role=str(role), region_code=payload.region_code, username=payload.username)
+    await audit(
+        session,
+        "user_created",
+        actor=manager,
+        target=f"user:{user.id}",
+        request_id=request.state.request_id,
+        role=str(role),
+        region_code=payload.region_code,
+        username=payload.username,
+    )
     try:
         await session.commit()
     except IntegrityError as exc:
@@ -115,7 +129,8 @@ def _is_uuid(value: str) -> bool:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        raw = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True)
+        return raw.decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("invalid cursor") from exc
 
@@ -134,7 +149,9 @@ async def list_users(
     if role is not None:
         query = query.where(GatewayUser.role == role)
     if region_code is not None:
-        query = query.where(col(GatewayUser.region_code).startswith(scope_prefix(region_code), autoescape=True))
+        query = query.where(
+            col(GatewayUser.region_code).startswith(scope_prefix(region_code), autoescape=True)
+        )
     if not include_disabled:
         query = query.where(col(GatewayUser.disabled_at).is_(None))
     if cursor:
@@ -151,7 +168,9 @@ async def list_users(
 async def get_user(user_id: uuid.UUID, session: SessionDep, manager: ManagerDep) -> UserPublic:
     user = (
         await session.exec(
-            select(GatewayUser).where(GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code)))
+            select(GatewayUser).where(
+                GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code))
+            )
         )
     ).first()
     if user is None:
@@ -159,32 +178,46 @@ async def get_user(user_id: uuid.UUID, session: SessionDep, manager: ManagerDep)
     return _public(user)
 
 
-@router.post("/{user_id}/disable", response_model=UserPublic, summary="Disable a user and revoke their tokens")
-async def disable_user(user_id: uuid.UUID, request: Request, session: SessionDep, manager: ManagerDep,
-                       identity: IdentityDep) -> UserPublic:
+@router.post(
+    "/{user_id}/disable", response_model=UserPublic, summary="Disable a user and revoke their tokens"
+)
+async def disable_user(
+    user_id: uuid.UUID, request: Request, session: SessionDep, manager: ManagerDep, identity: IdentityDep
+) -> UserPublic:
     user = await _managed_user(session, manager, user_id)
     if user.disabled_at is None:
         user.disabled_at = utcnow()
         user.updated_at = utcnow()
         await identity.revoke_user_tokens(session, user)
-        await audit(session, "user_disabled", actor=manager, target=f"user:{user.id}",
-                    request_id=request.state.request_id)
+        await audit(
+            session,
+            "user_disabled",
+            actor=manager,
+            target=f"user:{user.id}",
+            request_id=request.state.request_id,
+        )
         await session.commit()
     identity.revocations.revoke_subject(str(user.id), float("inf"))
     return _public(user)
 
 
 @router.post("/{user_id}/enable", response_model=UserPublic, summary="Re-enable a disabled user")
-async def enable_user(user_id: uuid.UUID, request: Request, session: SessionDep, manager: ManagerDep,
-                      identity: IdentityDep) -> UserPublic:
+async def enable_user(
+    user_id: uuid.UUID, request: Request, session: SessionDep, manager: ManagerDep, identity: IdentityDep
+) -> UserPublic:
     user = await _managed_user(session, manager, user_id)
     if user.disabled_at is not None:
         user.disabled_at = None
         user.failed_logins = 0
         user.locked_until = None
         user.updated_at = utcnow()
-        await audit(session, "user_enabled", actor=manager, target=f"user:{user.id}",
-                    request_id=request.state.request_id)
+        await audit(
+            session,
+            "user_enabled",
+            actor=manager,
+            target=f"user:{user.id}",
+            request_id=request.state.request_id,
+        )
         await session.commit()
         # Tokens issued before the disable stay dead: not_before is the disable's revocation time.
         not_before = user.tokens_not_before.timestamp() if user.tokens_not_before else 0.0
@@ -192,25 +225,43 @@ async def enable_user(user_id: uuid.UUID, request: Request, session: SessionDep,
     return _public(user)
 
 
-@router.post("/{user_id}/reset-password", response_model=UserPublic,
-             summary="Set a new password, unlock, and revoke existing tokens")
-async def reset_password(user_id: uuid.UUID, payload: PasswordReset, request: Request, session: SessionDep,
-                         manager: ManagerDep, identity: IdentityDep) -> UserPublic:
+@router.post(
+    "/{user_id}/reset-password",
+    response_model=UserPublic,
+    summary="Set a new password, unlock, and revoke existing tokens",
+)
+async def reset_password(
+    user_id: uuid.UUID,
+    payload: PasswordReset,
+    request: Request,
+    session: SessionDep,
+    manager: ManagerDep,
+    identity: IdentityDep,
+) -> UserPublic:
     user = await _managed_user(session, manager, user_id)
     user.password_hash = await identity.passwords.hash(payload.new_password)
     user.failed_logins = 0
     user.locked_until = None
     user.updated_at = utcnow()
     await identity.revoke_user_tokens(session, user)
-    await audit(session, "password_reset", actor=manager, target=f"user:{user.id}", request_id=request.state.request_id)
+    await audit(
+        session,
+        "password_reset",
+        actor=manager,
+        target=f"user:{user.id}",
+        request_id=request.state.request_id,
+    )
     await session.commit()
     if user.disabled_at is None and user.tokens_not_before is not None:
         identity.revocations.revoke_subject(str(user.id), user.tokens_not_before.timestamp())
     return _public(user)
 
 
-@audit_router.get("/audit", response_model=list[AuditEventPublic],
-                  summary="Identity audit events (county admins; newest first, keyset by id)")
+@audit_router.get(
+    "/audit",
+    response_model=list[AuditEventPublic],
+    summary="Identity audit events (county admins; newest first, keyset by id)",
+)
 async def list_audit(
     session: SessionDep,
     caller: CallerDep,

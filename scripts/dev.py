@@ -28,7 +28,7 @@ def _fingerprint() -> str:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before the venv exists
         sys.exit(f"Jingzhun needs Python 3.11 or newer (this is {sys.version.split()[0]})")
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV} …", flush=True)

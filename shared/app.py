@@ -33,7 +33,9 @@ _log = logging.getLogger("jingzhun.app")
 ReadyCheck = Callable[[FastAPI], Awaitable[dict[str, Any]]]
 
 
-def install_common(app: FastAPI, settings: CommonSettings, *, service: str, cors_origins: Sequence[str] = ()) -> None:
+def install_common(
+    app: FastAPI, settings: CommonSettings, *, service: str, cors_origins: Sequence[str] = ()
+) -> None:
     """Problem handlers, CORS and the observability middleware (outermost)."""
     install_problem_handlers(app)
     if cors_origins:
@@ -45,7 +47,9 @@ def install_common(app: FastAPI, settings: CommonSettings, *, service: str, cors
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(ObservabilityMiddleware, service=service, max_json_body_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        ObservabilityMiddleware, service=service, max_json_body_bytes=settings.max_json_body_bytes
+    )
 
 
 def health_router(ready_check: ReadyCheck) -> APIRouter:
@@ -55,7 +59,9 @@ def health_router(ready_check: ReadyCheck) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: dependencies reachable", responses={503: {"description": "Not ready"}})
+    @router.get(
+        "/readyz", summary="Readiness: dependencies reachable", responses={503: {"description": "Not ready"}}
+    )
     async def readyz(request: Request) -> JSONResponse:
         try:
             checks = await asyncio.wait_for(ready_check(request.app), timeout=5)
@@ -135,7 +141,9 @@ def build_service_app(
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         keys = keyset if keyset is not None else await load_keyset(settings)
-        app.state.token_authority = TokenAuthority(keys, audience=settings.audience, issuer=settings.jwt_issuer)
+        app.state.token_authority = TokenAuthority(
+            keys, audience=settings.audience, issuer=settings.jwt_issuer
+        )
         refresher = (
             asyncio.create_task(_keep_keys_fresh(app, settings))
             if keyset is None and settings.jwt_jwks_url and not settings.jwt_jwks_file

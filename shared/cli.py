@@ -116,7 +116,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _say("  using the configured PostgreSQL (DATABASE_URL)")
     migrate_all(urls)
-    private_key = Path(os.environ["JWT_PRIVATE_KEY_FILE"]) if os.environ.get("JWT_PRIVATE_KEY_FILE") else ensure_dev_keys()
+    private_key = (
+        Path(os.environ["JWT_PRIVATE_KEY_FILE"])
+        if os.environ.get("JWT_PRIVATE_KEY_FILE")
+        else ensure_dev_keys()
+    )
     jwks = private_key.parent / "jwks.json"
     client_secrets = {s: secret_file(f"{s}-client-secret") for s in ("registry", "planning", "assessment")}
     province_secret = secret_file("province-client-secret")
@@ -125,7 +129,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     base = args.port
     ports = {s: base + PORT_OFFSETS[s] for s in SERVICES}
-    common_env = {**os.environ, "PYTHONUNBUFFERED": "1", "JWT_ISSUER": os.environ.get("JWT_ISSUER", "jingzhun-gateway")}
+    common_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "JWT_ISSUER": os.environ.get("JWT_ISSUER", "jingzhun-gateway"),
+    }
     for s in ("registry", "planning", "assessment"):
         common_env[f"{s.upper()}_URL"] = f"http://127.0.0.1:{ports[s]}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -156,9 +164,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 env["SERVICE_CLIENT_ID"] = f"{service}-service"
                 env["SERVICE_CLIENT_SECRET_FILE"] = str(client_secrets[service])
             cmd = [
-                sys.executable, "-m", "uvicorn", "--factory", APPS[service], "--host", args.host,
-                "--port", str(ports[service]), "--no-access-log", "--no-server-header",
-                "--loop", "uvloop", "--http", "httptools",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                APPS[service],
+                "--host",
+                args.host,
+                "--port",
+                str(ports[service]),
+                "--no-access-log",
+                "--no-server-header",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
             ]
             procs[service] = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: S603
         for service in SERVICES:
@@ -179,8 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"  Province client:   client_id=guangxi-province  client_secret=$(cat {province_secret})")
         _say("")
         _say("  Try:")
-        _say(f"    TOKEN=$(curl -s -d grant_type=password -d username=admin.jingxi -d password={DEMO_PASSWORD} \\")
-        _say(f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        _say(
+            f"    TOKEN=$(curl -s -d grant_type=password -d username=admin.jingxi -d password={DEMO_PASSWORD} \\"
+        )
+        _say(
+            f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        )
         _say(f'    curl -s -H "Authorization: Bearer $TOKEN" {gw}/api/registry/regions/451025000000')
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
@@ -217,7 +241,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     urls = configured_urls()
     if urls is None:
         _server, urls = embedded_urls(VAR / "pgdata")
-    client_secrets = {s: secret_file(f"{s}-client-secret").read_text() for s in ("registry", "planning", "assessment")}
+    client_secrets = {
+        s: secret_file(f"{s}-client-secret").read_text() for s in ("registry", "planning", "assessment")
+    }
     done = asyncio.run(seed_demo(urls, client_secrets, secret_file("province-client-secret").read_text()))
     _say("demo county loaded" if done else "databases not empty: nothing loaded")
     return 0
@@ -245,13 +271,19 @@ async def _insert_user(url: str, username: str, role: str, region: str, name: st
         await conn.execute(
             "INSERT INTO gateway_user (id, username, display_name, password_hash, role, region_code)"
             " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)",
-            username.lower(), name, PasswordHasher().hash(password), role, region,
+            username.lower(),
+            name,
+            PasswordHasher().hash(password),
+            role,
+            region,
         )
     finally:
         await conn.close()
 
 
-async def _upsert_client(url: str, client_id: str, role: str, region: str, secret: str, description: str) -> None:
+async def _upsert_client(
+    url: str, client_id: str, role: str, region: str, secret: str, description: str
+) -> None:
     import asyncpg
     from argon2 import PasswordHasher
 
@@ -262,7 +294,11 @@ async def _upsert_client(url: str, client_id: str, role: str, region: str, secre
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO UPDATE"
             " SET secret_hash = EXCLUDED.secret_hash, role = EXCLUDED.role, region_code = EXCLUDED.region_code,"
             " description = EXCLUDED.description, disabled_at = NULL",
-            client_id, PasswordHasher().hash(secret), role, region, description,
+            client_id,
+            PasswordHasher().hash(secret),
+            role,
+            region,
+            description,
         )
     finally:
         await conn.close()
@@ -295,7 +331,9 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     password = _read_secret(args.password_file, "JINGZHUN_PASSWORD")
     if len(password) < 10:
         raise SystemExit("passwords have at least 10 characters")
-    asyncio.run(_insert_user(_gateway_url(), args.username, role, args.region, args.name or args.username, password))
+    asyncio.run(
+        _insert_user(_gateway_url(), args.username, role, args.region, args.name or args.username, password)
+    )
     _say(f"created {role} {args.username} for region {args.region}")
     return 0
 
@@ -307,7 +345,9 @@ def cmd_create_client(args: argparse.Namespace) -> int:
     if not is_region_code(args.region):
         raise SystemExit(f"{args.region} is not a statistical division code")
     secret = _read_secret(args.secret_file, "JINGZHUN_CLIENT_SECRET")
-    asyncio.run(_upsert_client(_gateway_url(), args.client_id, args.role, args.region, secret, args.description))
+    asyncio.run(
+        _upsert_client(_gateway_url(), args.client_id, args.role, args.region, secret, args.description)
+    )
     _say(f"registered client {args.client_id} ({args.role}, region {args.region})")
     return 0
 
@@ -329,8 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, serve")
     run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=int(os.environ.get("JINGZHUN_PORT", "8000")),
-                     help="gateway port; the services take the next three")
+    run.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("JINGZHUN_PORT", "8000")),
+        help="gateway port; the services take the next three",
+    )
     run.set_defaults(func=cmd_run)
     migrate = sub.add_parser("migrate", help="apply Alembic migrations")
     migrate.add_argument("--service", action="append", choices=sorted(MIGRATION_DIRS))
@@ -342,14 +386,20 @@ def main(argv: list[str] | None = None) -> int:
     test = sub.add_parser("test", help="run the test suite against PostgreSQL")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
-    user = sub.add_parser("create-user", help="bootstrap a user in the gateway database (e.g. the first county_admin)")
+    user = sub.add_parser(
+        "create-user", help="bootstrap a user in the gateway database (e.g. the first county_admin)"
+    )
     user.add_argument("--username", required=True)
-    user.add_argument("--role", required=True, choices=["county_admin", "township_officer", "village_officer", "cadre"])
+    user.add_argument(
+        "--role", required=True, choices=["county_admin", "township_officer", "village_officer", "cadre"]
+    )
     user.add_argument("--region", required=True, help="12-digit statistical division code")
     user.add_argument("--name", help="display name")
     user.add_argument("--password-file", help="file holding the password (else $JINGZHUN_PASSWORD)")
     user.set_defaults(func=cmd_create_user)
-    client = sub.add_parser("create-client", help="register a machine client (province system or internal service)")
+    client = sub.add_parser(
+        "create-client", help="register a machine client (province system or internal service)"
+    )
     client.add_argument("--client-id", required=True)
     client.add_argument("--role", required=True, choices=["province_system", "service"])
     client.add_argument("--region", required=True, help="province code, or 000000000000 for a service")
@@ -360,7 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="gateway vs direct benchmark (bench/gateway.py)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("test", "bench"):
+        # Everything after the command belongs to pytest / the benchmark, options included.
+        args = parser.parse_args(argv[:1])
+        setattr(args, "pytest_args" if argv[0] == "test" else "bench_args", argv[1:])
+    else:
+        args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
 

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["CODE_COLLATION", "SessionDep", "create_engine", "ping", "session_factory", "utcnow", "tz_column"]
+__all__ = ["CODE_COLLATION", "SessionDep", "create_engine", "ping", "session_factory", "tz_column", "utcnow"]
 
 #: Region codes are compared bytewise so that prefix LIKE uses a btree index and ordering is numeric.
 CODE_COLLATION = "C"
@@ -33,8 +33,10 @@ def tz_column(**kwargs: Any) -> sa.Column[datetime]:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
+        # A fixed pool: overflow connections are opened and closed per burst, which costs a backend each time.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
+        pool_timeout=10,
         pool_pre_ping=False,
         pool_recycle=1800,
         # Statement cache per connection; asyncpg prepares statements itself.
@@ -57,4 +59,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
+# scope="function": the session (and its pooled connection) is closed when the handler returns, not after the
+# response has been sent, so a request never holds a connection while its body is written.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]

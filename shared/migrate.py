@@ -54,8 +54,12 @@ def run_env() -> None:
     version_table = cfg.attributes.get("version_table", "alembic_version")
 
     def do_run(connection: Connection) -> None:
-        context.configure(connection=connection, target_metadata=None, version_table=version_table,
-                          transaction_per_migration=True)
+        context.configure(
+            connection=connection,
+            target_metadata=None,
+            version_table=version_table,
+            transaction_per_migration=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

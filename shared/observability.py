@@ -59,7 +59,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -69,11 +71,17 @@ def metrics_response(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _problem(status: int, title: str, detail: str, request_id: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    body = json.dumps({
-        "type": "https://jingzhun.example/problems/payload-too-large",
-        "title": title, "status": status, "detail": detail,
-    }).encode()
+def _problem(
+    status: int, title: str, detail: str, request_id: str
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps(
+        {
+            "type": "https://jingzhun.example/problems/payload-too-large",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+    ).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -151,11 +159,15 @@ class ObservabilityMiddleware:
         return replay_receive
 
     async def _reject(self, send: Send, request_id: str) -> None:
-        body, headers = _problem(413, "Request body too large", f"JSON bodies are limited to {self.max_json} bytes.", request_id)
+        body, headers = _problem(
+            413, "Request body too large", f"JSON bodies are limited to {self.max_json} bytes.", request_id
+        )
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, scope: Scope, state: MutableMapping[str, Any], status: int, elapsed: float, request_id: str) -> None:
+    def _record(
+        self, scope: Scope, state: MutableMapping[str, Any], status: int, elapsed: float, request_id: str
+    ) -> None:
         route = scope.get("route")
         route_path = getattr(route, "path", None) or "unmatched"
         method = scope["method"]

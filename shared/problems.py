@@ -28,8 +28,8 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
-    "UpstreamUnavailable",
     "UpstreamTimeout",
+    "UpstreamUnavailable",
     "install_problem_handlers",
     "problem_response",
 ]
@@ -170,8 +170,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         return problem_response(
-            exc.status, exc.title, exc.detail, slug=exc.slug, instance=request.url.path,
-            headers=exc.headers, **exc.extensions,
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -179,7 +184,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = _field_errors(exc)
         detail = "; ".join(f"{e['pointer']}: {e['message']}" for e in errors[:5])
         return problem_response(
-            422, "Validation failed", detail, slug="validation-error", instance=request.url.path, errors=errors
+            422,
+            "Validation failed",
+            detail,
+            slug="validation-error",
+            instance=request.url.path,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -187,11 +197,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         slug, title = _STATUS_SLUGS.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         return problem_response(
-            exc.status_code, title, detail, slug=slug, instance=request.url.path,
+            exc.status_code,
+            title,
+            detail,
+            slug=slug,
+            instance=request.url.path,
             headers=dict(exc.headers or {}),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal server error", "An unexpected error occurred.", slug="internal")
+        return problem_response(
+            500, "Internal server error", "An unexpected error occurred.", slug="internal"
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 
-__all__ = ["NATIONAL_CODE", "RegionLevel", "is_region_code", "level_of", "scope_prefix", "in_scope"]
+__all__ = ["NATIONAL_CODE", "RegionLevel", "in_scope", "is_region_code", "level_of", "scope_prefix"]
 
 _CODE = re.compile(r"^[0-9]{12}$")
 

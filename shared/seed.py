@@ -50,12 +50,25 @@ async def seed_demo(urls: dict[str, str], service_secrets: dict[str, str], provi
                 await gateway.execute(
                     "INSERT INTO gateway_user (id, username, display_name, password_hash, role, region_code)"
                     " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)",
-                    username, name, password_hash, role, region,
+                    username,
+                    name,
+                    password_hash,
+                    role,
+                    region,
                 )
-            clients = [(f"{s}-service", hasher.hash(secret), "service", "000000000000", f"{s} service")
-                       for s, secret in service_secrets.items()]
-            clients.append(("guangxi-province", hasher.hash(province_secret), "province_system", "450000000000",
-                            "Guangxi provincial system (read-only pull)"))
+            clients = [
+                (f"{s}-service", hasher.hash(secret), "service", "000000000000", f"{s} service")
+                for s, secret in service_secrets.items()
+            ]
+            clients.append(
+                (
+                    "guangxi-province",
+                    hasher.hash(province_secret),
+                    "province_system",
+                    "450000000000",
+                    "Guangxi provincial system (read-only pull)",
+                )
+            )
             await gateway.executemany(
                 "INSERT INTO gateway_client (client_id, secret_hash, role, region_code, description)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash",

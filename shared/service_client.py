@@ -19,7 +19,9 @@ __all__ = ["ServiceClient", "ServiceTokenProvider"]
 class ServiceTokenProvider:
     """Fetches and caches client-credentials tokens per audience."""
 
-    def __init__(self, gateway: httpx.AsyncClient, client_id: str, client_secret: str, *, margin: float = 30) -> None:
+    def __init__(
+        self, gateway: httpx.AsyncClient, client_id: str, client_secret: str, *, margin: float = 30
+    ) -> None:
         self._gateway = gateway
         self._client_id = client_id
         self._client_secret = client_secret
@@ -53,13 +55,22 @@ class ServiceTokenProvider:
 class ServiceClient:
     """An HTTP client for one service, authenticating with service tokens (retrying once on a 401)."""
 
-    def __init__(self, base_url: str, audience: str, tokens: ServiceTokenProvider,
-                 *, transport: httpx.AsyncBaseTransport | None = None, timeout: float = 10) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        audience: str,
+        tokens: ServiceTokenProvider,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10,
+    ) -> None:
         self.audience = audience
         self._tokens = tokens
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
 
-    async def request(self, method: str, path: str, *, request_id: str | None = None, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, request_id: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if request_id:
             headers["X-Request-ID"] = request_id

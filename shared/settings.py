@@ -46,7 +46,7 @@ class CommonSettings(BaseSettings):
     jwt_issuer: str = "jingzhun-gateway"
     max_json_body_bytes: int = Field(1_048_576, ge=1024)
     database_url: str | None = None
-    db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_size: int = Field(20, ge=1, le=200)
 
     @property
     def production(self) -> bool:

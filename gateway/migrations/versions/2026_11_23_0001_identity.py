@@ -37,7 +37,8 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint("region_code ~ '^[0-9]{12}$'", name="ck_gateway_user_region_code"),
         sa.CheckConstraint(
-            "role IN ('county_admin','township_officer','village_officer','cadre')", name="ck_gateway_user_role"
+            "role IN ('county_admin','township_officer','village_officer','cadre')",
+            name="ck_gateway_user_role",
         ),
         sa.CheckConstraint("username = lower(username)", name="ck_gateway_user_username_lower"),
     )
@@ -75,7 +76,9 @@ def upgrade() -> None:
         sa.Column("jti", sa.String(64), primary_key=True),
         sa.Column("expires_at", TS, nullable=False),
     )
-    op.create_index("ix_gateway_revoked_access_token_expires_at", "gateway_revoked_access_token", ["expires_at"])
+    op.create_index(
+        "ix_gateway_revoked_access_token_expires_at", "gateway_revoked_access_token", ["expires_at"]
+    )
 
     op.create_table(
         "gateway_audit_event",
