@@ -90,7 +90,9 @@ async def _clean_tables(db_urls: dict[str, str]) -> None:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic_%'"
             )
             if tables:
-                await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE")
+                await conn.execute(
+                    "TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE"
+                )
         finally:
             await conn.close()
 
@@ -131,7 +133,9 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def gateway(gateway_settings: GatewaySettings, signing_key: SigningKey) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(
+    gateway_settings: GatewaySettings, signing_key: SigningKey
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_gateway(gateway_settings, signing_key=signing_key)
     async with running(app) as client:
         client.app = app  # type: ignore[attr-defined]
@@ -189,7 +193,11 @@ async def make_user(db_urls: dict[str, str]) -> Callable[..., Any]:
             user_id = await conn.fetchval(
                 "INSERT INTO gateway_user (id, username, display_name, password_hash, role, region_code, disabled_at)"
                 " VALUES (gen_random_uuid(), $1, $1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING id",
-                username, _HASH, role, region, disabled,
+                username,
+                _HASH,
+                role,
+                region,
+                disabled,
             )
         finally:
             await conn.close()
@@ -205,7 +213,10 @@ async def make_client(db_urls: dict[str, str]) -> Callable[..., Any]:
         try:
             await conn.execute(
                 "INSERT INTO gateway_client (client_id, secret_hash, role, region_code) VALUES ($1, $2, $3, $4)",
-                client_id, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(secret), role, region,
+                client_id,
+                PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(secret),
+                role,
+                region,
             )
         finally:
             await conn.close()
@@ -221,14 +232,17 @@ async def seed_regions(db_urls: dict[str, str]) -> None:
     conn = await asyncpg.connect(db_urls["registry"])
     try:
         await conn.executemany(
-            "INSERT INTO registry_region (code, name, level, parent_code) VALUES ($1, $2, $3, $4)", DEMO_REGIONS
+            "INSERT INTO registry_region (code, name, level, parent_code) VALUES ($1, $2, $3, $4)",
+            DEMO_REGIONS,
         )
     finally:
         await conn.close()
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+    return await client.post(
+        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+    )
 
 
 async def token_for(client: httpx.AsyncClient, user: User) -> str:

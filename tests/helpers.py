@@ -13,7 +13,9 @@ from shared.jwt import SigningKey
 ALL_AUDIENCES = ["jingzhun-gateway", "jingzhun-registry", "jingzhun-planning", "jingzhun-assessment"]
 
 
-def issue(signing_key: SigningKey, role: str, region: str, *, sub: str | None = None, **overrides: Any) -> str:
+def issue(
+    signing_key: SigningKey, role: str, region: str, *, sub: str | None = None, **overrides: Any
+) -> str:
     """A valid access token signed by the real key (what the gateway would issue)."""
     now = int(time.time())
     claims: dict[str, Any] = {

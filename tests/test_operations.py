@@ -36,32 +36,46 @@ class TestHealth:
         assert response.json()["checks"] == {"database": "ok", "keys": "ok"}
 
     async def test_service_readyz_fails_without_database(self, keyset):
-        settings = RegistrySettings(environment="test", database_url="postgresql://postgres@127.0.0.1:9/none",
-                                    json_logs=False)
+        settings = RegistrySettings(
+            environment="test", database_url="postgresql://postgres@127.0.0.1:9/none", json_logs=False
+        )
         async with running(create_registry(settings, keyset=keyset)) as client:
             body = assert_problem(await client.get("/readyz"), 503)
             assert body["checks"]["database"].startswith("error")
             assert (await client.get("/healthz")).status_code == 200  # liveness does no I/O
 
-    async def test_gateway_readyz_with_live_upstreams(self, gateway_settings, signing_key, registry_app, db_urls,
-                                                      keyset):
+    async def test_gateway_readyz_with_live_upstreams(
+        self, gateway_settings, signing_key, registry_app, db_urls, keyset
+    ):
         planning_app = create_planning(
-            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False), keyset=keyset
+            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False),
+            keyset=keyset,
         )
         async with serve(registry_app) as reg, serve(planning_app) as plan:
-            settings = gateway_settings.model_copy(update={"registry_url": reg, "planning_url": plan,
-                                                           "assessment_url": plan})
+            settings = gateway_settings.model_copy(
+                update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
+            )
             async with running(create_gateway(settings, signing_key=signing_key)) as gw:
                 response = await gw.get("/readyz")
         assert response.status_code == 200, response.text
-        assert response.json()["checks"] == {"database": "ok", "registry": "ok", "planning": "ok", "assessment": "ok"}
+        assert response.json()["checks"] == {
+            "database": "ok",
+            "registry": "ok",
+            "planning": "ok",
+            "assessment": "ok",
+        }
 
 
 class TestMetricsAndLogs:
     async def test_metrics_count_requests_by_route_template(self, registry, signing_key, seed_regions):
-        await registry.get("/regions/451025000000", headers=auth(issue(signing_key, "county_admin", "451025000000")))
+        await registry.get(
+            "/regions/451025000000", headers=auth(issue(signing_key, "county_admin", "451025000000"))
+        )
         text = (await registry.get("/metrics")).text
-        assert 'jingzhun_http_requests_total{method="GET",route="/regions/{code}",service="registry",status="200"}' in text
+        assert (
+            'jingzhun_http_requests_total{method="GET",route="/regions/{code}",service="registry",status="200"}'
+            in text
+        )
         assert "jingzhun_http_request_duration_seconds_bucket" in text
 
     async def test_one_json_log_line_per_request(self, registry, signing_key, seed_regions):
@@ -87,19 +101,28 @@ class TestMetricsAndLogs:
 
 
 class TestOpenAPI:
-    async def test_merged_document_covers_every_service(self, gateway_settings, signing_key, registry_app, db_urls,
-                                                        keyset):
+    async def test_merged_document_covers_every_service(
+        self, gateway_settings, signing_key, registry_app, db_urls, keyset
+    ):
         planning_app = create_planning(
-            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False), keyset=keyset
+            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False),
+            keyset=keyset,
         )
         async with serve(registry_app) as reg, serve(planning_app) as plan:
-            settings = gateway_settings.model_copy(update={"registry_url": reg, "planning_url": plan,
-                                                           "assessment_url": plan})
+            settings = gateway_settings.model_copy(
+                update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
+            )
             async with running(create_gateway(settings, signing_key=signing_key)) as gw:
                 doc = (await gw.get("/openapi.json")).json()
                 docs_page = await gw.get("/docs")
-        assert {"/auth/token", "/users", "/.well-known/jwks.json", "/api/registry/regions/{code}",
-                "/api/registry/regions", "/api/planning/me"} <= set(doc["paths"])
+        assert {
+            "/auth/token",
+            "/users",
+            "/.well-known/jwks.json",
+            "/api/registry/regions/{code}",
+            "/api/registry/regions",
+            "/api/planning/me",
+        } <= set(doc["paths"])
         assert "/api/registry/healthz" not in doc["paths"]
         assert "RegionPublic" in doc["components"]["schemas"]
         assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -118,11 +141,18 @@ class TestCors:
     async def test_configured_origin_gets_cors_headers(self, gateway_settings, signing_key):
         settings = gateway_settings.model_copy(update={"cors_origins": ["https://dash.example.org"]})
         async with running(create_gateway(settings, signing_key=signing_key)) as gw:
-            preflight = await gw.options("/auth/me", headers={
-                "Origin": "https://dash.example.org", "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "authorization"})
-            other = await gw.options("/auth/me", headers={
-                "Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"})
+            preflight = await gw.options(
+                "/auth/me",
+                headers={
+                    "Origin": "https://dash.example.org",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            )
+            other = await gw.options(
+                "/auth/me",
+                headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"},
+            )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://dash.example.org"
         assert "access-control-allow-origin" not in other.headers
@@ -136,16 +166,22 @@ class TestSettingsSafety:
     def test_production_refuses_development_keys(self, tmp_path: Path):
         private = write_dev_keys(tmp_path / "keys")
         with pytest.raises(ValidationError, match="development keys"):
-            GatewaySettings(environment="production", database_url="postgresql://db/x", jwt_private_key_file=private)
+            GatewaySettings(
+                environment="production", database_url="postgresql://db/x", jwt_private_key_file=private
+            )
         with pytest.raises(ValidationError, match="development keys"):
-            RegistrySettings(environment="production", database_url="postgresql://db/x",
-                             jwt_jwks_file=tmp_path / "keys" / "jwks.json")
+            RegistrySettings(
+                environment="production",
+                database_url="postgresql://db/x",
+                jwt_jwks_file=tmp_path / "keys" / "jwks.json",
+            )
 
     def test_production_accepts_real_keys(self, tmp_path: Path):
         private = write_dev_keys(tmp_path / "keys")
         (tmp_path / "keys" / "DEVELOPMENT_KEYS_DO_NOT_USE_IN_PRODUCTION").unlink()
-        settings = GatewaySettings(environment="production", database_url="postgresql://db/x",
-                                   jwt_private_key_file=private)
+        settings = GatewaySettings(
+            environment="production", database_url="postgresql://db/x", jwt_private_key_file=private
+        )
         assert settings.production
 
     def test_production_requires_database_and_keys(self):
@@ -160,8 +196,12 @@ class TestSettingsSafety:
         private = write_dev_keys(tmp_path / "keys")
         (tmp_path / "keys" / "DEVELOPMENT_KEYS_DO_NOT_USE_IN_PRODUCTION").unlink()
         with pytest.raises(ValidationError, match="CORS"):
-            GatewaySettings(environment="production", database_url="postgresql://db/x",
-                            jwt_private_key_file=private, cors_origins=["*"])
+            GatewaySettings(
+                environment="production",
+                database_url="postgresql://db/x",
+                jwt_private_key_file=private,
+                cors_origins=["*"],
+            )
 
     def test_per_service_database_url_wins(self, monkeypatch):
         monkeypatch.setenv("DATABASE_URL", "postgresql://shared/db")
@@ -171,21 +211,27 @@ class TestSettingsSafety:
 
 
 class TestKeysFromTheGateway:
-    async def test_service_fetches_jwks_from_the_gateway_url(self, gateway_settings, signing_key, db_urls,
-                                                             monkeypatch):
+    async def test_service_fetches_jwks_from_the_gateway_url(
+        self, gateway_settings, signing_key, db_urls, monkeypatch
+    ):
         import shared.app
 
         monkeypatch.setattr(shared.app, "JWKS_RETRY_SECONDS", 0.05)
         gateway_app = create_gateway(gateway_settings, signing_key=signing_key)
         async with serve(gateway_app) as gw_url:
-            settings = RegistrySettings(environment="test", database_url=db_urls["registry"], json_logs=False,
-                                        jwt_jwks_url=f"{gw_url}/.well-known/jwks.json")
+            settings = RegistrySettings(
+                environment="test",
+                database_url=db_urls["registry"],
+                json_logs=False,
+                jwt_jwks_url=f"{gw_url}/.well-known/jwks.json",
+            )
             async with running(create_registry(settings)) as registry:
                 token = issue(signing_key, "county_admin", "451025000000")
                 assert (await registry.get("/me", headers=auth(token))).status_code == 200
 
-    async def test_service_without_keys_is_not_ready_then_recovers(self, gateway_settings, signing_key, db_urls,
-                                                                   monkeypatch):
+    async def test_service_without_keys_is_not_ready_then_recovers(
+        self, gateway_settings, signing_key, db_urls, monkeypatch
+    ):
         import shared.app
 
         monkeypatch.setattr(shared.app, "JWKS_RETRY_SECONDS", 0.05)
@@ -194,8 +240,12 @@ class TestKeysFromTheGateway:
         sock = free_socket()  # reserve a port where the gateway will appear later
         port = sock.getsockname()[1]
         sock.close()
-        settings = RegistrySettings(environment="test", database_url=db_urls["registry"], json_logs=False,
-                                    jwt_jwks_url=f"http://127.0.0.1:{port}/.well-known/jwks.json")
+        settings = RegistrySettings(
+            environment="test",
+            database_url=db_urls["registry"],
+            json_logs=False,
+            jwt_jwks_url=f"http://127.0.0.1:{port}/.well-known/jwks.json",
+        )
         import asyncio
 
         import uvicorn
@@ -205,8 +255,14 @@ class TestKeysFromTheGateway:
             assert body["checks"]["keys"] == "no public keys loaded"
             token = issue(signing_key, "county_admin", "451025000000")
             assert_problem(await registry.get("/me", headers=auth(token)), 401)
-            server = uvicorn.Server(uvicorn.Config(create_gateway(gateway_settings, signing_key=signing_key),
-                                                   host="127.0.0.1", port=port, log_level="warning"))
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_gateway(gateway_settings, signing_key=signing_key),
+                    host="127.0.0.1",
+                    port=port,
+                    log_level="warning",
+                )
+            )
             task = asyncio.create_task(server.serve())
             try:
                 for _ in range(200):

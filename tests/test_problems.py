@@ -26,7 +26,11 @@ class TestValidation:
         )
         body = assert_problem(response, 422)
         assert body["errors"] == [
-            {"pointer": "body.is_admin", "message": "Extra inputs are not permitted", "code": "extra_forbidden"}
+            {
+                "pointer": "body.is_admin",
+                "message": "Extra inputs are not permitted",
+                "code": "extra_forbidden",
+            }
         ]
         assert (await registry.get("/regions/451025100203", headers=admin)).status_code == 404
 
@@ -36,13 +40,16 @@ class TestValidation:
         assert {e["pointer"] for e in body["errors"]} == {"body.code", "body.name"}
 
     async def test_nul_byte_is_rejected(self, registry, admin):
-        response = await registry.post("/regions", json={"code": "451025100203", "name": "a\u0000b"}, headers=admin)
+        response = await registry.post(
+            "/regions", json={"code": "451025100203", "name": "a\u0000b"}, headers=admin
+        )
         body = assert_problem(response, 422)
         assert "NUL" in body["detail"]
 
     async def test_nul_byte_in_a_key_is_rejected(self, registry, admin):
-        response = await registry.post("/regions", json={"code": "451025100203", "name": "a", "x\u0000": 1},
-                                       headers=admin)
+        response = await registry.post(
+            "/regions", json={"code": "451025100203", "name": "a", "x\u0000": 1}, headers=admin
+        )
         assert_problem(response, 422)
 
     async def test_integer_out_of_range_never_reaches_postgres(self, registry, admin):
@@ -51,7 +58,9 @@ class TestValidation:
         assert body["errors"][0]["pointer"] == "query.limit"
 
     async def test_malformed_json_is_422(self, registry, admin):
-        response = await registry.post("/regions", content=b'{"code": ', headers={**admin, "Content-Type": "application/json"})
+        response = await registry.post(
+            "/regions", content=b'{"code": ', headers={**admin, "Content-Type": "application/json"}
+        )
         assert_problem(response, 422)
 
     async def test_path_parameter_pattern(self, registry, admin):
@@ -74,7 +83,9 @@ class TestErrorShapes:
 
     async def test_unexpected_error_is_500_without_internals(self, db_urls, keyset, signing_key):
         app = create_registry(
-            RegistrySettings(environment="test", database_url=db_urls["registry"], json_logs=False, log_level="CRITICAL"),
+            RegistrySettings(
+                environment="test", database_url=db_urls["registry"], json_logs=False, log_level="CRITICAL"
+            ),
             keyset=keyset,
         )
 
@@ -92,11 +103,13 @@ class TestErrorShapes:
         assert body["detail"] == "An unexpected error occurred."
 
     async def test_oversized_json_body_is_413_at_the_service(self, db_urls, keyset, signing_key):
-        settings = RegistrySettings(environment="test", database_url=db_urls["registry"], json_logs=False,
-                                    max_json_body_bytes=1024)
+        settings = RegistrySettings(
+            environment="test", database_url=db_urls["registry"], json_logs=False, max_json_body_bytes=1024
+        )
         async with running(create_registry(settings, keyset=keyset)) as client:
             response = await client.post(
-                "/regions", json={"code": "451025100203", "name": "x" * 2000},
+                "/regions",
+                json={"code": "451025100203", "name": "x" * 2000},
                 headers=auth(issue(signing_key, "county_admin", COUNTY)),
             )
         assert_problem(response, 413)

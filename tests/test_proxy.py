@@ -70,12 +70,14 @@ def echo_app(events: dict[str, asyncio.Event] | None = None) -> Starlette:
             total += len(chunk)
         return JSONResponse({"received": total})
 
-    return Starlette(routes=[
-        Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Route("/slow", slow),
-        Route("/stream", stream_down),
-        Route("/upload", stream_up, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/slow", slow),
+            Route("/stream", stream_down),
+            Route("/upload", stream_up, methods=["POST"]),
+        ]
+    )
 
 
 @contextlib.asynccontextmanager
@@ -98,9 +100,13 @@ def token(signing_key):
 
 
 class TestForwarding:
-    async def test_registry_through_the_gateway(self, gateway_settings, signing_key, registry_app, seed_regions, token):
-        async with serve(registry_app) as registry_url, gateway_over(gateway_settings, signing_key,
-                                                                     registry=registry_url) as gw:
+    async def test_registry_through_the_gateway(
+        self, gateway_settings, signing_key, registry_app, seed_regions, token
+    ):
+        async with (
+            serve(registry_app) as registry_url,
+            gateway_over(gateway_settings, signing_key, registry=registry_url) as gw,
+        ):
             response = await gw.get(f"/api/registry/regions/{COUNTY}", headers=auth(token))
             assert response.status_code == 200
             assert response.json()["name"] == "靖西县"
@@ -111,7 +117,10 @@ class TestForwarding:
             assert_problem(missing, 404)
 
     async def test_method_path_query_body_and_headers(self, gateway_settings, signing_key, token):
-        async with serve(echo_app()) as upstream, gateway_over(gateway_settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
             response = await gw.post(
                 "/api/planning/echo/a/b?x=1&y=%E4%B8%AD",
                 headers=auth(token, **{"X-Request-ID": "req-123", "X-Custom": "kept"}),
@@ -129,31 +138,47 @@ class TestForwarding:
             assert echoed["headers"]["x-forwarded-for"] == "203.0.113.7"
             assert response.headers["x-request-id"] == "req-123"
             assert response.headers["x-upstream"] == "yes"
-            assert response.headers.get("connection") != "close-me-not"  # hop-by-hop headers stop at the gateway
+            assert (
+                response.headers.get("connection") != "close-me-not"
+            )  # hop-by-hop headers stop at the gateway
 
     async def test_request_id_generated_when_missing(self, gateway_settings, signing_key, token):
-        async with serve(echo_app()) as upstream, gateway_over(gateway_settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
             response = await gw.get("/api/planning/echo/x", headers=auth(token))
             generated = response.headers["x-request-id"]
             assert len(generated) == 32
             assert response.json()["headers"]["x-request-id"] == generated
 
     async def test_invalid_request_id_is_replaced(self, gateway_settings, signing_key, token):
-        async with serve(echo_app()) as upstream, gateway_over(gateway_settings, signing_key, planning=upstream) as gw:
-            response = await gw.get("/api/planning/echo/x", headers=auth(token, **{"X-Request-ID": "bad id\twith spaces"}))
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
+            response = await gw.get(
+                "/api/planning/echo/x", headers=auth(token, **{"X-Request-ID": "bad id\twith spaces"})
+            )
             assert response.json()["headers"]["x-request-id"] != "bad id\twith spaces"
 
     async def test_unknown_service_is_404(self, gateway, token):
         assert_problem(await gateway.get("/api/nope/x", headers=auth(token)), 404)
 
     async def test_no_token_is_401_before_any_upstream_call(self, gateway_settings, signing_key):
-        async with serve(echo_app()) as upstream, gateway_over(gateway_settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
             response = await gw.get("/api/planning/echo/x")
             assert_problem(response, 401)
             assert response.headers["www-authenticate"].startswith("Bearer")
 
     async def test_connections_are_reused(self, gateway_settings, signing_key, token):
-        async with serve(echo_app()) as upstream, gateway_over(gateway_settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
             ports = set()
             for _ in range(20):
                 echoed = (await gw.get("/api/planning/echo/x", headers=auth(token))).json()
@@ -170,14 +195,22 @@ class TestFaults:
 
     async def test_slow_service_is_504_not_a_hang(self, gateway_settings, signing_key, token):
         settings = gateway_settings.model_copy(update={"proxy_read_timeout": 0.3})
-        async with serve(echo_app()) as upstream, gateway_over(settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(settings, signing_key, planning=upstream) as gw,
+        ):
             response = await asyncio.wait_for(gw.get("/api/planning/slow?s=3", headers=auth(token)), 2.5)
             assert_problem(response, 504)
 
     @pytest.mark.parametrize("client_kind", ["aiohttp", "httpx"])
     async def test_both_proxy_clients_map_faults(self, gateway_settings, signing_key, token, client_kind):
-        settings = gateway_settings.model_copy(update={"proxy_read_timeout": 0.3, "proxy_client": client_kind})
-        async with serve(echo_app()) as upstream, gateway_over(settings, signing_key, planning=upstream) as gw:
+        settings = gateway_settings.model_copy(
+            update={"proxy_read_timeout": 0.3, "proxy_client": client_kind}
+        )
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(settings, signing_key, planning=upstream) as gw,
+        ):
             assert (await gw.get("/api/planning/echo/ok", headers=auth(token))).status_code == 200
             assert_problem(await gw.get("/api/planning/slow?s=3", headers=auth(token)), 504)
             assert_problem(await gw.get("/api/registry/regions", headers=auth(token)), 502)
@@ -192,11 +225,14 @@ class TestFaults:
 class TestStreaming:
     async def test_response_streams_before_upstream_finishes(self, gateway_settings, signing_key, token):
         events = {"first_seen": asyncio.Event()}
-        async with serve(echo_app(events)) as upstream, served_gateway(gateway_settings, signing_key,
-                                                                       planning=upstream) as gw:
-            async with httpx.AsyncClient(base_url=gw, timeout=10) as client, client.stream(
-                "GET", "/api/planning/stream?mb=2", headers=auth(token)
-            ) as response:
+        async with (
+            serve(echo_app(events)) as upstream,
+            served_gateway(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
+            async with (
+                httpx.AsyncClient(base_url=gw, timeout=10) as client,
+                client.stream("GET", "/api/planning/stream?mb=2", headers=auth(token)) as response,
+            ):
                 assert response.status_code == 200
                 received = 0
                 async for chunk in response.aiter_raw():
@@ -208,8 +244,10 @@ class TestStreaming:
 
     async def test_request_body_streams_to_upstream(self, gateway_settings, signing_key, token):
         events = {"upstream_got_first": asyncio.Event()}
-        async with serve(echo_app(events)) as upstream, served_gateway(gateway_settings, signing_key,
-                                                                       planning=upstream) as gw:
+        async with (
+            serve(echo_app(events)) as upstream,
+            served_gateway(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
 
             async def body() -> AsyncIterator[bytes]:
                 yield b"a" * 65536
@@ -220,21 +258,25 @@ class TestStreaming:
 
             async with httpx.AsyncClient(base_url=gw, timeout=10) as client:
                 response = await client.post(
-                    "/api/planning/upload", content=body(),
+                    "/api/planning/upload",
+                    content=body(),
                     headers=auth(token, **{"Content-Type": "application/octet-stream"}),
                 )
             assert response.status_code == 200, response.text
             assert response.json() == {"received": 32 * 65536}
 
     async def test_large_download_keeps_memory_flat(self, gateway_settings, signing_key, token):
-        async with serve(echo_app()) as upstream, served_gateway(gateway_settings, signing_key,
-                                                                 planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            served_gateway(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
             tracemalloc.start()
             try:
                 received = 0
-                async with httpx.AsyncClient(base_url=gw, timeout=30) as client, client.stream(
-                    "GET", "/api/planning/stream?mb=64", headers=auth(token)
-                ) as response:
+                async with (
+                    httpx.AsyncClient(base_url=gw, timeout=30) as client,
+                    client.stream("GET", "/api/planning/stream?mb=64", headers=auth(token)) as response,
+                ):
                     async for chunk in response.aiter_raw():
                         received += len(chunk)
                 _, peak = tracemalloc.get_traced_memory()
@@ -248,7 +290,10 @@ class TestStreaming:
 class TestBodyLimit:
     async def test_oversized_json_is_413_at_the_gateway(self, gateway_settings, signing_key, token):
         settings = gateway_settings.model_copy(update={"max_json_body_bytes": 2048})
-        async with serve(echo_app()) as upstream, gateway_over(settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(settings, signing_key, planning=upstream) as gw,
+        ):
             response = await gw.post("/api/planning/echo/x", headers=auth(token), json={"a": "x" * 4096})
             assert_problem(response, 413)
             small = await gw.post("/api/planning/echo/x", headers=auth(token), json={"a": "x"})
@@ -256,13 +301,18 @@ class TestBodyLimit:
 
     async def test_oversized_chunked_json_is_413(self, gateway_settings, signing_key, token):
         settings = gateway_settings.model_copy(update={"max_json_body_bytes": 2048})
-        async with serve(echo_app()) as upstream, gateway_over(settings, signing_key, planning=upstream) as gw:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(settings, signing_key, planning=upstream) as gw,
+        ):
 
             async def body() -> AsyncIterator[bytes]:
                 for _ in range(10):
                     yield b" " * 1024
 
             response = await gw.post(
-                "/api/planning/echo/x", content=body(), headers=auth(token, **{"Content-Type": "application/json"})
+                "/api/planning/echo/x",
+                content=body(),
+                headers=auth(token, **{"Content-Type": "application/json"}),
             )
             assert_problem(response, 413)

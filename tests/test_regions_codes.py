@@ -13,7 +13,11 @@ from shared.regions import RegionLevel, in_scope, is_region_code, level_of, scop
         ("451025000000", RegionLevel.county, "451025"),
         ("451025100000", RegionLevel.township, "451025100"),
         ("451025100201", RegionLevel.village, "451025100201"),
-        ("469001000000", RegionLevel.county, "469001"),  # Hainan: county directly under the province (90 = 省直辖)
+        (
+            "469001000000",
+            RegionLevel.county,
+            "469001",
+        ),  # Hainan: county directly under the province (90 = 省直辖)
         ("000000000000", RegionLevel.national, ""),
     ],
 )
@@ -23,7 +27,9 @@ def test_level_and_prefix(code, level, prefix):
     assert scope_prefix(code) == prefix
 
 
-@pytest.mark.parametrize("code", ["45102510020", "4510251002011", "45102510020a", "450000100000", "450010000000x", ""])
+@pytest.mark.parametrize(
+    "code", ["45102510020", "4510251002011", "45102510020a", "450000100000", "450010000000x", ""]
+)
 def test_invalid_codes(code):
     assert not is_region_code(code)
 

@@ -16,7 +16,16 @@ VILLAGE = "451025100201"
 SIBLING_VILLAGE = "451025100202"
 OTHER_VILLAGE = "451025101201"
 PROVINCE = "450000000000"
-ALL_DEMO = {"450000000000", "451000000000", COUNTY, TOWNSHIP, VILLAGE, SIBLING_VILLAGE, OTHER_TOWNSHIP, OTHER_VILLAGE}
+ALL_DEMO = {
+    "450000000000",
+    "451000000000",
+    COUNTY,
+    TOWNSHIP,
+    VILLAGE,
+    SIBLING_VILLAGE,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+}
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
@@ -72,7 +81,11 @@ class TestIdentityHeadersIgnored:
         spoof = {"X-User": "admin", "X-Role": "county_admin", "X-Region": COUNTY, "X-Forwarded-User": "admin"}
         me = await registry.get("/me", headers=auth(token, **spoof))
         assert me.json() == {
-            "sub": "clerk-1", "role": "village_officer", "region": VILLAGE, "scope_prefix": VILLAGE, "read_only": False,
+            "sub": "clerk-1",
+            "role": "village_officer",
+            "region": VILLAGE,
+            "scope_prefix": VILLAGE,
+            "read_only": False,
         }
         response = await registry.get(f"/regions/{OTHER_VILLAGE}", headers=auth(token, **spoof))
         assert_problem(response, 404)
@@ -86,14 +99,18 @@ class TestIdentityHeadersIgnored:
 class TestWriteScope:
     async def test_county_admin_creates_in_own_county(self, registry, signing_key):
         token = issue(signing_key, "county_admin", COUNTY)
-        response = await registry.post("/regions", json={"code": "451025100203", "name": "新村"}, headers=auth(token))
+        response = await registry.post(
+            "/regions", json={"code": "451025100203", "name": "新村"}, headers=auth(token)
+        )
         assert response.status_code == 201, response.text
         assert response.json()["parent_code"] == TOWNSHIP
         assert response.headers["location"] == "/regions/451025100203"
 
     async def test_county_admin_cannot_create_in_other_county(self, registry, signing_key):
         token = issue(signing_key, "county_admin", COUNTY)
-        response = await registry.post("/regions", json={"code": "451026100201", "name": "x"}, headers=auth(token))
+        response = await registry.post(
+            "/regions", json={"code": "451026100201", "name": "x"}, headers=auth(token)
+        )
         assert_problem(response, 403)
 
     @pytest.mark.parametrize(
@@ -102,25 +119,33 @@ class TestWriteScope:
     )
     async def test_lower_roles_cannot_edit_the_tree(self, registry, signing_key, role, region):
         token = issue(signing_key, role, region)
-        response = await registry.post("/regions", json={"code": "451025100204", "name": "x"}, headers=auth(token))
+        response = await registry.post(
+            "/regions", json={"code": "451025100204", "name": "x"}, headers=auth(token)
+        )
         assert_problem(response, 403)
 
     async def test_province_system_is_read_only(self, registry, signing_key):
         token = issue(signing_key, "province_system", PROVINCE)
-        response = await registry.post("/regions", json={"code": "451025100204", "name": "x"}, headers=auth(token))
+        response = await registry.post(
+            "/regions", json={"code": "451025100204", "name": "x"}, headers=auth(token)
+        )
         body = assert_problem(response, 403)
         assert "read-only" in body["detail"]
 
     async def test_duplicate_is_conflict_and_changes_nothing(self, registry, signing_key):
         token = issue(signing_key, "county_admin", COUNTY)
-        response = await registry.post("/regions", json={"code": VILLAGE, "name": "renamed"}, headers=auth(token))
+        response = await registry.post(
+            "/regions", json={"code": VILLAGE, "name": "renamed"}, headers=auth(token)
+        )
         assert_problem(response, 409)
         assert (await registry.get(f"/regions/{VILLAGE}", headers=auth(token))).json()["name"] == "旧州村"
 
     async def test_parent_must_be_an_ancestor(self, registry, signing_key):
         token = issue(signing_key, "county_admin", COUNTY)
         response = await registry.post(
-            "/regions", json={"code": "451025100205", "name": "x", "parent_code": OTHER_TOWNSHIP}, headers=auth(token)
+            "/regions",
+            json={"code": "451025100205", "name": "x", "parent_code": OTHER_TOWNSHIP},
+            headers=auth(token),
         )
         assert_problem(response, 422)
 
@@ -128,7 +153,11 @@ class TestWriteScope:
 class TestEveryServiceVerifiesItsOwnAudience:
     async def test_token_for_another_audience_is_refused(self, registry, planning, assessment, signing_key):
         clients = {"registry": registry, "planning": planning, "assessment": assessment}
-        other = {"registry": "jingzhun-planning", "planning": "jingzhun-assessment", "assessment": "jingzhun-registry"}
+        other = {
+            "registry": "jingzhun-planning",
+            "planning": "jingzhun-assessment",
+            "assessment": "jingzhun-registry",
+        }
         for service, client in clients.items():
             token = issue(signing_key, "county_admin", COUNTY, aud=[other[service]])
             assert_problem(await client.get("/me", headers=auth(token)), 401)

@@ -20,8 +20,9 @@ async def test_service_calls_another_service_with_a_client_credentials_token(
         PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False), keyset=keyset
     )
     async with running(planning_app):
-        client = ServiceClient("http://planning", "jingzhun-planning", tokens,
-                               transport=httpx.ASGITransport(app=planning_app))
+        client = ServiceClient(
+            "http://planning", "jingzhun-planning", tokens, transport=httpx.ASGITransport(app=planning_app)
+        )
         try:
             response = await client.get("/me", request_id="chain-1")
             again = await client.get("/me")

@@ -68,7 +68,14 @@ def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, str]:
     def uint(value: int) -> str:
         return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
-    return {"kty": "RSA", "n": uint(numbers.n), "e": uint(numbers.e), "kid": kid, "alg": "RS256", "use": "sig"}
+    return {
+        "kty": "RSA",
+        "n": uint(numbers.n),
+        "e": uint(numbers.e),
+        "kid": kid,
+        "alg": "RS256",
+        "use": "sig",
+    }
 
 
 def claims(role: str = "cadre", **overrides: Any) -> dict[str, Any]:
@@ -182,7 +189,9 @@ class TestAlgorithmNone:
         token = unsigned({"alg": alg, "typ": "JWT"}, claims(role="county_admin"))
         assert_unauthorized(await target.call(bearer(token)), "algorithm not allowed")
 
-    async def test_alg_none_keeping_the_original_signature_is_refused(self, target: Target, keys: Keys) -> None:
+    async def test_alg_none_keeping_the_original_signature_is_refused(
+        self, target: Target, keys: Keys
+    ) -> None:
         genuine = keys.genuine()
         _, payload, signature = genuine.split(".")
         token = f"{segment(keys.header(alg='none'))}.{payload}.{signature}"
@@ -397,7 +406,9 @@ class TestGarbage:
         header = b"Bearer " + value if isinstance(value, bytes) else f"Bearer {value}"
         assert_unauthorized(await target.call({"Authorization": header}))
 
-    async def test_header_signed_but_payload_not_an_object_is_refused(self, target: Target, keys: Keys) -> None:
+    async def test_header_signed_but_payload_not_an_object_is_refused(
+        self, target: Target, keys: Keys
+    ) -> None:
         signing_input = f"{segment(keys.header())}.{segment(['sub', 'x'])}"
         signature = keys.real.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         assert_unauthorized(await target.call(bearer(f"{signing_input}.{b64url(signature)}")))
@@ -413,7 +424,16 @@ class TestAuthorizationHeader:
 
     @pytest.mark.parametrize(
         "value",
-        ["Basic xyz", "Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearer    ", "Token abc", "Bearerabc", "JWT x.y.z"],
+        [
+            "Basic xyz",
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer ",
+            "Bearer    ",
+            "Token abc",
+            "Bearerabc",
+            "JWT x.y.z",
+        ],
     )
     async def test_wrong_scheme_or_empty_bearer_is_refused(self, target: Target, value: str) -> None:
         assert_unauthorized(await target.call({"Authorization": value}), "Bearer")
@@ -427,7 +447,12 @@ class TestAuthorizationHeader:
         assert response.status_code == 200, response.text
 
     async def test_identity_headers_without_a_token_are_ignored(self, target: Target) -> None:
-        headers = {"X-User": "admin", "X-Role": "county_admin", "X-Region": COUNTY, "X-Forwarded-User": "admin"}
+        headers = {
+            "X-User": "admin",
+            "X-Role": "county_admin",
+            "X-Region": COUNTY,
+            "X-Forwarded-User": "admin",
+        }
         assert_unauthorized(await target.call(headers))
 
 
@@ -449,7 +474,9 @@ class TestDisabledUser:
         assert disabled.json()["disabled"] is True
 
         assert_unauthorized(await gateway.get("/auth/me", headers=bearer(access)), "revoked")
-        refreshed = await gateway.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh})
+        refreshed = await gateway.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
+        )
         assert refreshed.status_code == 401, refreshed.text
         assert refreshed.headers["content-type"] == PROBLEM_JSON
         # Nor can they simply log in again.
@@ -466,7 +493,9 @@ class TestDisabledUser:
         cadre = await make_user("cadre", COUNTY)
         access = await token_for(gateway, cadre)
         admin_token = await token_for(gateway, admin)
-        assert (await gateway.post(f"/users/{cadre.id}/disable", headers=bearer(admin_token))).status_code == 200
+        assert (
+            await gateway.post(f"/users/{cadre.id}/disable", headers=bearer(admin_token))
+        ).status_code == 200
         app = gateway.app  # type: ignore[attr-defined]
         await refresh_revocations(app.state.revocations, app.state.sessions, access_ttl=900)
         assert_unauthorized(await gateway.get("/auth/me", headers=bearer(access)), "revoked")
@@ -479,5 +508,7 @@ class TestDisabledUser:
         bystander = await make_user("cadre", COUNTY)
         bystander_token = await token_for(gateway, bystander)
         admin_token = await token_for(gateway, admin)
-        assert (await gateway.post(f"/users/{victim.id}/disable", headers=bearer(admin_token))).status_code == 200
+        assert (
+            await gateway.post(f"/users/{victim.id}/disable", headers=bearer(admin_token))
+        ).status_code == 200
         assert (await gateway.get("/auth/me", headers=bearer(bystander_token))).status_code == 200
