@@ -1,4 +1,4 @@
-"""Registry service: regions, households, identification, pairing, help records (DOMAIN.md §1–§4)."""
+"""Registry service: regions, households, identification, pairing, help records (DOMAIN.md §1-§4)."""
 
 from __future__ import annotations
 

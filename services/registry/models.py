@@ -21,7 +21,10 @@ class Region(SQLModel, table=True):
     name: str = Field(max_length=128)
     level: str = Field(max_length=16)
     parent_code: str | None = Field(
-        default=None, sa_type=sa.String(12, collation=CODE_COLLATION), foreign_key="registry_region.code", index=True
+        default=None,
+        sa_type=sa.String(12, collation=CODE_COLLATION),
+        foreign_key="registry_region.code",
+        index=True,
     )
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -19,8 +19,12 @@ CodePath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="12-digit div
 _NOT_FOUND = {404: {"description": "Missing or outside your region"}}
 
 
-@router.get("/{code}", response_model=RegionPublic, responses=_NOT_FOUND, summary="One region of your subtree")
-async def get_region(code: CodePath, session: SessionDep, principal: PrincipalDep, response: Response) -> RegionPublic:
+@router.get(
+    "/{code}", response_model=RegionPublic, responses=_NOT_FOUND, summary="One region of your subtree"
+)
+async def get_region(
+    code: CodePath, session: SessionDep, principal: PrincipalDep, response: Response
+) -> RegionPublic:
     region = await RegionService(session, principal).get(code)
     response.headers["ETag"] = f'"{region.version}"'
     return RegionPublic.model_validate(region)
@@ -42,15 +46,22 @@ async def list_regions(
     more = len(rows) > limit
     rows = rows[:limit]
     return RegionPage(
-        items=[RegionPublic.model_validate(r) for r in rows], next_cursor=rows[-1].code if more and rows else None
+        items=[RegionPublic.model_validate(r) for r in rows],
+        next_cursor=rows[-1].code if more and rows else None,
     )
 
 
-@router.post("", status_code=201, response_model=RegionPublic, dependencies=[require_writer],
-             responses={403: {"description": "Not a county admin of this region"}, 409: {"description": "Exists"}},
-             summary="Add a region below your county")
-async def create_region(payload: RegionCreate, session: SessionDep, principal: PrincipalDep,
-                        response: Response) -> RegionPublic:
+@router.post(
+    "",
+    status_code=201,
+    response_model=RegionPublic,
+    dependencies=[require_writer],
+    responses={403: {"description": "Not a county admin of this region"}, 409: {"description": "Exists"}},
+    summary="Add a region below your county",
+)
+async def create_region(
+    payload: RegionCreate, session: SessionDep, principal: PrincipalDep, response: Response
+) -> RegionPublic:
     region = await RegionService(session, principal).create(payload)
     response.headers["Location"] = f"/regions/{region.code}"
     return RegionPublic.model_validate(region)

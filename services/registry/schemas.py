@@ -16,7 +16,9 @@ __all__ = ["RegionCreate", "RegionPage", "RegionPublic"]
 class RegionCreate(RequestModel):
     code: RegionCode
     name: Annotated[str, Field(min_length=1, max_length=128, examples=["新靖镇"])]
-    parent_code: RegionCode | None = Field(None, description="Nearest existing ancestor; derived when omitted")
+    parent_code: RegionCode | None = Field(
+        None, description="Nearest existing ancestor; derived when omitted"
+    )
 
 
 class RegionPublic(ResponseModel):

@@ -30,10 +30,13 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint("code ~ '^[0-9]{12}$'", name="ck_registry_region_code"),
         sa.CheckConstraint(
-            "level IN ('province','prefecture','county','township','village')", name="ck_registry_region_level"
+            "level IN ('province','prefecture','county','township','village')",
+            name="ck_registry_region_level",
         ),
-        sa.CheckConstraint("parent_code IS NULL OR code LIKE rtrim(parent_code, '0') || '%'",
-                           name="ck_registry_region_parent_is_ancestor"),
+        sa.CheckConstraint(
+            "parent_code IS NULL OR code LIKE rtrim(parent_code, '0') || '%'",
+            name="ck_registry_region_parent_is_ancestor",
+        ),
     )
     op.create_index("ix_registry_region_parent_code", "registry_region", ["parent_code"])
 
