@@ -21,7 +21,7 @@ from gateway.ratelimit import make_rate_limiter
 from gateway.settings import GatewaySettings
 from shared.app import health_router, install_common
 from shared.auth import TokenAuthority
-from shared.db import create_engine, ping, session_factory
+from shared.db import create_engine, install_sessions, ping
 from shared.jwt import KeySet, SigningKey
 from shared.observability import configure_logging
 
@@ -75,15 +75,14 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
                 )
             key = SigningKey.from_file(settings.jwt_private_key_file)
         engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
-        sessions = session_factory(engine)
+        install_sessions(app.state, engine)
+        sessions = app.state.sessions
         passwords = Passwords(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         )
         revocations = Revocations()
-        app.state.engine = engine
-        app.state.sessions = sessions
         app.state.jwks = key.jwks()
         app.state.token_authority = TokenAuthority(
             KeySet(key.jwks()), audience=GATEWAY_AUDIENCE, issuer=settings.jwt_issuer

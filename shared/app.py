@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from shared.auth import TokenAuthority
-from shared.db import create_engine, ping, session_factory
+from shared.db import create_engine, install_sessions, ping
 from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
 from shared.problems import install_problem_handlers, problem_response
@@ -138,8 +138,7 @@ def build_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
-        app.state.engine = engine
-        app.state.sessions = session_factory(engine)
+        install_sessions(app.state, engine)
         keys = keyset if keyset is not None else await load_keyset(settings)
         app.state.token_authority = TokenAuthority(
             keys, audience=settings.audience, issuer=settings.jwt_issuer

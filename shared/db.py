@@ -15,7 +15,17 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["CODE_COLLATION", "SessionDep", "create_engine", "ping", "session_factory", "tz_column", "utcnow"]
+__all__ = [
+    "CODE_COLLATION",
+    "ReadSessionDep",
+    "SessionDep",
+    "create_engine",
+    "install_sessions",
+    "ping",
+    "session_factory",
+    "tz_column",
+    "utcnow",
+]
 
 #: Region codes are compared bytewise so that prefix LIKE uses a btree index and ordering is numeric.
 CODE_COLLATION = "C"
@@ -48,6 +58,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
 
 
+def install_sessions(state: Any, engine: AsyncEngine) -> None:
+    """Put the engine and both session factories on `app.state`."""
+    state.engine = engine
+    state.sessions = session_factory(engine)
+    # Single-statement reads need no transaction: autocommit saves the BEGIN and ROLLBACK round trips
+    # (and SQLAlchemy's transaction bookkeeping) on every GET. Multi-statement reads that need one snapshot use
+    # SessionDep instead.
+    state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
@@ -62,3 +82,13 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the session (and its pooled connection) is closed when the handler returns, not after the
 # response has been sent, so a request never holds a connection while its body is written.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
+    async with maker() as session:
+        yield session
+
+
+#: For handlers that only read with a single statement (autocommit, no transaction round trips).
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]

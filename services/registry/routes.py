@@ -10,7 +10,7 @@ from services.registry.repository import RegionRepository
 from services.registry.schemas import RegionCreate, RegionPage, RegionPublic
 from services.registry.service import RegionService
 from shared.auth import PrincipalDep, require_writer
-from shared.db import SessionDep
+from shared.db import ReadSessionDep, SessionDep
 from shared.regions import RegionLevel
 
 router = APIRouter(prefix="/regions", tags=["regions"])
@@ -23,7 +23,7 @@ _NOT_FOUND = {404: {"description": "Missing or outside your region"}}
     "/{code}", response_model=RegionPublic, responses=_NOT_FOUND, summary="One region of your subtree"
 )
 async def get_region(
-    code: CodePath, session: SessionDep, principal: PrincipalDep, response: Response
+    code: CodePath, session: ReadSessionDep, principal: PrincipalDep, response: Response
 ) -> RegionPublic:
     region = await RegionService(session, principal).get(code)
     response.headers["ETag"] = f'"{region.version}"'
@@ -32,7 +32,7 @@ async def get_region(
 
 @router.get("", response_model=RegionPage, summary="Regions of your subtree, by code (keyset pages)")
 async def list_regions(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     parent_code: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     level: RegionLevel | None = None,
