@@ -59,16 +59,22 @@ def _check_may_manage(manager: Principal, role: Role) -> None:
         raise Forbidden(f"a {manager.role} may only manage roles below their own, not '{role}'")
 
 
-async def _managed_user(session: SessionDep, manager: Principal, user_id: uuid.UUID) -> GatewayUser:
-    user = (
-        await session.exec(
-            select(GatewayUser)
-            .where(GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code)))
-            .with_for_update()
-        )
-    ).first()
+async def _user_in_scope(
+    session: SessionDep, manager: Principal, user_id: uuid.UUID, *, for_update: bool = False
+) -> GatewayUser:
+    """The user if inside the manager's subtree; 404 otherwise (out of scope looks like missing)."""
+    query = select(GatewayUser).where(
+        GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code))
+    )
+    user = (await session.exec(query.with_for_update() if for_update else query)).first()
     if user is None:
         raise NotFound(f"user {user_id} not found")
+    return user
+
+
+async def _managed_user(session: SessionDep, manager: Principal, user_id: uuid.UUID) -> GatewayUser:
+    """The user, locked for change, if in scope and of a rank below the manager's."""
+    user = await _user_in_scope(session, manager, user_id, for_update=True)
     _check_may_manage(manager, Role(user.role))
     return user
 
@@ -166,16 +172,7 @@ async def list_users(
 
 @router.get("/{user_id}", response_model=UserPublic, summary="One user of your subtree")
 async def get_user(user_id: uuid.UUID, session: SessionDep, manager: ManagerDep) -> UserPublic:
-    user = (
-        await session.exec(
-            select(GatewayUser).where(
-                GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code))
-            )
-        )
-    ).first()
-    if user is None:
-        raise NotFound(f"user {user_id} not found")
-    return _public(user)
+    return _public(await _user_in_scope(session, manager, user_id))
 
 
 @router.post(

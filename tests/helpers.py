@@ -37,11 +37,14 @@ def auth(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+def assert_problem(response: httpx.Response, status: int, detail: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with `status` (and `detail` inside its detail, when given)."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    assert response.headers["content-type"] == "application/problem+json", response.headers
     body: dict[str, Any] = response.json()
     assert body["status"] == status
-    assert body["type"].startswith("https://") and body["title"]
+    assert body["type"].startswith("https://jingzhun.example/problems/") and body["title"]
     assert "Traceback" not in response.text
+    if detail is not None:
+        assert detail in body["detail"], body
     return body

@@ -21,24 +21,13 @@ from gateway.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from shared.jwt import KeySet, SigningKey
 from tests.conftest import User, bearer, login, running, token_for
+from tests.helpers import assert_problem
 
 PROBLEM_JSON = "application/problem+json"
 COUNTY = "451025000000"
 PROVINCE = "450000000000"
 ALL_AUDIENCES = ["jingzhun-gateway", "jingzhun-registry", "jingzhun-planning", "jingzhun-assessment"]
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def assert_problem(response: httpx.Response, status: int, detail: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://jingzhun.example/problems/")
-    assert body["title"]
-    if detail is not None:
-        assert detail in body["detail"], body
-    return body
 
 
 def jwt_part(token: str, index: int) -> dict[str, Any]:

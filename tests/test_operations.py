@@ -23,6 +23,20 @@ from tests.conftest import running, serve
 from tests.helpers import assert_problem, auth, issue
 
 
+@pytest.fixture
+async def live_gateway(gateway_settings, signing_key, registry_app, db_urls, keyset):
+    """A gateway in front of real registry and planning servers (planning also stands in for assessment)."""
+    planning_app = create_planning(
+        PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False), keyset=keyset
+    )
+    async with serve(registry_app) as reg, serve(planning_app) as plan:
+        settings = gateway_settings.model_copy(
+            update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
+        )
+        async with running(create_gateway(settings, signing_key=signing_key)) as gw:
+            yield gw
+
+
 class TestHealth:
     async def test_healthz_everywhere(self, gateway, registry, planning, assessment):
         for client in (gateway, registry, planning, assessment):
@@ -44,19 +58,8 @@ class TestHealth:
             assert body["checks"]["database"].startswith("error")
             assert (await client.get("/healthz")).status_code == 200  # liveness does no I/O
 
-    async def test_gateway_readyz_with_live_upstreams(
-        self, gateway_settings, signing_key, registry_app, db_urls, keyset
-    ):
-        planning_app = create_planning(
-            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False),
-            keyset=keyset,
-        )
-        async with serve(registry_app) as reg, serve(planning_app) as plan:
-            settings = gateway_settings.model_copy(
-                update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
-            )
-            async with running(create_gateway(settings, signing_key=signing_key)) as gw:
-                response = await gw.get("/readyz")
+    async def test_gateway_readyz_with_live_upstreams(self, live_gateway):
+        response = await live_gateway.get("/readyz")
         assert response.status_code == 200, response.text
         assert response.json()["checks"] == {
             "database": "ok",
@@ -101,20 +104,9 @@ class TestMetricsAndLogs:
 
 
 class TestOpenAPI:
-    async def test_merged_document_covers_every_service(
-        self, gateway_settings, signing_key, registry_app, db_urls, keyset
-    ):
-        planning_app = create_planning(
-            PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False),
-            keyset=keyset,
-        )
-        async with serve(registry_app) as reg, serve(planning_app) as plan:
-            settings = gateway_settings.model_copy(
-                update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
-            )
-            async with running(create_gateway(settings, signing_key=signing_key)) as gw:
-                doc = (await gw.get("/openapi.json")).json()
-                docs_page = await gw.get("/docs")
+    async def test_merged_document_covers_every_service(self, live_gateway):
+        doc = (await live_gateway.get("/openapi.json")).json()
+        docs_page = await live_gateway.get("/docs")
         assert {
             "/auth/token",
             "/users",

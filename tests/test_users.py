@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from tests.conftest import User, bearer, login, token_for
+from tests.helpers import assert_problem
 
-PROBLEM_JSON = "application/problem+json"
 NEW_PASSWORD = "a brand new passphrase"
 
 COUNTY = "451025000000"
@@ -37,18 +37,6 @@ OTHER_TOWNSHIP = "451026100000"
 OTHER_VILLAGE = "451026100201"
 
 MakeUser = Callable[..., Any]
-
-
-def assert_problem(response: httpx.Response, status: int, detail: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://jingzhun.example/problems/")
-    assert body["title"]
-    if detail is not None:
-        assert detail in body["detail"], body
-    return body
 
 
 def new_user(role: str, region: str, **overrides: Any) -> dict[str, Any]:
