@@ -122,11 +122,15 @@ class Revocations:
         )
         not_before: dict[str, float] = {}
         for user_id, disabled_at, tokens_not_before in users:
-            not_before[str(user_id)] = math.inf if disabled_at is not None else tokens_not_before.timestamp()
+            if disabled_at is not None or tokens_not_before is None:
+                not_before[str(user_id)] = math.inf
+            else:
+                not_before[str(user_id)] = tokens_not_before.timestamp()
         clients = await session.exec(
             select(ServiceClient.client_id).where(col(ServiceClient.disabled_at).is_not(None))
         )
-        for (client_id,) in clients:
+        # One selected column: SQLModel yields the values themselves, not 1-tuples.
+        for client_id in clients.all():
             not_before[f"client:{client_id}"] = math.inf
         jtis = await session.exec(
             select(RevokedAccessToken.jti, RevokedAccessToken.expires_at).where(
@@ -360,11 +364,11 @@ class IdentityService:
                 await self._revoke_family(session, row.family_id)
         expires = utcnow() + timedelta(seconds=max(0, principal.expires_at - int(time.time())) + 1)
         await session.exec(
-            sa.dialects.postgresql.insert(RevokedAccessToken)  # type: ignore[call-overload]
+            sa.dialects.postgresql.insert(RevokedAccessToken)
             .values(jti=principal.jti, expires_at=expires)
             .on_conflict_do_nothing()
         )
-        await session.exec(sa.delete(RevokedAccessToken).where(col(RevokedAccessToken.expires_at) < utcnow()))  # type: ignore[call-overload]
+        await session.exec(sa.delete(RevokedAccessToken).where(col(RevokedAccessToken.expires_at) < utcnow()))
         await audit(session, "logout", actor=principal, target=f"user:{principal.sub}", request_id=request_id)
         await session.commit()
         self.revocations.revoke_jti(principal.jti, expires.timestamp())
@@ -383,14 +387,14 @@ class IdentityService:
         user.tokens_not_before = datetime.fromtimestamp(cut_off, UTC)
         now = utcnow()
         await session.exec(
-            sa.update(RefreshToken)  # type: ignore[call-overload]
+            sa.update(RefreshToken)
             .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
             .values(revoked_at=now)
         )
 
     async def _revoke_family(self, session: AsyncSession, family_id: uuid.UUID) -> None:
         await session.exec(
-            sa.update(RefreshToken)  # type: ignore[call-overload]
+            sa.update(RefreshToken)
             .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
             .values(revoked_at=utcnow())
         )

@@ -108,8 +108,8 @@ class Principal:
         """
         prefix = self.prefix
         if not prefix:
-            return column.is_not(None)  # type: ignore[no-any-return]
-        return column.startswith(prefix, autoescape=True)  # type: ignore[no-any-return]
+            return column.is_not(None)
+        return column.startswith(prefix, autoescape=True)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Principal:

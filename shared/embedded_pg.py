@@ -19,7 +19,9 @@ def start_embedded(pgdata: Path, *, stop_on_exit: bool = True) -> Any:
         import pgserver
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        return pgserver.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
+        return pgserver.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode="stop" if stop_on_exit else None
+        )
 
 
 def server_url(server: Any, database: str = "postgres") -> str:

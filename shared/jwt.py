@@ -99,7 +99,10 @@ class SigningKey:
         return {"keys": [self.public_jwk]}
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jose_jwt.encode(claims, self.pem.decode(), algorithm=ALGORITHM, headers={"kid": self.kid})
+        token: str = jose_jwt.encode(
+            claims, self.pem.decode(), algorithm=ALGORITHM, headers={"kid": self.kid}
+        )
+        return token
 
 
 class KeySet:

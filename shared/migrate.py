@@ -64,6 +64,7 @@ def run_env() -> None:
             context.run_migrations()
 
     async def run_async() -> None:
+        assert url is not None, "sqlalchemy.url is set by alembic_config()"
         engine = create_async_engine(url, poolclass=pool.NullPool)
         async with engine.connect() as conn:
             await conn.run_sync(do_run)

@@ -45,3 +45,29 @@ async def test_local_revocation_survives_a_stale_refresh(db_urls):
         assert isinstance(session, SAAsyncSession)
     finally:
         await engine.dispose()
+
+
+async def test_disabled_client_is_revoked_after_a_refresh(gateway, make_client, db_urls):
+    """A disabled machine client's outstanding tokens stop working once the revocation list refreshes."""
+    import asyncpg
+
+    from gateway.identity import refresh_revocations
+
+    secret = await make_client("guangxi-province", "province_system", "450000000000")
+    issued = await gateway.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": "guangxi-province", "client_secret": secret},
+    )
+    token = issued.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await gateway.get("/auth/me", headers=headers)).status_code == 200
+    conn = await asyncpg.connect(db_urls["gateway"])
+    try:
+        await conn.execute(
+            "UPDATE gateway_client SET disabled_at = now() WHERE client_id = 'guangxi-province'"
+        )
+    finally:
+        await conn.close()
+    app = gateway._transport.app
+    await refresh_revocations(app.state.revocations, app.state.sessions, access_ttl=900)
+    assert (await gateway.get("/auth/me", headers=headers)).status_code == 401
