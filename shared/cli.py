@@ -151,7 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Installed explicitly: a process started with SIGINT ignored (e.g. from a script) would otherwise not stop.
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         for service in ("registry", "planning", "assessment", "gateway"):
             env = dict(common_env)
