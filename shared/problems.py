@@ -28,6 +28,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
+    "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "install_problem_handlers",
@@ -91,6 +92,10 @@ class PreconditionFailed(AppError):
 
 class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class UnprocessableEntity(AppError):
