@@ -9,6 +9,7 @@ verified token.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -132,19 +133,46 @@ class Principal:
 
 
 class TokenAuthority:
-    """Verifies bearer tokens for one audience against the JWKS it holds."""
+    """Verifies bearer tokens for one audience against the JWKS it holds.
+
+    A token that verified is remembered (by its exact string) until it expires, so the RSA signature and the
+    claims are checked once per token rather than once per request; expiry is re-checked on every hit, and
+    revocation is checked per request by the caller. The cache is dropped whenever the key set changes.
+    """
+
+    CACHE_SIZE = 10_000
 
     def __init__(self, keys: KeySet, *, audience: str, issuer: str) -> None:
-        self.keys = keys
+        self._keys = keys
         self.audience = audience
         self.issuer = issuer
+        self._verified: dict[str, Principal] = {}
+
+    @property
+    def keys(self) -> KeySet:
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys: KeySet) -> None:
+        self._keys = keys
+        self._verified = {}
 
     def authenticate(self, token: str) -> Principal:
+        principal = self._verified.get(token)
+        if principal is not None:
+            if principal.expires_at > time.time():
+                return principal
+            del self._verified[token]
+            raise Unauthorized("token expired")
         try:
             claims = self.keys.verify(token, audience=self.audience, issuer=self.issuer)
-            return Principal.from_claims(claims)
+            principal = Principal.from_claims(claims)
         except InvalidToken as exc:
             raise Unauthorized(str(exc)) from exc
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # simple bound; a full cache refills within one token lifetime
+        self._verified[token] = principal
+        return principal
 
 
 def bearer_token(request: Request) -> str:
