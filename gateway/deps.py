@@ -12,7 +12,7 @@ from gateway.settings import GatewaySettings
 from shared.auth import Principal, bearer_token
 from shared.problems import TooManyRequests
 
-__all__ = ["CallerDep", "IdentityDep", "client_ip", "enforce_rate_limit"]
+__all__ = ["CallerDep", "IdentityDep", "authenticated_caller", "client_ip", "enforce_rate_limit"]
 
 
 def client_ip(request: Request) -> str:

@@ -129,7 +129,7 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
     app.include_router(routes_auth.router)
     app.include_router(users.router)
     app.include_router(users.audit_router)
-    app.include_router(proxy.router)
+    app.router.routes.append(proxy.route)
 
     def gateway_openapi() -> dict[str, Any]:
         from fastapi.openapi.utils import get_openapi
