@@ -488,23 +488,9 @@ class Platform:
 
     def _spawn(self, name: str, app: str, port: int, env: dict[str, str]) -> None:
         log = self.tmp / f"{name}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--no-server-header",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ]
+        from shared.cli import uvicorn_command
+
+        cmd = uvicorn_command(app, "127.0.0.1", port)
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         self.servers[name] = Server(name, port, proc, log)
