@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 
 from shared.jwt import SigningKey
@@ -48,3 +49,12 @@ def assert_problem(response: httpx.Response, status: int, detail: str | None = N
     if detail is not None:
         assert detail in body["detail"], body
     return body
+
+
+async def disable_client(database_url: str, client_id: str) -> None:
+    """Disable a machine client directly in the gateway database (as an operator would)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE gateway_client SET disabled_at = now() WHERE client_id = $1", client_id)
+    finally:
+        await conn.close()

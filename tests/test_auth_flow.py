@@ -21,7 +21,7 @@ from gateway.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from shared.jwt import KeySet, SigningKey
 from tests.conftest import User, bearer, login, running, token_for
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, disable_client
 
 PROBLEM_JSON = "application/problem+json"
 COUNTY = "451025000000"
@@ -502,13 +502,7 @@ class TestClientCredentials:
         self, gateway: httpx.AsyncClient, make_client: Callable[..., Any], db_urls: dict[str, str]
     ) -> None:
         secret = await make_client("guangxi-province", "province_system", PROVINCE)
-        conn = await asyncpg.connect(db_urls["gateway"])
-        try:
-            await conn.execute(
-                "UPDATE gateway_client SET disabled_at = now() WHERE client_id = 'guangxi-province'"
-            )
-        finally:
-            await conn.close()
+        await disable_client(db_urls["gateway"], "guangxi-province")
         assert_problem(
             await client_token(gateway, "guangxi-province", secret), 401, "invalid client credentials"
         )

@@ -11,6 +11,7 @@ from shared.auth import Principal, Role
 from shared.db import create_engine, session_factory
 from shared.problems import Unauthorized
 from shared.settings import asyncpg_url
+from tests.helpers import disable_client
 
 
 def principal(sub: str, jti: str = "j1", issued_at: int | None = None) -> Principal:
@@ -49,8 +50,6 @@ async def test_local_revocation_survives_a_stale_refresh(db_urls):
 
 async def test_disabled_client_is_revoked_after_a_refresh(gateway, make_client, db_urls):
     """A disabled machine client's outstanding tokens stop working once the revocation list refreshes."""
-    import asyncpg
-
     from gateway.identity import refresh_revocations
 
     secret = await make_client("guangxi-province", "province_system", "450000000000")
@@ -61,13 +60,7 @@ async def test_disabled_client_is_revoked_after_a_refresh(gateway, make_client, 
     token = issued.json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert (await gateway.get("/auth/me", headers=headers)).status_code == 200
-    conn = await asyncpg.connect(db_urls["gateway"])
-    try:
-        await conn.execute(
-            "UPDATE gateway_client SET disabled_at = now() WHERE client_id = 'guangxi-province'"
-        )
-    finally:
-        await conn.close()
+    await disable_client(db_urls["gateway"], "guangxi-province")
     app = gateway._transport.app
     await refresh_revocations(app.state.revocations, app.state.sessions, access_ttl=900)
     assert (await gateway.get("/auth/me", headers=headers)).status_code == 401
