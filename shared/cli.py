@@ -173,6 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 env["GATEWAY_URL"] = f"http://127.0.0.1:{ports['gateway']}"
                 env["SERVICE_CLIENT_ID"] = f"{service}-service"
                 env["SERVICE_CLIENT_SECRET_FILE"] = str(client_secrets[service])
+            if service == "registry" and not os.environ.get("PII_KEYS_FILE"):
+                from services.registry.pii import write_dev_keys as write_dev_pii_keys
+
+                env["PII_KEYS_FILE"] = str(write_dev_pii_keys(VAR / "keys"))
             cmd = uvicorn_command(APPS[service], args.host, ports[service])
             procs[service] = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: S603
         for service in SERVICES:

@@ -58,3 +58,72 @@ async def disable_client(database_url: str, client_id: str) -> None:
         await conn.execute("UPDATE gateway_client SET disabled_at = now() WHERE client_id = $1", client_id)
     finally:
         await conn.close()
+
+
+_ID_SEQ = iter(range(1, 10**6))
+
+
+def resident_id(birth: str = "19680415", sex: str = "male", region: str = "451025") -> str:
+    """A valid, unique 18-character resident ID number (ISO 7064 check character)."""
+    from services.registry.idnumber import check_character
+
+    n = next(_ID_SEQ) % 500
+    seq = 2 * n + (1 if sex == "male" else 2)  # odd = male, even = female
+    first17 = f"{region}{birth}{seq:03d}"
+    return first17 + check_character(first17)
+
+
+def household_payload(village: str = "451025100201", *, size: int = 3, year: int = 2014, **extra: Any) -> dict[str, Any]:
+    """A household as a village officer would enter it: a head, a spouse and children."""
+    members: list[dict[str, Any]] = [
+        {
+            "name": "黄志强",
+            "relation": "head",
+            "sex": "male",
+            "birth_year_month": "1968-04",
+            "resident_id_number": resident_id("19680415", "male"),
+            "labor_capacity": "ordinary",
+            "health_status": "healthy",
+            "phone": "13907761234",
+            "details": {"insurance": {"ncms_enrolled": True}},
+        },
+        {
+            "name": "农秀兰",
+            "relation": "spouse",
+            "sex": "female",
+            "birth_year_month": "1970-09",
+            "resident_id_number": resident_id("19700902", "female"),
+            "labor_capacity": "none",
+            "health_status": "chronic_illness",
+            "details": {"insurance": {"ncms_enrolled": True}, "disease": "高血压"},
+        },
+    ]
+    for i in range(size - 2):
+        members.append(
+            {
+                "name": f"黄小{i}",
+                "relation": "son",
+                "sex": "male",
+                "birth_year_month": "2005-03",
+                "resident_id_number": resident_id("20050311", "male"),
+                "labor_capacity": "none",
+                "school_status": "junior_middle",
+                "details": {"insurance": {"ncms_enrolled": True}},
+            }
+        )
+    body: dict[str, Any] = {
+        "village_code": village,
+        "identification_year": year,
+        "natural_village": "那坡屯",
+        "poverty_cause_primary": "illness",
+        "poverty_causes_other": ["lack_of_capital"],
+        "poverty_attribute": "general_poor",
+        "main_income_source": "farming",
+        "dangerous_house_grade": "B",
+        "contact_phone": "13907761234",
+        "bank_account": "6228 4801 2345 6789 012",
+        "bank_name": "农村信用社",
+        "members": members[:size],
+    }
+    body.update(extra)
+    return body

@@ -14,12 +14,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["PersonalDataCipher", "mask_bank_account", "mask_id_number", "mask_phone"]
+from shared.jwt import DEV_KEY_MARKER
+
+__all__ = [
+    "PersonalDataCipher",
+    "cipher_from_json",
+    "generate_keys",
+    "mask_bank_account",
+    "mask_id_number",
+    "mask_phone",
+    "write_dev_keys",
+]
 
 _NONCE = 12
 
@@ -79,3 +91,33 @@ def mask_bank_account(account: str) -> str:
     """Keeps the last 4 digits: ************1234."""
     digits = "".join(ch for ch in account if ch.isalnum())
     return "*" * max(0, len(digits) - 4) + digits[-4:]
+
+
+def generate_keys() -> dict[str, object]:
+    """A fresh key file's content: one 32-byte encryption key (id k1) and a 32-byte index key, base64."""
+    return {
+        "current": "k1",
+        "encryption_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
+        "index_key": base64.b64encode(os.urandom(32)).decode(),
+    }
+
+
+def cipher_from_json(text: str) -> PersonalDataCipher:
+    """Parse a key file: {"current": id, "encryption_keys": {id: base64}, "index_key": base64}."""
+    data = json.loads(text)
+    return PersonalDataCipher(
+        encryption_keys={kid: base64.b64decode(v) for kid, v in data["encryption_keys"].items()},
+        current_key_id=data["current"],
+        index_key=base64.b64decode(data["index_key"]),
+    )
+
+
+def write_dev_keys(directory: Path) -> Path:
+    """Development key file in `directory` (kept if present), beside the dev-key marker."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "pii-keys.json"
+    if not path.exists():
+        path.write_text(json.dumps(generate_keys()))
+        path.chmod(0o600)
+    (directory / DEV_KEY_MARKER).touch()
+    return path

@@ -34,6 +34,7 @@ __all__ = [
     "WorkflowError",
     "WorkflowPolicy",
     "WorkflowState",
+    "advance",
     "decide",
     "effective_year",
     "replay",
@@ -413,9 +414,14 @@ def _apply(state: WorkflowState, e: Event) -> WorkflowState:
     raise AssertionError(c)  # pragma: no cover
 
 
-def replay(events: Iterable[Event]) -> WorkflowState:
-    """The current state of a household, derived from its whole history."""
-    state = WorkflowState()
+def advance(state: WorkflowState, event: Event) -> WorkflowState:
+    """The state after one more event (the single reducer `replay` folds with)."""
+    return _apply(state, event)
+
+
+def replay(events: Iterable[Event], start: WorkflowState | None = None) -> WorkflowState:
+    """The current state of a household, derived from its whole history (from `start`, by default none)."""
+    state = start or WorkflowState()
     for event in events:
         state = _apply(state, event)
     return state

@@ -1,0 +1,537 @@
+"""Reading households: the full card (扶贫手册 view), list/search with keyset pages, counts and incidence.
+
+The card is built by PostgreSQL in one statement (`CARD_SQL`) and sent as the bytes it returns: one round trip
+and no per-row Python objects. Personal data in it is already masked (masks are stored beside the ciphertexts);
+`unmask` decrypts in Python for the roles allowed to, and the read is audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.registry.households.access import household_scope
+from services.registry.households.service import Context, audit
+from services.registry.models import Region, audit_event, household, member, region_population
+from shared.auth import Principal, Role
+from shared.problems import BadRequest, NotFound, UnprocessableEntity
+from shared.regions import in_scope, scope_prefix
+
+__all__ = [
+    "CARD_SQL",
+    "LIST_FIELDS",
+    "POOR_STATUSES",
+    "HouseholdQueries",
+    "SortKey",
+    "decode_cursor",
+    "encode_cursor",
+]
+
+#: Registered and not yet exited: the poor population counted in incidence.
+POOR_STATUSES = (
+    "registered",
+    "exit_proposed",
+    "exit_first_notice",
+    "exit_township_reviewed",
+    "exit_second_notice",
+    "exit_county_reviewed",
+)
+IN_IDENTIFICATION = (
+    "applied",
+    "return_applied",
+    "village_reviewed",
+    "first_notice",
+    "township_reviewed",
+    "second_notice",
+    "county_reviewed",
+)
+
+#: The whole card in one statement; `:id` the household, `:prefix` the caller's region prefix + '%'.
+CARD_SQL = """
+SELECT json_build_object(
+  'id', h.id, 'village_code', h.village_code, 'village_name', v.name,
+  'natural_village', h.natural_village, 'villager_group', h.villager_group,
+  'national_household_code', h.national_household_code,
+  'status', CASE WHEN h.objection_open THEN 'objection_pending' ELSE h.status END,
+  'workflow_status', h.status, 'chain', h.chain, 'returned', h.returned,
+  'identification_year', h.identification_year, 'quota_year', h.quota_year,
+  'head_name', h.head_name, 'household_size', h.household_size, 'labor_count', h.labor_count,
+  'has_labor_capacity', h.has_labor_capacity,
+  'poverty_cause_primary', h.poverty_cause_primary, 'poverty_causes_other', h.poverty_causes_other,
+  'poverty_attribute', h.poverty_attribute, 'main_income_source', h.main_income_source,
+  'dangerous_house_grade', h.dangerous_house_grade,
+  'income_year', h.income_year, 'net_income', h.net_income::text,
+  'per_capita_net_income', h.per_capita_net_income::text,
+  'contact_phone', h.contact_phone_masked, 'bank_account', h.bank_account_masked, 'bank_name', h.bank_name,
+  'details', h.details,
+  'origin_household_id', h.origin_household_id, 'origin_kind', h.origin_kind, 'formed_on', h.formed_on,
+  'flags', h.flags, 'planned_exit_year', h.planned_exit_year, 'exit_effective_year', h.exit_effective_year,
+  'version', h.version, 'created_at', h.created_at, 'created_by', h.created_by,
+  'updated_at', h.updated_at, 'updated_by', h.updated_by,
+  'members', (
+    SELECT coalesce(json_agg(json_build_object(
+      'id', m.id, 'person_id', m.person_id, 'name', m.name, 'relation', m.relation, 'sex', m.sex,
+      'ethnicity', m.ethnicity, 'birth_year_month', m.birth_year_month,
+      'resident_id_number', m.id_number_masked, 'no_id_reason', m.no_id_reason,
+      'labor_capacity', m.labor_capacity, 'health_status', m.health_status,
+      'education_level', m.education_level, 'school_status', m.school_status, 'resident', m.resident,
+      'annual_personal_income', m.annual_personal_income::text,
+      'phone', m.details->>'phone_masked', 'details', m.details - 'phone_enc' - 'phone_masked',
+      'joined_on', m.joined_on
+    ) ORDER BY m.relation <> 'head', m.birth_year_month, m.id), '[]'::json)
+    FROM registry_member m WHERE m.household_id = h.id AND m.active),
+  'former_members', (
+    SELECT coalesce(json_agg(json_build_object(
+      'id', m.id, 'person_id', m.person_id, 'name', m.name, 'relation', m.relation,
+      'joined_on', m.joined_on, 'left_on', m.left_on, 'left_reason', m.left_reason
+    ) ORDER BY m.left_on, m.id), '[]'::json)
+    FROM registry_member m WHERE m.household_id = h.id AND NOT m.active),
+  'incomes', (
+    SELECT coalesce(json_agg(json_build_object(
+      'year', i.year, 'version', i.version, 'wage', i.wage::text, 'operating', i.operating::text,
+      'property', i.property::text, 'transfer', i.transfer::text,
+      'operating_expenses', i.operating_expenses::text, 'household_size', i.household_size,
+      'net_income', i.net_income::text, 'per_capita_net_income', i.per_capita_net_income::text,
+      'surveyed_on', i.surveyed_on, 'note', i.note, 'recorded_at', i.recorded_at, 'recorded_by', i.recorded_by
+    ) ORDER BY i.year DESC), '[]'::json)
+    FROM (SELECT DISTINCT ON (year) * FROM registry_household_income
+          WHERE household_id = h.id ORDER BY year, version DESC) i),
+  'workflow', (
+    SELECT coalesce(json_agg(json_build_object(
+      'seq', e.seq, 'command', e.command, 'at', e.at, 'actor', e.actor, 'role', e.role,
+      'reason', e.reason, 'data', e.data, 'status_after', e.status_after, 'batch_id', e.batch_id
+    ) ORDER BY e.seq), '[]'::json)
+    FROM registry_workflow_event e WHERE e.household_id = h.id),
+  'flags_detail', (
+    SELECT coalesce(json_agg(json_build_object(
+      'id', f.id, 'code', f.code, 'detail', f.detail, 'raised_at', f.raised_at,
+      'cleared_at', f.cleared_at, 'cleared_by', f.cleared_by, 'clear_reason', f.clear_reason
+    ) ORDER BY f.id), '[]'::json)
+    FROM registry_household_flag f WHERE f.household_id = h.id),
+  'membership_changes', (
+    SELECT coalesce(json_agg(json_build_object(
+      'person_id', c.person_id, 'kind', c.kind, 'from_household_id', c.from_household_id,
+      'to_household_id', c.to_household_id, 'at', c.at, 'actor', c.actor, 'reason', c.reason
+    ) ORDER BY c.id), '[]'::json)
+    FROM registry_membership_change c WHERE c.from_household_id = h.id OR c.to_household_id = h.id),
+  'pairings', '[]'::json
+)::text AS card, h.version
+FROM registry_household h JOIN registry_region v ON v.code = h.village_code
+WHERE h.id = :id AND h.village_code LIKE :prefix
+"""
+
+
+class SortKey(enum.StrEnum):
+    """List orders; each is served by an index (keyset pages stay as fast at depth 100 000 as on page 1)."""
+
+    village = "village"  # village code, then id
+    head_name = "head_name"
+    income = "income"  # per-capita net income (households with an income record only)
+    updated = "updated"
+
+
+_SORT_COLUMN = {
+    SortKey.village: household.c.village_code,
+    SortKey.head_name: household.c.head_name,
+    SortKey.income: household.c.per_capita_net_income,
+    SortKey.updated: household.c.updated_at,
+}
+
+#: Fields a list item may carry (`fields=` selects a subset; `id` is always included).
+LIST_FIELDS = {
+    "id": household.c.id,
+    "village_code": household.c.village_code,
+    "natural_village": household.c.natural_village,
+    "status": household.c.status,
+    "objection_open": household.c.objection_open,
+    "returned": household.c.returned,
+    "identification_year": household.c.identification_year,
+    "head_name": household.c.head_name,
+    "household_size": household.c.household_size,
+    "labor_count": household.c.labor_count,
+    "has_labor_capacity": household.c.has_labor_capacity,
+    "poverty_cause_primary": household.c.poverty_cause_primary,
+    "poverty_causes_other": household.c.poverty_causes_other,
+    "poverty_attribute": household.c.poverty_attribute,
+    "dangerous_house_grade": household.c.dangerous_house_grade,
+    "income_year": household.c.income_year,
+    "per_capita_net_income": household.c.per_capita_net_income,
+    "flags": household.c.flags,
+    "version": household.c.version,
+    "updated_at": household.c.updated_at,
+}
+
+
+def encode_cursor(sort: SortKey, value: Any, ident: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = str(value)
+    raw = json.dumps([str(sort), value, str(ident)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, value, ident = json.loads(raw)
+        if kind != sort:
+            raise ValueError("cursor belongs to another sort order")
+        if sort is SortKey.income:
+            value = Decimal(value)
+        elif sort is SortKey.updated:
+            value = datetime.fromisoformat(value)
+        elif not isinstance(value, str):
+            raise ValueError("bad cursor value")
+        return value, uuid.UUID(ident)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise BadRequest(f"invalid cursor: {exc}") from exc
+
+
+def _scope_prefix_param(principal: Principal) -> str | None:
+    """The LIKE pattern for CARD_SQL, or None when the caller sees no household at all."""
+    if principal.role is Role.cadre:
+        return None
+    return principal.prefix + "%"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class HouseholdQueries:
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+
+    async def card(self, household_id: uuid.UUID) -> tuple[str, int]:
+        """The card JSON text and version; 404 when missing or out of scope."""
+        prefix = _scope_prefix_param(self.principal)
+        row = None
+        if prefix is not None:
+            row = (
+                await self.session.exec(sa.text(CARD_SQL), params={"id": household_id, "prefix": prefix})
+            ).first()
+        if row is None:
+            raise NotFound(f"household {household_id} not found")
+        return row[0], row[1]
+
+    async def unmasked(self, ctx: Context, household_id: uuid.UUID, card_text: str) -> dict[str, Any]:
+        """The card with personal data decrypted; the read is audited (invariant 49)."""
+        card: dict[str, Any] = json.loads(card_text)
+        hh = (
+            (
+                await self.session.exec(
+                    sa.select(household.c.contact_phone_enc, household.c.bank_account_enc).where(
+                        household.c.id == household_id
+                    )
+                )
+            )
+            .mappings()
+            .one()
+        )
+        cipher = ctx.cipher
+        if hh["contact_phone_enc"]:
+            card["contact_phone"] = cipher.decrypt(
+                hh["contact_phone_enc"], context=f"household:{household_id}:phone"
+            )
+        if hh["bank_account_enc"]:
+            card["bank_account"] = cipher.decrypt(
+                hh["bank_account_enc"], context=f"household:{household_id}:bank_account"
+            )
+        rows = (
+            await self.session.exec(
+                sa.select(member.c.id, member.c.id_number_enc, member.c.details).where(
+                    member.c.household_id == household_id, member.c.active
+                )
+            )
+        ).all()
+        secrets = {r[0]: r for r in rows}
+        for m in card["members"]:
+            row = secrets.get(uuid.UUID(m["id"]))
+            if row is None:
+                continue
+            if row[1]:
+                m["resident_id_number"] = cipher.decrypt(row[1], context=f"member:{row[0]}:id_number")
+            phone = (row[2] or {}).get("phone_enc")
+            if phone:
+                m["phone"] = cipher.decrypt(phone, context=f"member:{row[0]}:phone")
+        await audit(
+            ctx,
+            "pii.read",
+            record_type="household",
+            record_id=household_id,
+            household_id=household_id,
+            detail={"fields": ["resident_id_number", "phone", "bank_account"], "members": len(rows)},
+        )
+        card["unmasked"] = True
+        return card
+
+    async def page(
+        self,
+        *,
+        region: str | None,
+        statuses: Sequence[str],
+        cause: str | None,
+        attribute: str | None,
+        income_min: Decimal | None,
+        income_max: Decimal | None,
+        name_prefix: str | None,
+        flag: str | None,
+        year: int | None,
+        has_labor_capacity: bool | None,
+        returned: bool | None,
+        sort: SortKey,
+        descending: bool,
+        cursor: str | None,
+        limit: int,
+        fields: Sequence[str],
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        column = _SORT_COLUMN[sort]
+        selected = ["id", *[f for f in fields if f != "id"]]
+        needed = list(dict.fromkeys([*selected, _sort_field(sort)]))
+        query = sa.select(*[LIST_FIELDS[f].label(f) for f in needed]).where(household_scope(self.principal))
+        if region is not None:
+            if self.principal.role is not Role.service and not (
+                in_scope(self.principal.region, region) or in_scope(region, self.principal.region)
+            ):
+                return [], None
+            query = query.where(household.c.village_code.startswith(scope_prefix(region), autoescape=True))
+        if statuses:
+            plain = [s for s in statuses if s != "objection_pending"]
+            conditions = []
+            if plain:
+                conditions.append(household.c.status.in_(plain))
+            if "objection_pending" in statuses:
+                conditions.append(household.c.objection_open)
+            query = query.where(sa.or_(*conditions))
+        if cause is not None:
+            query = query.where(
+                sa.or_(
+                    household.c.poverty_cause_primary == cause, sa.literal(cause) == sa.any_(household.c.poverty_causes_other)
+                )
+            )
+        if attribute is not None:
+            query = query.where(household.c.poverty_attribute == attribute)
+        if income_min is not None:
+            query = query.where(household.c.per_capita_net_income >= income_min)
+        if income_max is not None:
+            query = query.where(household.c.per_capita_net_income <= income_max)
+        if name_prefix:
+            query = query.where(household.c.head_name.startswith(name_prefix, autoescape=True))
+        if flag is not None:
+            query = query.where(sa.literal(flag) == sa.any_(household.c.flags))
+        if year is not None:
+            query = query.where(household.c.identification_year == year)
+        if has_labor_capacity is not None:
+            query = query.where(household.c.has_labor_capacity == has_labor_capacity)
+        if returned is not None:
+            query = query.where(household.c.returned == returned)
+        if sort is SortKey.income:
+            query = query.where(household.c.per_capita_net_income.is_not(None))
+        if cursor is not None:
+            value, ident = decode_cursor(sort, cursor)
+            key = sa.tuple_(column, household.c.id)
+            after = sa.tuple_(sa.literal(value, column.type), sa.literal(ident, household.c.id.type))
+            query = query.where(key < after if descending else key > after)
+        order = [column.desc(), household.c.id.desc()] if descending else [column, household.c.id]
+        rows = (await self.session.exec(query.order_by(*order).limit(limit + 1))).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [{f: _jsonable(r[f]) for f in selected} for r in rows]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            next_cursor = encode_cursor(sort, last[_sort_field(sort)], last["id"])
+        return items, next_cursor
+
+    async def stats(self, region_code: str, year: int) -> dict[str, Any]:
+        """Counts and poverty incidence for a region and each of its child regions, from the records."""
+        if self.principal.role is Role.cadre:
+            raise NotFound(f"region {region_code} not found")
+        region = (
+            await self.session.exec(
+                sa.select(Region.code, Region.name, Region.level).where(  # type: ignore[call-overload]
+                    Region.code == region_code, self.principal.scope_filter(Region.code)
+                )
+            )
+        ).first()
+        if region is None:
+            raise NotFound(f"region {region_code} not found")
+        children = (
+            await self.session.exec(
+                sa.select(Region.code, Region.name, Region.level)  # type: ignore[call-overload]
+                .where(Region.parent_code == region_code)
+                .order_by(Region.code)
+            )
+        ).all()
+        prefix = scope_prefix(region_code)
+        poor = household.c.status.in_(POOR_STATUSES)
+        by_village = (
+            await self.session.exec(
+                sa.select(
+                    household.c.village_code,
+                    sa.func.count().filter(poor),
+                    sa.func.coalesce(sa.func.sum(household.c.household_size).filter(poor), 0),
+                    sa.func.count().filter(household.c.status == "exited"),
+                    sa.func.coalesce(
+                        sa.func.sum(household.c.household_size).filter(household.c.status == "exited"), 0
+                    ),
+                    sa.func.count().filter(household.c.status.in_(IN_IDENTIFICATION)),
+                    sa.func.count().filter(household.c.returned & poor),
+                )
+                .where(household.c.village_code.startswith(prefix, autoescape=True))
+                .group_by(household.c.village_code)
+            )
+        ).all()
+        population = dict(
+            (
+                await self.session.exec(
+                    sa.select(region_population.c.region_code, region_population.c.population).where(
+                        region_population.c.region_code.startswith(prefix, autoescape=True),
+                        region_population.c.year == year,
+                    )
+                )
+            ).all()
+        )
+
+        def summary(code: str, name: str, level: str) -> dict[str, Any]:
+            p = scope_prefix(code)
+            rows = [r for r in by_village if r[0].startswith(p)]
+            poor_households = sum(r[1] for r in rows)
+            poor_people = sum(int(r[2]) for r in rows)
+            pop = population.get(code)
+            if pop is None:
+                below = [v for c, v in population.items() if c.startswith(p) and c != code]
+                pop = sum(below) if below else None
+            incidence = None
+            if pop:
+                incidence = str(
+                    (Decimal(poor_people) * 100 / pop).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                )
+            return {
+                "region_code": code,
+                "name": name,
+                "level": level,
+                "poor_households": poor_households,
+                "poor_people": poor_people,
+                "exited_households": sum(r[3] for r in rows),
+                "exited_people": sum(int(r[4]) for r in rows),
+                "in_identification_households": sum(r[5] for r in rows),
+                "returned_households": sum(r[6] for r in rows),
+                "population": pop,
+                "incidence_percent": incidence,
+            }
+
+        return {
+            "year": year,
+            "region": summary(region[0], region[1], region[2]),
+            "children": [summary(c[0], c[1], c[2]) for c in children],
+            "note": "poor = registered and not yet exited; incidence = poor people / population x 100",
+        }
+
+    async def audit_page(
+        self,
+        *,
+        record_id: str | None,
+        household_id: uuid.UUID | None,
+        actor: str | None,
+        action: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: int | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        query = sa.select(audit_event).where(self.principal.scope_filter(audit_event.c.region_code))
+        if record_id is not None:
+            query = query.where(audit_event.c.record_id == record_id)
+        if household_id is not None:
+            query = query.where(audit_event.c.household_id == household_id)
+        if actor is not None:
+            query = query.where(audit_event.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_event.c.action == action)
+        if since is not None:
+            query = query.where(audit_event.c.at >= since)
+        if until is not None:
+            query = query.where(audit_event.c.at < until)
+        if since is not None and until is not None and until <= since:
+            raise UnprocessableEntity("until must be after since", field="until")
+        if cursor is not None:
+            query = query.where(audit_event.c.id < cursor)
+        rows = (
+            (await self.session.exec(query.order_by(audit_event.c.id.desc()).limit(limit + 1)))
+            .mappings()
+            .all()
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+        return items, (rows[-1]["id"] if more and rows else None)
+
+    async def set_population(
+        self, ctx: Context, region_code: str, year: int, population: int, households: int | None
+    ) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        exists = (
+            await self.session.exec(
+                sa.select(Region.code).where(  # type: ignore[call-overload]
+                    Region.code == region_code, self.principal.scope_filter(Region.code)
+                )
+            )
+        ).first()
+        if exists is None:
+            raise NotFound(f"region {region_code} not found")
+        stmt = pg_insert(region_population).values(
+            region_code=region_code,
+            year=year,
+            population=population,
+            households=households,
+            updated_at=ctx.now,
+            updated_by=self.principal.sub,
+        )
+        await self.session.exec(
+            stmt.on_conflict_do_update(
+                index_elements=["region_code", "year"],
+                set_={
+                    "population": stmt.excluded.population,
+                    "households": stmt.excluded.households,
+                    "updated_at": stmt.excluded.updated_at,
+                    "updated_by": stmt.excluded.updated_by,
+                },
+            )
+        )
+        await audit(
+            ctx,
+            "population.set",
+            record_type="region",
+            record_id=region_code,
+            region_code=region_code,
+            detail={"year": year, "population": population, "households": households},
+        )
+
+
+def _sort_field(sort: SortKey) -> str:
+    return {
+        SortKey.village: "village_code",
+        SortKey.head_name: "head_name",
+        SortKey.income: "per_capita_net_income",
+        SortKey.updated: "updated_at",
+    }[sort]
