@@ -116,6 +116,9 @@ class QuotaChild(ResponseModel):
     region_code: str
     name: str
     people: int | None
+    used: int = Field(
+        description="People in households counted against this year's quota (past village review)"
+    )
 
 
 class QuotaPublic(ResponseModel):
@@ -125,4 +128,5 @@ class QuotaPublic(ResponseModel):
     version: int | None
     allocated: int = Field(description="Sum of the quotas of the child regions")
     remaining: int | None = Field(description="people - allocated; null when no quota is set")
+    used: int = Field(description="People in households of this region counted against this year's quota")
     children: list[QuotaChild]

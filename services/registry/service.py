@@ -404,6 +404,9 @@ class QuotaService:
         quotas = await self.repo.for_children(code, year)
         allocated = sum(quotas.values())
         people = own.people if own else None
+        from services.registry.households.commands import quota_used
+
+        used = {c.code: await quota_used(self.session, scope_prefix(c.code), year) for c in children}
         return QuotaPublic(
             region_code=region.code,
             year=year,
@@ -411,8 +414,10 @@ class QuotaService:
             version=own.version if own else None,
             allocated=allocated,
             remaining=None if people is None else people - allocated,
+            used=await quota_used(self.session, scope_prefix(region.code), year),
             children=[
-                QuotaChild(region_code=c.code, name=c.name, people=quotas.get(c.code)) for c in children
+                QuotaChild(region_code=c.code, name=c.name, people=quotas.get(c.code), used=used[c.code])
+                for c in children
             ],
         )
 

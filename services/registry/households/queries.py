@@ -324,7 +324,8 @@ class HouseholdQueries:
         if cause is not None:
             query = query.where(
                 sa.or_(
-                    household.c.poverty_cause_primary == cause, sa.literal(cause) == sa.any_(household.c.poverty_causes_other)
+                    household.c.poverty_cause_primary == cause,
+                    sa.literal(cause) == sa.any_(household.c.poverty_causes_other),
                 )
             )
         if attribute is not None:
