@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.base import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ReadSessionDep",
     "SessionDep",
     "create_engine",
+    "execute",
     "install_sessions",
     "ping",
     "session_factory",
@@ -92,3 +94,12 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 #: For handlers that only read with a single statement (autocommit, no transaction round trips).
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+
+
+async def execute(session: AsyncSession, statement: Executable, params: Any = None) -> Any:
+    """Run a Core statement (select/insert/update/text) in the session's transaction.
+
+    SQLModel's `exec` is typed for ORM selects; Core statements built from `sa.Table`s go through here (the
+    result is a SQLAlchemy `Result`, typed loosely because its row shape depends on the statement).
+    """
+    return await session.exec(statement, params=params)  # type: ignore[call-overload]

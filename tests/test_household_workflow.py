@@ -122,7 +122,7 @@ async def test_identification_from_application_to_announcement(registry, roles, 
     assert [e["role"] for e in card["workflow"]][-2:] == ["county_admin", "county_admin"]
     assert card["workflow"][1]["data"]["minutes_ref"].startswith("2014-05")
     # Quota use is visible: 3 of the village's 5 people.
-    listed = (await registry.get(f"/households?status=registered", headers=roles["county"])).json()["items"]
+    listed = (await registry.get("/households?status=registered", headers=roles["county"])).json()["items"]
     assert [i["id"] for i in listed] == [h.id]
 
 

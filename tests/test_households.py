@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, household_payload, issue, resident_id
+from tests.helpers import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"
@@ -45,7 +45,7 @@ async def create(registry, headers, **kw):
 async def count(db_urls, table):
     conn = await asyncpg.connect(db_urls["registry"])
     try:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - table names from the test
     finally:
         await conn.close()
 
@@ -89,7 +89,12 @@ async def test_id_numbers_are_encrypted_at_rest(registry, clerk, db_urls):
 @pytest.mark.parametrize(
     ("mutate", "pointer"),
     [
-        (lambda p: p["members"][0].__setitem__("resident_id_number", p["members"][0]["resident_id_number"][:17] + "0"), "resident_id_number"),
+        (
+            lambda p: p["members"][0].__setitem__(
+                "resident_id_number", p["members"][0]["resident_id_number"][:17] + "0"
+            ),
+            "resident_id_number",
+        ),
         (lambda p: p["members"][1].__setitem__("relation", "head"), "head"),
         (lambda p: p["members"][0].__setitem__("relation", "spouse"), "head"),
         (lambda p: p.__setitem__("household_size", 9), "household_size"),
@@ -99,7 +104,9 @@ async def test_id_numbers_are_encrypted_at_rest(registry, clerk, db_urls):
         (lambda p: p.__setitem__("poverty_cause_primary", "laziness"), "poverty_cause_primary"),
     ],
 )
-async def test_invalid_households_are_refused_and_nothing_is_written(registry, clerk, db_urls, mutate, pointer):
+async def test_invalid_households_are_refused_and_nothing_is_written(
+    registry, clerk, db_urls, mutate, pointer
+):
     payload = household_payload()
     mutate(payload)
     response = await registry.post("/households", json=payload, headers=clerk)
@@ -144,13 +151,17 @@ async def test_if_match_is_required_and_checked(registry, clerk):
     hid, tag = await create(registry, clerk)
     url = f"/households/{hid}"
     assert_problem(await registry.patch(url, json={"main_income_source": "breeding"}, headers=clerk), 428)
-    stale = await registry.patch(url, json={"main_income_source": "breeding"}, headers=clerk | {"If-Match": '"7"'})
+    stale = await registry.patch(
+        url, json={"main_income_source": "breeding"}, headers=clerk | {"If-Match": '"7"'}
+    )
     body = assert_problem(stale, 412)
     assert body["current_version"] == 1 and stale.headers["etag"] == '"1"'
     ok = await registry.patch(url, json={"main_income_source": "breeding"}, headers=clerk | {"If-Match": tag})
     assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
     # The old tag is now stale: the second writer of a lost-update race is refused.
-    again = await registry.patch(url, json={"main_income_source": "farming"}, headers=clerk | {"If-Match": tag})
+    again = await registry.patch(
+        url, json={"main_income_source": "farming"}, headers=clerk | {"If-Match": tag}
+    )
     assert assert_problem(again, 412)["current_version"] == 2
     card = (await registry.get(url, headers=clerk)).json()
     assert card["main_income_source"] == "breeding" and card["version"] == 2
@@ -173,8 +184,16 @@ async def test_concurrent_writers_with_the_same_version_one_wins(registry, clerk
 
 async def test_income_is_computed_by_the_server(registry, clerk):
     hid, tag = await create(registry, clerk)
-    body = {"wage": "6000.00", "operating": "3000.50", "property": "0", "transfer": "1200", "operating_expenses": "2000"}
-    response = await registry.put(f"/households/{hid}/incomes/2013", json=body, headers=clerk | {"If-Match": tag})
+    body = {
+        "wage": "6000.00",
+        "operating": "3000.50",
+        "property": "0",
+        "transfer": "1200",
+        "operating_expenses": "2000",
+    }
+    response = await registry.put(
+        f"/households/{hid}/incomes/2013", json=body, headers=clerk | {"If-Match": tag}
+    )
     assert response.status_code == 200, response.text
     card = (await registry.get(f"/households/{hid}", headers=clerk)).json()
     assert card["net_income"] == "8200.50" and card["per_capita_net_income"] == "2733.50"
@@ -184,7 +203,8 @@ async def test_income_is_computed_by_the_server(registry, clerk):
     headers = clerk | {"If-Match": response.headers["etag"]}
     assert_problem(await registry.put(f"/households/{hid}/incomes/2013", json=bad, headers=headers), 422)
     assert_problem(
-        await registry.put(f"/households/{hid}/incomes/2013", json=body | {"wage": "-1"}, headers=headers), 422
+        await registry.put(f"/households/{hid}/incomes/2013", json=body | {"wage": "-1"}, headers=headers),
+        422,
     )
     # A correction is a new version; net income below zero is allowed and flagged.
     loss = body | {"wage": "0", "operating": "100", "transfer": "0", "operating_expenses": "400"}
@@ -202,7 +222,9 @@ async def test_unmasked_reads_are_for_the_county_and_audited(registry, clerk, ad
     response = await registry.get(f"/households/{hid}?unmask=true", headers=admin)
     assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert body["members"][0]["resident_id_number"] == plain_id and body["members"][0]["phone"] == "13907761234"
+    assert (
+        body["members"][0]["resident_id_number"] == plain_id and body["members"][0]["phone"] == "13907761234"
+    )
     assert body["bank_account"] == "6228480123456789012"
     log = (await registry.get(f"/audit?record_id={hid}", headers=admin)).json()["items"]
     actions = [e["action"] for e in log]
@@ -231,12 +253,17 @@ async def test_members_join_leave_and_head_change(registry, clerk):
     tag = added.headers["etag"]
     # A second head, or the head leaving, is refused.
     assert_problem(
-        await registry.post(f"{url}/members", json=newborn | {"relation": "head"}, headers=clerk | {"If-Match": tag}),
+        await registry.post(
+            f"{url}/members", json=newborn | {"relation": "head"}, headers=clerk | {"If-Match": tag}
+        ),
         422,
     )
     leaving = {"reason": "death", "on": "2014-01-05"}
     assert_problem(
-        await registry.post(f"{url}/members/{head_id}/leave", json=leaving, headers=clerk | {"If-Match": tag}), 409
+        await registry.post(
+            f"{url}/members/{head_id}/leave", json=leaving, headers=clerk | {"If-Match": tag}
+        ),
+        409,
     )
     changed = await registry.post(
         f"{url}/head",
@@ -319,7 +346,9 @@ async def test_flags_are_raised_and_cleared_with_a_reason(registry, clerk, towns
     payload = household_payload(formed_on="2026-01-10")
     for m in payload["members"]:
         m["resident"] = False
-    payload["details"] = {"related_officials": [{"name": "黄村长", "relation": "brother", "position": "村主任"}]}
+    payload["details"] = {
+        "related_officials": [{"name": "黄村长", "relation": "brother", "position": "村主任"}]
+    }
     hid, _ = await create_raw(registry, clerk, payload)
     card = (await registry.get(f"/households/{hid}", headers=clerk)).json()
     assert {"nobody_resident", "related_to_official", "formed_recently"} <= set(card["flags"])
@@ -329,7 +358,9 @@ async def test_flags_are_raised_and_cleared_with_a_reason(registry, clerk, towns
     url = f"/households/{hid}/flags/{flag['id']}/clear"
     assert_problem(await registry.post(url, json={"reason": "checked"}, headers=clerk), 403)
     assert_problem(await registry.post(url, json={}, headers=township), 422)
-    cleared = await registry.post(url, json={"reason": "住户外出务工, 户籍在本村, 入户核实"}, headers=township)
+    cleared = await registry.post(
+        url, json={"reason": "住户外出务工, 户籍在本村, 入户核实"}, headers=township
+    )
     assert cleared.status_code == 200, cleared.text
     card = (await registry.get(f"/households/{hid}", headers=clerk)).json()
     assert "nobody_resident" not in card["flags"]
@@ -366,13 +397,16 @@ async def test_scope_per_role(registry, clerk, signing_key, db_urls):
         )
     # Province reads but never writes; nobody creates outside their scope.
     assert_problem(
-        await registry.patch(url, json={"bank_name": "x"}, headers=in_scope["province"] | {"If-Match": tag}), 403
+        await registry.patch(url, json={"bank_name": "x"}, headers=in_scope["province"] | {"If-Match": tag}),
+        403,
     )
     assert_problem(
         await registry.post("/households", json=household_payload(OTHER_VILLAGE), headers=clerk), 404
     )
     assert_problem(
-        await registry.post("/households", json=household_payload(), headers=out_of_scope["cadre (no pairing yet)"]),
+        await registry.post(
+            "/households", json=household_payload(), headers=out_of_scope["cadre (no pairing yet)"]
+        ),
         403,
     )
     assert await count(db_urls, "registry_household") == 1

@@ -25,6 +25,7 @@ __all__ = [
     "membership_change",
     "quota_override",
     "region_population",
+    "region_table",
     "workflow_event",
 ]
 
@@ -328,3 +329,7 @@ audit_event = sa.Table(
     sa.Index("ix_registry_audit_event_at", "at"),
     sa.Index("ix_registry_audit_event_region", "region_code", "id"),
 )
+
+
+#: The region table for Core queries (SQLModel types its attributes as plain Python values).
+region_table: sa.Table = Region.__table__  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -46,6 +46,7 @@ from services.registry.workflow import (
     replay,
 )
 from shared.auth import Role
+from shared.db import execute
 from shared.problems import AppError, Conflict, Forbidden, UnprocessableEntity
 from shared.regions import scope_prefix
 
@@ -147,10 +148,10 @@ async def quota_used(
     )
     if excluding is not None:
         query = query.where(household.c.id != excluding)
-    return int((await session.exec(query)).scalar_one())
+    return int((await execute(session, query)).scalar_one())
 
 
-def _events(rows: list[Mapping[str, Any]]) -> list[Event]:
+def _events(rows: Sequence[Mapping[str, Any]]) -> list[Event]:
     return [
         Event(
             command=Command(r["command"]),
@@ -165,7 +166,7 @@ def _events(rows: list[Mapping[str, Any]]) -> list[Event]:
     ]
 
 
-def _imported_state(rows: list[Mapping[str, Any]]) -> WorkflowState:
+def _imported_state(rows: Sequence[Mapping[str, Any]]) -> WorkflowState:
     """Households bulk-registered from another system start their history at `registered`."""
     if rows and rows[0]["command"] == "import":
         return WorkflowState(status=Status(rows[0]["status_after"]), last_at=rows[0]["at"])
@@ -181,10 +182,11 @@ class WorkflowService:
     async def history(self, household_id: uuid.UUID) -> list[dict[str, Any]]:
         rows = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(workflow_event)
                     .where(workflow_event.c.household_id == household_id)
-                    .order_by(workflow_event.c.seq)
+                    .order_by(workflow_event.c.seq),
                 )
             )
             .mappings()
@@ -259,7 +261,8 @@ class WorkflowService:
         event_data = dict(event.data)
         if command is Command.county_review and new_state.county_reviewed_at is not None:
             event_data["effective_year"] = effective_year(now)
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.insert(workflow_event).values(
                 household_id=household_id,
                 seq=count + 1,
@@ -272,9 +275,11 @@ class WorkflowService:
                 status_after=str(new_state.status),
                 batch_id=batch_id,
                 request_id=self.ctx.request_id,
-            )
+            ),
         )
-        await self.session.exec(sa.update(household).where(household.c.id == household_id).values(**values))
+        await execute(
+            self.session, sa.update(household).where(household.c.id == household_id).values(**values)
+        )
         new_version = await self.households.refresh(household_id)
         await audit(
             self.ctx,
@@ -301,17 +306,19 @@ class WorkflowService:
         """Invariant 24: identified people in a village <= its quota, unless a county override is recorded."""
         village = hh["village_code"]
         quota = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.select(Quota.people)  # type: ignore[call-overload]
                 .where(Quota.region_code == village, Quota.year == year)
-                .with_for_update()
+                .with_for_update(),
             )
         ).scalar_one_or_none()
         override = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.select(quota_override.c.id).where(
                     quota_override.c.household_id == hh["id"], quota_override.c.year == year
-                )
+                ),
             )
         ).scalar_one_or_none()
         if quota is None:
@@ -343,13 +350,14 @@ class WorkflowService:
         income_year = int(payload.pop("income_year", year))
         income = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(household_income.c.per_capita_net_income)
                     .where(
                         household_income.c.household_id == hh["id"], household_income.c.year == income_year
                     )
                     .order_by(household_income.c.version.desc())
-                    .limit(1)
+                    .limit(1),
                 )
             )
             .scalars()
@@ -364,10 +372,11 @@ class WorkflowService:
             raise WorkflowRefused("no income line is set for this year", code="policy_missing")
         members = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(member.c.labor_capacity, member.c.details).where(
                         member.c.household_id == hh["id"], member.c.active
-                    )
+                    ),
                 )
             )
             .mappings()
@@ -450,7 +459,8 @@ class WorkflowService:
         """The households of a village or township currently at `status` (a whole list moving together)."""
         rows = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(household.c.id)
                     .where(
                         household_scope(self.ctx.principal),
@@ -458,7 +468,7 @@ class WorkflowService:
                         household.c.status == status,
                     )
                     .order_by(household.c.village_code, household.c.id)
-                    .limit(limit + 1)
+                    .limit(limit + 1),
                 )
             )
             .scalars()
@@ -477,7 +487,8 @@ class WorkflowService:
         try:
             async with self.session.begin_nested():
                 row_id = (
-                    await self.session.exec(
+                    await execute(
+                        self.session,
                         sa.insert(quota_override)
                         .values(
                             village_code=hh["village_code"],
@@ -487,7 +498,7 @@ class WorkflowService:
                             created_at=self.ctx.now,
                             created_by=self.ctx.principal.sub,
                         )
-                        .returning(quota_override.c.id)
+                        .returning(quota_override.c.id),
                     )
                 ).scalar_one()
         except sa.exc.IntegrityError as exc:

@@ -22,8 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry.households.access import household_scope
 from services.registry.households.service import Context, audit
-from services.registry.models import Region, audit_event, household, member, region_population
+from services.registry.models import audit_event, household, member, region_population
+from services.registry.models import region_table as Region_
 from shared.auth import Principal, Role
+from shared.db import execute
 from shared.problems import BadRequest, NotFound, UnprocessableEntity
 from shared.regions import in_scope, scope_prefix
 
@@ -226,7 +228,7 @@ class HouseholdQueries:
         row = None
         if prefix is not None:
             row = (
-                await self.session.exec(sa.text(CARD_SQL), params={"id": household_id, "prefix": prefix})
+                await execute(self.session, sa.text(CARD_SQL), params={"id": household_id, "prefix": prefix})
             ).first()
         if row is None:
             raise NotFound(f"household {household_id} not found")
@@ -237,10 +239,11 @@ class HouseholdQueries:
         card: dict[str, Any] = json.loads(card_text)
         hh = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(household.c.contact_phone_enc, household.c.bank_account_enc).where(
                         household.c.id == household_id
-                    )
+                    ),
                 )
             )
             .mappings()
@@ -256,10 +259,11 @@ class HouseholdQueries:
                 hh["bank_account_enc"], context=f"household:{household_id}:bank_account"
             )
         rows = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.select(member.c.id, member.c.id_number_enc, member.c.details).where(
                     member.c.household_id == household_id, member.c.active
-                )
+                ),
             )
         ).all()
         secrets = {r[0]: r for r in rows}
@@ -315,7 +319,7 @@ class HouseholdQueries:
             query = query.where(household.c.village_code.startswith(scope_prefix(region), autoescape=True))
         if statuses:
             plain = [s for s in statuses if s != "objection_pending"]
-            conditions = []
+            conditions: list[Any] = []
             if plain:
                 conditions.append(household.c.status.in_(plain))
             if "objection_pending" in statuses:
@@ -352,7 +356,7 @@ class HouseholdQueries:
             after = sa.tuple_(sa.literal(value, column.type), sa.literal(ident, household.c.id.type))
             query = query.where(key < after if descending else key > after)
         order = [column.desc(), household.c.id.desc()] if descending else [column, household.c.id]
-        rows = (await self.session.exec(query.order_by(*order).limit(limit + 1))).mappings().all()
+        rows = (await execute(self.session, query.order_by(*order).limit(limit + 1))).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
         items = [{f: _jsonable(r[f]) for f in selected} for r in rows]
@@ -367,25 +371,28 @@ class HouseholdQueries:
         if self.principal.role is Role.cadre:
             raise NotFound(f"region {region_code} not found")
         region = (
-            await self.session.exec(
-                sa.select(Region.code, Region.name, Region.level).where(  # type: ignore[call-overload]
-                    Region.code == region_code, self.principal.scope_filter(Region.code)
-                )
+            await execute(
+                self.session,
+                sa.select(Region_.c.code, Region_.c.name, Region_.c.level).where(
+                    Region_.c.code == region_code, self.principal.scope_filter(Region_.c.code)
+                ),
             )
         ).first()
         if region is None:
             raise NotFound(f"region {region_code} not found")
         children = (
-            await self.session.exec(
-                sa.select(Region.code, Region.name, Region.level)  # type: ignore[call-overload]
-                .where(Region.parent_code == region_code)
-                .order_by(Region.code)
+            await execute(
+                self.session,
+                sa.select(Region_.c.code, Region_.c.name, Region_.c.level)
+                .where(Region_.c.parent_code == region_code)
+                .order_by(Region_.c.code),
             )
         ).all()
         prefix = scope_prefix(region_code)
         poor = household.c.status.in_(POOR_STATUSES)
         by_village = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.select(
                     household.c.village_code,
                     sa.func.count().filter(poor),
@@ -398,18 +405,21 @@ class HouseholdQueries:
                     sa.func.count().filter(household.c.returned & poor),
                 )
                 .where(household.c.village_code.startswith(prefix, autoescape=True))
-                .group_by(household.c.village_code)
+                .group_by(household.c.village_code),
             )
         ).all()
-        population = dict(
+        population: dict[str, int] = dict(
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(region_population.c.region_code, region_population.c.population).where(
                         region_population.c.region_code.startswith(prefix, autoescape=True),
                         region_population.c.year == year,
-                    )
+                    ),
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
 
         def summary(code: str, name: str, level: str) -> dict[str, Any]:
@@ -477,7 +487,7 @@ class HouseholdQueries:
         if cursor is not None:
             query = query.where(audit_event.c.id < cursor)
         rows = (
-            (await self.session.exec(query.order_by(audit_event.c.id.desc()).limit(limit + 1)))
+            (await execute(self.session, query.order_by(audit_event.c.id.desc()).limit(limit + 1)))
             .mappings()
             .all()
         )
@@ -492,10 +502,11 @@ class HouseholdQueries:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         exists = (
-            await self.session.exec(
-                sa.select(Region.code).where(  # type: ignore[call-overload]
-                    Region.code == region_code, self.principal.scope_filter(Region.code)
-                )
+            await execute(
+                self.session,
+                sa.select(Region_.c.code).where(
+                    Region_.c.code == region_code, self.principal.scope_filter(Region_.c.code)
+                ),
             )
         ).first()
         if exists is None:
@@ -508,7 +519,8 @@ class HouseholdQueries:
             updated_at=ctx.now,
             updated_by=self.principal.sub,
         )
-        await self.session.exec(
+        await execute(
+            self.session,
             stmt.on_conflict_do_update(
                 index_elements=["region_code", "year"],
                 set_={
@@ -517,7 +529,7 @@ class HouseholdQueries:
                     "updated_at": stmt.excluded.updated_at,
                     "updated_by": stmt.excluded.updated_by,
                 },
-            )
+            ),
         )
         await audit(
             ctx,

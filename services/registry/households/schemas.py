@@ -228,8 +228,8 @@ class MemberDetails(RequestModel):
     work_status: WorkStatus | None = None
     work_location: WorkLocation | None = None
     work_months: Annotated[int, Field(ge=0, le=12)] | None = None
-    skills: Annotated[list[ShortText], Field(default_factory=list, max_length=20)]
-    trainings: Annotated[list[Training], Field(default_factory=list, max_length=50)]
+    skills: list[ShortText] = Field(default_factory=list, max_length=20)
+    trainings: list[Training] = Field(default_factory=list, max_length=50)
     insurance: Insurance = Insurance()
     is_party_member: bool = False
     is_needy_party_member: bool = False
@@ -272,7 +272,7 @@ class MemberCreate(MemberFields):
     labor_capacity: LaborCapacity
     health_status: HealthStatus = HealthStatus.healthy
     resident: bool = True
-    details: MemberDetails = MemberDetails()
+    details: MemberDetails = Field(default_factory=MemberDetails)
 
     @model_validator(mode="after")
     def _id_or_reason(self) -> MemberCreate:
@@ -374,9 +374,9 @@ class HouseholdDetails(RequestModel):
     land: Land = Land()
     categories: Categories = Categories()
     living_conditions: LivingConditions = LivingConditions()
-    cooperatives: Annotated[list[Cooperative], Field(default_factory=list, max_length=20)]
-    social_security: Annotated[list[SocialSecurity], Field(default_factory=list, max_length=200)]
-    related_officials: Annotated[list[RelatedOfficial], Field(default_factory=list, max_length=20)]
+    cooperatives: list[Cooperative] = Field(default_factory=list, max_length=20)
+    social_security: list[SocialSecurity] = Field(default_factory=list, max_length=200)
+    related_officials: list[RelatedOfficial] = Field(default_factory=list, max_length=20)
 
 
 class HouseholdFields(RequestModel):
@@ -410,7 +410,7 @@ class HouseholdCreate(HouseholdFields):
     village_code: RegionCode
     identification_year: Year
     formed_on: date | None = Field(None, description="When the household was formed (分户 date), if known")
-    details: HouseholdDetails = HouseholdDetails()
+    details: HouseholdDetails = Field(default_factory=HouseholdDetails)
     members: Annotated[list[MemberCreate], Field(min_length=1, max_length=30)]
 
     @model_validator(mode="after")

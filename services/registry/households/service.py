@@ -41,17 +41,18 @@ from services.registry.households.schemas import (
     SplitRequest,
 )
 from services.registry.models import (
-    Region,
     audit_event,
     household,
     household_flag,
     household_income,
     member,
     membership_change,
+    region_table,
 )
 from services.registry.pii import PersonalDataCipher
 from services.registry.workflow import CHINA_TIME
 from shared.auth import Principal
+from shared.db import execute
 from shared.problems import Conflict, NotFound, UnprocessableEntity
 from shared.regions import RegionLevel, level_of
 
@@ -90,7 +91,8 @@ async def audit(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """Append one audit event (invariant 50); in the caller's transaction, so it lands with the change."""
-    await ctx.session.exec(
+    await execute(
+        ctx.session,
         sa.insert(audit_event).values(
             at=ctx.now,
             actor=ctx.principal.sub,
@@ -105,7 +107,7 @@ async def audit(
             reason=reason,
             detail=dict(detail or {}),
             request_id=ctx.request_id,
-        )
+        ),
     )
 
 
@@ -158,10 +160,11 @@ class HouseholdService:
         """The household in scope, locked; 404 when missing or out of scope, 412 when `version` is stale."""
         row = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(household)
                     .where(household.c.id == household_id, household_scope(self.principal))
-                    .with_for_update()
+                    .with_for_update(),
                 )
             )
             .mappings()
@@ -184,14 +187,14 @@ class HouseholdService:
         query = sa.select(member).where(member.c.household_id == household_id)
         if active_only:
             query = query.where(member.c.active)
-        rows = (await self.session.exec(query.order_by(member.c.joined_on, member.c.id))).mappings().all()
+        rows = (await execute(self.session, query.order_by(member.c.joined_on, member.c.id))).mappings().all()
         return [dict(r) for r in rows]
 
     # -- derived fields, flags, version ------------------------------------------------------------------------
     async def refresh(self, household_id: uuid.UUID, *, bump: bool = True) -> int:
         """Recompute derived fields and flags from the members; bump the version. Returns the new version."""
         hh = dict(
-            (await self.session.exec(sa.select(household).where(household.c.id == household_id)))
+            (await execute(self.session, sa.select(household).where(household.c.id == household_id)))
             .mappings()
             .one()
         )
@@ -216,12 +219,13 @@ class HouseholdService:
         await self._raise_flags(household_id, conditions)
         open_codes = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(household_flag.c.code)
                     .where(
                         household_flag.c.household_id == household_id, household_flag.c.cleared_at.is_(None)
                     )
-                    .order_by(household_flag.c.code)
+                    .order_by(household_flag.c.code),
                 )
             )
             .scalars()
@@ -231,11 +235,12 @@ class HouseholdService:
         if bump:
             values["version"] = household.c.version + 1
         new_version = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.update(household)
                 .where(household.c.id == household_id)
                 .values(**values)
-                .returning(household.c.version)
+                .returning(household.c.version),
             )
         ).scalar_one()
         return int(new_version)
@@ -248,8 +253,9 @@ class HouseholdService:
             return
         seen = set(
             (
-                await self.session.exec(
-                    sa.select(household_flag.c.code).where(household_flag.c.household_id == household_id)
+                await execute(
+                    self.session,
+                    sa.select(household_flag.c.code).where(household_flag.c.household_id == household_id),
                 )
             )
             .scalars()
@@ -257,7 +263,8 @@ class HouseholdService:
         )
         new = [c for c in conditions if c not in seen]
         if new:
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.insert(household_flag),
                 params=[
                     {
@@ -271,12 +278,13 @@ class HouseholdService:
             )
 
     async def raise_flag(self, household_id: uuid.UUID, code: str, detail: Mapping[str, Any]) -> None:
-        await self.session.exec(
+        await execute(
+            self.session,
             pg_insert(household_flag)
             .values(household_id=household_id, code=code, detail=dict(detail), raised_at=self.ctx.now)
             .on_conflict_do_nothing(
                 index_elements=["household_id", "code"], index_where=household_flag.c.cleared_at.is_(None)
-            )
+            ),
         )
 
     # -- create ------------------------------------------------------------------------------------------------
@@ -286,8 +294,9 @@ class HouseholdService:
         if not self.principal.covers(payload.village_code):
             raise NotFound(f"region {payload.village_code} not found")
         found = (
-            await self.session.exec(
-                sa.select(Region.code).where(Region.code == payload.village_code)  # type: ignore[arg-type]
+            await execute(
+                self.session,
+                sa.select(region_table.c.code).where(region_table.c.code == payload.village_code),
             )
         ).first()
         if found is None:
@@ -334,8 +343,8 @@ class HouseholdService:
         )
         try:
             async with self.session.begin_nested():
-                await self.session.exec(sa.insert(household).values(**values))
-                await self.session.exec(sa.insert(member), params=members)
+                await execute(self.session, sa.insert(household).values(**values))
+                await execute(self.session, sa.insert(member), params=members)
         except IntegrityError as exc:
             raise self._integrity(exc) from exc
         for m in members:
@@ -378,7 +387,8 @@ class HouseholdService:
         from_member: uuid.UUID | None = None,
         to_member: uuid.UUID | None = None,
     ) -> None:
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.insert(membership_change).values(
                 person_id=person_id,
                 kind=kind,
@@ -389,7 +399,7 @@ class HouseholdService:
                 at=self.ctx.now,
                 actor=self.principal.sub,
                 reason=reason,
-            )
+            ),
         )
 
     # -- edit --------------------------------------------------------------------------------------------------
@@ -428,8 +438,8 @@ class HouseholdService:
         )
         try:
             async with self.session.begin_nested():
-                await self.session.exec(
-                    sa.update(household).where(household.c.id == household_id).values(**values)
+                await execute(
+                    self.session, sa.update(household).where(household.c.id == household_id).values(**values)
                 )
         except IntegrityError as exc:
             raise self._integrity(exc) from exc
@@ -458,7 +468,7 @@ class HouseholdService:
         row = member_row(self.ctx.cipher, payload, household_id, joined_on=self.ctx.today, pointer="")
         try:
             async with self.session.begin_nested():
-                await self.session.exec(sa.insert(member).values(**row))
+                await execute(self.session, sa.insert(member).values(**row))
         except IntegrityError as exc:
             raise self._integrity(exc) from exc
         await self._membership(
@@ -473,10 +483,11 @@ class HouseholdService:
     async def _member(self, household_id: uuid.UUID, member_id: uuid.UUID) -> dict[str, Any]:
         row = (
             (
-                await self.session.exec(
+                await execute(
+                    self.session,
                     sa.select(member).where(
                         member.c.id == member_id, member.c.household_id == household_id, member.c.active
-                    )
+                    ),
                 )
             )
             .mappings()
@@ -501,7 +512,9 @@ class HouseholdService:
         values["updated_at"] = self.ctx.now
         try:
             async with self.session.begin_nested():
-                await self.session.exec(sa.update(member).where(member.c.id == member_id).values(**values))
+                await execute(
+                    self.session, sa.update(member).where(member.c.id == member_id).values(**values)
+                )
         except IntegrityError as exc:
             raise self._integrity(exc) from exc
         new_version = await self.refresh(household_id)
@@ -526,12 +539,13 @@ class HouseholdService:
             )
         if payload.on > self.ctx.today:
             raise UnprocessableEntity("the leaving date is in the future", field="/on")
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.update(member)
             .where(member.c.id == member_id)
             .values(
                 active=False, left_on=payload.on, left_reason=str(payload.reason), updated_at=self.ctx.now
-            )
+            ),
         )
         await self._membership(
             m["person_id"],
@@ -558,15 +572,17 @@ class HouseholdService:
             raise UnprocessableEntity("this member is already the head", field="/member_id")
         if payload.former_head_relation is Relation.head:
             raise UnprocessableEntity("the former head needs another relation", field="/former_head_relation")
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.update(member)
             .where(member.c.household_id == household_id, member.c.active, member.c.relation == "head")
-            .values(relation=str(payload.former_head_relation), updated_at=self.ctx.now)
+            .values(relation=str(payload.former_head_relation), updated_at=self.ctx.now),
         )
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.update(member)
             .where(member.c.id == payload.member_id)
-            .values(relation="head", updated_at=self.ctx.now)
+            .values(relation="head", updated_at=self.ctx.now),
         )
         new_version = await self.refresh(household_id)
         await audit(
@@ -585,13 +601,15 @@ class HouseholdService:
         hh = await self._writable(household_id, version)
         computed = compute_income(payload, hh["household_size"])
         previous = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.select(sa.func.max(household_income.c.version)).where(
                     household_income.c.household_id == household_id, household_income.c.year == year
-                )
+                ),
             )
         ).scalar_one()
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.insert(household_income).values(
                 household_id=household_id,
                 year=year,
@@ -607,13 +625,14 @@ class HouseholdService:
                 recorded_at=self.ctx.now,
                 recorded_by=self.principal.sub,
                 **computed,
-            )
+            ),
         )
         if hh["income_year"] is None or year >= hh["income_year"]:
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.update(household)
                 .where(household.c.id == household_id)
-                .values(income_year=year, **computed)
+                .values(income_year=year, **computed),
             )
         new_version = await self.refresh(household_id)
         await audit(
@@ -637,7 +656,8 @@ class HouseholdService:
         reason: str,
     ) -> uuid.UUID:
         """End `m`'s membership and start the same person's in `to_household` (identity kept: person_id)."""
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.update(member)
             .where(member.c.id == m["id"])
             .values(
@@ -645,7 +665,7 @@ class HouseholdService:
                 left_on=self.ctx.today,
                 left_reason="household_transfer",
                 updated_at=self.ctx.now,
-            )
+            ),
         )
         new_id = uuid.uuid4()
         copy = {k: v for k, v in m.items() if k not in ("created_at", "updated_at")}
@@ -668,7 +688,7 @@ class HouseholdService:
             plain = self.ctx.cipher.decrypt(details["phone_enc"], context=f"member:{m['id']}:phone")
             details["phone_enc"] = self.ctx.cipher.encrypt(plain, context=f"member:{new_id}:phone")
         copy["details"] = details
-        await self.session.exec(sa.insert(member).values(**copy))
+        await execute(self.session, sa.insert(member).values(**copy))
         await self._membership(
             m["person_id"],
             kind,
@@ -737,7 +757,7 @@ class HouseholdService:
         )
         try:
             async with self.session.begin_nested():
-                await self.session.exec(sa.insert(household).values(**values))
+                await execute(self.session, sa.insert(household).values(**values))
         except IntegrityError as exc:
             raise self._integrity(exc) from exc
         for mid in moving:
@@ -784,10 +804,11 @@ class HouseholdService:
             await self._move_member(
                 m, household_id, payload.relations[m["id"]], kind="merge", reason=payload.reason
             )
-        await self.session.exec(
+        await execute(
+            self.session,
             sa.update(household)
             .where(household.c.id == payload.from_household_id)
-            .values(status="dissolved", household_size=0, labor_count=0, has_labor_capacity=False)
+            .values(status="dissolved", household_size=0, labor_count=0, has_labor_capacity=False),
         )
         await self.refresh(payload.from_household_id)
         new_version = await self.refresh(household_id)
@@ -849,7 +870,8 @@ class HouseholdService:
             raise Forbidden("flags are cleared by the township or the county, not by the village")
         await self.lock(household_id, None)
         updated = (
-            await self.session.exec(
+            await execute(
+                self.session,
                 sa.update(household_flag)
                 .where(
                     household_flag.c.id == flag_id,
@@ -857,7 +879,7 @@ class HouseholdService:
                     household_flag.c.cleared_at.is_(None),
                 )
                 .values(cleared_at=self.ctx.now, cleared_by=self.principal.sub, clear_reason=reason)
-                .returning(household_flag.c.code)
+                .returning(household_flag.c.code),
             )
         ).scalar_one_or_none()
         if updated is None:
