@@ -73,7 +73,9 @@ def resident_id(birth: str = "19680415", sex: str = "male", region: str = "45102
     return first17 + check_character(first17)
 
 
-def household_payload(village: str = "451025100201", *, size: int = 3, year: int = 2014, **extra: Any) -> dict[str, Any]:
+def household_payload(
+    village: str = "451025100201", *, size: int = 3, year: int = 2014, **extra: Any
+) -> dict[str, Any]:
     """A household as a village officer would enter it: a head, a spouse and children."""
     members: list[dict[str, Any]] = [
         {
