@@ -410,3 +410,48 @@ async def test_scope_per_role(registry, clerk, signing_key, db_urls):
         403,
     )
     assert await count(db_urls, "registry_household") == 1
+
+
+class TestPersonalDataKeys:
+    def test_production_requires_real_pii_keys(self, tmp_path):
+        from pydantic import ValidationError
+
+        from services.registry.pii import write_dev_keys
+        from services.registry.settings import RegistrySettings
+
+        base = {
+            "environment": "production",
+            "database_url": "postgresql://db/x",
+            "jwt_jwks_url": "http://gw/jwks",
+        }
+        with pytest.raises(ValidationError, match="PII_KEYS_FILE"):
+            RegistrySettings(**base)
+        with pytest.raises(ValidationError, match="development personal-data keys"):
+            RegistrySettings(**base, pii_keys_file=write_dev_keys(tmp_path / "dev"))
+        real = tmp_path / "real"
+        real.mkdir()
+        (real / "pii-keys.json").write_text((tmp_path / "dev" / "pii-keys.json").read_text())
+        settings = RegistrySettings(**base, pii_keys_file=real / "pii-keys.json")
+        cipher = settings.cipher()
+        token = cipher.encrypt("452625196804151234", context="member:x:id_number")
+        # The same key file decrypts what it encrypted, in another process (a restart).
+        assert (
+            RegistrySettings(**base, pii_keys_file=real / "pii-keys.json")
+            .cipher()
+            .decrypt(token, context="member:x:id_number")
+            == "452625196804151234"
+        )
+
+    def test_dev_keys_are_kept_across_runs(self, tmp_path):
+        from services.registry.pii import write_dev_keys
+
+        first = write_dev_keys(tmp_path).read_text()
+        assert write_dev_keys(tmp_path).read_text() == first
+
+
+async def test_birth_in_the_future_is_refused(registry, clerk):
+    payload = household_payload()
+    payload["members"][2]["birth_year_month"] = "2099-01"
+    payload["members"][2].pop("resident_id_number")
+    payload["members"][2]["no_id_reason"] = "unborn?"
+    assert_problem(await registry.post("/households", json=payload, headers=clerk), 422)

@@ -244,6 +244,13 @@ _YM = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 class MemberFields(RequestModel):
     """Editable member fields (a PATCH sends any subset)."""
 
+    @field_validator("birth_year_month")
+    @classmethod
+    def _not_future(cls, value: str | None) -> str | None:
+        if value is not None and value > date.today().strftime("%Y-%m"):
+            raise ValueError("birth_year_month is in the future (invariant 12)")
+        return value
+
     name: Annotated[str, Field(min_length=1, max_length=64, examples=["黄某某"])] | None = None
     sex: Sex | None = None
     ethnicity: Annotated[str, Field(max_length=16, examples=["zhuang"])] | None = None
