@@ -417,6 +417,7 @@ class WorkflowService:
         data: Mapping[str, Any],
     ) -> tuple[uuid.UUID, list[dict[str, Any]]]:
         """Apply `command` to each household in its own savepoint; report each item (applied or refused)."""
+        require_writer_role(self.ctx.principal)
         if command not in BATCH_COMMANDS:
             raise UnprocessableEntity(
                 f"{command} is not a batch step; batch steps are {sorted(BATCH_COMMANDS)}", field="/command"

@@ -51,9 +51,9 @@ from services.registry.models import (
 )
 from services.registry.pii import PersonalDataCipher
 from services.registry.workflow import CHINA_TIME
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.db import execute
-from shared.problems import Conflict, NotFound, UnprocessableEntity
+from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
 from shared.regions import RegionLevel, level_of
 
 __all__ = ["Context", "HouseholdService", "audit", "flag_codes"]
@@ -864,11 +864,9 @@ class HouseholdService:
     # -- flags -------------------------------------------------------------------------------------------------
     async def clear_flag(self, household_id: uuid.UUID, flag_id: int, reason: str) -> int:
         require_writer_role(self.principal)
-        if self.principal.role.value == "village_officer":
-            from shared.problems import Forbidden
-
-            raise Forbidden("flags are cleared by the township or the county, not by the village")
         await self.lock(household_id, None)
+        if self.principal.role is Role.village_officer:
+            raise Forbidden("flags are cleared by the township or the county, not by the village")
         updated = (
             await execute(
                 self.session,
