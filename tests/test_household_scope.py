@@ -152,7 +152,7 @@ async def test_insiders_reach_every_route(registry, signing_key, targets, role, 
     """The same routes are reachable for each officer level of the household's own chain."""
     headers = auth(issue(signing_key, role, region))
     h, other = targets
-    for method, url, body, is_write in routes(h, other):
+    for method, url, body, _is_write in routes(h, other):
         current = (await registry.get(f"/households/{h['id']}", headers=headers)).json()
         response = await registry.request(
             method, url, json=body, headers=headers | {"If-Match": f'"{current["version"]}"'}
