@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import router as households_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
@@ -19,7 +20,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         settings,
         title="Jingzhun registry",
         description="Households, members and the identification / exit / return workflows (建档立卡).",
-        routers=[regions_router, households_router, me_router],
+        routers=[regions_router, households_router, bulk_households_router, me_router],
         keyset=keyset,
     )
     app.state.cipher = settings.cipher()

@@ -196,7 +196,7 @@ def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, uuid.UUID]:
         elif not isinstance(value, str):
             raise ValueError("bad cursor value")
         return value, uuid.UUID(ident)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, ArithmeticError, binascii.Error) as exc:
         raise BadRequest(f"invalid cursor: {exc}") from exc
 
 
@@ -408,8 +408,9 @@ class HouseholdQueries:
                 .group_by(household.c.village_code),
             )
         ).all()
-        population: dict[str, int] = dict(
-            (
+        population: dict[str, int] = {
+            r[0]: r[1]
+            for r in (
                 await execute(
                     self.session,
                     sa.select(region_population.c.region_code, region_population.c.population).where(
@@ -417,20 +418,32 @@ class HouseholdQueries:
                         region_population.c.year == year,
                     ),
                 )
+            ).all()
+        }
+        tree: dict[str, list[str]] = {}
+        for code, parent in (
+            await execute(
+                self.session,
+                sa.select(Region_.c.code, Region_.c.parent_code).where(
+                    Region_.c.code.startswith(prefix, autoescape=True)
+                ),
             )
-            .tuples()
-            .all()
-        )
+        ).all():
+            tree.setdefault(parent, []).append(code)
+
+        def population_of(code: str) -> int | None:
+            """The region's own figure, else the sum of its children's (each counted once), else None."""
+            if code in population:
+                return population[code]
+            below = [p for p in (population_of(c) for c in tree.get(code, [])) if p is not None]
+            return sum(below) if below else None
 
         def summary(code: str, name: str, level: str) -> dict[str, Any]:
             p = scope_prefix(code)
             rows = [r for r in by_village if r[0].startswith(p)]
             poor_households = sum(r[1] for r in rows)
             poor_people = sum(int(r[2]) for r in rows)
-            pop = population.get(code)
-            if pop is None:
-                below = [v for c, v in population.items() if c.startswith(p) and c != code]
-                pop = sum(below) if below else None
+            pop = population_of(code)
             incidence = None
             if pop:
                 incidence = str(

@@ -1,0 +1,81 @@
+"""Bulk registration route: `POST /households/import`, an NDJSON file of households, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from services.registry.households.bulk import MAX_ERRORS, bulk_register
+from services.registry.households.service import Context
+from shared.auth import PrincipalDep, require_writer
+from shared.db import SessionDep
+from shared.problems import PayloadTooLarge, UnprocessableEntity, UnsupportedMediaType
+
+__all__ = ["MAX_BULK_BYTES", "NDJSON", "router"]
+
+router = APIRouter(prefix="/households", tags=["households"])
+
+NDJSON = "application/x-ndjson"
+#: 100,000 households of a full national form (bench/registry_data.py) are about 210 MB.
+MAX_BULK_BYTES = 256 * 1024 * 1024
+
+
+def _lines(body: bytearray) -> Iterator[bytes]:
+    """The body's lines one at a time (a list of them all would double the memory of a 200 MB file)."""
+    start, size = 0, len(body)
+    while start < size:
+        end = body.find(b"\n", start)
+        if end < 0:
+            end = size
+        yield bytes(body[start:end])
+        start = end + 1
+
+
+@router.post(
+    "/import",
+    dependencies=[require_writer],
+    responses={
+        403: {"description": "Not a county admin"},
+        409: {"description": "Data written meanwhile conflicts with the file; nothing was imported"},
+        413: {"description": "Body larger than 256 MiB"},
+        415: {"description": "Not application/x-ndjson"},
+        422: {
+            "description": f"Per-line `errors` (line, pointer, message; the first {MAX_ERRORS}); nothing written"
+        },
+    },
+    summary="Register households identified elsewhere from NDJSON, one household per line; all or nothing",
+    openapi_extra={"requestBody": {"content": {NDJSON: {"schema": {"type": "string"}}}, "required": True}},
+)
+async def import_households(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+) -> dict[str, Any]:
+    """Each line: HouseholdCreate fields, optional `status` (candidate|registered), optional `income`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != NDJSON:
+        raise UnsupportedMediaType(f"send the file as {NDJSON}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BULK_BYTES:
+            raise PayloadTooLarge(f"body larger than {MAX_BULK_BYTES} bytes")
+    ctx = Context(
+        session,
+        principal,
+        request.app.state.cipher,
+        request.app.state.clock(),
+        request_id=request.headers.get("x-request-id"),
+    )
+    result = await bulk_register(ctx, _lines(body), dry_run=dry_run)
+    if result.errors:
+        more = "+" if result.truncated else ""
+        raise UnprocessableEntity(
+            f"{len(result.errors)}{more} error(s) in the file; nothing was imported", errors=result.errors
+        )
+    if not dry_run:
+        await session.commit()
+    return result.as_dict()
