@@ -131,6 +131,7 @@ def build_service_app(
     routers: Sequence[APIRouter],
     keyset: KeySet | None = None,
     version: str = "0.1.0",
+    extra_lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """A domain service: routers behind shared auth, errors, observability and health endpoints."""
     configure_logging(settings.log_level, json_logs=settings.json_logs)
@@ -149,7 +150,11 @@ def build_service_app(
             else None
         )
         try:
-            yield
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(app):
+                    yield
         finally:
             if refresher is not None:
                 refresher.cancel()

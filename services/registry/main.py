@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
 from fastapi import FastAPI
 
 from services.registry.households.bulk_routes import router as bulk_households_router
@@ -14,14 +18,37 @@ from shared.jwt import KeySet
 from shared.routes import me_router
 
 
+async def _no_reset(_: asyncpg.Connection) -> None:
+    return None
+
+
 def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
+    config = settings
+
+    @contextlib.asynccontextmanager
+    async def read_pool(app: FastAPI) -> AsyncIterator[None]:
+        """A plain asyncpg pool for the card: one prepared statement, no ORM layer (see queries.CARD_SQL)."""
+        dsn = config.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=0,  # connect on first use: the process starts (and /readyz reports) without a database
+            max_size=config.read_pool_size,
+            server_settings={"application_name": "jingzhun-read"},
+        )
+        app.state.read_pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
     app = build_service_app(
         settings,
         title="Jingzhun registry",
         description="Households, members and the identification / exit / return workflows (建档立卡).",
-        routers=[regions_router, households_router, bulk_households_router, me_router],
+        routers=[households_router, bulk_households_router, regions_router, me_router],
         keyset=keyset,
+        extra_lifespan=read_pool,
     )
     app.state.cipher = settings.cipher()
     #: The service's clock; tests replace it to drive the 7-day notice windows.

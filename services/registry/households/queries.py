@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,12 +32,14 @@ from shared.regions import in_scope, scope_prefix
 
 __all__ = [
     "CARD_SQL",
+    "CARD_SQL_POSITIONAL",
     "LIST_FIELDS",
     "POOR_STATUSES",
     "HouseholdQueries",
     "SortKey",
     "decode_cursor",
     "encode_cursor",
+    "read_card",
 ]
 
 #: Registered and not yet exited: the poor population counted in incidence.
@@ -131,6 +134,20 @@ SELECT json_build_object(
 FROM registry_household h JOIN registry_region v ON v.code = h.village_code
 WHERE h.id = :id AND h.village_code LIKE :prefix
 """
+
+
+#: CARD_SQL with asyncpg's positional parameters ($1 the id, $2 the prefix pattern) for the read pool.
+CARD_SQL_POSITIONAL = CARD_SQL.replace(":id", "$1").replace(":prefix", "$2")
+_CARD_STATEMENT = sa.text(CARD_SQL)
+
+
+async def read_card(pool: asyncpg.Pool, principal: Principal, household_id: uuid.UUID) -> tuple[str, int]:
+    """The card JSON text and version from the read pool; 404 when missing or out of scope."""
+    prefix = _scope_prefix_param(principal)
+    row = None if prefix is None else await pool.fetchrow(CARD_SQL_POSITIONAL, household_id, prefix)
+    if row is None:
+        raise NotFound(f"household {household_id} not found")
+    return row[0], row[1]
 
 
 class SortKey(enum.StrEnum):
@@ -228,7 +245,7 @@ class HouseholdQueries:
         row = None
         if prefix is not None:
             row = (
-                await execute(self.session, sa.text(CARD_SQL), params={"id": household_id, "prefix": prefix})
+                await execute(self.session, _CARD_STATEMENT, params={"id": household_id, "prefix": prefix})
             ).first()
         if row is None:
             raise NotFound(f"household {household_id} not found")
