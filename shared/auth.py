@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "TokenAuthority",
     "bearer_token",
+    "current_principal",
     "require_roles",
     "require_writer",
 ]
@@ -200,6 +201,8 @@ async def _current_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(_current_principal)]
+#: The same check for plain Starlette routes (hot paths that skip FastAPI's dependency solving).
+current_principal = _current_principal
 
 
 def require_roles(*roles: Role) -> Any:

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
 
-__all__ = ["Int32", "Int64", "PositiveInt32", "RegionCode", "RequestModel", "ResponseModel", "reject_nul"]
+#: Validation-context key: the input is known to hold no NUL character (see RequestModel).
+NUL_CHECKED = "nul_checked"
+
+__all__ = [
+    "NUL_CHECKED",
+    "Int32",
+    "Int64",
+    "PositiveInt32",
+    "RegionCode",
+    "RequestModel",
+    "ResponseModel",
+    "reject_nul",
+]
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -51,7 +63,11 @@ class RequestModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
+    def _no_nul(cls, data: Any, info: ValidationInfo) -> Any:
+        # Callers that checked the raw input already (bulk loaders: no `\u0000` in the line) say so in the
+        # validation context; nested models would otherwise walk their subtree once per level.
+        if isinstance(info.context, dict) and info.context.get(NUL_CHECKED):
+            return data
         return reject_nul(data)
 
 

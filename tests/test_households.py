@@ -455,3 +455,15 @@ async def test_birth_in_the_future_is_refused(registry, clerk):
     payload["members"][2].pop("resident_id_number")
     payload["members"][2]["no_id_reason"] = "unborn?"
     assert_problem(await registry.post("/households", json=payload, headers=clerk), 422)
+
+
+async def test_card_route_rejects_bad_input_like_every_route(registry, clerk):
+    hid, _ = await create(registry, clerk)
+    assert_problem(await registry.get("/households/not-a-uuid", headers=clerk), 422)
+    assert_problem(await registry.get(f"/households/{hid}?unmask=maybe", headers=clerk), 422)
+    assert_problem(await registry.get(f"/households/{hid}"), 401)
+    head = await registry.head(f"/households/{hid}", headers=clerk)
+    assert head.status_code == 200 and head.headers["etag"] == '"1"'
+    # The documented route and the fast route are one: the OpenAPI document lists it.
+    paths = (await registry.get("/openapi.json")).json()["paths"]
+    assert "get" in paths["/households/{household_id}"]

@@ -249,3 +249,14 @@ def test_generator_makes_valid_unique_people():
 
 def test_helpers_resident_id_is_valid():
     parse_resident_id(resident_id("19900101", "female"))
+
+
+async def test_nul_characters_are_refused_per_line(registry, admin, db_urls):
+    bad = household_payload(VILLAGE)
+    bad["members"][0]["name"] = "黄\u0000志强"
+    response = await registry.post(
+        "/households/import", content=_ndjson(household_payload(VILLAGE), bad), headers=admin
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["line"] == 2 and "NUL" in body["errors"][0]["message"]
+    assert await _households(db_urls) == 0

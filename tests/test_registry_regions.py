@@ -488,6 +488,20 @@ class TestQuotas:
         assert_problem(await registry.put(_quota_url(COUNTY), json={"people": 5000}, headers=admin), 409)
         assert (await registry.get(_quota_url(TOWNSHIP), headers=admin)).json()["people"] == 5996
 
+    async def test_equal_split_is_warned(self, registry, admin, officer):
+        """Invariant 26: the same quota for every village is flagged as 平均分配 (a warning, not a refusal)."""
+        await self._decompose(registry, admin, officer)
+        township = (await registry.get(_quota_url(TOWNSHIP), headers=officer)).json()
+        assert township["warnings"] == []  # one village with a quota is no split yet
+        await registry.put(_quota_url(VILLAGE), json={"people": 2000}, headers=officer)
+        response = await registry.put(_quota_url(SIBLING_VILLAGE), json={"people": 2000}, headers=officer)
+        assert response.status_code == 200 and response.json()["warnings"] == []  # the village's own view
+        assert (await registry.get(_quota_url(TOWNSHIP), headers=officer)).json()["warnings"] == [
+            "equal_distribution"
+        ]
+        await registry.put(_quota_url(SIBLING_VILLAGE), json={"people": 1500}, headers=officer)
+        assert (await registry.get(_quota_url(TOWNSHIP), headers=officer)).json()["warnings"] == []
+
     async def test_quota_needs_the_parent_quota_first(self, registry, officer, admin):
         body = assert_problem(
             await registry.put(_quota_url(VILLAGE), json={"people": 1}, headers=officer), 409

@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.registry.households.bulk_routes import router as bulk_households_router
+from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
@@ -50,6 +51,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         keyset=keyset,
         extra_lifespan=read_pool,
     )
+    app.router.routes.insert(0, card_route)
     app.state.cipher = settings.cipher()
     #: The service's clock; tests replace it to drive the 7-day notice windows.
     app.state.clock = utcnow

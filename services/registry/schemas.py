@@ -129,4 +129,8 @@ class QuotaPublic(ResponseModel):
     allocated: int = Field(description="Sum of the quotas of the child regions")
     remaining: int | None = Field(description="people - allocated; null when no quota is set")
     used: int = Field(description="People in households of this region counted against this year's quota")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="`equal_distribution` when every child got the same quota (平均分配, invariant 26)",
+    )
     children: list[QuotaChild]

@@ -415,6 +415,7 @@ class QuotaService:
             allocated=allocated,
             remaining=None if people is None else people - allocated,
             used=await quota_used(self.session, scope_prefix(region.code), year),
+            warnings=["equal_distribution"] if len(quotas) >= 2 and len(set(quotas.values())) == 1 else [],
             children=[
                 QuotaChild(region_code=c.code, name=c.name, people=quotas.get(c.code), used=used[c.code])
                 for c in children

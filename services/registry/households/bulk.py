@@ -45,6 +45,7 @@ from services.registry.models import (
 from shared.auth import Role
 from shared.problems import Conflict, Forbidden, UnprocessableEntity
 from shared.regions import RegionLevel, level_of
+from shared.schemas import NUL_CHECKED
 
 __all__ = ["MAX_ERRORS", "MAX_LINES", "BulkHousehold", "BulkIncome", "BulkResult", "bulk_register"]
 
@@ -227,8 +228,11 @@ class _Loader:
 
     # -- one line ------------------------------------------------------------------------------------------
     def check_line(self, number: int, raw: bytes | str) -> None:
+        if (b"\\u0000" in raw) if isinstance(raw, bytes) else ("\\u0000" in raw):
+            self.errors.add(number, "", "strings must not contain NUL (\\u0000) characters")
+            return
         try:
-            payload = BulkHousehold.model_validate_json(raw)
+            payload = BulkHousehold.model_validate_json(raw, context={NUL_CHECKED: True})
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 self.errors.add(number, _pointer(err["loc"]), err["msg"])

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from services.registry.households.access import etag, parse_if_match, require_unmask
 from services.registry.households.commands import CommandName, WorkflowService
@@ -32,7 +33,7 @@ from services.registry.households.schemas import (
 )
 from services.registry.households.service import Context, HouseholdService
 from services.registry.workflow import Command
-from shared.auth import Principal, PrincipalDep, Role, require_writer
+from shared.auth import Principal, PrincipalDep, Role, current_principal, require_writer
 from shared.db import ReadSessionDep, SessionDep
 from shared.problems import Forbidden, UnprocessableEntity
 
@@ -156,6 +157,44 @@ async def household_stats(
     return await HouseholdQueries(session, principal).stats(region, year)
 
 
+async def card_response(
+    request: Request, principal: Principal, household_id: uuid.UUID, unmask: bool
+) -> Response:
+    if not unmask:
+        # The hot path: one prepared statement on the read pool, PostgreSQL's JSON sent as it comes.
+        card, version = await read_card(request.app.state.read_pool, principal, household_id)
+        return Response(card, media_type="application/json", headers={"ETag": etag(version)})
+    require_unmask(principal)
+    async with request.app.state.sessions() as session:
+        queries = HouseholdQueries(session, principal)
+        card, version = await queries.card(household_id)
+        body = await queries.unmasked(_context(request, session, principal), household_id, card)
+        await session.commit()
+    return JSONResponse(body, headers={"ETag": etag(version), "Cache-Control": "no-store"})
+
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
+async def _card_endpoint(request: Request) -> Response:
+    """`GET /households/{id}` as a plain Starlette route (the busiest read skips FastAPI's dependency solving).
+
+    Same authentication function, same errors (the app's problem+json handlers), same response as the
+    documented FastAPI route below, which shares `card_response`.
+    """
+    household_id: uuid.UUID = request.path_params["household_id"]
+    principal = await current_principal(request)
+    flag = request.query_params.get("unmask", "false").lower()
+    if flag not in _TRUE | _FALSE:
+        raise UnprocessableEntity("unmask must be true or false", field="unmask")
+    return await card_response(request, principal, household_id, flag in _TRUE)
+
+
+#: Put first in the app's routes by services.registry.main; the FastAPI route documents it.
+#: Only UUIDs match, so /households/stats and malformed ids reach the FastAPI routes (and their 422).
+card_route = Route("/households/{household_id:uuid}", _card_endpoint, methods=["GET"])
+
+
 @router.get(
     "/households/{household_id}",
     summary="The full household card (扶贫手册 view) in one request",
@@ -170,17 +209,7 @@ async def get_household(
     principal: PrincipalDep,
     unmask: Annotated[bool, Query(description="Full ID numbers, phones, bank account (audited)")] = False,
 ) -> Response:
-    if not unmask:
-        # The hot path: one prepared statement on the read pool, PostgreSQL's JSON sent as it comes.
-        card, version = await read_card(request.app.state.read_pool, principal, household_id)
-        return Response(card, media_type="application/json", headers={"ETag": etag(version)})
-    require_unmask(principal)
-    async with request.app.state.sessions() as session:
-        queries = HouseholdQueries(session, principal)
-        card, version = await queries.card(household_id)
-        body = await queries.unmasked(_context(request, session, principal), household_id, card)
-        await session.commit()
-    return JSONResponse(body, headers={"ETag": etag(version), "Cache-Control": "no-store"})
+    return await card_response(request, principal, household_id, unmask)
 
 
 @router.patch(
