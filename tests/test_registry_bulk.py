@@ -260,3 +260,28 @@ async def test_nul_characters_are_refused_per_line(registry, admin, db_urls):
     body = assert_problem(response, 422)
     assert body["errors"][0]["line"] == 2 and "NUL" in body["errors"][0]["message"]
     assert await _households(db_urls) == 0
+
+
+async def test_chunks_are_all_or_nothing(registry, admin, db_urls, monkeypatch):
+    """With small chunks, earlier chunks are copied in before a later line fails: the transaction undoes them."""
+    from services.registry.households import bulk
+
+    monkeypatch.setattr(bulk, "_CHUNK", 3)
+    existing = household_payload(VILLAGE)
+    ok = await registry.post("/households/import", content=_ndjson(existing), headers=admin)
+    assert ok.status_code == 200, ok.text
+    lines = [household_payload(VILLAGE) for _ in range(10)]
+    lines[8]["members"][1]["resident_id_number"] = existing["members"][1]["resident_id_number"]
+    response = await registry.post("/households/import", content=_ndjson(*lines), headers=admin)
+    body = assert_problem(response, 422)
+    assert [(e["line"], e["pointer"]) for e in body["errors"]] == [(9, "/members/1/resident_id_number")]
+    assert await _households(db_urls) == 1
+    assert int(await _scalar(db_urls, "SELECT count(*) FROM registry_member")) == 3
+    good = await registry.post("/households/import", content=_ndjson(*lines[:8], *lines[9:]), headers=admin)
+    assert good.status_code == 200 and good.json()["households"] == 9, good.text
+    assert await _households(db_urls) == 10
+    audit = await _scalar(
+        db_urls,
+        "SELECT detail->>'households' FROM registry_audit_event WHERE action = 'household.bulk_register' ORDER BY id DESC LIMIT 1",
+    )
+    assert audit == "9"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -55,6 +55,8 @@ MAX_ERRORS = 100
 MAX_LINES = 500_000
 #: Lines validated between two yields to the event loop, so that one big import does not starve the others.
 _YIELD_EVERY = 500
+#: Households per COPY chunk: validated in Python while the previous chunk goes into PostgreSQL.
+_CHUNK = 5000
 
 
 class BulkIncome(IncomeSet):
@@ -331,13 +333,15 @@ class _Loader:
         query = select(column).where(column == sa.any_(wanted), *where)
         return set(await self.ctx.session.exec(query))
 
-    async def check_database(self) -> None:
-        found = await self._present(col(Region.code), {p.village_code for p in self.planned})
-        for p in self.planned:
+    async def check_database(self, chunk: Sequence[_Planned]) -> None:
+        """Regions exist; no ID number or national code of the chunk is taken in the registry already."""
+        found = await self._present(col(Region.code), {p.village_code for p in chunk})
+        for p in chunk:
             if p.village_code not in found:
                 self.errors.add(p.line, "/village_code", f"region {p.village_code} does not exist")
-        if self.id_lines:
-            taken = await self._present(member.c.id_number_index, self.id_lines, member.c.active)
+        indexes = {m["id_number_index"] for p in chunk for m in p.members if m["id_number_index"]}
+        if indexes:
+            taken = await self._present(member.c.id_number_index, indexes, member.c.active)
             for index in sorted(taken, key=lambda i: self.id_lines[i]):
                 line, pointer = self.id_lines[index]
                 self.errors.add(
@@ -345,8 +349,11 @@ class _Loader:
                     pointer,
                     "a person with this resident ID number is already an active member of a household",
                 )
-        if self.code_lines:
-            for code in await self._present(household.c.national_household_code, self.code_lines):
+        codes = {
+            p.household["national_household_code"] for p in chunk if p.household["national_household_code"]
+        }
+        if codes:
+            for code in await self._present(household.c.national_household_code, codes):
                 self.errors.add(
                     self.code_lines[code],
                     "/national_household_code",
@@ -354,8 +361,14 @@ class _Loader:
                 )
         self.errors.items.sort(key=lambda e: e["line"])
 
+    async def flush(self, chunk: list[_Planned], *, write: bool) -> None:
+        """Check a chunk against the database and, unless anything failed so far, COPY it."""
+        await self.check_database(chunk)
+        if write and not self.errors.items:
+            await self.write(chunk)
+
     # -- writing -------------------------------------------------------------------------------------------
-    async def write(self) -> None:
+    async def write(self, chunk: Sequence[_Planned]) -> None:
         ctx = self.ctx
         sub, role, now = ctx.principal.sub, str(ctx.principal.role), ctx.now
         households: list[tuple[Any, ...]] = []
@@ -364,7 +377,7 @@ class _Loader:
         events: list[tuple[Any, ...]] = []
         joins: list[tuple[Any, ...]] = []
         event_data = json.dumps({"source": "bulk"})
-        for p in self.planned:
+        for p in chunk:
             hh = p.household
             hh.update(
                 details=json.dumps(hh["details"], ensure_ascii=False),
@@ -417,53 +430,75 @@ def _lines(lines: Iterable[bytes | str]) -> Iterable[tuple[int, bytes | str]]:
 
 
 async def bulk_register(ctx: Context, lines: Iterable[bytes | str], *, dry_run: bool = False) -> BulkResult:
-    """Check every line, then write all households or none; `errors` is non-empty when nothing was written."""
+    """Check every line, then write all households or none; `errors` is non-empty when nothing was written.
+
+    Lines are validated in Python while the previous chunk is checked against the database and copied in, so
+    PostgreSQL works while Python parses. All chunks share the caller's transaction: if any line fails, the
+    caller does not commit and nothing is written.
+    """
     if ctx.principal.role is not Role.county_admin:
         raise Forbidden("only county administrators bulk-register households")
     loader = _Loader(ctx)
+    result = BulkResult(dry_run=dry_run)
+    incomes = villages = 0
+    seen_villages: set[str] = set()
+    pending: asyncio.Task[None] | None = None
     count = 0
-    for number, raw in _lines(lines):
-        count += 1
-        if count > MAX_LINES:
-            raise UnprocessableEntity(f"more than {MAX_LINES} households; split the file", field="/")
-        loader.check_line(number, raw)
-        if loader.errors.full:
-            loader.errors.truncated = True
-            break
-        if count % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)
-    if count == 0:
-        raise UnprocessableEntity("the file has no households", errors=[])
-    if not loader.errors.items:
-        await loader.check_database()
-    result = BulkResult(
-        dry_run=dry_run,
-        households=len(loader.planned),
-        members=sum(len(p.members) for p in loader.planned),
-        registered=sum(1 for p in loader.planned if p.registered),
-        errors=loader.errors.items,
-        truncated=loader.errors.truncated,
-    )
-    if result.errors or dry_run:
-        if result.errors:
-            result.households = result.members = result.registered = 0
+    try:
+        for number, raw in _lines(lines):
+            count += 1
+            if count > MAX_LINES:
+                raise UnprocessableEntity(f"more than {MAX_LINES} households; split the file", field="/")
+            loader.check_line(number, raw)
+            if loader.errors.full:
+                loader.errors.truncated = True
+                break
+            if len(loader.planned) >= _CHUNK and not loader.errors.items:
+                chunk, loader.planned = loader.planned, []
+                for p in chunk:
+                    result.households += 1
+                    result.members += len(p.members)
+                    result.registered += p.registered
+                    incomes += p.income is not None
+                    seen_villages.add(p.village_code)
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(loader.flush(chunk, write=not dry_run))
+            if count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        if count == 0:
+            raise UnprocessableEntity("the file has no households", errors=[])
+    finally:
+        if pending is not None:
+            await pending  # never leave a COPY running on the connection
+    chunk, loader.planned = loader.planned, []
+    for p in chunk:
+        result.households += 1
+        result.members += len(p.members)
+        result.registered += p.registered
+        incomes += p.income is not None
+        seen_villages.add(p.village_code)
+    villages = len(seen_villages)
+    if not loader.errors.items and chunk:
+        await loader.flush(chunk, write=not dry_run)
+    result.errors = loader.errors.items
+    result.truncated = loader.errors.truncated
+    if result.errors:
+        result.households = result.members = result.registered = 0
         return result
-    await loader.write()
-    await audit(
-        ctx,
-        "household.bulk_register",
-        record_type="import",
-        record_id=uuid.uuid4(),
-        detail=_counts(result, loader.planned),
-    )
+    if not dry_run:
+        await audit(
+            ctx,
+            "household.bulk_register",
+            record_type="import",
+            record_id=uuid.uuid4(),
+            region_code=ctx.principal.region,
+            detail={
+                "households": result.households,
+                "members": result.members,
+                "registered": result.registered,
+                "incomes": incomes,
+                "villages": villages,
+            },
+        )
     return result
-
-
-def _counts(result: BulkResult, planned: Sequence[_Planned]) -> Mapping[str, Any]:
-    return {
-        "households": result.households,
-        "members": result.members,
-        "registered": result.registered,
-        "incomes": sum(1 for p in planned if p.income is not None),
-        "villages": len({p.village_code for p in planned}),
-    }
