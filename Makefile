@@ -1,7 +1,7 @@
 # One word per task. Everything goes through scripts/dev.py, which creates .venv and installs the lock file.
 PY ?= python3
 
-.PHONY: run test lint typecheck bench lock migrate seed keys deploy-check
+.PHONY: run test lint typecheck bench bench-registry lock migrate seed keys deploy-check
 
 run:        ## start PostgreSQL (embedded unless DATABASE_URL), migrate, seed the demo county, serve on :8000
 	$(PY) scripts/dev.py run
@@ -14,6 +14,9 @@ lint:
 
 bench:      ## gateway vs direct benchmark (prints a table); ARGS="--quick" for a short run
 	$(PY) scripts/dev.py bench $(ARGS)
+
+bench-registry: ## registry benchmark: card vs raw asyncpg, keyset depth, bulk vs COPY; ARGS="--quick"
+	$(PY) scripts/dev.py bench-registry $(ARGS)
 
 migrate:
 	$(PY) scripts/dev.py migrate

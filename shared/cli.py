@@ -359,7 +359,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return subprocess.call([sys.executable, str(ROOT / "bench" / "gateway.py"), *args.bench_args], cwd=ROOT)  # noqa: S603
+    script = "registry.py" if args.command == "bench-registry" else "gateway.py"
+    return subprocess.call([sys.executable, str(ROOT / "bench" / script), *args.bench_args], cwd=ROOT)  # noqa: S603
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,8 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="gateway vs direct benchmark (bench/gateway.py)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
+    registry_bench = sub.add_parser(
+        "bench-registry", help="registry benchmark: card, keyset depth, bulk import (bench/registry.py)"
+    )
+    registry_bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    registry_bench.set_defaults(func=cmd_bench)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("test", "bench"):
+    if argv and argv[0] in ("test", "bench", "bench-registry"):
         # Everything after the command belongs to pytest / the benchmark, options included.
         args = parser.parse_args(argv[:1])
         setattr(args, "pytest_args" if argv[0] == "test" else "bench_args", argv[1:])
