@@ -192,7 +192,7 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
     prior = request.headers.get("x-forwarded-for")
     headers = [(k, v) for k, v in headers if k not in ("x-forwarded-for", "x-request-id")]
     headers.append(("x-forwarded-for", f"{prior}, {client}" if prior else client))
-    headers.append(("x-forwarded-proto", request.url.scheme))
+    headers.append(("x-forwarded-proto", request.scope.get("scheme", "http")))
     headers.append(("x-request-id", request.state.request_id))
     return headers
 
@@ -218,8 +218,9 @@ async def proxy(request: Request) -> Response:
     if base is None:
         raise NotFound(f"no service named '{service}'")
     url = f"{base}/{path}"
-    if request.url.query:
-        url = f"{url}?{request.url.query}"
+    query: bytes = request.scope.get("query_string", b"")
+    if query:
+        url = f"{url}?{query.decode('latin-1')}"
     upstream: Upstream = request.app.state.upstream
     resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
