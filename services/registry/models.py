@@ -17,15 +17,24 @@ __all__ = [
     "Quota",
     "Region",
     "RegionStatus",
+    "attachment",
     "audit_event",
+    "cadre",
+    "change",
+    "help_confirmation",
+    "help_record",
+    "helping_unit",
     "household",
     "household_flag",
     "household_income",
+    "idempotency_key",
     "member",
     "membership_change",
+    "pairing",
     "quota_override",
     "region_population",
     "region_table",
+    "village_assignment",
     "workflow_event",
 ]
 
@@ -146,6 +155,8 @@ household = sa.Table(
     sa.Column("origin_kind", sa.String(16)),
     sa.Column("formed_on", sa.Date),
     sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
+    sa.Column("gps_lat", sa.Numeric(9, 6)),
+    sa.Column("gps_lon", sa.Numeric(9, 6)),
     sa.Column("planned_exit_year", sa.Integer),
     sa.Column("exit_effective_year", sa.Integer),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
@@ -333,3 +344,172 @@ audit_event = sa.Table(
 
 #: The region table for Core queries (SQLModel types its attributes as plain Python values).
 region_table: sa.Table = Region.__table__  # type: ignore[attr-defined]
+
+
+# -- pairing, help records, offline sync (DOMAIN.md §3-§4, issue #4) --------------------------------------------
+helping_unit = sa.Table(
+    "registry_helping_unit",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    _code_col("region_code", nullable=False),
+    sa.Column("liaison_name", sa.String(64)),
+    # Unit ratio policy (DOMAIN.md §3.1 P1): checked with warnings, configurable per unit.
+    sa.Column("leader_max_households", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("middle_cadres_per_household", sa.Integer, nullable=False, server_default="2"),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("region_code", "name"),
+)
+
+cadre = sa.Table(
+    "registry_cadre",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("position_level", sa.String(16), nullable=False),
+    sa.Column("position", sa.String(64)),
+    sa.Column("phone_enc", sa.Text),
+    sa.Column("phone_masked", sa.String(32)),
+    # The Jingzhun user (gateway `sub`) who logs in as this cadre; null until the cadre gets a login.
+    sa.Column("user_sub", sa.String(64), unique=True),
+    _code_col("region_code", nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_registry_cadre_unit", "unit_id"),
+)
+
+village_assignment = sa.Table(
+    "registry_village_assignment",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    _code_col("village_code", nullable=False),
+    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
+    sa.Column("role", sa.String(24), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date),
+    sa.Column("end_reason", sa.String(500)),
+    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Index("ix_registry_village_assignment_village", "village_code", "starts_on"),
+)
+
+# Bitemporal: valid time (valid_from .. valid_to, exclusive, in China dates) says who was responsible on a day;
+# transaction time (recorded_at .. superseded_at) says what the registry knew when. A change never updates a
+# row's facts: it supersedes the current row of the logical pairing with a new row.
+pairing = sa.Table(
+    "registry_pairing",
+    SQLModel.metadata,
+    sa.Column("row_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), nullable=False),
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
+    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
+    sa.Column("unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("end_reason", sa.String(24)),
+    sa.Column("successor_id", UUID(as_uuid=True)),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("superseded_at", _TS),
+    sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_registry_pairing_dates"),
+    sa.Index(
+        "ux_registry_pairing_current", "id", unique=True, postgresql_where=sa.text("superseded_at IS NULL")
+    ),
+    sa.Index("ix_registry_pairing_household", "household_id", "valid_from"),
+    sa.Index("ix_registry_pairing_cadre", "cadre_id", "valid_from"),
+)
+
+help_record = sa.Table(
+    "registry_help_record",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # generated by the client (offline phones)
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
+    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
+    sa.Column("record_type", sa.String(24), nullable=False),
+    sa.Column("device_time", _TS, nullable=False),
+    sa.Column("received_at", _TS, nullable=False),
+    sa.Column("device_id", sa.String(64)),
+    sa.Column("place", sa.String(200)),
+    sa.Column("gps_lat", sa.Numeric(9, 6)),
+    sa.Column("gps_lon", sa.Numeric(9, 6)),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("money_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("goods", JSONB, nullable=False, server_default="[]"),
+    sa.Column("measures", JSONB, nullable=False, server_default="[]"),
+    sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("correction_reason", sa.String(500)),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.CheckConstraint("money_fen >= 0", name="ck_registry_help_record_money"),
+    sa.CheckConstraint("version >= 1", name="ck_registry_help_record_version"),
+    sa.Index("ix_registry_help_record_household", "household_id", "device_time"),
+    sa.Index("ix_registry_help_record_cadre", "cadre_id", "device_time"),
+)
+
+help_confirmation = sa.Table(
+    "registry_help_confirmation",
+    SQLModel.metadata,
+    sa.Column("record_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("party", sa.String(24), primary_key=True),  # household_head, village_director, unit_responsible
+    sa.Column("confirmed_at", _TS, nullable=False),
+    sa.Column("confirmed_by", sa.String(64), nullable=False),
+    sa.Column("signatory", sa.String(64), nullable=False),
+    sa.Column("note", sa.String(500)),
+)
+
+attachment = sa.Table(
+    "registry_attachment",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("record_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("uploaded_at", _TS, nullable=False),
+    sa.Column("uploaded_by", sa.String(64), nullable=False),
+    sa.UniqueConstraint("record_id", "sha256"),
+    sa.Index("ix_registry_attachment_sha256", "sha256"),
+)
+
+idempotency_key = sa.Table(
+    "registry_idempotency_key",
+    SQLModel.metadata,
+    sa.Column("principal", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # in_progress, done
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_headers", JSONB),
+    sa.Column("response_body", sa.LargeBinary),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("expires_at", _TS, nullable=False),
+    sa.Index("ix_registry_idempotency_key_expires", "expires_at"),
+)
+
+#: Feed of changes per household for incremental phone sync; appended by triggers (migration reg0004).
+change = sa.Table(
+    "registry_change",
+    SQLModel.metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("household_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("cadre_id", UUID(as_uuid=True)),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_registry_change_household", "household_id", "seq"),
+    sa.Index("ix_registry_change_cadre", "cadre_id", "seq"),
+)

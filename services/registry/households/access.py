@@ -2,8 +2,8 @@
 
 - Village officers act in their village, township officers in their township, county admins in their county:
   the region prefix of the token (`Principal.scope_filter`) bounds every query.
-- Cadres read only the households they are paired with. Pairing arrives with issue #4; until then a cadre's
-  household scope is empty.
+- Cadres read only the households they are paired with (`registry_pairing`, through the cadre whose `user_sub`
+  is the caller): with an active pairing today, or read-only those they were paired with before.
 - The province client reads its province; it never writes.
 - Full ID numbers, phones and bank accounts are shown only on request (`unmask=true`) to the roles that need
   them, and every such read is audited.
@@ -16,15 +16,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.registry.models import household
+from services.registry.models import cadre, household, pairing
 from shared.auth import Principal, Role
 from shared.problems import Forbidden, PreconditionFailed, PreconditionRequired
 
 __all__ = [
+    "CHINA_TODAY",
     "HOUSEHOLD_WRITERS",
     "UNMASK_ROLES",
     "etag",
     "household_scope",
+    "paired_with",
     "parse_if_match",
     "require_unmask",
     "require_writer_role",
@@ -34,10 +36,35 @@ HOUSEHOLD_WRITERS = frozenset({Role.village_officer, Role.township_officer, Role
 UNMASK_ROLES = frozenset({Role.county_admin, Role.province_system})
 
 
-def household_scope(principal: Principal, table: sa.Table = household) -> ColumnElement[bool]:
-    """SQL predicate: the households `principal` may read."""
+#: Today in China (pairings are valid by local date).
+CHINA_TODAY = sa.text("(now() AT TIME ZONE 'Asia/Shanghai')::date")
+
+
+def paired_with(principal: Principal, household_id: Any, *, active_only: bool) -> ColumnElement[bool]:
+    """SQL predicate: the caller (a cadre) has a pairing with `household_id` (current, or ever)."""
+    query = (
+        sa.select(sa.literal(1))
+        .select_from(pairing.join(cadre, cadre.c.id == pairing.c.cadre_id))
+        .where(
+            pairing.c.household_id == household_id,
+            pairing.c.superseded_at.is_(None),
+            cadre.c.user_sub == principal.sub,
+        )
+    )
+    if active_only:
+        query = query.where(
+            pairing.c.valid_from <= CHINA_TODAY,
+            sa.or_(pairing.c.valid_to.is_(None), pairing.c.valid_to > CHINA_TODAY),
+        )
+    return sa.exists(query)
+
+
+def household_scope(
+    principal: Principal, table: sa.Table = household, *, include_past: bool = False
+) -> ColumnElement[bool]:
+    """SQL predicate: the households `principal` may read (cadres: paired today, or ever if `include_past`)."""
     if principal.role is Role.cadre:
-        return sa.false()  # until pairings exist (issue #4), a cadre is paired with nobody
+        return paired_with(principal, table.c.id, active_only=not include_past)
     return principal.scope_filter(table.c.village_code)
 
 

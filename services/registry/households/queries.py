@@ -129,22 +129,42 @@ SELECT json_build_object(
       'to_household_id', c.to_household_id, 'at', c.at, 'actor', c.actor, 'reason', c.reason
     ) ORDER BY c.id), '[]'::json)
     FROM registry_membership_change c WHERE c.from_household_id = h.id OR c.to_household_id = h.id),
-  'pairings', '[]'::json
+  'pairings', (
+    SELECT coalesce(json_agg(json_build_object(
+      'id', p.id, 'cadre_id', p.cadre_id, 'cadre_name', c.name, 'position_level', c.position_level,
+      'position', c.position, 'cadre_phone', c.phone_masked, 'unit_id', p.unit_id, 'unit_name', u.name,
+      'role', p.role, 'valid_from', p.valid_from, 'valid_to', p.valid_to, 'end_reason', p.end_reason
+    ) ORDER BY p.valid_from, p.row_id), '[]'::json)
+    FROM registry_pairing p JOIN registry_cadre c ON c.id = p.cadre_id
+    JOIN registry_helping_unit u ON u.id = p.unit_id
+    WHERE p.household_id = h.id AND p.superseded_at IS NULL)
 )::text AS card, h.version
 FROM registry_household h JOIN registry_region v ON v.code = h.village_code
 WHERE h.id = :id AND h.village_code LIKE :prefix
 """
 
+#: The card for a cadre: any household they are or were paired with (read-only for past pairings).
+CARD_SQL_CADRE = (
+    CARD_SQL  # noqa: S608 - constant SQL text, parameters are bound
+    + """  AND EXISTS (SELECT 1 FROM registry_pairing p JOIN registry_cadre c ON c.id = p.cadre_id
+              WHERE p.household_id = h.id AND p.superseded_at IS NULL AND c.user_sub = :sub)
+"""
+)
+
 
 #: CARD_SQL with asyncpg's positional parameters ($1 the id, $2 the prefix pattern) for the read pool.
 CARD_SQL_POSITIONAL = CARD_SQL.replace(":id", "$1").replace(":prefix", "$2")
+_CADRE_POSITIONAL = CARD_SQL_CADRE.replace(":id", "$1").replace(":prefix", "$2").replace(":sub", "$3")
 _CARD_STATEMENT = sa.text(CARD_SQL)
+_CADRE_STATEMENT = sa.text(CARD_SQL_CADRE)
 
 
 async def read_card(pool: asyncpg.Pool, principal: Principal, household_id: uuid.UUID) -> tuple[str, int]:
     """The card JSON text and version from the read pool; 404 when missing or out of scope."""
-    prefix = _scope_prefix_param(principal)
-    row = None if prefix is None else await pool.fetchrow(CARD_SQL_POSITIONAL, household_id, prefix)
+    if principal.role is Role.cadre:
+        row = await pool.fetchrow(_CADRE_POSITIONAL, household_id, "%", principal.sub)
+    else:
+        row = await pool.fetchrow(CARD_SQL_POSITIONAL, household_id, principal.prefix + "%")
     if row is None:
         raise NotFound(f"household {household_id} not found")
     return row[0], row[1]
@@ -217,13 +237,6 @@ def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, uuid.UUID]:
         raise BadRequest(f"invalid cursor: {exc}") from exc
 
 
-def _scope_prefix_param(principal: Principal) -> str | None:
-    """The LIKE pattern for CARD_SQL, or None when the caller sees no household at all."""
-    if principal.role is Role.cadre:
-        return None
-    return principal.prefix + "%"
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -241,12 +254,14 @@ class HouseholdQueries:
 
     async def card(self, household_id: uuid.UUID) -> tuple[str, int]:
         """The card JSON text and version; 404 when missing or out of scope."""
-        prefix = _scope_prefix_param(self.principal)
-        row = None
-        if prefix is not None:
-            row = (
-                await execute(self.session, _CARD_STATEMENT, params={"id": household_id, "prefix": prefix})
-            ).first()
+        if self.principal.role is Role.cadre:
+            statement, params = (
+                _CADRE_STATEMENT,
+                {"id": household_id, "prefix": "%", "sub": self.principal.sub},
+            )
+        else:
+            statement, params = _CARD_STATEMENT, {"id": household_id, "prefix": self.principal.prefix + "%"}
+        row = (await execute(self.session, statement, params=params)).first()
         if row is None:
             raise NotFound(f"household {household_id} not found")
         return row[0], row[1]
