@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
+from services.registry.pairing.routes import router as pairing_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
 from shared.app import build_service_app
@@ -47,7 +48,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         settings,
         title="Jingzhun registry",
         description="Households, members and the identification / exit / return workflows (建档立卡).",
-        routers=[households_router, bulk_households_router, regions_router, me_router],
+        routers=[households_router, bulk_households_router, pairing_router, regions_router, me_router],
         keyset=keyset,
         extra_lifespan=read_pool,
     )
