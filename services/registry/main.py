@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
+from services.registry.monitoring.routes import router as monitoring_router
 from services.registry.pairing.routes import router as pairing_router
+from services.registry.plans.routes import router as plans_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
 from shared.app import build_service_app
@@ -48,7 +50,15 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         settings,
         title="Jingzhun registry",
         description="Households, members and the identification / exit / return workflows (建档立卡).",
-        routers=[households_router, bulk_households_router, pairing_router, regions_router, me_router],
+        routers=[
+            households_router,
+            bulk_households_router,
+            pairing_router,
+            plans_router,
+            monitoring_router,
+            regions_router,
+            me_router,
+        ],
         keyset=keyset,
         extra_lifespan=read_pool,
     )

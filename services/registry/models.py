@@ -22,6 +22,9 @@ __all__ = [
     "cadre",
     "change",
     "help_confirmation",
+    "help_plan",
+    "help_plan_ack",
+    "help_plan_progress",
     "help_record",
     "helping_unit",
     "household",
@@ -30,6 +33,8 @@ __all__ = [
     "idempotency_key",
     "member",
     "membership_change",
+    "monitoring_finding",
+    "monitoring_round",
     "pairing",
     "quota_override",
     "region_population",
@@ -512,4 +517,87 @@ change = sa.Table(
     sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
     sa.Index("ix_registry_change_household", "household_id", "seq"),
     sa.Index("ix_registry_change_cadre", "cadre_id", "seq"),
+)
+
+
+# -- household help plans (一户一策, DOMAIN.md §4.3) and monitoring rounds (§2.17) -------------------------------
+help_plan = sa.Table(
+    "registry_help_plan",
+    SQLModel.metadata,
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("year_from", sa.Integer, nullable=False),
+    sa.Column("year_to", sa.Integer, nullable=False),
+    sa.Column("target_exit_year", sa.Integer, nullable=False),
+    sa.Column(
+        "items", JSONB, nullable=False
+    ),  # the measures of this version (stable item ids across versions)
+    sa.Column("expected_income_gain_fen", sa.BigInteger, nullable=False),
+    sa.Column("cost_fen", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.String(1000)),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.CheckConstraint("year_from <= year_to", name="ck_registry_help_plan_years"),
+)
+
+help_plan_ack = sa.Table(
+    "registry_help_plan_ack",
+    SQLModel.metadata,
+    sa.Column("household_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("signatory", sa.String(64), nullable=False),
+    sa.Column("acknowledged_on", sa.Date, nullable=False),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["household_id", "version"], ["registry_help_plan.household_id", "registry_help_plan.version"]
+    ),
+)
+
+help_plan_progress = sa.Table(
+    "registry_help_plan_progress",
+    SQLModel.metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
+    sa.Column("item_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("percent", sa.Integer, nullable=False),
+    sa.Column("completed_on", sa.Date),
+    sa.Column("note", sa.String(1000)),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.CheckConstraint("percent BETWEEN 0 AND 100", name="ck_registry_help_plan_progress_percent"),
+    sa.Index("ix_registry_help_plan_progress_item", "household_id", "item_id", "id"),
+)
+
+monitoring_round = sa.Table(
+    "registry_monitoring_round",
+    SQLModel.metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    _code_col("township_code", nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("half", sa.String(2), nullable=False),  # H1 = June round, H2 = December round
+    sa.Column("opened_at", _TS, nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("closed_at", _TS),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Column("summary", sa.Text),
+    sa.UniqueConstraint("township_code", "year", "half"),
+)
+
+monitoring_finding = sa.Table(
+    "registry_monitoring_finding",
+    SQLModel.metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("round_id", UUID(as_uuid=True), sa.ForeignKey("registry_monitoring_round.id"), nullable=False),
+    sa.Column("pairing_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
+    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
+    sa.Column("projects", sa.Text, nullable=False),
+    sa.Column("funds_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("results", sa.Text, nullable=False),
+    sa.Column("visits_in_year", sa.Integer, nullable=False),
+    sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.UniqueConstraint("round_id", "pairing_id"),
 )

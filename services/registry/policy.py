@@ -10,6 +10,7 @@ Regions override defaults with versioned rows in `registry_policy_parameter` (ap
 | notice_days                          | days    | 7                    | DOMAIN.md §2.9 (S 002)          |
 | village_exit_incidence_max_percent   | percent | none (set per region: 8, 4, 2 or 3 %) | DOMAIN.md §2.8 |
 | exit_income_line_yuan                | yuan    | none (set per region) | DOMAIN.md §2.8                 |
+| min_visits_per_household_per_year    | count   | 4 (quarterly)        | DOMAIN.md §3.3 [D]              |
 
 Money is integer yuan; percentages are Decimal with at most two places; nothing is a float.
 """
@@ -56,6 +57,12 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ParameterKind.percent,
         "Village exit: poverty incidence must be below this percentage",
         maximum=Decimal(100),
+    ),
+    "min_visits_per_household_per_year": ParameterSpec(
+        ParameterKind.days,
+        "Help visits each paired household should receive per year (below: flagged in monitoring)",
+        defaults=((0, 4),),
+        maximum=Decimal(365),
     ),
     "exit_income_line_yuan": ParameterSpec(
         ParameterKind.yuan,
