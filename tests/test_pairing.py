@@ -288,3 +288,39 @@ async def test_gap_report(registry, admin, clerk, db_urls):
     assert (
         await registry.get(f"/pairings/gaps?region={COUNTY}&on={TODAY - timedelta(days=1)}", headers=admin)
     ).json()["count"] == 2
+
+
+async def test_cadres_see_only_themselves_and_their_unit(registry, admin, signing_key):
+    unit_id, (wang, li) = await unit_and_cadres(
+        registry, admin, "staff", "staff", subs=("cadre-wang", "cadre-li")
+    )
+    other_unit = await registry.post(
+        "/helping-units",
+        json={"name": "百色学院", "kind": "public_institution", "region_code": COUNTY},
+        headers=admin,
+    )
+    wang_h = auth(issue(signing_key, "cadre", COUNTY, sub="cadre-wang"))
+    assert [c["id"] for c in (await registry.get("/cadres", headers=wang_h)).json()["items"]] == [wang]
+    assert [u["id"] for u in (await registry.get("/helping-units", headers=wang_h)).json()["items"]] == [
+        unit_id
+    ]
+    assert (await registry.get(f"/helping-units/{unit_id}", headers=wang_h)).status_code == 200
+    assert_problem(await registry.get(f"/helping-units/{other_unit.json()['id']}", headers=wang_h), 404)
+    assert_problem(await registry.get(f"/cadres/{li}", headers=wang_h), 404)
+    for url, body in (
+        ("/helping-units", {"name": "x", "kind": "other", "region_code": COUNTY}),
+        ("/cadres", {"unit_id": unit_id, "name": "x", "position_level": "staff"}),
+        (
+            "/village-assignments",
+            {"village_code": VILLAGE, "cadre_id": wang, "role": "first_secretary", "starts_on": "2015-01-01"},
+        ),
+        ("/monitoring/rounds", {"township_code": TOWNSHIP, "year": 2015, "half": "H1"}),
+    ):
+        assert_problem(await registry.post(url, json=body, headers=wang_h), 403)
+    assert_problem(await registry.get(f"/villages/{VILLAGE}/assignments", headers=wang_h), 404)
+    assert_problem(await registry.get(f"/monitoring/overdue?region={COUNTY}", headers=wang_h), 404)
+    assert_problem(
+        await registry.get(f"/monitoring/visit-frequency?region={COUNTY}&year=2015", headers=wang_h), 404
+    )
+    assert_problem(await registry.get(f"/households/stats?region={COUNTY}&year=2015", headers=wang_h), 404)
+    assert_problem(await registry.get("/audit", headers=wang_h), 403)

@@ -121,17 +121,21 @@ class PairingService:
         )
         return _json(row)
 
+    def _unit_scope(self) -> sa.ColumnElement[bool]:
+        if self.principal.role is Role.cadre:  # a cadre sees their own unit only
+            own = sa.select(cadre.c.unit_id).where(cadre.c.user_sub == self.principal.sub)
+            return helping_unit.c.id.in_(own.scalar_subquery())
+        return self.principal.scope_filter(helping_unit.c.region_code)
+
     async def unit(self, unit_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
-        query = sa.select(helping_unit).where(
-            helping_unit.c.id == unit_id, self.principal.scope_filter(helping_unit.c.region_code)
-        )
+        query = sa.select(helping_unit).where(helping_unit.c.id == unit_id, self._unit_scope())
         row = (await execute(self.session, query.with_for_update() if lock else query)).mappings().first()
         if row is None:
             raise NotFound(f"helping unit {unit_id} not found")
         return dict(row)
 
     async def units(self, region: str | None) -> list[dict[str, Any]]:
-        query = sa.select(helping_unit).where(self.principal.scope_filter(helping_unit.c.region_code))
+        query = sa.select(helping_unit).where(self._unit_scope())
         if region is not None:
             query = query.where(helping_unit.c.region_code == region)
         rows = (await execute(self.session, query.order_by(helping_unit.c.name).limit(1000))).mappings().all()
@@ -227,7 +231,11 @@ class PairingService:
         return _json(row)
 
     async def cadres(self, unit_id: uuid.UUID | None) -> list[dict[str, Any]]:
-        query = sa.select(cadre).where(self.principal.scope_filter(cadre.c.region_code))
+        if self.principal.role is Role.cadre:
+            scope = cadre.c.user_sub == self.principal.sub  # a cadre lists only themselves
+        else:
+            scope = self.principal.scope_filter(cadre.c.region_code)
+        query = sa.select(cadre).where(scope)
         if unit_id is not None:
             query = query.where(cadre.c.unit_id == unit_id)
         rows = (await execute(self.session, query.order_by(cadre.c.name).limit(1000))).mappings().all()
