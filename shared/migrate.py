@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.settings import asyncpg_url
 
-__all__ = ["MIGRATION_DIRS", "alembic_config", "run_env", "upgrade"]
+__all__ = [
+    "MIGRATION_DIRS",
+    "alembic_config",
+    "append_only_sql",
+    "drop_append_only_sql",
+    "drop_trigger_function_sql",
+    "row_trigger_sql",
+    "run_env",
+    "upgrade",
+]
 
 _ROOT = Path(__file__).resolve().parent.parent
 MIGRATION_DIRS: dict[str, Path] = {
@@ -26,6 +35,36 @@ MIGRATION_DIRS: dict[str, Path] = {
     "planning": _ROOT / "services" / "planning" / "migrations",
     "assessment": _ROOT / "services" / "assessment" / "migrations",
 }
+
+
+# -- DDL helpers shared by migrations (plain SQL strings: a migration stays readable and frozen in behaviour) --
+def append_only_sql(table: str) -> list[str]:
+    """Statements making `table` append-only: a row trigger refuses UPDATE and DELETE (history tables)."""
+    return [
+        f"CREATE FUNCTION {table}_immutable() RETURNS trigger LANGUAGE plpgsql AS $$"
+        f" BEGIN RAISE EXCEPTION '{table} is append-only'; END $$",
+        f"CREATE TRIGGER {table}_no_rewrite BEFORE UPDATE OR DELETE ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {table}_immutable()",
+    ]
+
+
+def drop_append_only_sql(table: str) -> list[str]:
+    return drop_trigger_function_sql(table, "no_rewrite", "immutable")
+
+
+def row_trigger_sql(table: str, name: str, timing: str, body: str) -> list[str]:
+    """An AFTER/BEFORE row trigger `<table>_<name>` running the PL/pgSQL statements `body` (returns NULL)."""
+    return [
+        f"CREATE FUNCTION {table}_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$",
+        f"CREATE TRIGGER {table}_{name} {timing} ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_{name}()",
+    ]
+
+
+def drop_trigger_function_sql(table: str, trigger: str, function: str | None = None) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_{trigger} ON {table}",
+        f"DROP FUNCTION IF EXISTS {table}_{function or trigger}()",
+    ]
 
 
 def alembic_config(service: str, database_url: str) -> Config:

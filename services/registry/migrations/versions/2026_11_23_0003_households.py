@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migrate import append_only_sql, drop_append_only_sql
+
 revision: str = "reg0003"
 down_revision: str | None = "reg0002"
 branch_labels: str | Sequence[str] | None = None
@@ -313,20 +315,14 @@ def upgrade() -> None:
     )
 
     for table in APPEND_ONLY:
-        op.execute(
-            f"CREATE FUNCTION {table}_immutable() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_rewrite BEFORE UPDATE OR DELETE ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {table}_immutable()"
-        )
+        for statement in append_only_sql(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     for table in APPEND_ONLY:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_rewrite ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_immutable()")
+        for statement in drop_append_only_sql(table):
+            op.execute(statement)
     op.drop_table("registry_workflow_event")
     op.drop_table("registry_quota_override")
     op.drop_table("registry_member")

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migrate import append_only_sql, drop_append_only_sql, drop_trigger_function_sql, row_trigger_sql
+
 revision: str = "reg0004"
 down_revision: str | None = "reg0003"
 branch_labels: str | Sequence[str] | None = None
@@ -255,14 +257,8 @@ def upgrade() -> None:
     op.add_column("registry_household", sa.Column("gps_lon", sa.Numeric(precision=9, scale=6), nullable=True))
 
     for table in APPEND_ONLY:
-        op.execute(
-            f"CREATE FUNCTION {table}_immutable() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_rewrite BEFORE UPDATE OR DELETE ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {table}_immutable()"
-        )
+        for statement in append_only_sql(table):
+            op.execute(statement)
     # Pairing rows are facts: the only change allowed is closing the transaction time of the current row.
     op.execute(
         "CREATE FUNCTION registry_pairing_supersede_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
@@ -275,26 +271,20 @@ def upgrade() -> None:
         "CREATE TRIGGER registry_pairing_no_rewrite BEFORE UPDATE OR DELETE ON registry_pairing"
         " FOR EACH ROW EXECUTE FUNCTION registry_pairing_supersede_only()"
     )
-    for table, statement in CHANGE_TRIGGERS.items():
-        op.execute(
-            f"CREATE FUNCTION {table}_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN {statement}; RETURN NULL; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_change_feed AFTER INSERT OR UPDATE ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {table}_changed()"
-        )
+    for table, body in CHANGE_TRIGGERS.items():
+        for statement in row_trigger_sql(table, "change_feed", "AFTER INSERT OR UPDATE", body):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     for table in CHANGE_TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_change_feed ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_changed()")
+        for statement in drop_trigger_function_sql(table, "change_feed"):
+            op.execute(statement)
     op.execute("DROP TRIGGER IF EXISTS registry_pairing_no_rewrite ON registry_pairing")
     op.execute("DROP FUNCTION IF EXISTS registry_pairing_supersede_only()")
     for table in APPEND_ONLY:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_rewrite ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_immutable()")
+        for statement in drop_append_only_sql(table):
+            op.execute(statement)
     op.drop_column("registry_household", "gps_lon")
     op.drop_column("registry_household", "gps_lat")
     op.drop_table("registry_village_assignment")

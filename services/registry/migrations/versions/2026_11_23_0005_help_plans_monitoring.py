@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.migrate import append_only_sql, drop_append_only_sql, drop_trigger_function_sql, row_trigger_sql
+
 revision: str = "reg0005"
 down_revision: str | None = "reg0004"
 branch_labels: str | Sequence[str] | None = None
@@ -127,34 +129,22 @@ def upgrade() -> None:
     )
 
     for table in APPEND_ONLY:
-        op.execute(
-            f"CREATE FUNCTION {table}_immutable() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_rewrite BEFORE UPDATE OR DELETE ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {table}_immutable()"
-        )
+        for statement in append_only_sql(table):
+            op.execute(statement)
     # Phones sync plans: a new plan version or progress entry is a change of the household.
+    body = "INSERT INTO registry_change (household_id, kind) VALUES (NEW.household_id, 'help_plan')"
     for table in ("registry_help_plan", "registry_help_plan_progress"):
-        body = "INSERT INTO registry_change (household_id, kind) VALUES (NEW.household_id, 'help_plan')"
-        op.execute(
-            f"CREATE FUNCTION {table}_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN {body}; RETURN NULL; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_change_feed AFTER INSERT ON {table}"
-            f" FOR EACH ROW EXECUTE FUNCTION {table}_changed()"
-        )
+        for statement in row_trigger_sql(table, "change_feed", "AFTER INSERT", body):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     for table in ("registry_help_plan", "registry_help_plan_progress"):
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_change_feed ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_changed()")
+        for statement in drop_trigger_function_sql(table, "change_feed"):
+            op.execute(statement)
     for table in APPEND_ONLY:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_rewrite ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_immutable()")
+        for statement in drop_append_only_sql(table):
+            op.execute(statement)
     op.drop_table("registry_monitoring_finding")
     op.drop_table("registry_help_plan_ack")
     op.drop_table("registry_help_plan_progress")
