@@ -224,6 +224,11 @@ async def proxy(request: Request) -> Response:
     upstream: Upstream = request.app.state.upstream
     resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
+    location = headers.get("location") or headers.get("Location")
+    if location is not None and location.startswith("/"):
+        # Services answer with their own paths; the client knows them under /api/{service}.
+        headers.pop("Location", None)
+        headers["location"] = f"/api/{service}{location}"
     if resp.content_length is not None and resp.content_length <= SMALL_BODY:
         try:
             content = await resp.read()

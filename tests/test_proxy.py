@@ -39,7 +39,7 @@ def echo_app(events: dict[str, asyncio.Event] | None = None) -> Starlette:
                 "body_len": len(body),
                 "client_port": request.client.port if request.client else None,
             },
-            headers={"X-Upstream": "yes", "Connection": "close-me-not"},
+            headers={"X-Upstream": "yes", "Connection": "close-me-not", "Location": "/things/42"},
         )
 
     async def slow(request: Request) -> JSONResponse:
@@ -138,6 +138,8 @@ class TestForwarding:
             assert echoed["headers"]["x-forwarded-for"] == "203.0.113.7"
             assert response.headers["x-request-id"] == "req-123"
             assert response.headers["x-upstream"] == "yes"
+            # The service's own path becomes the path the client knows it by.
+            assert response.headers["location"] == "/api/planning/things/42"
             assert (
                 response.headers.get("connection") != "close-me-not"
             )  # hop-by-hop headers stop at the gateway
