@@ -16,6 +16,7 @@ from services.registry.pairing.routes import router as pairing_router
 from services.registry.plans.routes import router as plans_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
+from services.registry.sync import router as sync_router
 from shared.app import build_service_app
 from shared.db import utcnow
 from shared.jwt import KeySet
@@ -56,6 +57,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             pairing_router,
             plans_router,
             monitoring_router,
+            sync_router,
             regions_router,
             me_router,
         ],
