@@ -405,3 +405,32 @@ class TestHelpRecords:
             "/sync/download", params={"records": records}, headers=world.headers(world.sub_a)
         )
         assert_problem(response, 422)
+
+
+async def test_download_carries_the_help_plan(world: World) -> None:
+    """Plans travel with the card: a new plan version brings the household again."""
+    hid = await world.household()
+    await world.db.execute("UPDATE registry_household SET status = 'registered' WHERE id = $1", hid)
+    await world.pair(hid, world.cadre_a)
+    headers = world.headers(world.sub_a)
+    first = (await world.registry.get("/sync/download", headers=headers)).json()
+    assert first["households"][0]["help_plan"] is None
+    plan = {
+        "year_from": 2014,
+        "year_to": 2027,
+        "target_exit_year": 2027,
+        "items": [
+            {
+                "measure": "breeding",
+                "description": "养山羊",
+                "responsible_cadre_id": str(world.cadre_a),
+                "due_date": "2026-12-31",
+            }
+        ],
+    }
+    r = await world.registry.put(f"/households/{hid}/help-plan", json=plan, headers=headers)
+    assert r.status_code == 200, r.text
+    again = (await world.registry.get(f"/sync/download?cursor={first['cursor']}", headers=headers)).json()
+    assert [h["id"] for h in again["households"]] == [str(hid)]
+    assert again["households"][0]["help_plan"]["version"] == 1
+    assert again["households"][0]["help_plan"]["items"][0]["measure"] == "breeding"

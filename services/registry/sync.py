@@ -110,8 +110,22 @@ def _cards_for_many() -> str:
 #: backwards and stop after $2 latest versions, however long a household's history is.
 _CONTENT_SQL = f"""
 SELECT coalesce(json_agg(json_build_object(
-  'id', c.id, 'card', c.card, 'help_records', coalesce(r.records, '[]'::json)) ORDER BY c.id), '[]'::json)::text
+  'id', c.id, 'card', c.card, 'help_plan', p.plan, 'help_records', coalesce(r.records, '[]'::json))
+  ORDER BY c.id), '[]'::json)::text
 FROM ({_cards_for_many()}) c
+LEFT JOIN LATERAL (
+  SELECT json_build_object(
+    'version', hp.version, 'year_from', hp.year_from, 'year_to', hp.year_to,
+    'target_exit_year', hp.target_exit_year, 'items', hp.items,
+    'acknowledged', EXISTS (SELECT 1 FROM registry_help_plan_ack k
+                            WHERE k.household_id = hp.household_id AND k.version = hp.version),
+    'progress', (SELECT coalesce(json_object_agg(q.item_id, json_build_object(
+                   'percent', q.percent, 'completed_on', q.completed_on, 'recorded_at', q.recorded_at)), '{{}}'::json)
+                 FROM (SELECT DISTINCT ON (item_id) * FROM registry_help_plan_progress
+                       WHERE household_id = c.id ORDER BY item_id, id DESC) q)
+  ) AS plan
+  FROM registry_help_plan hp WHERE hp.household_id = c.id ORDER BY hp.version DESC LIMIT 1
+) p ON true
 LEFT JOIN LATERAL (
   SELECT json_agg(json_build_object(
     'id', x.id, 'version', x.version, 'household_id', x.household_id, 'cadre_id', x.cadre_id,
