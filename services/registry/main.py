@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 from fastapi import FastAPI
 
+from services.registry.helprecords.routes import router as help_records_router
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
+from services.registry.idempotency import install_idempotency
 from services.registry.monitoring.routes import router as monitoring_router
 from services.registry.pairing.routes import router as pairing_router
 from services.registry.plans.routes import router as plans_router
@@ -57,6 +59,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             pairing_router,
             plans_router,
             monitoring_router,
+            help_records_router,
             sync_router,
             regions_router,
             me_router,
@@ -65,6 +68,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         extra_lifespan=read_pool,
     )
     app.router.routes.insert(0, card_route)
+    install_idempotency(app)  # innermost: inside the observability middleware, so its errors are problem+json
     app.state.cipher = settings.cipher()
     #: The service's clock; tests replace it to drive the 7-day notice windows.
     app.state.clock = utcnow

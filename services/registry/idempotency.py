@@ -1,0 +1,334 @@
+"""`Idempotency-Key` for the registry's mutating calls (issue #4: phones retry after days offline).
+
+A client that sends `Idempotency-Key: <key>` on a POST/PUT/PATCH/DELETE gets at most one execution per key:
+
+- the first request runs; its response (status, body, `Content-Type`/`ETag`/`Location`/...) is stored;
+- the same key with the same request (method, path, query, body: sha256) replays the stored response, marked
+  `Idempotent-Replayed: true`;
+- the same key with a different request is **422** `idempotency_key_reused`;
+- the same key while the first is still running is **409** `idempotency_in_progress` (`Retry-After: 1`);
+- keys are scoped by the caller (token `sub`) and kept `KEY_TTL` (30 days); `purge_expired` deletes older ones,
+  and an expired key met on the way is replaced.
+
+Server errors (5xx), exceptions and transient refusals (401, 408, 429) are not stored: the key is released so
+the retry runs again. Requests
+without a valid token pass through untouched (they get their 401 from the route).
+
+Pure ASGI (like `shared.observability`): it must see the raw body to hash and replay it, and it must stream
+the response through while keeping a copy. The key row lives in its own short transactions on
+`app.state.engine`, apart from the request's own transaction, so the "in progress" marker is visible to a
+concurrent retry before the work commits. Install it inside `ObservabilityMiddleware` (`install_idempotency`),
+so that its refusals carry a request id and are logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.registry.models import idempotency_key
+from shared.auth import TokenAuthority
+from shared.db import utcnow
+from shared.observability import ObservabilityMiddleware
+from shared.problems import AppError, problem_response
+
+__all__ = ["KEY_TTL", "IdempotencyMiddleware", "install_idempotency", "purge_expired"]
+
+_log = logging.getLogger("jingzhun.idempotency")
+
+#: How long a key is remembered (issue #4: at least 30 days).
+KEY_TTL = timedelta(days=30)
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_KEY_LENGTH = 200
+#: Answers that say "not now" rather than "no" (a revoked token, a rate limit): not stored, so a retry runs.
+TRANSIENT = frozenset({401, 408, 429})
+#: Response headers replayed with the stored response (x-request-id is fresh on every request).
+REPLAYED_HEADERS = frozenset(
+    {"content-type", "etag", "location", "cache-control", "retry-after", "warning", "www-authenticate"}
+)
+
+
+def install_idempotency(app: FastAPI) -> None:
+    """Add the middleware inside ObservabilityMiddleware (call after `build_service_app`, before startup)."""
+    classes: list[Any] = [m.cls for m in app.user_middleware]
+    if IdempotencyMiddleware in classes:
+        return
+    if ObservabilityMiddleware not in classes:
+        raise RuntimeError("install the common middleware first")
+    # user_middleware is outermost-first: appending places this one innermost, inside observability and CORS.
+    app.user_middleware.append(Middleware(IdempotencyMiddleware))
+
+
+async def purge_expired(engine: AsyncEngine, *, now: datetime | None = None) -> int:
+    """Delete keys past their expiry; returns how many."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.delete(idempotency_key).where(idempotency_key.c.expires_at <= (now or utcnow()))
+        )
+    return int(result.rowcount)
+
+
+def _problem(status: int, title: str, detail: str, *, code: str, **headers: str) -> Any:
+    return problem_response(
+        status,
+        title,
+        detail,
+        slug="conflict" if status == 409 else "unprocessable",
+        headers=headers,
+        code=code,
+    )
+
+
+class IdempotencyMiddleware:
+    """Stores and replays responses of mutating requests that carry an `Idempotency-Key`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        principal = self._principal(scope, headers)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            response = _problem(
+                400,
+                "Bad request",
+                f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} printable characters",
+                code="idempotency_key_invalid",
+            )
+            await response(scope, receive, send)
+            return
+
+        body, more = await self._read_body(receive)
+        if more is not None:  # the client went away before sending the whole body
+            return
+        method, path = scope["method"], scope["path"]
+        digest = hashlib.sha256()
+        for part in (method.encode(), path.encode(), scope.get("query_string", b""), body):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        request_hash = digest.hexdigest()
+
+        app_state = scope["app"].state
+        engine: AsyncEngine = app_state.engine
+        clock: Callable[[], datetime] = getattr(app_state, "clock", utcnow)
+        now = clock()
+        claimed = await self._claim(engine, principal, key, method, path, request_hash, now)
+        if not claimed:
+            stored = await self._stored(engine, principal, key)
+            if stored is None:  # released (a 5xx) between our insert attempt and now: try once more
+                claimed = await self._claim(engine, principal, key, method, path, request_hash, now)
+                stored = None if claimed else await self._stored(engine, principal, key)
+            if not claimed:
+                assert stored is not None
+                await self._answer_existing(stored, request_hash, scope, receive, send)
+                return
+
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status = [500]
+        kept_headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                for name, value in message.get("headers", []):
+                    lowered = name.decode("latin-1").lower()
+                    if lowered in REPLAYED_HEADERS:
+                        kept_headers.append((lowered, value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay, capture)
+        except BaseException:
+            await self._release(engine, principal, key)
+            raise
+        if status[0] >= 500 or status[0] in TRANSIENT:
+            await self._release(engine, principal, key)
+            return
+        await self._complete(engine, principal, key, status[0], kept_headers, b"".join(chunks))
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _principal(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        authority: TokenAuthority | None = getattr(scope["app"].state, "token_authority", None)
+        if authority is None:
+            return None
+        try:
+            return authority.authenticate(token.strip()).sub
+        except AppError:
+            return None
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> tuple[bytes, bool | None]:
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"", True
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+    @staticmethod
+    async def _claim(
+        engine: AsyncEngine,
+        principal: str,
+        key: str,
+        method: str,
+        path: str,
+        request_hash: str,
+        now: datetime,
+    ) -> bool:
+        """Insert the key as in progress; True if this request owns it now. An expired key is replaced."""
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.delete(idempotency_key).where(
+                    idempotency_key.c.principal == principal,
+                    idempotency_key.c.key == key,
+                    idempotency_key.c.expires_at <= now,
+                )
+            )
+            row = (
+                await conn.execute(
+                    pg_insert(idempotency_key)
+                    .values(
+                        principal=principal,
+                        key=key,
+                        method=method,
+                        path=path[:500],
+                        request_hash=request_hash,
+                        state="in_progress",
+                        created_at=now,
+                        expires_at=now + KEY_TTL,
+                    )
+                    .on_conflict_do_nothing(index_elements=["principal", "key"])
+                    .returning(idempotency_key.c.key)
+                )
+            ).first()
+        return row is not None
+
+    @staticmethod
+    async def _stored(engine: AsyncEngine, principal: str, key: str) -> dict[str, Any] | None:
+        async with engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(idempotency_key).where(
+                            idempotency_key.c.principal == principal, idempotency_key.c.key == key
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
+    @staticmethod
+    async def _answer_existing(
+        stored: dict[str, Any], request_hash: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if stored["state"] != "done":
+            response = _problem(
+                409,
+                "Conflict",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+                code="idempotency_in_progress",
+                **{"Retry-After": "1"},
+            )
+        elif stored["request_hash"] != request_hash:
+            response = _problem(
+                422,
+                "Request rejected",
+                "this Idempotency-Key was used for a different request (method, path or body);"
+                " use a new key for a new request",
+                code="idempotency_key_reused",
+            )
+        else:
+            headers = [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in stored["response_headers"] or []
+            ]
+            body = bytes(stored["response_body"] or b"")
+            headers += [
+                (b"content-length", str(len(body)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ]
+            await send(
+                {"type": "http.response.start", "status": stored["response_status"], "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _complete(
+        engine: AsyncEngine,
+        principal: str,
+        key: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> None:
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.update(idempotency_key)
+                    .where(idempotency_key.c.principal == principal, idempotency_key.c.key == key)
+                    .values(
+                        state="done",
+                        response_status=status,
+                        response_headers=json.loads(json.dumps(headers)),
+                        response_body=body,
+                    )
+                )
+        except Exception:  # the response is already sent; a lost key only means a retry runs again
+            _log.exception("could not store the response of idempotency key")
+            await IdempotencyMiddleware._release(engine, principal, key)
+
+    @staticmethod
+    async def _release(engine: AsyncEngine, principal: str, key: str) -> None:
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.delete(idempotency_key).where(
+                        idempotency_key.c.principal == principal,
+                        idempotency_key.c.key == key,
+                        idempotency_key.c.state == "in_progress",
+                    )
+                )
+        except Exception:
+            _log.exception("could not release idempotency key")

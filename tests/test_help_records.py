@@ -1,0 +1,656 @@
+"""Help records from mobile apps (issue #4): offline sync, batches, versions, confirmations, photos, evidence.
+
+Cadres, helping units and pairings are inserted directly (the pairing API is another change); households are
+registered through the API by the village officer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.registry.helprecords.service import haversine_km
+from tests.helpers import assert_problem, auth, household_payload, issue
+
+COUNTY = "451025000000"
+TOWNSHIP = "451025100000"
+OTHER_TOWNSHIP = "451025101000"
+VILLAGE = "451025100201"
+OTHER_VILLAGE = "451025101201"
+#: 旧州村, roughly; households are placed around it.
+BASE = (Decimal("23.134000"), Decimal("106.417000"))
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
+
+pytestmark = pytest.mark.usefixtures("seed_regions")
+
+
+@pytest.fixture
+def clerk(signing_key):
+    return auth(issue(signing_key, "village_officer", VILLAGE))
+
+
+@pytest.fixture
+def township(signing_key):
+    return auth(issue(signing_key, "township_officer", TOWNSHIP))
+
+
+class Db:
+    """Direct rows for what the pairing API will do."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def run(self, sql: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(self.url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def cadre(self, sub: str) -> uuid.UUID:
+        unit, cadre_id = uuid.uuid4(), uuid.uuid4()
+        await self.run(
+            "INSERT INTO registry_helping_unit (id, name, kind, region_code, created_by)"
+            " VALUES ($1, $2, 'government', $3, 'test')",
+            unit,
+            f"县农业局 {unit.hex[:6]}",
+            COUNTY,
+        )
+        await self.run(
+            "INSERT INTO registry_cadre (id, unit_id, name, position_level, user_sub, region_code, created_by)"
+            " VALUES ($1, $2, '王干部', 'staff', $3, $4, 'test')",
+            cadre_id,
+            unit,
+            sub,
+            COUNTY,
+        )
+        return cadre_id
+
+    async def pair(self, cadre_id: uuid.UUID, household_id: str, *, ended: bool = False) -> None:
+        today = datetime.now(UTC).date()
+        await self.run(
+            "INSERT INTO registry_pairing (id, household_id, cadre_id, unit_id, role, valid_from, valid_to,"
+            " recorded_at, recorded_by)"
+            " SELECT $1, $2, c.id, c.unit_id, 'responsible', $3, $4, now(), 'test' FROM registry_cadre c"
+            " WHERE c.id = $5",
+            uuid.uuid4(),
+            uuid.UUID(household_id),
+            today - timedelta(days=400),
+            (today - timedelta(days=1)) if ended else None,
+            cadre_id,
+        )
+
+    async def locate(self, household_id: str, lat: Decimal, lon: Decimal) -> None:
+        await self.run(
+            "UPDATE registry_household SET gps_lat = $2, gps_lon = $3 WHERE id = $1",
+            uuid.UUID(household_id),
+            lat,
+            lon,
+        )
+
+
+@pytest.fixture
+def db(db_urls):
+    return Db(db_urls["registry"])
+
+
+async def new_household(registry, clerk, db: Db, *, lat: Decimal | None = None, lon: Decimal | None = None):
+    response = await registry.post("/households", json=household_payload(), headers=clerk)
+    assert response.status_code == 201, response.text
+    hid: str = response.json()["id"]
+    if lat is not None and lon is not None:
+        await db.locate(hid, lat, lon)
+    return hid
+
+
+class Phone:
+    """A cadre with a login and paired households."""
+
+    def __init__(self, signing_key, db: Db) -> None:
+        self.sub = str(uuid.uuid4())
+        self.headers = auth(issue(signing_key, "cadre", COUNTY, sub=self.sub))
+        self.db = db
+        self.cadre_id: uuid.UUID | None = None
+
+    async def register(self) -> None:
+        self.cadre_id = await self.db.cadre(self.sub)
+
+    async def pair(self, household_id: str, *, ended: bool = False) -> None:
+        assert self.cadre_id is not None
+        await self.db.pair(self.cadre_id, household_id, ended=ended)
+
+
+@pytest.fixture
+async def phone(signing_key, db):
+    p = Phone(signing_key, db)
+    await p.register()
+    return p
+
+
+def record(household_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "household_id": household_id,
+        "record_type": "visit",
+        "device_time": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "device_id": "phone-1",
+        "content": "入户走访了解种植情况",
+        "money_yuan": "200.00",
+        "goods": [{"item": "化肥", "quantity": "2", "value_yuan": "150.5"}],
+        "measures": [{"measure": "planting", "note": "砂糖橘 2 亩"}],
+    }
+    body.update(overrides)
+    return body
+
+
+async def count_versions(db: Db, version: int | None = 1) -> int:
+    if version is None:
+        rows = await db.run("SELECT count(*) AS n FROM registry_help_record")
+    else:
+        rows = await db.run("SELECT count(*) AS n FROM registry_help_record WHERE version = $1", version)
+    return int(rows[0]["n"])
+
+
+# -- the offline phone (issue "Done when") ---------------------------------------------------------------------
+async def test_offline_phone_retries_everything_three_times_out_of_order(registry, clerk, db, phone):
+    households = []
+    for i in range(3):
+        hid = await new_household(registry, clerk, db, lat=BASE[0] + Decimal("0.01") * i, lon=BASE[1])
+        await phone.pair(hid)
+        households.append(hid)
+    start = datetime.now(UTC) - timedelta(days=3)
+    records = [
+        record(
+            households[i % 3],
+            device_time=(start + timedelta(hours=2 * i)).isoformat(),
+            content=f"第{i}次走访",
+            money_yuan=f"{i}.50",
+            gps_lat=str(BASE[0] + Decimal("0.01") * (i % 3)),
+            gps_lon=str(BASE[1]),
+        )
+        for i in range(50)
+    ]
+    requests: list[tuple[str, Any]] = [("one", r) for r in records]
+    # Batches overlap each other and the single posts.
+    for lo in range(0, 50, 15):
+        requests.append(("batch", records[lo : lo + 20]))
+    requests = requests * 3
+    random.Random(2014).shuffle(requests)
+
+    async def send(kind: str, body: Any) -> None:
+        if kind == "one":
+            response = await registry.post("/help-records", json=body, headers=phone.headers)
+            assert response.status_code in (200, 201), response.text
+            assert response.json()["content"] == body["content"]
+        else:
+            response = await registry.post(
+                "/help-records/batch", json={"records": body}, headers=phone.headers
+            )
+            assert response.status_code == 200, response.text
+            results = response.json()["results"]
+            assert [r["id"] for r in results] == [b["id"] for b in body]
+            assert {r["outcome"] for r in results} <= {"created", "already_present"}, results
+
+    # The phone fires its queue a few requests at a time once the network is back.
+    for lo in range(0, len(requests), 6):
+        await asyncio.gather(*(send(k, b) for k, b in requests[lo : lo + 6]))
+
+    assert await count_versions(db) == 50
+    assert await count_versions(db, None) == 50
+    stored = {
+        str(r["id"]): r
+        for r in await db.run("SELECT id, content, money_fen, device_time FROM registry_help_record")
+    }
+    for r in records:
+        row = stored[r["id"]]
+        assert row["content"] == r["content"]
+        assert row["money_fen"] == int(Decimal(r["money_yuan"]) * 100)
+        assert row["device_time"] == datetime.fromisoformat(r["device_time"])
+    listing = await registry.get(f"/households/{households[0]}/help-records?limit=10", headers=phone.headers)
+    assert listing.status_code == 200
+    page = listing.json()
+    assert len(page["items"]) == 10 and page["next_cursor"]
+    times = [i["device_time"] for i in page["items"]]
+    assert times == sorted(times, reverse=True)
+    rest = await registry.get(
+        f"/households/{households[0]}/help-records?limit=10&cursor={page['next_cursor']}",
+        headers=phone.headers,
+    )
+    assert len(rest.json()["items"]) == 7 and rest.json()["next_cursor"] is None
+
+
+async def test_same_id_same_payload_is_200_different_payload_is_409(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    first = await registry.post("/help-records", json=body, headers=phone.headers)
+    assert first.status_code == 201, first.text
+    assert first.headers["etag"] == '"1"' and first.headers["location"] == f"/help-records/{body['id']}"
+    created = first.json()
+    assert created["money_yuan"] == "200.00" and created["status"] == "draft" and created["flags"] == []
+    assert created["goods"] == [{"item": "化肥", "quantity": "2.00", "value_yuan": "150.50"}]
+    # The same content written differently (money without decimals, another time zone) is still a retry.
+    again = dict(
+        body,
+        money_yuan="200",
+        device_time=datetime.fromisoformat(body["device_time"])
+        .astimezone(datetime.now().astimezone().tzinfo)
+        .isoformat(),
+    )
+    retry = await registry.post("/help-records", json=again, headers=phone.headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["received_at"] == created["received_at"]
+    changed = await registry.post("/help-records", json=dict(body, content="改了"), headers=phone.headers)
+    assert assert_problem(changed, 409)["code"] == "id_reused"
+    assert await count_versions(db) == 1
+
+
+async def test_batch_of_500_answers_per_record(registry, clerk, db, phone, signing_key):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    stranger = await new_household(registry, clerk, db)
+    start = datetime.now(UTC) - timedelta(days=1)
+    records = [record(hid, device_time=(start + timedelta(minutes=i)).isoformat()) for i in range(500)]
+    records[17]["money_yuan"] = "-1.00"  # invalid
+    records[42]["household_id"] = stranger  # not paired: 404
+    records[99]["measures"] = [{"measure": "teleportation"}]
+    records[123]["content"] = "bad\u0000byte"
+    started = asyncio.get_running_loop().time()
+    response = await registry.post("/help-records/batch", json={"records": records}, headers=phone.headers)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["already_present"], body["rejected"]) == (496, 0, 4)
+    results = body["results"]
+    assert [r["id"] for r in results] == [r["id"] for r in records]
+    assert results[17]["outcome"] == "rejected" and results[17]["status_code"] == 422
+    assert "money_yuan" in results[17]["detail"]
+    assert results[42]["status_code"] == 404 and results[99]["status_code"] == 422
+    assert results[123]["status_code"] == 422
+    assert results[0] == {
+        "index": 0,
+        "id": records[0]["id"],
+        "outcome": "created",
+        "status_code": 201,
+        "detail": None,
+        "version": 1,
+    }
+    assert await count_versions(db) == 496
+    print(f"500-record batch: {elapsed:.3f} s")
+    # Sending it again: everything already present, the bad ones still rejected.
+    again = (
+        await registry.post("/help-records/batch", json={"records": records}, headers=phone.headers)
+    ).json()
+    assert (again["created"], again["already_present"], again["rejected"]) == (0, 496, 4)
+
+
+async def test_batch_limits_and_roles(registry, phone, clerk):
+    too_many = [record(str(uuid.uuid4())) for _ in range(501)]
+    assert_problem(
+        await registry.post("/help-records/batch", json={"records": too_many}, headers=phone.headers), 422
+    )
+    assert_problem(
+        await registry.post("/help-records/batch", json={"records": []}, headers=phone.headers), 422
+    )
+    one = [record(str(uuid.uuid4()))]
+    assert_problem(await registry.post("/help-records/batch", json={"records": one}, headers=clerk), 403)
+    assert_problem(await registry.post("/help-records/batch", json={"records": one}), 401)
+
+
+async def test_corrections_are_versions(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    rid = body["id"]
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    fix = {k: v for k, v in body.items() if k not in ("id", "household_id")}
+    fix |= {"content": "入户走访送化肥两袋", "correction_reason": "补充内容"}
+    assert_problem(await registry.post(f"/help-records/{rid}/versions", json=fix, headers=phone.headers), 428)
+    stale = await registry.post(
+        f"/help-records/{rid}/versions", json=fix, headers=phone.headers | {"If-Match": '"7"'}
+    )
+    assert assert_problem(stale, 412)["current_version"] == 1 and stale.headers["etag"] == '"1"'
+    ok = await registry.post(
+        f"/help-records/{rid}/versions", json=fix, headers=phone.headers | {"If-Match": '"1"'}
+    )
+    assert ok.status_code == 201, ok.text
+    assert ok.headers["etag"] == '"2"' and ok.json()["content"] == "入户走访送化肥两袋"
+    lost = await registry.post(
+        f"/help-records/{rid}/versions", json=fix, headers=phone.headers | {"If-Match": '"1"'}
+    )
+    assert_problem(lost, 412)
+    view = (await registry.get(f"/help-records/{rid}", headers=phone.headers)).json()
+    assert view["version"] == 2
+    assert [(v["version"], v["correction_reason"]) for v in view["versions"]] == [(1, None), (2, "补充内容")]
+    rows = await db.run(
+        "SELECT version, content FROM registry_help_record WHERE id = $1 ORDER BY version", uuid.UUID(rid)
+    )
+    assert [r["content"] for r in rows] == [body["content"], "入户走访送化肥两袋"]
+    # The phone retrying the original POST still gets "already present" (now showing the newest version).
+    retry = await registry.post("/help-records", json=body, headers=phone.headers)
+    assert retry.status_code == 200 and retry.json()["version"] == 2
+    # Only the record's cadre corrects.
+    assert_problem(
+        await registry.post(f"/help-records/{rid}/versions", json=fix, headers=clerk | {"If-Match": '"2"'}),
+        403,
+    )
+    # The list shows one entry per record (the newest version).
+    items = (await registry.get(f"/households/{hid}/help-records", headers=clerk)).json()["items"]
+    assert [(i["id"], i["version"]) for i in items] == [(rid, 2)]
+
+
+async def test_confirmed_only_with_all_three(registry, clerk, township, db, phone, signing_key):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    rid = body["id"]
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    url = f"/help-records/{rid}/confirmations"
+    head = {"party": "household_head", "signatory": "黄志强"}
+    assert_problem(await registry.post(url, json=head, headers=clerk), 403)
+    first = await registry.post(url, json=head, headers=phone.headers)
+    assert first.status_code == 201 and first.json()["status"] == "partially_confirmed"
+    assert (await registry.post(url, json=head, headers=phone.headers)).status_code == 200
+    other = await registry.post(url, json=head | {"signatory": "别人"}, headers=phone.headers)
+    assert assert_problem(other, 409)["code"] == "already_confirmed"
+    director = {"party": "village_director", "signatory": "韦主任"}
+    assert_problem(await registry.post(url, json=director, headers=phone.headers), 403)
+    assert_problem(await registry.post(url, json=director, headers=township), 403)
+    far_clerk = auth(issue(signing_key, "village_officer", OTHER_VILLAGE))
+    assert_problem(await registry.post(url, json=director, headers=far_clerk), 404)
+    second = await registry.post(url, json=director, headers=clerk)
+    assert second.status_code == 201 and second.json()["status"] == "partially_confirmed"
+    third = await registry.post(
+        url, json={"party": "unit_responsible", "signatory": "李局长"}, headers=township
+    )
+    assert third.status_code == 201, third.text
+    view = third.json()
+    assert view["status"] == "confirmed"
+    assert {c["party"]: c["signatory"] for c in view["confirmations"]} == {
+        "household_head": "黄志强",
+        "village_director": "韦主任",
+        "unit_responsible": "李局长",
+    }
+    assert all(c["confirmed_at"] for c in view["confirmations"])
+    fix = {k: v for k, v in body.items() if k not in ("id", "household_id")} | {"correction_reason": "改"}
+    late = await registry.post(
+        f"/help-records/{rid}/versions", json=fix, headers=phone.headers | {"If-Match": '"1"'}
+    )
+    assert assert_problem(late, 409)["code"] == "record_confirmed"
+    province = auth(issue(signing_key, "province_system", "450000000000"))
+    assert (await registry.get(f"/help-records/{rid}", headers=province)).json()["status"] == "confirmed"
+    assert_problem(await registry.post(url, json=director, headers=province), 403)
+
+
+async def test_attachments_limits_and_hash(registry, clerk, db, phone, township):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    rid = body["id"]
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    url = f"/help-records/{rid}/attachments"
+    png = phone.headers | {"Content-Type": "image/png"}
+    first = await registry.post(url, content=PNG, headers=png)
+    assert first.status_code == 201, first.text
+    meta = first.json()
+    assert meta["sha256"] == hashlib.sha256(PNG).hexdigest() and meta["size"] == len(PNG)
+    again = await registry.post(url, content=PNG, headers=png)
+    assert again.status_code == 200 and again.json()["id"] == meta["id"]
+    assert_problem(
+        await registry.post(
+            url, content=b"GIF89a....", headers=phone.headers | {"Content-Type": "image/gif"}
+        ),
+        415,
+    )
+    assert_problem(
+        await registry.post(url, content=PNG, headers=phone.headers | {"Content-Type": "image/jpeg"}), 415
+    )
+    big = b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024)
+    assert_problem(
+        await registry.post(url, content=big, headers=phone.headers | {"Content-Type": "image/jpeg"}), 413
+    )
+    assert_problem(
+        await registry.post(url, content=PNG + b"x", headers=township | {"Content-Type": "image/png"}), 403
+    )
+    for i in range(9):
+        ok = await registry.post(
+            url, content=JPEG + bytes([i]), headers=phone.headers | {"Content-Type": "image/jpeg"}
+        )
+        assert ok.status_code == 201, ok.text
+    eleventh = await registry.post(
+        url, content=JPEG + b"\xff\xff", headers=phone.headers | {"Content-Type": "image/jpeg"}
+    )
+    assert assert_problem(eleventh, 422)["code"] == "too_many_attachments"
+    photo = await registry.get(f"{url}/{meta['id']}", headers=township)
+    assert photo.status_code == 200 and photo.content == PNG
+    assert photo.headers["content-type"] == "image/png"
+    assert photo.headers["etag"] == f'"{meta["sha256"]}"'
+    view = (await registry.get(f"/help-records/{rid}", headers=clerk)).json()
+    assert len(view["attachments"]) == 10 and view["attachments"][0]["sha256"] == meta["sha256"]
+    assert_problem(await registry.get(f"{url}/{uuid.uuid4()}", headers=clerk), 404)
+
+
+# -- evidence checks ----------------------------------------------------------------------------------------
+async def test_clock_skew_is_flagged(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    skewed = record(hid, device_time=(datetime.now(UTC) - timedelta(hours=25)).isoformat())
+    fine = record(hid, device_time=(datetime.now(UTC) - timedelta(hours=23)).isoformat())
+    future = record(hid, device_time=(datetime.now(UTC) + timedelta(days=2)).isoformat())
+    flags = []
+    for body in (skewed, fine, future):
+        response = await registry.post("/help-records", json=body, headers=phone.headers)
+        assert response.status_code == 201
+        flags.append(response.json()["flags"])
+    assert flags == [["clock_skew"], [], ["clock_skew"]]
+    row = (
+        await db.run(
+            "SELECT device_time, received_at FROM registry_help_record WHERE id = $1", uuid.UUID(skewed["id"])
+        )
+    )[0]
+    assert row["received_at"] - row["device_time"] > timedelta(hours=24)
+
+
+async def test_far_from_household(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db, lat=BASE[0], lon=BASE[1])
+    await phone.pair(hid)
+    near = record(hid, gps_lat=str(BASE[0] + Decimal("0.02")), gps_lon=str(BASE[1]))  # ~2.2 km
+    far = record(
+        hid,
+        gps_lat=str(BASE[0] + Decimal("0.06")),
+        gps_lon=str(BASE[1]),  # ~6.7 km
+        device_time=(datetime.now(UTC) - timedelta(hours=12)).isoformat(),
+    )
+    r1 = await registry.post("/help-records", json=near, headers=phone.headers)
+    r2 = await registry.post("/help-records", json=far, headers=phone.headers)
+    assert r1.json()["flags"] == [] and r2.json()["flags"] == ["far_from_household"]
+    unlocated = await new_household(registry, clerk, db)
+    await phone.pair(unlocated)
+    anywhere = record(
+        unlocated,
+        gps_lat="40.000000",
+        gps_lon="116.000000",
+        device_time=(datetime.now(UTC) - timedelta(days=5)).isoformat(),
+    )
+    assert (await registry.post("/help-records", json=anywhere, headers=phone.headers)).json()["flags"] == [
+        "clock_skew"
+    ]
+    assert_problem(
+        await registry.post("/help-records", json=record(hid, gps_lat="23.1"), headers=phone.headers), 422
+    )
+
+
+async def test_photo_reused_across_households(registry, clerk, db, phone):
+    a = await new_household(registry, clerk, db)
+    b = await new_household(registry, clerk, db)
+    await phone.pair(a)
+    await phone.pair(b)
+    ra, rb, rc = record(a), record(b), record(a)
+    for body in (ra, rb, rc):
+        assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    png = phone.headers | {"Content-Type": "image/png"}
+    assert (
+        await registry.post(f"/help-records/{ra['id']}/attachments", content=PNG, headers=png)
+    ).status_code == 201
+    view = (await registry.get(f"/help-records/{ra['id']}", headers=phone.headers)).json()
+    assert view["flags"] == []
+    # The same photo on the same household's other record is fine; on another household's record it is not.
+    assert (
+        await registry.post(f"/help-records/{rc['id']}/attachments", content=PNG, headers=png)
+    ).status_code == 201
+    assert (await registry.get(f"/help-records/{rc['id']}", headers=phone.headers)).json()["flags"] == []
+    assert (
+        await registry.post(f"/help-records/{rb['id']}/attachments", content=PNG, headers=png)
+    ).status_code == 201
+    for rid in (ra["id"], rb["id"]):
+        assert (await registry.get(f"/help-records/{rid}", headers=phone.headers)).json()["flags"] == [
+            "photo_reused"
+        ]
+    items = (await registry.get(f"/households/{b}/help-records", headers=clerk)).json()["items"]
+    assert items[0]["flags"] == ["photo_reused"]
+
+
+async def test_impossible_speed(registry, clerk, db, phone):
+    a = await new_household(registry, clerk, db, lat=BASE[0], lon=BASE[1])
+    b = await new_household(registry, clerk, db, lat=BASE[0] + Decimal("0.9"), lon=BASE[1])  # ~100 km north
+    await phone.pair(a)
+    await phone.pair(b)
+    assert 95 < haversine_km(float(BASE[0]), float(BASE[1]), float(BASE[0]) + 0.9, float(BASE[1])) < 105
+    t0 = datetime.now(UTC) - timedelta(hours=6)
+    at_a = record(a, device_time=t0.isoformat(), gps_lat=str(BASE[0]), gps_lon=str(BASE[1]))
+    # 100 km in 30 minutes: 200 km/h.
+    rushed = record(
+        b,
+        device_time=(t0 + timedelta(minutes=30)).isoformat(),
+        gps_lat=str(BASE[0] + Decimal("0.9")),
+        gps_lon=str(BASE[1]),
+    )
+    # 100 km back in 3 hours: fine.
+    calm = record(
+        a,
+        device_time=(t0 + timedelta(hours=3, minutes=30)).isoformat(),
+        gps_lat=str(BASE[0]),
+        gps_lon=str(BASE[1]),
+    )
+    flags = []
+    for body in (at_a, rushed, calm):
+        response = await registry.post("/help-records", json=body, headers=phone.headers)
+        assert response.status_code == 201, response.text
+        flags.append(response.json()["flags"])
+    assert flags == [[], ["impossible_speed"], []]
+    # A record synced late that lands between two others is checked against both neighbours.
+    late = record(
+        b,
+        device_time=(t0 + timedelta(hours=3)).isoformat(),
+        gps_lat=str(BASE[0] + Decimal("0.9")),
+        gps_lon=str(BASE[1]),
+    )
+    assert (await registry.post("/help-records", json=late, headers=phone.headers)).json()["flags"] == [
+        "impossible_speed"
+    ]
+
+
+# -- access ---------------------------------------------------------------------------------------------------
+async def test_cadre_needs_an_active_pairing(registry, clerk, db, phone, signing_key):
+    paired = await new_household(registry, clerk, db)
+    ended = await new_household(registry, clerk, db)
+    never = await new_household(registry, clerk, db)
+    await phone.pair(paired)
+    body = record(ended)
+    await phone.pair(ended)
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    # The pairing ends (superseded by an ended row): old records stay readable, new ones are refused.
+    await db.run(
+        "UPDATE registry_pairing SET superseded_at = now() WHERE household_id = $1", uuid.UUID(ended)
+    )
+    await phone.pair(ended, ended=True)
+    refused = await registry.post("/help-records", json=record(ended), headers=phone.headers)
+    assert assert_problem(refused, 403)["code"] == "pairing_not_active"
+    assert (await registry.get(f"/help-records/{body['id']}", headers=phone.headers)).status_code == 200
+    assert (await registry.get(f"/households/{ended}/help-records", headers=phone.headers)).status_code == 200
+    assert_problem(await registry.post("/help-records", json=record(never), headers=phone.headers), 404)
+    assert_problem(await registry.get(f"/households/{never}/help-records", headers=phone.headers), 404)
+    assert_problem(
+        await registry.post("/help-records", json=record(str(uuid.uuid4())), headers=phone.headers), 404
+    )
+    # Another cadre never paired with the household sees nothing of it.
+    other = Phone(signing_key, db)
+    await other.register()
+    assert_problem(await registry.get(f"/help-records/{body['id']}", headers=other.headers), 404)
+    # A cadre token without a cadre row, and officers, may not record.
+    stray = auth(issue(signing_key, "cadre", COUNTY))
+    assert (
+        assert_problem(await registry.post("/help-records", json=record(paired), headers=stray), 403)["code"]
+        == "not_a_cadre"
+    )
+    assert_problem(await registry.post("/help-records", json=record(paired), headers=clerk), 403)
+    assert (
+        await registry.post("/help-records", json=record(paired), headers=phone.headers)
+    ).status_code == 201
+
+
+async def test_officers_read_in_scope_only(registry, clerk, township, db, phone, signing_key):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    for headers in (clerk, township, auth(issue(signing_key, "county_admin", COUNTY))):
+        assert (await registry.get(f"/help-records/{body['id']}", headers=headers)).status_code == 200
+        assert (
+            len((await registry.get(f"/households/{hid}/help-records", headers=headers)).json()["items"]) == 1
+        )
+    for headers in (
+        auth(issue(signing_key, "township_officer", OTHER_TOWNSHIP)),
+        auth(issue(signing_key, "village_officer", OTHER_VILLAGE)),
+    ):
+        assert_problem(await registry.get(f"/help-records/{body['id']}", headers=headers), 404)
+        assert_problem(await registry.get(f"/households/{hid}/help-records", headers=headers), 404)
+        assert_problem(
+            await registry.post(
+                f"/help-records/{body['id']}/confirmations",
+                json={"party": "unit_responsible", "signatory": "x"},
+                headers=headers,
+            ),
+            404,
+        )
+    assert_problem(await registry.get(f"/help-records/{body['id']}"), 401)
+    assert_problem(await registry.get(f"/households/{hid}/help-records?cursor=!!!", headers=clerk), 400)
+
+
+async def test_records_are_append_only(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    body = record(hid)
+    assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+    confirm = {"party": "household_head", "signatory": "黄志强"}
+    assert (
+        await registry.post(f"/help-records/{body['id']}/confirmations", json=confirm, headers=phone.headers)
+    ).status_code == 201
+    for sql in (
+        "UPDATE registry_help_record SET content = 'rewritten' WHERE id = $1",
+        "DELETE FROM registry_help_record WHERE id = $1",
+        "UPDATE registry_help_confirmation SET signatory = 'x' WHERE record_id = $1",
+        "DELETE FROM registry_help_confirmation WHERE record_id = $1",
+    ):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await db.run(sql, uuid.UUID(body["id"]))
+    assert (await db.run("SELECT content FROM registry_help_record"))[0]["content"] == body["content"]
+
+
+async def test_help_records_change_feed(registry, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    before = (await db.run("SELECT count(*) AS n FROM registry_change WHERE kind = 'help_record'"))[0]["n"]
+    assert (await registry.post("/help-records", json=record(hid), headers=phone.headers)).status_code == 201
+    after = (await db.run("SELECT count(*) AS n FROM registry_change WHERE kind = 'help_record'"))[0]["n"]
+    assert after == before + 1
