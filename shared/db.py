@@ -24,6 +24,7 @@ __all__ = [
     "execute",
     "install_sessions",
     "ping",
+    "raw_connection",
     "session_factory",
     "tz_column",
     "utcnow",
@@ -103,3 +104,10 @@ async def execute(session: AsyncSession, statement: Executable, params: Any = No
     result is a SQLAlchemy `Result`, typed loosely because its row shape depends on the statement).
     """
     return await session.exec(statement, params=params)  # type: ignore[call-overload]
+
+
+async def raw_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside its transaction, for hot paths that skip SQLAlchemy's
+    statement construction (plain SQL with $n parameters; the same transaction and savepoints)."""
+    conn = await session.connection()
+    return (await conn.get_raw_connection()).driver_connection

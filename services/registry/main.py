@@ -54,12 +54,12 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         title="Jingzhun registry",
         description="Households, members and the identification / exit / return workflows (建档立卡).",
         routers=[
+            help_records_router,  # first: phones post here most, and routes are matched in order
             households_router,
             bulk_households_router,
             pairing_router,
             plans_router,
             monitoring_router,
-            help_records_router,
             sync_router,
             regions_router,
             me_router,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,7 @@ from services.registry.households.access import etag, household_scope, paired_wi
 from services.registry.households.service import Context, audit
 from services.registry.models import attachment, cadre, help_confirmation, help_record, household
 from shared.auth import Role
-from shared.db import execute
+from shared.db import execute, raw_connection
 from shared.problems import (
     AppError,
     BadRequest,
@@ -212,6 +213,49 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequest(f"invalid cursor: {exc}") from exc
 
 
+# -- the hot path of a phone posting a record: plain SQL on the session's asyncpg connection -----------------
+#: Everything `create` needs in one round trip: the first version with this id (a retry?), the caller's
+#: cadre row, the household's location, and whether the cadre is (or ever was) paired with it.
+_CREATE_CONTEXT_SQL = """
+SELECT r.payload_hash AS existing_hash, r.created_by AS existing_by,
+       c.id AS cadre_id, c.unit_id, c.active AS cadre_active,
+       h.id AS household_id, h.gps_lat, h.gps_lon,
+       EXISTS (SELECT 1 FROM registry_pairing p
+               WHERE p.household_id = $2 AND p.cadre_id = c.id AND p.superseded_at IS NULL) AS ever,
+       EXISTS (SELECT 1 FROM registry_pairing p
+               WHERE p.household_id = $2 AND p.cadre_id = c.id AND p.superseded_at IS NULL
+                 AND p.valid_from <= (now() AT TIME ZONE 'Asia/Shanghai')::date
+                 AND (p.valid_to IS NULL OR p.valid_to > (now() AT TIME ZONE 'Asia/Shanghai')::date)) AS active
+FROM (SELECT 1) one
+LEFT JOIN registry_help_record r ON r.id = $1 AND r.version = 1
+LEFT JOIN registry_cadre c ON c.user_sub = $3
+LEFT JOIN registry_household h ON h.id = $2
+"""
+#: The cadre's GPS-stamped records (newest versions) just before and just after a time, for the speed check.
+_NEIGHBOURS_SQL = """
+(SELECT household_id, device_time, gps_lat, gps_lon FROM registry_help_record hr
+ WHERE cadre_id = $1 AND id <> $2 AND gps_lat IS NOT NULL AND device_time <= $3
+   AND NOT EXISTS (SELECT 1 FROM registry_help_record n WHERE n.id = hr.id AND n.version > hr.version)
+ ORDER BY device_time DESC LIMIT 1)
+UNION ALL
+(SELECT household_id, device_time, gps_lat, gps_lon FROM registry_help_record hr
+ WHERE cadre_id = $1 AND id <> $2 AND gps_lat IS NOT NULL AND device_time >= $3
+   AND NOT EXISTS (SELECT 1 FROM registry_help_record n WHERE n.id = hr.id AND n.version > hr.version)
+ ORDER BY device_time ASC LIMIT 1)
+"""
+_INSERT_COLUMNS = (
+    "id", "version", "household_id", "cadre_id", "record_type", "device_time", "received_at", "device_id",
+    "place", "gps_lat", "gps_lon", "content", "money_fen", "goods", "measures", "created_by", "flags",
+    "payload_hash",
+)  # fmt: skip
+_INSERT_SQL = (
+    f"INSERT INTO registry_help_record ({', '.join(_INSERT_COLUMNS)}) VALUES "  # noqa: S608 - constant columns
+    f"({', '.join(f'${i + 1}' for i in range(len(_INSERT_COLUMNS)))})"
+    " ON CONFLICT (id, version) DO NOTHING RETURNING id"
+)
+_JSON_COLUMNS = frozenset({"goods", "measures"})
+
+
 class HelpRecordService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -301,36 +345,53 @@ class HelpRecordService:
         self, cadre_id: uuid.UUID, record_id: uuid.UUID, when: datetime
     ) -> Sequence[Mapping[str, Any]]:
         """The cadre's GPS-stamped records just before and just after `when` (newest versions)."""
-        hr = help_record.alias("hr")
-        base = sa.select(hr.c.household_id, hr.c.device_time, hr.c.gps_lat, hr.c.gps_lon).where(
-            hr.c.cadre_id == cadre_id, hr.c.id != record_id, hr.c.gps_lat.is_not(None), _latest(hr)
-        )
-        before = base.where(hr.c.device_time <= when).order_by(hr.c.device_time.desc()).limit(1)
-        after = base.where(hr.c.device_time >= when).order_by(hr.c.device_time.asc()).limit(1)
-        rows = (await execute(self.session, sa.union_all(before, after))).mappings().all()
-        return [dict(r) for r in rows]
+        raw = await raw_connection(self.session)
+        return [dict(r) for r in await raw.fetch(_NEIGHBOURS_SQL, cadre_id, record_id, when)]
 
     # -- create, batch ---------------------------------------------------------------------------------------
     async def create(self, payload: HelpRecordCreate) -> tuple[bool, dict[str, Any]]:
-        """(created?, the record). A retry of the same payload returns the original; another payload is 409."""
+        """(created?, the record). A retry of the same payload returns the original; another payload is 409.
+
+        Two or three round trips on the session's asyncpg connection (context, neighbours when GPS is given,
+        the insert): a phone's POST is the registry's busiest write.
+        """
         digest = payload_hash(payload)
-        existing = await self._first_version(payload.id)
-        if existing is not None:
+        if self.principal.role is not Role.cadre:
+            raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
+        raw = await raw_connection(self.session)
+        ctx_row = await raw.fetchrow(
+            _CREATE_CONTEXT_SQL, payload.id, payload.household_id, self.principal.sub
+        )
+        if ctx_row["existing_hash"] is not None:
+            existing = {
+                "id": payload.id,
+                "payload_hash": ctx_row["existing_hash"],
+                "created_by": ctx_row["existing_by"],
+            }
             return False, await self._retry_of(existing, digest)
-        me = await self.cadre()
-        hh = await self._household_for_recording(payload.household_id)
-        flags = await self._flags(payload, hh, me["id"], payload.id)
-        values = self._row(payload, version=1, household_id=payload.household_id, cadre_id=me["id"])
-        values |= {"flags": flags, "payload_hash": digest}
-        inserted = (
-            await execute(
-                self.session,
-                pg_insert(help_record)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["id", "version"])
-                .returning(help_record.c.id),
+        if ctx_row["cadre_id"] is None or not ctx_row["cadre_active"]:
+            raise Forbidden("this login is not an active helping cadre", code="not_a_cadre")
+        self._cadre_row = {"id": ctx_row["cadre_id"], "unit_id": ctx_row["unit_id"], "active": True}
+        if ctx_row["household_id"] is None or not ctx_row["ever"]:
+            raise NotFound(f"household {payload.household_id} not found")
+        if not ctx_row["active"]:
+            raise Forbidden(
+                f"your pairing with household {payload.household_id} is not active; past records stay readable",
+                code="pairing_not_active",
             )
-        ).first()
+        hh = {"id": ctx_row["household_id"], "gps_lat": ctx_row["gps_lat"], "gps_lon": ctx_row["gps_lon"]}
+        flags = await self._flags(payload, hh, ctx_row["cadre_id"], payload.id)
+        values = self._row(
+            payload, version=1, household_id=payload.household_id, cadre_id=ctx_row["cadre_id"]
+        )
+        values |= {"flags": flags, "payload_hash": digest}
+        inserted = await raw.fetchval(
+            _INSERT_SQL,
+            *(
+                json.dumps(values[c], ensure_ascii=False) if c in _JSON_COLUMNS else values[c]
+                for c in _INSERT_COLUMNS
+            ),
+        )
         if inserted is None:  # a concurrent retry won the race: compare with what it stored
             raced = await self._first_version(payload.id)
             assert raced is not None

@@ -1,0 +1,939 @@
+"""Visits benchmark (issue #4): help-record POST vs a raw INSERT, a 500-record batch, and the phone download.
+
+    python bench/visits.py [--households 30000] [--duration 5] [--rounds 3] [--concurrency 16] [--strict]
+    python bench/visits.py --quick     # 3,000 households, 1 s measurements, 1 round
+
+The platform is bench/gateway.py's (`Platform`: throw-away databases on `BENCH_DATABASE_URL` or
+`DATABASE_URL`, else an embedded PostgreSQL; dev keys; the demo county; uvicorn subprocesses) with one aiohttp
+gateway. The registry is served by `create_registry` below: the app of services/registry/main.py, plus the sync
+and help-record routers if main does not include them yet. The caller is the demo cadre `cadre.wang`, whose
+registry cadre row is created here. In this order:
+
+(c) phone download: the county's 300 villages and N households (bench/registry_data.py) are loaded through
+    `POST /regions/import` and `POST /households/import`; one helping unit, N/5 cadres, one active pairing
+    per household (the benchmark cadre has 5 households), and `--history` older help records per household.
+    A full download hands out the cursor; then "a day of changes" is written (help records, confirmations,
+    household edits and pairing handovers: a handful for the cadre's households, `--day-records` /
+    `--day-edits` for the others) and `GET /api/registry/sync/download?cursor=…` is timed, one client at a
+    time, through the gateway and straight to the registry. Target: under 100 ms (p99).
+(a) visit POST: `POST /api/registry/help-records` through the gateway (each request a new client UUID,
+    synchronous commit as configured), closed loop at `--concurrency`, against a raw asyncpg INSERT of the
+    same row into registry_help_record (autocommit, a pool of the same size, same triggers) from this
+    process; also straight to the registry, and with an `Idempotency-Key` header when the registry honours
+    one. Rounds alternate the targets; medians. Target: gateway >= 0.5x baseline.
+(b) batch: `POST /api/registry/help-records/batch` with 500 new records, `--batches` times. Target < 1 s.
+
+(a) and (b) are skipped, with a message, when the registry has no help-record routes.
+
+Results: tables on stdout and bench/results/visits-<UTC timestamp>.json. Exit status as bench/gateway.py:
+1 wrong answers, 2 setup failed, 3 (with --strict) a target missed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import signal
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/visits.py` puts bench/ first on the path, not the project
+    sys.path.insert(0, str(ROOT))
+
+from bench.gateway import (  # noqa: E402
+    RESULTS,
+    LoadGenerator,
+    Platform,
+    RunResult,
+    RunSpec,
+    TokenSource,
+    _fmt,
+    _git_commit,
+    _http,
+    _say,
+    percentile,
+)
+from bench.registry import _check, _request, _sql, _table  # noqa: E402
+from bench.registry_data import ndjson_lines, region_csv  # noqa: E402
+
+if TYPE_CHECKING:  # the registry is imported only in its own process
+    from fastapi import FastAPI
+
+CLIENT = "aiohttp"
+GATEWAY = f"gw-{CLIENT}"
+CADRE_USER = "cadre.wang"
+MIN_POST_RATIO = 0.5
+MAX_BATCH_S = 1.0
+MAX_DOWNLOAD_MS = 100.0
+BATCH = 500
+CADRE_HOUSEHOLDS = 5
+
+
+def create_registry() -> FastAPI:
+    """The registry as services/registry/main.py builds it (help records, sync, idempotency included)."""
+    from services.registry.main import create_app
+
+    return create_app()
+
+
+# == set-up ================================================================================================
+def _cadre_login(gateway: str) -> tuple[str, str]:
+    """The demo cadre's access token and its `sub` (the gateway user id)."""
+    from shared.seed import DEMO_PASSWORD
+
+    status, body = _http(
+        f"{gateway}/auth/token",
+        form={"grant_type": "password", "username": CADRE_USER, "password": DEMO_PASSWORD},
+    )
+    if status != 200:
+        raise RuntimeError(f"cadre login failed: HTTP {status} {body.decode(errors='replace')[:300]}")
+    token: str = json.loads(body)["access_token"]
+    claims = token.split(".")[1]
+    sub: str = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["sub"]
+    return token, sub
+
+
+class CadreTokens:
+    """The cadre's token, renewed before a run that would outlive it."""
+
+    def __init__(self, gateway: str) -> None:
+        self.gateway = gateway
+        self._token, self.sub = _cadre_login(gateway)
+        self._at = time.monotonic()
+
+    def get(self, valid_for: float) -> str:
+        if time.monotonic() - self._at + valid_for > 14 * 60:
+            self._token, _ = _cadre_login(self.gateway)
+            self._at = time.monotonic()
+        return self._token
+
+
+_UNIT = "00000000-0000-4000-8000-00000000b001"
+
+
+def _cadre_id(number: int) -> str:
+    return str(uuid.UUID(int=(0xB0 << 120) | number))
+
+
+async def _load_pairings(db: str, sub: str, history: int) -> list[str]:
+    """Unit, cadres, one pairing per household (cadre 0 is the benchmark's), older help records."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO registry_helping_unit (id, name, kind, region_code, created_by)"
+            " VALUES ($1, '靖西县财政局', 'government_department', '451025000000', 'bench')",
+            uuid.UUID(_UNIT),
+        )
+        households = await conn.fetchval("SELECT count(*) FROM registry_household")
+        cadres = -(-households // CADRE_HOUSEHOLDS)
+        await conn.executemany(
+            "INSERT INTO registry_cadre (id, unit_id, name, position_level, user_sub, region_code, created_by)"
+            " VALUES ($1, $2, $3, 'staff', $4, '451025000000', 'bench')",
+            [
+                (uuid.UUID(_cadre_id(n)), uuid.UUID(_UNIT), f"干部{n}", sub if n == 0 else None)
+                for n in range(cadres)
+            ],
+        )
+        # Household n (by id) goes to cadre n / 5: cadre 0 gets the first five.
+        await conn.execute(
+            "INSERT INTO registry_pairing (id, household_id, cadre_id, unit_id, role, valid_from,"
+            " recorded_at, recorded_by)"
+            " SELECT gen_random_uuid(), h.id,"
+            "  ('b0000000-0000-0000-0000-' || lpad(to_hex(h.n / $1), 12, '0'))::uuid, $2, 'primary',"
+            "  DATE '2026-01-01', now() - interval '300 days', 'bench'"
+            " FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM registry_household) h",
+            CADRE_HOUSEHOLDS,
+            uuid.UUID(_UNIT),
+        )
+        await conn.execute(
+            "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"
+            " received_at, content, payload_hash, created_by)"
+            " SELECT gen_random_uuid(), 1, p.household_id, p.cadre_id, 'visit',"
+            "  now() - (g * 20 + 2) * interval '1 day', now() - (g * 20 + 2) * interval '1 day',"
+            "  '走访: 了解家庭生产生活情况, 宣传政策', md5(random()::text), 'bench'"
+            " FROM registry_pairing p CROSS JOIN generate_series(1, $1) g",
+            history,
+        )
+        await conn.execute("ANALYZE")
+        mine = await conn.fetch(
+            "SELECT household_id FROM registry_pairing WHERE cadre_id = $1 ORDER BY household_id",
+            uuid.UUID(_cadre_id(0)),
+        )
+        return [str(r["household_id"]) for r in mine]
+    finally:
+        await conn.close()
+
+
+async def _handover(conn: Any, pairing_id: uuid.UUID, successor_cadre: uuid.UUID, today: Any) -> None:
+    """End a pairing today and start the successor's the same day (不脱贫不脱钩: no gap between them)."""
+    await conn.execute(
+        "UPDATE registry_pairing SET superseded_at = now() WHERE id = $1 AND superseded_at IS NULL",
+        pairing_id,
+    )
+    successor = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO registry_pairing (id, household_id, cadre_id, unit_id, role, valid_from, valid_to,"
+        " end_reason, successor_id, recorded_at, recorded_by)"
+        " SELECT id, household_id, cadre_id, unit_id, role, valid_from, $2, 'handover', $3, now(), 'bench'"
+        " FROM registry_pairing WHERE id = $1 ORDER BY row_id DESC LIMIT 1",
+        pairing_id,
+        today,
+        successor,
+    )
+    await conn.execute(
+        "INSERT INTO registry_pairing (id, household_id, cadre_id, unit_id, role, valid_from, recorded_at,"
+        " recorded_by) SELECT $1, household_id, $2, unit_id, 'primary', $3, now(), 'bench'"
+        " FROM registry_pairing WHERE id = $4 ORDER BY row_id DESC LIMIT 1",
+        successor,
+        successor_cadre,
+        today,
+        pairing_id,
+    )
+
+
+async def _a_day_of_changes(db: str, records: int, edits: int, handovers: int) -> dict[str, int]:
+    """What a county writes in a day: mostly for other cadres' households, a little for the benchmark cadre."""
+    import asyncpg
+
+    mine = uuid.UUID(_cadre_id(0))
+    conn = await asyncpg.connect(db)
+    try:
+        before = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM registry_change")
+        pairings = await conn.fetchval("SELECT count(*) FROM registry_pairing WHERE superseded_at IS NULL")
+        per = max(1, -(-records // pairings))
+        fraction = records / (per * pairings)
+        # Others: help records at random households, some confirmed; household edits; handovers between cadres.
+        await conn.execute(
+            "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"
+            " received_at, content, money_fen, payload_hash, created_by)"
+            " SELECT gen_random_uuid(), 1, p.household_id, p.cadre_id, 'visit',"
+            "  now() - random() * interval '20 hours', now(), '走访: 落实产业帮扶措施', 20000,"
+            "  md5(random()::text), 'bench'"
+            " FROM registry_pairing p CROSS JOIN generate_series(1, $1) g"
+            " WHERE p.superseded_at IS NULL AND p.cadre_id <> $2 AND random() < $3",
+            per,
+            mine,
+            fraction,
+        )
+        await conn.execute(
+            "INSERT INTO registry_help_confirmation (record_id, party, confirmed_at, confirmed_by, signatory)"
+            " SELECT id, 'household_head', now(), 'bench', '户主' FROM registry_help_record"
+            " WHERE received_at > now() - interval '1 minute' AND random() < 0.2"
+        )
+        await conn.execute(
+            "UPDATE registry_household SET bank_name = '靖西农商行', version = version + 1, updated_at = now(),"
+            " updated_by = 'bench' WHERE id IN (SELECT household_id FROM registry_pairing"
+            "  WHERE superseded_at IS NULL AND cadre_id <> $1 ORDER BY random() LIMIT $2)",
+            mine,
+            edits,
+        )
+        # Handovers among other cadres: the pairing ends today and the successor's starts the same day.
+        rows = await conn.fetch(
+            "SELECT id, cadre_id FROM registry_pairing"
+            " WHERE superseded_at IS NULL AND cadre_id NOT IN ($1, $3) ORDER BY random() LIMIT $2",
+            mine,
+            handovers,
+            uuid.UUID(_cadre_id(3)),
+        )
+        today = await conn.fetchval("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+        async with conn.transaction():
+            for row in rows:
+                successor_cadre = _cadre_id(2 if row["cadre_id"] == uuid.UUID(_cadre_id(1)) else 1)
+                await _handover(conn, row["id"], uuid.UUID(successor_cadre), today)
+        # The benchmark cadre hands one household over to cadre 1 and takes one over from cadre 3: the phone
+        # drops one and gets one in full.
+        handed = await conn.fetchval(
+            "SELECT id FROM registry_pairing WHERE cadre_id = $1 AND superseded_at IS NULL"
+            " ORDER BY household_id DESC LIMIT 1",
+            mine,
+        )
+        taken = await conn.fetchval(
+            "SELECT id FROM registry_pairing WHERE cadre_id = $1 AND superseded_at IS NULL LIMIT 1",
+            uuid.UUID(_cadre_id(3)),
+        )
+        async with conn.transaction():
+            await _handover(conn, handed, uuid.UUID(_cadre_id(1)), today)
+            await _handover(conn, taken, mine, today)
+        # The benchmark cadre's day: three visits to two households (one confirmed), one household edit.
+        mine_hh = await conn.fetch(
+            "SELECT household_id FROM registry_pairing WHERE cadre_id = $1 AND superseded_at IS NULL"
+            " AND valid_to IS NULL ORDER BY household_id LIMIT 3",
+            mine,
+        )
+        for i, household in enumerate([mine_hh[0], mine_hh[0], mine_hh[1]]):
+            record = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"
+                " received_at, content, payload_hash, created_by)"
+                " VALUES ($1, 1, $2, $3, 'visit', now() - $4 * interval '1 hour', now(), '走访', md5(random()::text),"
+                " 'bench')",
+                record,
+                household["household_id"],
+                mine,
+                float(i + 1),
+            )
+            if i == 0:
+                await conn.execute(
+                    "INSERT INTO registry_help_confirmation (record_id, party, confirmed_at, confirmed_by,"
+                    " signatory) VALUES ($1, 'household_head', now(), 'bench', '户主')",
+                    record,
+                )
+        await conn.execute(
+            "UPDATE registry_household SET main_income_source = 'breeding', version = version + 1,"
+            " updated_at = now(), updated_by = 'bench' WHERE id = $1",
+            mine_hh[2]["household_id"],
+        )
+        await conn.execute("ANALYZE registry_change")
+        after = await conn.fetchval("SELECT max(seq) FROM registry_change")
+        kinds = await conn.fetch(
+            "SELECT kind, count(*) AS n FROM registry_change WHERE seq > $1 GROUP BY kind", before
+        )
+        return {"changes": after - before} | {r["kind"]: r["n"] for r in kinds}
+    finally:
+        await conn.close()
+
+
+# == (c) download =========================================================================================
+@dataclass
+class DownloadResult:
+    households: int
+    changes_in_day: dict[str, int]
+    full_ms: float
+    full_bytes: int
+    incremental_households: int
+    incremental_removed: int
+    incremental_bytes: int
+    runs: list[RunResult] = field(default_factory=list)
+
+
+def download_phase(
+    args: argparse.Namespace, plat: Platform, loadgen: LoadGenerator, cadre: CadreTokens
+) -> DownloadResult:
+    db = plat.databases.urls["registry"]
+    gateway = plat.servers[GATEWAY].url
+    mine = asyncio.run(_load_pairings(db, cadre.sub, args.history))
+    url = f"{gateway}/api/registry/sync/download"
+    _request(url, token=cadre.get(60))  # the first request opens the read pool's connection: not measured
+    started = time.perf_counter()
+    status, body = _request(url, token=cadre.get(60))
+    full_ms = (time.perf_counter() - started) * 1000
+    full = _check("full download", status, body)
+    if not full["full"] or sorted(h["id"] for h in full["households"]) != mine:
+        raise RuntimeError(
+            f"full download: wrong households {[h['id'] for h in full['households']]} != {mine}"
+        )
+    _say(f"  (c) full download: {len(full['households'])} households, {len(body)} bytes, {full_ms:.1f} ms")
+    changes = asyncio.run(_a_day_of_changes(db, args.day_records, args.day_edits, args.handovers))
+    _say(f"      a day of changes: {changes}")
+    cursor = full["cursor"]
+    targets = {
+        "gateway": f"{url}?cursor={cursor}",
+        "direct": f"{plat.servers['registry'].url}/sync/download?cursor={cursor}",
+    }
+    status, body = _request(targets["gateway"], token=cadre.get(60))
+    incremental = _check("incremental download", status, body)
+    if (
+        incremental["full"]
+        or len(incremental["removed"]) != 1
+        or not 1 <= len(incremental["households"]) <= 5
+    ):
+        raise RuntimeError(f"incremental download: unexpected answer {body[:300]!r}")
+    _say(
+        f"      incremental: {len(incremental['households'])} households, {len(incremental['removed'])} removed,"
+        f" {len(body)} bytes"
+    )
+    result = DownloadResult(
+        households=args.households,
+        changes_in_day=changes,
+        full_ms=full_ms,
+        full_bytes=len(json.dumps(full)),
+        incremental_households=len(incremental["households"]),
+        incremental_removed=len(incremental["removed"]),
+        incremental_bytes=len(body),
+    )
+    for rnd in range(1, args.rounds + 1):
+        for name, target in targets.items():
+            plat.check_alive()
+            spec = RunSpec(
+                target=f"download:{name}",
+                url=target,
+                token=cadre.get(args.warmup + args.duration + 60),
+                mode="closed",
+                duration=args.duration,
+                warmup=args.warmup,
+                concurrency=1,
+                rate=1.0,
+                expect='"full":false',
+            )
+            run = loadgen.run(spec)
+            run.round = rnd
+            result.runs.append(run)
+            _say(
+                f"      [round {rnd}/{args.rounds}] {name:<8} p50 {_fmt(run.p50_ms, '6.2f')} ms  "
+                f"p99 {_fmt(run.p99_ms, '6.2f')} ms  errors {run.errors}"
+            )
+    return result
+
+
+# == (a) visit POST and (b) batch =========================================================================
+@dataclass
+class PostRun:
+    target: str
+    round: int
+    ok: int
+    errors: int
+    error_samples: dict[str, str]
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+def _record(household: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "household_id": household,
+        "record_type": "visit",
+        "device_time": now.isoformat(),
+        "content": "走访: 了解家庭生产生活情况, 宣传教育资助政策",
+        "place": "那坡屯",
+        "money_yuan": "200.00",
+    }
+
+
+async def _post_loop(
+    url: str,
+    token: str,
+    households: list[str],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    idem: bool,
+) -> tuple[list[float], dict[str, int], dict[str, str], float]:
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, keepalive_timeout=60)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    samples: dict[str, str] = {}
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+
+        async def user(index: int, until: float, measured: bool) -> None:
+            n = index
+            while (start := time.perf_counter()) < until:
+                n += concurrency
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                if idem:
+                    headers["Idempotency-Key"] = str(uuid.uuid4())
+                body = json.dumps(_record(households[n % len(households)], datetime.now(UTC)))
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        answer = await resp.read()
+                        status = resp.status
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    status, answer = 0, str(exc).encode()
+                if not measured:
+                    continue
+                if status == 201:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    kind = f"HTTP {status}"
+                    errors[kind] = errors.get(kind, 0) + 1
+                    samples.setdefault(kind, answer.decode(errors="replace")[:300])
+
+        if warmup > 0:
+            until = time.perf_counter() + warmup
+            await asyncio.gather(*(user(i, until, False) for i in range(concurrency)))
+        begin = time.perf_counter()
+        until = begin + seconds
+        await asyncio.gather(*(user(i, until, True) for i in range(concurrency)))
+        elapsed = time.perf_counter() - begin
+    return latencies, errors, samples, elapsed
+
+
+_BASELINE_INSERT = (
+    "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"
+    " received_at, place, content, money_fen, goods, measures, payload_hash, created_by)"
+    " VALUES ($1, 1, $2, $3, 'visit', $4, now(), $5, $6, 20000, '[]', '[]', $7, $8)"
+)
+
+
+async def _insert_loop(
+    db: str, households: list[str], cadre_sub: str, *, concurrency: int, seconds: float, warmup: float
+) -> tuple[list[float], dict[str, int], dict[str, str], float]:
+    import asyncpg
+
+    cadre = uuid.UUID(_cadre_id(0))
+    hh = [uuid.UUID(h) for h in households]
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    samples: dict[str, str] = {}
+    pool = await asyncpg.create_pool(db, min_size=concurrency, max_size=concurrency)
+    try:
+
+        async def user(index: int, until: float, measured: bool) -> None:
+            n = index
+            while (start := time.perf_counter()) < until:
+                n += concurrency
+                record = _record(households[n % len(households)], datetime.now(UTC))
+                try:
+                    await pool.execute(
+                        _BASELINE_INSERT,
+                        uuid.UUID(record["id"]),
+                        hh[n % len(hh)],
+                        cadre,
+                        datetime.now(UTC),
+                        record["place"],
+                        record["content"],
+                        uuid.uuid4().hex * 2,
+                        cadre_sub,
+                    )
+                except asyncpg.PostgresError as exc:
+                    if measured:
+                        errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                        samples.setdefault(type(exc).__name__, str(exc)[:300])
+                    continue
+                if measured:
+                    latencies.append(time.perf_counter() - start)
+
+        if warmup > 0:
+            until = time.perf_counter() + warmup
+            await asyncio.gather(*(user(i, until, False) for i in range(concurrency)))
+        begin = time.perf_counter()
+        until = begin + seconds
+        await asyncio.gather(*(user(i, until, True) for i in range(concurrency)))
+        elapsed = time.perf_counter() - begin
+    finally:
+        await pool.close()
+    return latencies, errors, samples, elapsed
+
+
+def _run_async(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coro)
+
+
+def _idempotency_supported(url: str, token: str, household: str) -> bool:
+    """True when the registry answers a reused Idempotency-Key with a different payload with 422."""
+    key = str(uuid.uuid4())
+    outcomes = []
+    for _ in range(2):
+        request_body = json.dumps(_record(household, datetime.now(UTC))).encode()
+        status, _body = _request_with(url, token=token, body=request_body, headers={"Idempotency-Key": key})
+        outcomes.append(status)
+    return outcomes[0] == 201 and outcomes[1] == 422
+
+
+def _request_with(url: str, *, token: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - our localhost URLs
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            status: int = response.status
+            return status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def post_phase(
+    args: argparse.Namespace, plat: Platform, cadre: CadreTokens, households: list[str]
+) -> tuple[list[PostRun], bool]:
+    gateway = f"{plat.servers[GATEWAY].url}/api/registry/help-records"
+    direct = f"{plat.servers['registry'].url}/help-records"
+    token = cadre.get(600)
+    status, body = _request_with(
+        gateway, token=token, body=json.dumps(_record(households[0], datetime.now(UTC))).encode(), headers={}
+    )
+    if status != 201:
+        raise RuntimeError(f"POST {gateway}: HTTP {status}: {body.decode(errors='replace')[:400]}")
+    idem = _idempotency_supported(gateway, token, households[0])
+    _say(
+        f"  (a) visit POST, c={args.concurrency}: Idempotency-Key "
+        + ("honoured (variant measured)" if idem else "not honoured by the registry (variant skipped)")
+    )
+    targets = ["gateway", "direct", "baseline"] + (["gateway+idem"] if idem else [])
+    runs: list[PostRun] = []
+    for rnd in range(1, args.rounds + 1):
+        for target in targets:
+            plat.check_alive()
+            token = cadre.get(args.warmup + args.duration + 60)
+            if target == "baseline":
+                result = _run_async(
+                    _insert_loop(
+                        plat.databases.urls["registry"],
+                        households,
+                        cadre.sub,
+                        concurrency=args.concurrency,
+                        seconds=args.duration,
+                        warmup=args.warmup,
+                    )
+                )
+            else:
+                result = _run_async(
+                    _post_loop(
+                        direct if target == "direct" else gateway,
+                        token,
+                        households,
+                        concurrency=args.concurrency,
+                        seconds=args.duration,
+                        warmup=args.warmup,
+                        idem=target == "gateway+idem",
+                    )
+                )
+            latencies, errors, samples, elapsed = result
+            lat = sorted(latencies)
+            run = PostRun(
+                target=target,
+                round=rnd,
+                ok=len(lat),
+                errors=sum(errors.values()),
+                error_samples=samples,
+                rps=len(lat) / elapsed if elapsed else 0.0,
+                p50_ms=None if not lat else (percentile(lat, 50) or 0) * 1000,
+                p99_ms=None if not lat else (percentile(lat, 99) or 0) * 1000,
+            )
+            runs.append(run)
+            _say(
+                f"      [round {rnd}/{args.rounds}] {target:<12} {run.rps:8.0f} req/s  "
+                f"p50 {_fmt(run.p50_ms, '6.2f')} ms  p99 {_fmt(run.p99_ms, '6.2f')} ms  errors {run.errors}"
+            )
+    return runs, idem
+
+
+def batch_phase(
+    args: argparse.Namespace, plat: Platform, cadre: CadreTokens, households: list[str]
+) -> list[float]:
+    url = f"{plat.servers[GATEWAY].url}/api/registry/help-records/batch"
+    seconds = []
+    for i in range(args.batches):
+        now = datetime.now(UTC)
+        body = json.dumps({"records": [_record(households[n % len(households)], now) for n in range(BATCH)]})
+        started = time.perf_counter()
+        status, answer = _request_with(url, token=cadre.get(120), body=body.encode(), headers={})
+        elapsed = time.perf_counter() - started
+        result = _check("batch", status, answer)
+        if result.get("created") != BATCH:
+            raise RuntimeError(
+                f"batch {i}: { ({k: result.get(k) for k in ('created', 'already_present', 'rejected')}) }"
+            )
+        seconds.append(elapsed)
+        _say(f"  (b) batch {i + 1}/{args.batches}: {BATCH} records created in {elapsed * 1000:.0f} ms")
+    return seconds
+
+
+# == report ===============================================================================================
+def _med(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def report(
+    args: argparse.Namespace,
+    *,
+    started: datetime,
+    where: str,
+    download: DownloadResult,
+    posts: list[PostRun] | None,
+    idem: bool,
+    batches: list[float] | None,
+    skipped: str | None,
+) -> int:
+    verdicts: dict[str, Any] = {}
+    _say()
+    summary_post: dict[str, dict[str, Any]] = {}
+    if posts is not None:
+        _say(
+            f"(a) POST help record, closed loop c={args.concurrency}, median of {args.rounds} round(s) x "
+            f"{args.duration:g} s"
+        )
+        for target in dict.fromkeys(r.target for r in posts):
+            runs = [r for r in posts if r.target == target]
+            summary_post[target] = {
+                "rps": statistics.median(r.rps for r in runs),
+                "p50_ms": _med([r.p50_ms for r in runs]),
+                "p99_ms": _med([r.p99_ms for r in runs]),
+                "errors": sum(r.errors for r in runs),
+            }
+        base = summary_post["baseline"]["rps"]
+        rows = [
+            [
+                t,
+                _fmt(s["rps"], ".0f"),
+                _fmt(s["p50_ms"], ".2f"),
+                _fmt(s["p99_ms"], ".2f"),
+                _fmt(s["rps"] / base if base else None, ".2f", "x"),
+                str(s["errors"]),
+            ]
+            for t, s in summary_post.items()
+        ]
+        _say(_table(["target", "req/s", "p50 ms", "p99 ms", "vs raw INSERT", "errors"], rows))
+        ratio = summary_post["gateway"]["rps"] / base if base else None
+        verdicts["post_ratio"] = {
+            "value": ratio,
+            "target": MIN_POST_RATIO,
+            "pass": ratio is not None and ratio >= MIN_POST_RATIO,
+        }
+        if idem:
+            idem_ratio = summary_post["gateway+idem"]["rps"] / base if base else None
+            verdicts["post_idem_ratio"] = {
+                "value": idem_ratio,
+                "target": MIN_POST_RATIO,
+                "pass": idem_ratio is not None and idem_ratio >= MIN_POST_RATIO,
+            }
+        _say()
+    if batches is not None:
+        _say(f"(b) POST /api/registry/help-records/batch, {BATCH} new records, {len(batches)} time(s)")
+        rows = [["batch of 500", f"{statistics.median(batches):.3f}", f"{max(batches):.3f}"]]
+        _say(_table(["request", "median s", "max s"], rows))
+        verdicts["batch_s"] = {
+            "value": max(batches),
+            "target": MAX_BATCH_S,
+            "pass": max(batches) < MAX_BATCH_S,
+        }
+        _say()
+    if skipped:
+        _say(f"(a), (b) skipped: {skipped}")
+        _say()
+
+    _say(
+        f"(c) GET sync/download?cursor=… for a cadre with {CADRE_HOUSEHOLDS} households after a day of "
+        f"{download.changes_in_day.get('changes', 0)} changes in a county of {download.households} households; "
+        f"one client, median of {args.rounds} round(s)"
+    )
+    rows = []
+    summary_dl: dict[str, dict[str, Any]] = {}
+    for name in ("gateway", "direct"):
+        runs = [r for r in download.runs if r.target == f"download:{name}"]
+        summary_dl[name] = {
+            "p50_ms": _med([r.p50_ms for r in runs]),
+            "p90_ms": _med([r.p90_ms for r in runs]),
+            "p99_ms": _med([r.p99_ms for r in runs]),
+            "max_ms": max((r.max_ms or 0) for r in runs) if runs else None,
+            "errors": sum(r.errors for r in runs),
+            "rps": _med([r.rps for r in runs]),
+        }
+        s = summary_dl[name]
+        rows.append(
+            [
+                name,
+                _fmt(s["p50_ms"], ".2f"),
+                _fmt(s["p90_ms"], ".2f"),
+                _fmt(s["p99_ms"], ".2f"),
+                _fmt(s["max_ms"], ".2f"),
+                str(s["errors"]),
+            ]
+        )
+    _say(_table(["incremental download", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"], rows))
+    _say(
+        f"  answer: {download.incremental_households} households, {download.incremental_removed} removed, "
+        f"{download.incremental_bytes} bytes; the full download before: {download.full_ms:.1f} ms, "
+        f"{download.full_bytes} bytes"
+    )
+    p99 = summary_dl["gateway"]["p99_ms"]
+    verdicts["download_p99_ms"] = {
+        "value": p99,
+        "target": MAX_DOWNLOAD_MS,
+        "pass": p99 is not None and p99 < MAX_DOWNLOAD_MS,
+    }
+    _say()
+    _say(
+        "  ".join(
+            f"{name}: {_fmt(v['value'], '.3g')} (target {v['target']:g}) {'PASS' if v['pass'] else 'FAIL'};"
+            for name, v in verdicts.items()
+        )
+    )
+    wrong = sum(r.wrong for r in download.runs)
+    for r in download.runs:
+        if r.errors:
+            _say(f"errors in {r.target} round {r.round}: {r.error_kinds} {r.error_samples}")
+    for p in posts or []:
+        if p.errors:
+            _say(f"errors in {p.target} round {p.round}: {p.error_samples}")
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"visits-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "visits",
+                "started": started.isoformat(timespec="seconds"),
+                "git_commit": _git_commit(),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "loadavg_after": os.getloadavg(),
+                },
+                "database": where,
+                "params": vars(args),
+                "post": None
+                if posts is None
+                else {"idempotency_key": idem, "summary": summary_post, "runs": [asdict(p) for p in posts]},
+                "batch": None if batches is None else {"records": BATCH, "seconds": batches},
+                "download": asdict(download) | {"summary": summary_dl},
+                "skipped": skipped,
+                "verdicts": verdicts,
+            },
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+        + "\n"
+    )
+    _say(f"results: {out.relative_to(ROOT)}")
+    if wrong:
+        return 1
+    if args.strict and not all(v["pass"] for v in verdicts.values()):
+        return 3
+    return 0
+
+
+# == main =================================================================================================
+def run(args: argparse.Namespace) -> int:
+    started = datetime.now(UTC)
+    plat = Platform([CLIENT], registry_app="bench.visits:create_registry")
+    loadgen: LoadGenerator | None = None
+    posts: list[PostRun] | None = None
+    batches: list[float] | None = None
+    skipped: str | None = None
+    idem = False
+    try:
+        _say(
+            f"Visits benchmark on {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.2f}); setting up …"
+        )
+        plat.prepare()
+        plat.start()
+        loadgen = LoadGenerator()
+        plat.wait_healthy()
+        gateway = plat.servers[GATEWAY].url
+        admin = TokenSource(gateway)
+        registry = plat.servers["registry"].url
+        status, body = _request(
+            f"{registry}/regions/import",
+            token=admin.get(60),
+            body=region_csv().encode(),
+            content_type="text/csv",
+        )
+        _check("region import", status, body)
+        lines = b"".join(ndjson_lines(args.households, args.seed))
+        started_import = time.perf_counter()
+        status, body = _request(
+            f"{registry}/households/import",
+            token=admin.get(3600),
+            body=lines,
+            content_type="application/x-ndjson",
+            timeout=3600,
+        )
+        _check("household import", status, body)
+        _say(f"  {args.households} households imported in {time.perf_counter() - started_import:.1f} s")
+        cadre = CadreTokens(gateway)
+        download = download_phase(args, plat, loadgen, cadre)
+        households = [
+            str(r["household_id"])
+            for r in asyncio.run(
+                _sql(
+                    plat.databases.urls["registry"],
+                    "SELECT household_id FROM registry_pairing WHERE cadre_id = $1 AND superseded_at IS NULL"
+                    " AND valid_to IS NULL",
+                    uuid.UUID(_cadre_id(0)),
+                )
+            )
+        ]
+        status, body = _request(f"{registry}/openapi.json", token=admin.get(60))
+        if status == 200 and b'"/help-records/batch"' in body:
+            posts, idem = post_phase(args, plat, cadre, households)
+            batches = batch_phase(args, plat, cadre, households)
+        else:
+            skipped = "the registry has no /help-records routes yet (services/registry/helprecords)"
+            _say(f"  (a), (b) skipped: {skipped}")
+    finally:
+        if loadgen is not None:
+            loadgen.close()
+        plat.stop()
+    return report(
+        args,
+        started=started,
+        where=plat.databases.where,
+        download=download,
+        posts=posts,
+        idem=idem,
+        batches=batches,
+        skipped=skipped,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--households", type=int, default=None, help="households in the county (30000)")
+    parser.add_argument("--history", type=int, default=6, help="older help records per household")
+    parser.add_argument(
+        "--day-records", type=int, default=None, help="help records in the day (households/2)"
+    )
+    parser.add_argument(
+        "--day-edits", type=int, default=None, help="household edits in the day (households/20)"
+    )
+    parser.add_argument("--handovers", type=int, default=100, help="pairing handovers in the day")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=1, help="seconds of discarded load before each")
+    parser.add_argument("--concurrency", type=int, default=16, help="visit POST: simultaneous clients")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each target")
+    parser.add_argument("--batches", type=int, default=5, help="500-record batches to time")
+    parser.add_argument("--seed", type=int, default=1, help="synthetic data seed")
+    parser.add_argument("--quick", action="store_true", help="3,000 households, 1 s measurements, 1 round")
+    parser.add_argument("--strict", action="store_true", help="exit 3 if a target is missed")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds, args.warmup, args.batches = 1.0, 1, min(args.warmup, 0.5), 2
+        args.households = args.households or 3_000
+    args.households = args.households or 30_000
+    args.day_records = args.day_records if args.day_records is not None else args.households // 2
+    args.day_edits = args.day_edits if args.day_edits is not None else args.households // 20
+    if args.households < 100 or args.duration <= 0 or args.rounds < 1 or args.concurrency < 1:
+        parser.error("--households >= 100; --duration > 0; --rounds, --concurrency >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        _say("\ninterrupted; subprocesses stopped and bench databases dropped")
+        return 130
+    except (RuntimeError, OSError) as exc:
+        _say(f"benchmark failed: {type(exc).__name__}: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
