@@ -404,9 +404,15 @@ class QuotaService:
         quotas = await self.repo.for_children(code, year)
         allocated = sum(quotas.values())
         people = own.people if own else None
-        from services.registry.households.commands import quota_used
+        from services.registry.households.commands import quota_used_by_village
 
-        used = {c.code: await quota_used(self.session, scope_prefix(c.code), year) for c in children}
+        by_village = await quota_used_by_village(self.session, scope_prefix(region.code), year)
+
+        def used_under(code: str) -> int:
+            prefix = scope_prefix(code)
+            return sum(people for village, people in by_village.items() if village.startswith(prefix))
+
+        used = {c.code: used_under(c.code) for c in children}
         return QuotaPublic(
             region_code=region.code,
             year=year,
@@ -414,7 +420,7 @@ class QuotaService:
             version=own.version if own else None,
             allocated=allocated,
             remaining=None if people is None else people - allocated,
-            used=await quota_used(self.session, scope_prefix(region.code), year),
+            used=used_under(region.code),
             warnings=["equal_distribution"] if len(quotas) >= 2 and len(set(quotas.values())) == 1 else [],
             children=[
                 QuotaChild(region_code=c.code, name=c.name, people=quotas.get(c.code), used=used[c.code])

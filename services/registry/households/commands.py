@@ -50,7 +50,7 @@ from shared.db import execute
 from shared.problems import AppError, Conflict, Forbidden, UnprocessableEntity
 from shared.regions import scope_prefix
 
-__all__ = ["BATCH_COMMANDS", "CommandResult", "WorkflowService", "quota_used"]
+__all__ = ["BATCH_COMMANDS", "CommandResult", "WorkflowService", "quota_used", "quota_used_by_village"]
 
 #: Steps a village's or township's whole list may take together (DOMAIN.md §2.9 batch operations).
 BATCH_COMMANDS = frozenset(
@@ -149,6 +149,21 @@ async def quota_used(
     if excluding is not None:
         query = query.where(household.c.id != excluding)
     return int((await execute(session, query)).scalar_one())
+
+
+async def quota_used_by_village(session: Any, prefix: str, year: int) -> dict[str, int]:
+    """People counted against the quota of `year`, per village under `prefix`, in one grouped query."""
+    rows = await execute(
+        session,
+        sa.select(household.c.village_code, sa.func.sum(household.c.household_size))
+        .where(
+            household.c.village_code.startswith(prefix, autoescape=True),
+            household.c.quota_year == year,
+            household.c.status.in_(QUOTA_STATUSES),
+        )
+        .group_by(household.c.village_code),
+    )
+    return {code: int(people) for code, people in rows.all()}
 
 
 def _events(rows: Sequence[Mapping[str, Any]]) -> list[Event]:
