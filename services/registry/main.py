@@ -41,7 +41,11 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             dsn,
             min_size=0,  # connect on first use: the process starts (and /readyz reports) without a database
             max_size=config.read_pool_size,
-            server_settings={"application_name": "jingzhun-read"},
+            server_settings={"application_name": "jingzhun-read", "default_transaction_read_only": "on"},
+            # Only reads run here (single statements, or the download's read-only transaction), so there is no
+            # session state to reset: skip the RESET ALL round trip asyncpg otherwise makes on every release
+            # (asyncpg still rolls back a transaction left open before calling this).
+            reset=_no_reset,
         )
         app.state.read_pool = pool
         try:
