@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,7 +14,7 @@ from services.registry.helprecords.routes import router as help_records_router
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
-from services.registry.idempotency import install_idempotency
+from services.registry.idempotency import install_idempotency, purge_expired
 from services.registry.monitoring.routes import router as monitoring_router
 from services.registry.pairing.routes import router as pairing_router
 from services.registry.plans.routes import router as plans_router
@@ -24,9 +26,27 @@ from shared.db import utcnow
 from shared.jwt import KeySet
 from shared.routes import me_router
 
+_log = logging.getLogger("jingzhun.registry")
+
 
 async def _no_reset(_: asyncpg.Connection) -> None:
     return None
+
+
+#: Expired Idempotency-Keys (kept 30 days) are deleted this often.
+PURGE_INTERVAL_SECONDS = 3600.0
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    """Delete expired Idempotency-Keys every hour (a failure is logged and retried at the next tick)."""
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        try:
+            removed = await purge_expired(app.state.engine, now=app.state.clock())
+            if removed:
+                _log.info("purged expired idempotency keys", extra={"count": removed})
+        except Exception:  # the database may be briefly away; the next tick tries again
+            _log.exception("purging idempotency keys failed")
 
 
 def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | None = None) -> FastAPI:
@@ -48,9 +68,13 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             reset=_no_reset,
         )
         app.state.read_pool = pool
+        purger = asyncio.create_task(_purge_idempotency_keys(app))
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await pool.close()
 
     app = build_service_app(
