@@ -40,15 +40,7 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 
 
 def _service(request: Request, session: Any, principal: Principal) -> HelpRecordService:
-    return HelpRecordService(
-        Context(
-            session=session,
-            principal=principal,
-            cipher=request.app.state.cipher,
-            now=request.app.state.clock(),
-            request_id=request.headers.get("x-request-id"),
-        )
-    )
+    return HelpRecordService(Context.of(request, session, principal))
 
 
 def _record_response(body: dict[str, Any], status_code: int) -> JSONResponse:

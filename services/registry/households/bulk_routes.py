@@ -63,14 +63,7 @@ async def import_households(
         body.extend(chunk)
         if len(body) > MAX_BULK_BYTES:
             raise PayloadTooLarge(f"body larger than {MAX_BULK_BYTES} bytes")
-    ctx = Context(
-        session,
-        principal,
-        request.app.state.cipher,
-        request.app.state.clock(),
-        request_id=request.headers.get("x-request-id"),
-    )
-    result = await bulk_register(ctx, _lines(body), dry_run=dry_run)
+    result = await bulk_register(Context.of(request, session, principal), _lines(body), dry_run=dry_run)
     if result.errors:
         more = "+" if result.truncated else ""
         raise UnprocessableEntity(

@@ -53,16 +53,6 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _context(request: Request, session: Any, principal: Principal) -> Context:
-    return Context(
-        session=session,
-        principal=principal,
-        cipher=request.app.state.cipher,
-        now=request.app.state.clock(),
-        request_id=request.headers.get("x-request-id"),
-    )
-
-
 def _versioned(body: dict[str, Any], version: int, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body | {"version": version}, status_code=status_code, headers={"ETag": etag(version)})
 
@@ -78,7 +68,7 @@ def _versioned(body: dict[str, Any], version: int, status_code: int = 200) -> JS
 async def create_household(
     payload: HouseholdCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
-    hid, version = await HouseholdService(_context(request, session, principal)).create(payload)
+    hid, version = await HouseholdService(Context.of(request, session, principal)).create(payload)
     await session.commit()
     response = _versioned({"id": str(hid)}, version, 201)
     response.headers["Location"] = f"/households/{hid}"
@@ -168,7 +158,7 @@ async def card_response(
     async with request.app.state.sessions() as session:
         queries = HouseholdQueries(session, principal)
         card, version = await queries.card(household_id)
-        body = await queries.unmasked(_context(request, session, principal), household_id, card)
+        body = await queries.unmasked(Context.of(request, session, principal), household_id, card)
         await session.commit()
     return JSONResponse(body, headers={"ETag": etag(version), "Cache-Control": "no-store"})
 
@@ -227,7 +217,9 @@ async def patch_household(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).patch(household_id, version, payload)
+    new = await HouseholdService(Context.of(request, session, principal)).patch(
+        household_id, version, payload
+    )
     await session.commit()
     return _versioned({"id": str(household_id)}, new)
 
@@ -249,7 +241,7 @@ async def add_member(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    mid, new = await HouseholdService(_context(request, session, principal)).add_member(
+    mid, new = await HouseholdService(Context.of(request, session, principal)).add_member(
         household_id, version, payload
     )
     await session.commit()
@@ -272,7 +264,7 @@ async def patch_member(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).patch_member(
+    new = await HouseholdService(Context.of(request, session, principal)).patch_member(
         household_id, member_id, version, payload
     )
     await session.commit()
@@ -295,7 +287,7 @@ async def member_leaves(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).leave(
+    new = await HouseholdService(Context.of(request, session, principal)).leave(
         household_id, member_id, version, payload
     )
     await session.commit()
@@ -318,7 +310,7 @@ async def move_member(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new_member, new = await HouseholdService(_context(request, session, principal)).move(
+    new_member, new = await HouseholdService(Context.of(request, session, principal)).move(
         household_id, member_id, version, payload
     )
     await session.commit()
@@ -340,7 +332,7 @@ async def change_head(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).change_head(
+    new = await HouseholdService(Context.of(request, session, principal)).change_head(
         household_id, version, payload
     )
     await session.commit()
@@ -363,7 +355,7 @@ async def split_household(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new_id, new = await HouseholdService(_context(request, session, principal)).split(
+    new_id, new = await HouseholdService(Context.of(request, session, principal)).split(
         household_id, version, payload
     )
     await session.commit()
@@ -385,7 +377,9 @@ async def merge_household(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).merge(household_id, version, payload)
+    new = await HouseholdService(Context.of(request, session, principal)).merge(
+        household_id, version, payload
+    )
     await session.commit()
     return _versioned({"id": str(household_id)}, new)
 
@@ -407,7 +401,7 @@ async def put_income(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    new = await HouseholdService(_context(request, session, principal)).set_income(
+    new = await HouseholdService(Context.of(request, session, principal)).set_income(
         household_id, year, version, payload
     )
     await session.commit()
@@ -429,7 +423,7 @@ async def clear_flag(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> JSONResponse:
-    new = await HouseholdService(_context(request, session, principal)).clear_flag(
+    new = await HouseholdService(Context.of(request, session, principal)).clear_flag(
         household_id, flag_id, payload.reason
     )
     await session.commit()
@@ -453,7 +447,7 @@ async def workflow_command(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    result = await WorkflowService(_context(request, session, principal)).run(
+    result = await WorkflowService(Context.of(request, session, principal)).run(
         household_id, Command(command), version=version, reason=payload.reason, data=payload.data
     )
     await session.commit()
@@ -473,7 +467,7 @@ async def workflow_batch(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    service = WorkflowService(_context(request, session, principal))
+    service = WorkflowService(Context.of(request, session, principal))
     batch_id, results = await service.batch(
         Command(command),
         [(i.household_id, i.version) for i in payload.items],
@@ -505,7 +499,7 @@ async def workflow_region_batch(
     region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
     from_status: Annotated[str, Query(max_length=32)],
 ) -> dict[str, Any]:
-    service = WorkflowService(_context(request, session, principal))
+    service = WorkflowService(Context.of(request, session, principal))
     items = await service.select_for_batch(region, from_status, 1000)
     batch_id, results = await service.batch(Command(command), items, reason=payload.reason, data=payload.data)
     await session.commit()
@@ -535,7 +529,7 @@ async def quota_override(
 ) -> dict[str, Any]:
     if payload.household_id != household_id:
         raise UnprocessableEntity("household_id differs from the path", field="/household_id")
-    out = await WorkflowService(_context(request, session, principal)).override_quota(
+    out = await WorkflowService(Context.of(request, session, principal)).override_quota(
         household_id, payload.reason
     )
     await session.commit()
@@ -560,7 +554,7 @@ async def put_population(
 ) -> Response:
     if principal.role not in (Role.county_admin, Role.township_officer, Role.village_officer):
         raise Forbidden(f"role '{principal.role}' may not record population")
-    ctx = _context(request, session, principal)
+    ctx = Context.of(request, session, principal)
     await HouseholdQueries(session, principal).set_population(
         ctx, code, year, payload.population, payload.households
     )

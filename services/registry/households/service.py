@@ -78,6 +78,17 @@ class Context:
     def today(self) -> date:
         return self.now.astimezone(CHINA_TIME).date()
 
+    @classmethod
+    def of(cls, request: Any, session: AsyncSession, principal: Principal) -> Context:
+        """The context of an HTTP request: the app's cipher and clock, the caller's request id."""
+        return cls(
+            session=session,
+            principal=principal,
+            cipher=request.app.state.cipher,
+            now=request.app.state.clock(),
+            request_id=request.headers.get("x-request-id"),
+        )
+
 
 async def audit(
     ctx: Context,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from services.registry.households.routes import _context
+from services.registry.households.service import Context
 from services.registry.monitoring.service import FindingIn, MonitoringService, RoundClose, RoundOpen
 from services.registry.workflow import CHINA_TIME
 from shared.auth import PrincipalDep, require_writer
@@ -36,7 +36,7 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 async def open_round(
     payload: RoundOpen, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await MonitoringService(_context(request, session, principal)).open(payload)
+    out = await MonitoringService(Context.of(request, session, principal)).open(payload)
     await session.commit()
     return out
 
@@ -47,7 +47,7 @@ async def open_round(
 async def get_round(
     round_id: Id, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    return await MonitoringService(_context(request, session, principal)).show(round_id)
+    return await MonitoringService(Context.of(request, session, principal)).show(round_id)
 
 
 @router.post(
@@ -60,7 +60,7 @@ async def get_round(
 async def add_finding(
     round_id: Id, payload: FindingIn, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await MonitoringService(_context(request, session, principal)).add_finding(round_id, payload)
+    out = await MonitoringService(Context.of(request, session, principal)).add_finding(round_id, payload)
     await session.commit()
     return out
 
@@ -74,7 +74,7 @@ async def add_finding(
 async def close_round(
     round_id: Id, payload: RoundClose, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await MonitoringService(_context(request, session, principal)).close(round_id, payload)
+    out = await MonitoringService(Context.of(request, session, principal)).close(round_id, payload)
     await session.commit()
     return out
 
@@ -84,7 +84,7 @@ async def overdue(
     request: Request, session: SessionDep, principal: PrincipalDep, region: Code, on: date | None = None
 ) -> dict[str, Any]:
     day = on or request.app.state.clock().astimezone(CHINA_TIME).date()
-    items = await MonitoringService(_context(request, session, principal)).overdue(region, day)
+    items = await MonitoringService(Context.of(request, session, principal)).overdue(region, day)
     return {"region": region, "on": str(day), "items": items}
 
 
@@ -96,4 +96,4 @@ async def visit_frequency(
     region: Code,
     year: Annotated[int, Query(ge=2000, le=2100)],
 ) -> dict[str, Any]:
-    return await MonitoringService(_context(request, session, principal)).visit_frequency(region, year)
+    return await MonitoringService(Context.of(request, session, principal)).visit_frequency(region, year)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.registry.households.access import etag, parse_if_match
-from services.registry.households.routes import IfMatch, _context
+from services.registry.households.routes import IfMatch
+from services.registry.households.service import Context
 from services.registry.pairing.schemas import (
     AssignmentCreate,
     CadreCreate,
@@ -51,7 +52,7 @@ def _today(request: Request) -> date:
 async def create_unit(
     payload: UnitCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await PairingService(_context(request, session, principal)).create_unit(payload)
+    out = await PairingService(Context.of(request, session, principal)).create_unit(payload)
     await session.commit()
     return out
 
@@ -63,7 +64,7 @@ async def list_units(
     principal: PrincipalDep,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
 ) -> dict[str, Any]:
-    return {"items": await PairingService(_context(request, session, principal)).units(region)}
+    return {"items": await PairingService(Context.of(request, session, principal)).units(region)}
 
 
 @router.get(
@@ -74,7 +75,7 @@ async def get_unit(
 ) -> dict[str, Any]:
     from services.registry.pairing.service import _json
 
-    return _json(await PairingService(_context(request, session, principal)).unit(unit_id))
+    return _json(await PairingService(Context.of(request, session, principal)).unit(unit_id))
 
 
 @router.post(
@@ -87,7 +88,7 @@ async def get_unit(
 async def create_cadre(
     payload: CadreCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
-    out = await PairingService(_context(request, session, principal)).create_cadre(payload)
+    out = await PairingService(Context.of(request, session, principal)).create_cadre(payload)
     await session.commit()
     return JSONResponse(out, status_code=201, headers={"ETag": etag(out["version"])})
 
@@ -96,7 +97,7 @@ async def create_cadre(
 async def list_cadres(
     request: Request, session: SessionDep, principal: PrincipalDep, unit_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
-    return {"items": await PairingService(_context(request, session, principal)).cadres(unit_id)}
+    return {"items": await PairingService(Context.of(request, session, principal)).cadres(unit_id)}
 
 
 @router.get("/cadres/{cadre_id}", responses={404: {"description": "Not found"}}, summary="One cadre")
@@ -105,7 +106,7 @@ async def get_cadre(
 ) -> JSONResponse:
     from services.registry.pairing.service import _json
 
-    row = _json(await PairingService(_context(request, session, principal)).cadre(cadre_id))
+    row = _json(await PairingService(Context.of(request, session, principal)).cadre(cadre_id))
     return JSONResponse(row, headers={"ETag": etag(row["version"])})
 
 
@@ -121,7 +122,9 @@ async def patch_cadre(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match)
-    out = await PairingService(_context(request, session, principal)).patch_cadre(cadre_id, version, payload)
+    out = await PairingService(Context.of(request, session, principal)).patch_cadre(
+        cadre_id, version, payload
+    )
     await session.commit()
     return JSONResponse(out, headers={"ETag": etag(out["version"])})
 
@@ -136,7 +139,7 @@ async def patch_cadre(
 async def assign(
     payload: AssignmentCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await PairingService(_context(request, session, principal)).assign(payload)
+    out = await PairingService(Context.of(request, session, principal)).assign(payload)
     await session.commit()
     return out
 
@@ -149,7 +152,7 @@ async def village_assignments(
     principal: PrincipalDep,
     on: date | None = None,
 ) -> dict[str, Any]:
-    return {"items": await PairingService(_context(request, session, principal)).assignments(code, on)}
+    return {"items": await PairingService(Context.of(request, session, principal)).assignments(code, on)}
 
 
 @router.post(
@@ -162,7 +165,7 @@ async def village_assignments(
 async def create_pairing(
     payload: PairingCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await PairingService(_context(request, session, principal)).create(payload)
+    out = await PairingService(Context.of(request, session, principal)).create(payload)
     await session.commit()
     return out
 
@@ -176,7 +179,7 @@ async def create_pairing(
 async def end_pairing(
     pairing_id: Id, payload: PairingEnd, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    out = await PairingService(_context(request, session, principal)).end(pairing_id, payload)
+    out = await PairingService(Context.of(request, session, principal)).end(pairing_id, payload)
     await session.commit()
     return out
 
@@ -197,7 +200,7 @@ async def household_pairings(
 ) -> dict[str, Any]:
     if as_of is not None and as_of.tzinfo is None:
         raise UnprocessableEntity("as_of needs a timezone (e.g. 2015-06-01T00:00:00Z)", field="as_of")
-    items = await PairingService(_context(request, session, principal)).history(
+    items = await PairingService(Context.of(request, session, principal)).history(
         household_id, on=on, as_of=as_of
     )
     return {"household_id": str(household_id), "on": str(on) if on else None, "items": items}
@@ -215,7 +218,7 @@ async def pairing_gaps(
     on: date | None = None,
 ) -> dict[str, Any]:
     day = on or _today(request)
-    items = await PairingService(_context(request, session, principal)).gaps(region, day)
+    items = await PairingService(Context.of(request, session, principal)).gaps(region, day)
     return {"region": region, "on": str(day), "count": len(items), "items": items}
 
 
@@ -223,4 +226,4 @@ async def pairing_gaps(
     "/me/households", summary="For a cadre: households paired today, and those paired before (read-only)"
 )
 async def my_households(request: Request, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await PairingService(_context(request, session, principal)).my_households(_today(request))
+    return await PairingService(Context.of(request, session, principal)).my_households(_today(request))

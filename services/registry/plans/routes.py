@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.registry.households.access import etag, parse_if_match
-from services.registry.households.routes import IfMatch, _context
+from services.registry.households.routes import IfMatch
+from services.registry.households.service import Context
 from services.registry.plans.schemas import PlanAck, PlanSet, ProgressIn
 from services.registry.plans.service import PlanService
 from shared.auth import PrincipalDep, require_writer
@@ -47,7 +48,7 @@ async def put_plan(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     version = parse_if_match(if_match) if if_match is not None else None
-    out = await PlanService(_context(request, session, principal)).set(household_id, version, payload)
+    out = await PlanService(Context.of(request, session, principal)).set(household_id, version, payload)
     await session.commit()
     return _versioned(out)
 
@@ -64,7 +65,7 @@ async def get_plan(
     principal: PrincipalDep,
     version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> JSONResponse:
-    return _versioned(await PlanService(_context(request, session, principal)).show(household_id, version))
+    return _versioned(await PlanService(Context.of(request, session, principal)).show(household_id, version))
 
 
 @router.post(
@@ -76,7 +77,7 @@ async def get_plan(
 async def acknowledge(
     household_id: Id, payload: PlanAck, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
-    out = await PlanService(_context(request, session, principal)).acknowledge(household_id, payload)
+    out = await PlanService(Context.of(request, session, principal)).acknowledge(household_id, payload)
     await session.commit()
     return _versioned(out)
 
@@ -95,6 +96,6 @@ async def progress(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> JSONResponse:
-    out = await PlanService(_context(request, session, principal)).progress(household_id, item_id, payload)
+    out = await PlanService(Context.of(request, session, principal)).progress(household_id, item_id, payload)
     await session.commit()
     return _versioned(out)
