@@ -654,3 +654,28 @@ async def test_help_records_change_feed(registry, clerk, db, phone):
     assert (await registry.post("/help-records", json=record(hid), headers=phone.headers)).status_code == 201
     after = (await db.run("SELECT count(*) AS n FROM registry_change WHERE kind = 'help_record'"))[0]["n"]
     assert after == before + 1
+
+
+async def test_single_post_rejects_bad_input_like_every_route(registry, clerk, db, phone, signing_key):
+    """`POST /help-records` is a plain route for speed: its refusals keep the shape of every other route."""
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    bad = await registry.post("/help-records", json=record(hid, money_yuan="-1"), headers=phone.headers)
+    body = assert_problem(bad, 422)
+    assert any("money_yuan" in str(e) for e in body["errors"]), body
+    extra = await registry.post("/help-records", json=record(hid, unknown_field=1), headers=phone.headers)
+    assert_problem(extra, 422)
+    text = await registry.post(
+        "/help-records", content=b"not json", headers=phone.headers | {"Content-Type": "text/plain"}
+    )
+    assert_problem(text, 415)
+    broken = await registry.post(
+        "/help-records", content=b"{", headers=phone.headers | {"Content-Type": "application/json"}
+    )
+    assert_problem(broken, 422)
+    province = auth(issue(signing_key, "province_system", "450000000000"))
+    assert_problem(await registry.post("/help-records", json=record(hid), headers=province), 403)
+    assert_problem(await registry.post("/help-records", json=record(hid)), 401)
+    assert await count_versions(db) == 0
+    paths = (await registry.get("/openapi.json")).json()["paths"]
+    assert "post" in paths["/help-records"]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from fastapi import FastAPI
 
+from services.registry.helprecords.routes import create_route as help_record_create_route
 from services.registry.helprecords.routes import router as help_records_router
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
@@ -96,6 +97,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         extra_lifespan=read_pool,
     )
     app.router.routes.insert(0, card_route)
+    app.router.routes.insert(0, help_record_create_route)
     install_idempotency(app)  # innermost: inside the observability middleware, so its errors are problem+json
     app.state.cipher = settings.cipher()
     #: The service's clock; tests replace it to drive the 7-day notice windows.
