@@ -214,8 +214,14 @@ class IdempotencyMiddleware:
         request_hash: str,
         now: datetime,
     ) -> bool:
-        """Insert the key as in progress; True if this request owns it now. An expired key is replaced."""
+        """Insert the key as in progress; True if this request owns it now. An expired key is replaced.
+
+        The claim commits without waiting for its WAL flush (`synchronous_commit = off`): it is made durable by
+        the request's own commit, whose WAL record comes after it and is flushed synchronously. If the server
+        stops before that, the request did not commit either, and a retry simply runs again.
+        """
         async with engine.begin() as conn:
+            await conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             await conn.execute(
                 sa.delete(idempotency_key).where(
                     idempotency_key.c.principal == principal,
