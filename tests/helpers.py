@@ -67,7 +67,7 @@ def resident_id(birth: str = "19680415", sex: str = "male", region: str = "45102
     """A valid, unique 18-character resident ID number (ISO 7064 check character)."""
     from services.registry.idnumber import check_character
 
-    n = next(_ID_SEQ) % 500
+    n = next(_ID_SEQ) % 499  # the sequence has three digits: 2 * 498 + 2 = 998
     seq = 2 * n + (1 if sex == "male" else 2)  # odd = male, even = female
     first17 = f"{region}{birth}{seq:03d}"
     return first17 + check_character(first17)
