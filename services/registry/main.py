@@ -69,6 +69,13 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             reset=_no_reset,
         )
         app.state.read_pool = pool
+        # Writes that are one atomic statement (a phone's new help record) skip the ORM session: autocommit.
+        app.state.write_pool = await asyncpg.create_pool(
+            dsn,
+            min_size=0,
+            max_size=config.read_pool_size,
+            server_settings={"application_name": "jingzhun-write"},
+        )
         purger = asyncio.create_task(_purge_idempotency_keys(app))
         try:
             yield
@@ -76,6 +83,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await app.state.write_pool.close()
             await pool.close()
 
     app = build_service_app(

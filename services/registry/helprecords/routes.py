@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.routing import Route
 
 from services.registry.helprecords.schemas import (
@@ -21,6 +22,7 @@ from services.registry.helprecords.schemas import (
 from services.registry.helprecords.service import (
     MAX_ATTACHMENT_BYTES,
     HelpRecordService,
+    RetryMet,
     parse_record_if_match,
     record_summary,
 )
@@ -83,9 +85,16 @@ async def _create_endpoint(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from exc
-    async with request.app.state.sessions() as session:
-        created, record = await _service(request, session, principal).create(payload)
-        await session.commit()
+    # New records (nearly all) are written on the write pool in autocommit: the checks read in one statement
+    # and the insert is a single atomic statement, so no transaction is needed. A retry goes the session way.
+    try:
+        async with request.app.state.write_pool.acquire() as connection:
+            ctx = Context.of(request, cast(AsyncSession, None), principal)
+            created, record = await HelpRecordService(ctx, connection=connection).create(payload)
+    except RetryMet:
+        async with request.app.state.sessions() as session:
+            created, record = await _service(request, session, principal).create(payload)
+            await session.commit()
     return _record_response(record_summary(record), 201 if created else 200)
 
 

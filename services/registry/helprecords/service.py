@@ -256,13 +256,23 @@ _INSERT_SQL = (
 _JSON_COLUMNS = frozenset({"goods", "measures"})
 
 
+class RetryMet(Exception):
+    """The record id exists already: answer through the session path (compare, re-read the stored record)."""
+
+
 class HelpRecordService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, connection: Any = None) -> None:
+        """`connection`: an asyncpg connection for `create` alone (the POST's fast path, autocommit); a retry
+        met there raises `RetryMet` so the caller answers it through the session."""
         self.ctx = ctx
         self.session = ctx.session
         self.principal = ctx.principal
+        self._connection = connection
         self._cadre_row: dict[str, Any] | None = None
         self._households: dict[uuid.UUID, dict[str, Any]] = {}
+
+    async def _raw(self) -> Any:
+        return self._connection if self._connection is not None else await raw_connection(self.session)
 
     # -- who is calling ------------------------------------------------------------------------------------
     async def cadre(self) -> dict[str, Any]:
@@ -345,7 +355,7 @@ class HelpRecordService:
         self, cadre_id: uuid.UUID, record_id: uuid.UUID, when: datetime
     ) -> Sequence[Mapping[str, Any]]:
         """The cadre's GPS-stamped records just before and just after `when` (newest versions)."""
-        raw = await raw_connection(self.session)
+        raw = await self._raw()
         return [dict(r) for r in await raw.fetch(_NEIGHBOURS_SQL, cadre_id, record_id, when)]
 
     # -- create, batch ---------------------------------------------------------------------------------------
@@ -358,11 +368,13 @@ class HelpRecordService:
         digest = payload_hash(payload)
         if self.principal.role is not Role.cadre:
             raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
-        raw = await raw_connection(self.session)
+        raw = await self._raw()
         ctx_row = await raw.fetchrow(
             _CREATE_CONTEXT_SQL, payload.id, payload.household_id, self.principal.sub
         )
         if ctx_row["existing_hash"] is not None:
+            if self._connection is not None:
+                raise RetryMet
             existing = {
                 "id": payload.id,
                 "payload_hash": ctx_row["existing_hash"],
@@ -393,6 +405,8 @@ class HelpRecordService:
             ),
         )
         if inserted is None:  # a concurrent retry won the race: compare with what it stored
+            if self._connection is not None:
+                raise RetryMet
             raced = await self._first_version(payload.id)
             assert raced is not None
             return False, await self._retry_of(raced, digest)
