@@ -16,7 +16,7 @@ without a valid token pass through untouched (they get their 401 from the route)
 
 Pure ASGI (like `shared.observability`): it must see the raw body to hash and replay it, and it must stream
 the response through while keeping a copy. The key row lives in its own short transactions on
-`app.state.engine`, apart from the request's own transaction, so the "in progress" marker is visible to a
+the registry's asyncpg write pool (`app.state.write_pool`), apart from the request's own transaction, so the "in progress" marker is visible to a
 concurrent retry before the work commits. Install it inside `ObservabilityMiddleware` (`install_idempotency`),
 so that its refusals carry a request id and are logged.
 """
@@ -32,7 +32,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,6 +89,79 @@ def _problem(status: int, title: str, detail: str, *, code: str, **headers: str)
     )
 
 
+class _KeyStore:
+    """The key rows, on the registry's asyncpg write pool: plain SQL, short transactions of their own."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def claim(
+        self,
+        principal: str,
+        key: str,
+        method: str,
+        path: str,
+        request_hash: str,
+        now: datetime,
+        expires: datetime,
+    ) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit TO OFF")
+            await conn.execute(
+                "DELETE FROM registry_idempotency_key WHERE principal = $1 AND key = $2 AND expires_at <= $3",
+                principal,
+                key,
+                now,
+            )
+            claimed = await conn.fetchval(
+                "INSERT INTO registry_idempotency_key (principal, key, method, path, request_hash, state,"
+                " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7)"
+                " ON CONFLICT (principal, key) DO NOTHING RETURNING key",
+                principal,
+                key,
+                method,
+                path,
+                request_hash,
+                now,
+                expires,
+            )
+        return claimed is not None
+
+    async def stored(self, principal: str, key: str) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM registry_idempotency_key WHERE principal = $1 AND key = $2", principal, key
+            )
+        if row is None:
+            return None
+        out = dict(row)
+        if isinstance(out.get("response_headers"), str):
+            out["response_headers"] = json.loads(out["response_headers"])
+        return out
+
+    async def complete(
+        self, principal: str, key: str, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE registry_idempotency_key SET state = 'done', response_status = $3,"
+                " response_headers = $4::jsonb, response_body = $5 WHERE principal = $1 AND key = $2",
+                principal,
+                key,
+                status,
+                json.dumps(headers),
+                body,
+            )
+
+    async def release(self, principal: str, key: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM registry_idempotency_key WHERE principal = $1 AND key = $2 AND state = 'in_progress'",
+                principal,
+                key,
+            )
+
+
 class IdempotencyMiddleware:
     """Stores and replays responses of mutating requests that carry an `Idempotency-Key`."""
 
@@ -130,7 +202,7 @@ class IdempotencyMiddleware:
         request_hash = digest.hexdigest()
 
         app_state = scope["app"].state
-        engine: AsyncEngine = app_state.engine
+        engine: Any = _KeyStore(app_state.write_pool)
         clock: Callable[[], datetime] = getattr(app_state, "clock", utcnow)
         now = clock()
         claimed = await self._claim(engine, principal, key, method, path, request_hash, now)
@@ -206,7 +278,7 @@ class IdempotencyMiddleware:
 
     @staticmethod
     async def _claim(
-        engine: AsyncEngine,
+        store: _KeyStore,
         principal: str,
         key: str,
         method: str,
@@ -220,49 +292,11 @@ class IdempotencyMiddleware:
         the request's own commit, whose WAL record comes after it and is flushed synchronously. If the server
         stops before that, the request did not commit either, and a retry simply runs again.
         """
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-            await conn.execute(
-                sa.delete(idempotency_key).where(
-                    idempotency_key.c.principal == principal,
-                    idempotency_key.c.key == key,
-                    idempotency_key.c.expires_at <= now,
-                )
-            )
-            row = (
-                await conn.execute(
-                    pg_insert(idempotency_key)
-                    .values(
-                        principal=principal,
-                        key=key,
-                        method=method,
-                        path=path[:500],
-                        request_hash=request_hash,
-                        state="in_progress",
-                        created_at=now,
-                        expires_at=now + KEY_TTL,
-                    )
-                    .on_conflict_do_nothing(index_elements=["principal", "key"])
-                    .returning(idempotency_key.c.key)
-                )
-            ).first()
-        return row is not None
+        return await store.claim(principal, key, method, path[:500], request_hash, now, now + KEY_TTL)
 
     @staticmethod
-    async def _stored(engine: AsyncEngine, principal: str, key: str) -> dict[str, Any] | None:
-        async with engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.select(idempotency_key).where(
-                            idempotency_key.c.principal == principal, idempotency_key.c.key == key
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row is not None else None
+    async def _stored(store: _KeyStore, principal: str, key: str) -> dict[str, Any] | None:
+        return await store.stored(principal, key)
 
     @staticmethod
     async def _answer_existing(
@@ -302,7 +336,7 @@ class IdempotencyMiddleware:
 
     @staticmethod
     async def _complete(
-        engine: AsyncEngine,
+        store: _KeyStore,
         principal: str,
         key: str,
         status: int,
@@ -310,31 +344,14 @@ class IdempotencyMiddleware:
         body: bytes,
     ) -> None:
         try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    sa.update(idempotency_key)
-                    .where(idempotency_key.c.principal == principal, idempotency_key.c.key == key)
-                    .values(
-                        state="done",
-                        response_status=status,
-                        response_headers=json.loads(json.dumps(headers)),
-                        response_body=body,
-                    )
-                )
+            await store.complete(principal, key, status, headers, body)
         except Exception:  # the response is already sent; a lost key only means a retry runs again
             _log.exception("could not store the response of idempotency key")
-            await IdempotencyMiddleware._release(engine, principal, key)
+            await IdempotencyMiddleware._release(store, principal, key)
 
     @staticmethod
-    async def _release(engine: AsyncEngine, principal: str, key: str) -> None:
+    async def _release(store: _KeyStore, principal: str, key: str) -> None:
         try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    sa.delete(idempotency_key).where(
-                        idempotency_key.c.principal == principal,
-                        idempotency_key.c.key == key,
-                        idempotency_key.c.state == "in_progress",
-                    )
-                )
+            await store.release(principal, key)
         except Exception:
             _log.exception("could not release idempotency key")
