@@ -81,6 +81,8 @@ ALLOWED_ENV = frozenset(
         "CORS_ORIGINS",
         "MAX_JSON_BODY_BYTES",
         "RATE_LIMIT_PER_MINUTE",
+        "PII_KEYS_FILE",
+        "READ_POOL_SIZE",
     }
 )
 
@@ -525,6 +527,13 @@ def check_deployment(obj: K8sObject, cluster: Cluster, report: Report) -> None:
         secret_file = env.get("SERVICE_CLIENT_SECRET_FILE")
         if secret_file is not None and mounted_secret_file(pod, container, secret_file) is None:
             report.error(cwhere, f"SERVICE_CLIENT_SECRET_FILE {secret_file} is not mounted from a Secret")
+        if obj.name == "registry":
+            # Production refuses to start without the personal-data keys; they must come from a Secret.
+            pii = env.get("PII_KEYS_FILE")
+            if pii is None:
+                report.error(cwhere, "the registry needs PII_KEYS_FILE (personal-data keys)")
+            elif mounted_secret_file(pod, container, pii) is None:
+                report.error(cwhere, f"PII_KEYS_FILE {pii} is not mounted from a Secret")
         if env.get("SERVICE_CLIENT_ID") != f"{obj.name}-service":
             report.error(cwhere, f"SERVICE_CLIENT_ID must be {obj.name}-service (the gateway's client id)")
     report.done(where, mark)

@@ -228,8 +228,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_gen_keys(args: argparse.Namespace) -> int:
+    from services.registry.pii import write_dev_keys as write_dev_pii_keys
+
     private = write_dev_keys(Path(args.out))
-    _say(f"wrote {private} and {private.parent / 'jwks.json'} (development keys)")
+    pii = write_dev_pii_keys(Path(args.out))
+    _say(f"wrote {private}, {private.parent / 'jwks.json'} and {pii} (development keys)")
     return 0
 
 
