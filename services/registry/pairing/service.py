@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from services.registry.households.access import household_scope
+from services.registry.households.access import household_scope, stale
 from services.registry.households.service import Context, audit
 from services.registry.models import cadre, helping_unit, household, pairing, village_assignment
 from services.registry.pairing.schemas import (
@@ -33,7 +33,7 @@ from services.registry.pii import mask_phone
 from shared.auth import Principal, Role
 from shared.db import execute
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.regions import RegionLevel, level_of
+from shared.regions import RegionLevel, level_of, scope_prefix
 
 __all__ = ["PAIRABLE_STATUSES", "PairingService", "active_on"]
 
@@ -190,8 +190,6 @@ class PairingService:
         self._need(MANAGERS, "edit cadres")
         current = await self.cadre(cadre_id, lock=True)
         if current["version"] != version:
-            from services.registry.households.access import stale
-
             raise stale(current["version"])
         given = payload.model_dump(exclude_unset=True)
         if not given:
@@ -487,6 +485,7 @@ class PairingService:
         )
         successor_row = None
         successor_id = None
+        the_successor: dict[str, Any] | None = None
         if payload.successor is not None:
             the_successor = await self._pairable_cadre(payload.successor.cadre_id)
             if the_successor["id"] == current["cadre_id"]:
@@ -503,8 +502,7 @@ class PairingService:
             successor_id=successor_id,
             reason=payload.reason,
         )
-        if payload.successor is not None:
-            the_successor = await self._pairable_cadre(payload.successor.cadre_id)
+        if payload.successor is not None and the_successor is not None:
             successor_row = await self._insert(
                 current["household_id"],
                 the_successor,
@@ -571,9 +569,6 @@ class PairingService:
         """Registered households with labour capacity and willingness but no pairing in force (invariant 27)."""
         if self.principal.role is Role.cadre or not self.principal.covers(region):
             raise NotFound(f"region {region} not found")
-        from services.registry.households.access import household_scope as scope
-        from shared.regions import scope_prefix
-
         paired = sa.exists(
             sa.select(sa.literal(1)).where(pairing.c.household_id == household.c.id, active_on(on))
         )
@@ -587,7 +582,7 @@ class PairingService:
                 household.c.status,
             )
             .where(
-                scope(self.principal),
+                household_scope(self.principal),
                 household.c.village_code.startswith(scope_prefix(region), autoescape=True),
                 household.c.status.in_(PAIRABLE_STATUSES),
                 household.c.has_labor_capacity,
