@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
-from services.registry.helprecords.service import haversine_km
+from services.registry.helprecords.store import haversine_km
 from tests.helpers import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
@@ -679,3 +680,95 @@ async def test_single_post_rejects_bad_input_like_every_route(registry, clerk, d
     assert await count_versions(db) == 0
     paths = (await registry.get("/openapi.json")).json()["paths"]
     assert "post" in paths["/help-records"]
+
+
+# -- group commit (helprecords/writer.py) ------------------------------------------------------------------------
+async def test_concurrent_posts_share_transactions_and_each_gets_its_answer(
+    registry, registry_app, clerk, db, phone
+):
+    hid = await new_household(registry, clerk, db)
+    other = await new_household(registry, clerk, db)  # never paired: 404
+    await phone.pair(hid)
+    writer = registry_app.state.record_writer
+    groups_before = writer.groups
+    bodies = [record(hid) for _ in range(40)]
+    twin = dict(bodies[0])  # the same record twice at once: one 201, one 200
+    clash = {**bodies[1], "content": "另一条记录"}  # the same id with other content: 409
+    stranger = record(other)
+    sent = [*bodies, twin, clash, stranger]
+    responses = await asyncio.gather(
+        *(registry.post("/help-records", json=b, headers=phone.headers) for b in sent)
+    )
+    codes = [r.status_code for r in responses]
+    assert codes[2:40] == [201] * 38
+    assert sorted([codes[0], codes[40]]) == [200, 201]
+    assert sorted([codes[1], codes[41]]) == [201, 409]
+    assert_problem(responses[41] if codes[41] == 409 else responses[1], 409)
+    assert_problem(responses[42], 404)
+    for body, response in zip(bodies[2:], responses[2:40], strict=True):
+        assert response.json()["id"] == body["id"] and response.headers["location"].endswith(body["id"])
+    assert await count_versions(db) == 40
+    # Forty-odd POSTs arrived together: they were stored in fewer transactions than records.
+    assert 1 <= writer.groups - groups_before < 40
+
+
+async def test_a_record_the_database_refuses_fails_alone(registry, registry_app, clerk, db, phone):
+    hid = await new_household(registry, clerk, db)
+    await phone.pair(hid)
+    # A real refusal from PostgreSQL for one record of the group (a rule the API does not know about).
+    await db.run(
+        "CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.content = 'poison' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$"
+    )
+    await db.run(
+        "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON registry_help_record"
+        " FOR EACH ROW EXECUTE FUNCTION test_refuse_poison()"
+    )
+    try:
+        bodies = [record(hid) for _ in range(12)]
+        bodies[5]["content"] = "poison"
+        # A client that gets the 500 answer instead of the exception the in-process transport re-raises.
+        transport = httpx.ASGITransport(app=registry_app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            responses = await asyncio.gather(
+                *(client.post("/help-records", json=b, headers=phone.headers) for b in bodies)
+            )
+    finally:
+        await db.run("DROP TRIGGER test_refuse_poison ON registry_help_record")
+        await db.run("DROP FUNCTION test_refuse_poison()")
+    codes = [r.status_code for r in responses]
+    assert codes[:5] + codes[6:] == [201] * 11
+    assert_problem(responses[5], 500)
+    assert await count_versions(db) == 11
+
+
+async def test_impossible_speed_within_one_batch_flags_both(registry, clerk, db, phone):
+    a = await new_household(registry, clerk, db, lat=BASE[0], lon=BASE[1])
+    b = await new_household(registry, clerk, db, lat=BASE[0] + Decimal("0.9"), lon=BASE[1])  # ~100 km
+    await phone.pair(a)
+    await phone.pair(b)
+    t0 = datetime.now(UTC) - timedelta(hours=6)
+    first = record(a, device_time=t0.isoformat(), gps_lat=str(BASE[0]), gps_lon=str(BASE[1]))
+    rushed = record(
+        b,
+        device_time=(t0 + timedelta(minutes=30)).isoformat(),
+        gps_lat=str(BASE[0] + Decimal("0.9")),
+        gps_lon=str(BASE[1]),
+    )
+    calm = record(  # 3 hours later back at the first household: fine against `rushed`... but not `first`'s
+        a,
+        device_time=(t0 + timedelta(hours=3, minutes=30)).isoformat(),
+        gps_lat=str(BASE[0]),
+        gps_lon=str(BASE[1]),
+    )
+    response = await registry.post(
+        "/help-records/batch", json={"records": [calm, rushed, first]}, headers=phone.headers
+    )
+    assert response.json()["created"] == 3, response.text
+    flags = {}
+    for body in (first, rushed, calm):
+        flags[body["id"]] = (await registry.get(f"/help-records/{body['id']}", headers=phone.headers)).json()[
+            "flags"
+        ]
+    # Both ends of the rushed trip are flagged, whichever order the phone sent them in.
+    assert flags == {first["id"]: ["impossible_speed"], rushed["id"]: ["impossible_speed"], calm["id"]: []}

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.registry.helprecords.routes import create_route as help_record_create_route
 from services.registry.helprecords.routes import router as help_records_router
+from services.registry.helprecords.writer import RecordWriter
 from services.registry.households.bulk_routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
@@ -75,7 +76,11 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             min_size=0,
             max_size=config.read_pool_size,
             server_settings={"application_name": "jingzhun-write"},
+            # Single statements and short transactions (SET LOCAL at most): nothing outlives a release, so the
+            # RESET ALL round trip is skipped here too (an open transaction is still rolled back first).
+            reset=_no_reset,
         )
+        app.state.record_writer = RecordWriter(app.state.write_pool)
         purger = asyncio.create_task(_purge_idempotency_keys(app))
         try:
             yield
@@ -83,6 +88,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await app.state.record_writer.drain()
             await app.state.write_pool.close()
             await pool.close()
 

@@ -22,7 +22,6 @@ from services.registry.helprecords.schemas import (
 from services.registry.helprecords.service import (
     MAX_ATTACHMENT_BYTES,
     HelpRecordService,
-    RetryMet,
     parse_record_if_match,
     record_summary,
 )
@@ -85,16 +84,17 @@ async def _create_endpoint(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from exc
-    # New records (nearly all) are written on the write pool in autocommit: the checks read in one statement
-    # and the insert is a single atomic statement, so no transaction is needed. A retry goes the session way.
-    try:
-        async with request.app.state.write_pool.acquire() as connection:
-            ctx = Context.of(request, cast(AsyncSession, None), principal)
-            created, record = await HelpRecordService(ctx, connection=connection).create(payload)
-    except RetryMet:
-        async with request.app.state.sessions() as session:
-            created, record = await _service(request, session, principal).create(payload)
-            await session.commit()
+    # New records (nearly all): grouped with the POSTs that arrive together into one transaction on the write
+    # pool (helprecords/writer.py). A retry is answered through the session, which reads the stored record.
+    service = HelpRecordService(Context.of(request, cast(AsyncSession, None), principal))
+    outcome = await request.app.state.record_writer.submit(service.new_record(payload))
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.kind == "created":
+        return _record_response(record_summary({**outcome.values, "confirmation_count": 0}), 201)
+    async with request.app.state.sessions() as session:
+        created, record = await _service(request, session, principal).create(payload)
+        await session.commit()
     return _record_response(record_summary(record), 201 if created else 200)
 
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import math
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,16 +35,21 @@ from services.registry.helprecords.schemas import (
     ConfirmationParty,
     HelpRecordCorrection,
     HelpRecordCreate,
-    HelpRecordFields,
     payload_hash,
 )
-from services.registry.households.access import etag, household_scope, paired_with
+from services.registry.helprecords.store import (
+    NewRecord,
+    evidence_flags,
+    neighbours,
+    record_values,
+    store_new,
+)
+from services.registry.households.access import etag, household_scope
 from services.registry.households.service import Context, audit
 from services.registry.models import attachment, cadre, help_confirmation, help_record, household
 from shared.auth import Role
 from shared.db import execute, raw_connection
 from shared.problems import (
-    AppError,
     BadRequest,
     Conflict,
     Forbidden,
@@ -60,51 +63,20 @@ from shared.problems import (
 
 __all__ = [
     "ATTACHMENT_TYPES",
-    "CLOCK_SKEW_LIMIT",
-    "FAR_FROM_HOUSEHOLD_KM",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
-    "MAX_SPEED_KMH",
     "HelpRecordService",
-    "haversine_km",
     "parse_record_if_match",
+    "record_summary",
 ]
 
-# -- evidence and upload limits: every threshold in one place ----------------------------------------------
-#: Device time further than this from the server's receipt time is flagged `clock_skew` (invariant 31).
-CLOCK_SKEW_LIMIT = timedelta(hours=24)
-#: A visit whose GPS is further than this from the household's recorded location is `far_from_household`.
-FAR_FROM_HOUSEHOLD_KM = 5.0
-#: Faster than this between two households (by device time and GPS) is `impossible_speed`.
-MAX_SPEED_KMH = 120.0
-#: Below this distance two points count as the same place (GPS noise, neighbouring houses).
-SPEED_MIN_DISTANCE_KM = 1.0
+# -- upload limits -------------------------------------------------------------------------------------------
 ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_ATTACHMENTS = 10
-EARTH_RADIUS_KM = 6371.0088
 
 _ALL_PARTIES = frozenset(ConfirmationParty)
 _OFFICERS = frozenset({Role.township_officer, Role.county_admin})
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-def too_fast(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Two GPS-stamped records at different households too far apart for the time between them."""
-    distance = haversine_km(
-        float(a["gps_lat"]), float(a["gps_lon"]), float(b["gps_lat"]), float(b["gps_lon"])
-    )
-    if distance <= SPEED_MIN_DISTANCE_KM:
-        return False
-    hours = abs((a["device_time"] - b["device_time"]).total_seconds()) / 3600
-    return bool(hours == 0 or distance / hours > MAX_SPEED_KMH)
 
 
 def parse_record_if_match(value: str | None) -> int:
@@ -213,66 +185,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequest(f"invalid cursor: {exc}") from exc
 
 
-# -- the hot path of a phone posting a record: plain SQL on the session's asyncpg connection -----------------
-#: Everything `create` needs in one round trip: the first version with this id (a retry?), the caller's
-#: cadre row, the household's location, and whether the cadre is (or ever was) paired with it.
-_CREATE_CONTEXT_SQL = """
-SELECT r.payload_hash AS existing_hash, r.created_by AS existing_by,
-       c.id AS cadre_id, c.unit_id, c.active AS cadre_active,
-       h.id AS household_id, h.gps_lat, h.gps_lon,
-       EXISTS (SELECT 1 FROM registry_pairing p
-               WHERE p.household_id = $2 AND p.cadre_id = c.id AND p.superseded_at IS NULL) AS ever,
-       EXISTS (SELECT 1 FROM registry_pairing p
-               WHERE p.household_id = $2 AND p.cadre_id = c.id AND p.superseded_at IS NULL
-                 AND p.valid_from <= (now() AT TIME ZONE 'Asia/Shanghai')::date
-                 AND (p.valid_to IS NULL OR p.valid_to > (now() AT TIME ZONE 'Asia/Shanghai')::date)) AS active
-FROM (SELECT 1) one
-LEFT JOIN registry_help_record r ON r.id = $1 AND r.version = 1
-LEFT JOIN registry_cadre c ON c.user_sub = $3
-LEFT JOIN registry_household h ON h.id = $2
-"""
-#: The cadre's GPS-stamped records (newest versions) just before and just after a time, for the speed check.
-_NEIGHBOURS_SQL = """
-(SELECT household_id, device_time, gps_lat, gps_lon FROM registry_help_record hr
- WHERE cadre_id = $1 AND id <> $2 AND gps_lat IS NOT NULL AND device_time <= $3
-   AND NOT EXISTS (SELECT 1 FROM registry_help_record n WHERE n.id = hr.id AND n.version > hr.version)
- ORDER BY device_time DESC LIMIT 1)
-UNION ALL
-(SELECT household_id, device_time, gps_lat, gps_lon FROM registry_help_record hr
- WHERE cadre_id = $1 AND id <> $2 AND gps_lat IS NOT NULL AND device_time >= $3
-   AND NOT EXISTS (SELECT 1 FROM registry_help_record n WHERE n.id = hr.id AND n.version > hr.version)
- ORDER BY device_time ASC LIMIT 1)
-"""
-_INSERT_COLUMNS = (
-    "id", "version", "household_id", "cadre_id", "record_type", "device_time", "received_at", "device_id",
-    "place", "gps_lat", "gps_lon", "content", "money_fen", "goods", "measures", "created_by", "flags",
-    "payload_hash",
-)  # fmt: skip
-_INSERT_SQL = (
-    f"INSERT INTO registry_help_record ({', '.join(_INSERT_COLUMNS)}) VALUES "  # noqa: S608 - constant columns
-    f"({', '.join(f'${i + 1}' for i in range(len(_INSERT_COLUMNS)))})"
-    " ON CONFLICT (id, version) DO NOTHING RETURNING id"
-)
-_JSON_COLUMNS = frozenset({"goods", "measures"})
-
-
-class RetryMet(Exception):
-    """The record id exists already: answer through the session path (compare, re-read the stored record)."""
-
-
 class HelpRecordService:
-    def __init__(self, ctx: Context, *, connection: Any = None) -> None:
-        """`connection`: an asyncpg connection for `create` alone (the POST's fast path, autocommit); a retry
-        met there raises `RetryMet` so the caller answers it through the session."""
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.session = ctx.session
         self.principal = ctx.principal
-        self._connection = connection
         self._cadre_row: dict[str, Any] | None = None
-        self._households: dict[uuid.UUID, dict[str, Any]] = {}
-
-    async def _raw(self) -> Any:
-        return self._connection if self._connection is not None else await raw_connection(self.session)
 
     # -- who is calling ------------------------------------------------------------------------------------
     async def cadre(self) -> dict[str, Any]:
@@ -298,177 +216,32 @@ class HelpRecordService:
         self._cadre_row = dict(row)
         return self._cadre_row
 
-    async def _household_for_recording(self, household_id: uuid.UUID) -> dict[str, Any]:
-        """The household, if the caller has an active pairing with it (cached for a batch)."""
-        cached = self._households.get(household_id)
-        if cached is not None:
-            return cached
-        row = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(
-                        household.c.id,
-                        household.c.gps_lat,
-                        household.c.gps_lon,
-                        paired_with(self.principal, household.c.id, active_only=True).label("active"),
-                        paired_with(self.principal, household.c.id, active_only=False).label("ever"),
-                    ).where(household.c.id == household_id),
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None or not row["ever"]:
-            raise NotFound(f"household {household_id} not found")
-        if not row["active"]:
-            raise Forbidden(
-                f"your pairing with household {household_id} is not active; past records stay readable",
-                code="pairing_not_active",
-            )
-        self._households[household_id] = dict(row)
-        return self._households[household_id]
-
-    # -- evidence ------------------------------------------------------------------------------------------
-    async def _flags(
-        self, fields: HelpRecordFields, hh: Mapping[str, Any], cadre_id: uuid.UUID, record_id: uuid.UUID
-    ) -> list[str]:
-        flags: list[str] = []
-        if abs(self.ctx.now - fields.device_time) > CLOCK_SKEW_LIMIT:
-            flags.append("clock_skew")
-        if fields.gps_lat is None or fields.gps_lon is None:
-            return flags
-        if hh["gps_lat"] is not None and hh["gps_lon"] is not None:
-            distance = haversine_km(
-                float(fields.gps_lat), float(fields.gps_lon), float(hh["gps_lat"]), float(hh["gps_lon"])
-            )
-            if distance > FAR_FROM_HOUSEHOLD_KM:
-                flags.append("far_from_household")
-        here = {"gps_lat": fields.gps_lat, "gps_lon": fields.gps_lon, "device_time": fields.device_time}
-        for neighbour in await self._neighbours(cadre_id, record_id, fields.device_time):
-            if neighbour["household_id"] != hh["id"] and too_fast(here, neighbour):
-                flags.append("impossible_speed")
-                break
-        return flags
-
-    async def _neighbours(
-        self, cadre_id: uuid.UUID, record_id: uuid.UUID, when: datetime
-    ) -> Sequence[Mapping[str, Any]]:
-        """The cadre's GPS-stamped records just before and just after `when` (newest versions)."""
-        raw = await self._raw()
-        return [dict(r) for r in await raw.fetch(_NEIGHBOURS_SQL, cadre_id, record_id, when)]
+    def new_record(self, payload: HelpRecordCreate) -> NewRecord:
+        """The record as `store.store_new` takes it (403 unless the caller is a cadre)."""
+        if self.principal.role is not Role.cadre:
+            raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
+        return NewRecord(payload, self.principal, self.ctx.now, payload_hash(payload))
 
     # -- create, batch ---------------------------------------------------------------------------------------
     async def create(self, payload: HelpRecordCreate) -> tuple[bool, dict[str, Any]]:
-        """(created?, the record). A retry of the same payload returns the original; another payload is 409.
-
-        Two or three round trips on the session's asyncpg connection (context, neighbours when GPS is given,
-        the insert): a phone's POST is the registry's busiest write.
-        """
-        digest = payload_hash(payload)
-        if self.principal.role is not Role.cadre:
-            raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
-        raw = await self._raw()
-        ctx_row = await raw.fetchrow(
-            _CREATE_CONTEXT_SQL, payload.id, payload.household_id, self.principal.sub
-        )
-        if ctx_row["existing_hash"] is not None:
-            if self._connection is not None:
-                raise RetryMet
-            existing = {
-                "id": payload.id,
-                "payload_hash": ctx_row["existing_hash"],
-                "created_by": ctx_row["existing_by"],
-            }
-            return False, await self._retry_of(existing, digest)
-        if ctx_row["cadre_id"] is None or not ctx_row["cadre_active"]:
-            raise Forbidden("this login is not an active helping cadre", code="not_a_cadre")
-        self._cadre_row = {"id": ctx_row["cadre_id"], "unit_id": ctx_row["unit_id"], "active": True}
-        if ctx_row["household_id"] is None or not ctx_row["ever"]:
-            raise NotFound(f"household {payload.household_id} not found")
-        if not ctx_row["active"]:
-            raise Forbidden(
-                f"your pairing with household {payload.household_id} is not active; past records stay readable",
-                code="pairing_not_active",
-            )
-        hh = {"id": ctx_row["household_id"], "gps_lat": ctx_row["gps_lat"], "gps_lon": ctx_row["gps_lon"]}
-        flags = await self._flags(payload, hh, ctx_row["cadre_id"], payload.id)
-        values = self._row(
-            payload, version=1, household_id=payload.household_id, cadre_id=ctx_row["cadre_id"]
-        )
-        values |= {"flags": flags, "payload_hash": digest}
-        inserted = await raw.fetchval(
-            _INSERT_SQL,
-            *(
-                json.dumps(values[c], ensure_ascii=False) if c in _JSON_COLUMNS else values[c]
-                for c in _INSERT_COLUMNS
-            ),
-        )
-        if inserted is None:  # a concurrent retry won the race: compare with what it stored
-            if self._connection is not None:
-                raise RetryMet
-            raced = await self._first_version(payload.id)
-            assert raced is not None
-            return False, await self._retry_of(raced, digest)
-        return True, {**values, "confirmation_count": 0}
-
-    async def _first_version(self, record_id: uuid.UUID) -> dict[str, Any] | None:
-        row = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(help_record.c.id, help_record.c.payload_hash, help_record.c.created_by).where(
-                        help_record.c.id == record_id, help_record.c.version == 1
-                    ),
-                )
-            )
-            .mappings()
-            .first()
-        )
-        return dict(row) if row is not None else None
-
-    async def _retry_of(self, existing: Mapping[str, Any], digest: str) -> dict[str, Any]:
-        if existing["payload_hash"] != digest or existing["created_by"] != self.principal.sub:
-            raise Conflict(
-                f"record id {existing['id']} is already used by a record with different content;"
-                " generate a new UUID for a new record, or POST /help-records/{id}/versions to correct it",
-                code="id_reused",
-            )
-        return await self.latest(existing["id"])
-
-    def _row(
-        self, fields: HelpRecordFields, *, version: int, household_id: uuid.UUID, cadre_id: uuid.UUID
-    ) -> dict[str, Any]:
-        record_id = fields.id if isinstance(fields, HelpRecordCreate) else None
-        row: dict[str, Any] = {
-            "version": version,
-            "household_id": household_id,
-            "cadre_id": cadre_id,
-            "record_type": str(fields.record_type),
-            "device_time": fields.device_time,
-            "received_at": self.ctx.now,
-            "device_id": fields.device_id,
-            "place": fields.place,
-            "gps_lat": fields.gps_lat,
-            "gps_lon": fields.gps_lon,
-            "content": fields.content,
-            "money_fen": int(fields.money_yuan * 100),
-            "goods": [g.model_dump(mode="json") for g in fields.goods],
-            "measures": [m.model_dump(mode="json") for m in fields.measures],
-            "created_by": self.principal.sub,
-        }
-        if record_id is not None:
-            row["id"] = record_id
-        return row
+        """(created?, the record) in the session's transaction. A retry of the same payload returns the stored
+        record; another payload under the same id is 409 `id_reused`. (The POST route normally stores through
+        `writer.RecordWriter`; this answers retries, which need the stored record read back.)"""
+        item = self.new_record(payload)
+        [outcome] = await store_new(await raw_connection(self.session), [item])
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.kind == "created":
+            return True, {**outcome.values, "confirmation_count": 0}
+        return False, await self.latest(payload.id)
 
     async def batch(self, records: Sequence[Any]) -> list[dict[str, Any]]:
-        """Each record on its own savepoint inside one transaction: a rejected record rolls back alone, and
-        the batch costs one durable commit instead of up to 500."""
+        """Validate each record on its own, store the valid ones set-wise in the session's transaction (one
+        durable commit for the batch), and answer per record in the request's order."""
         await self.cadre()  # the caller, not a record, is wrong: the whole request is 403
-        results: list[dict[str, Any]] = []
-        # Records are stored in id order (answers keep the request's order): two overlapping batches then take
-        # their row locks in the same order and cannot deadlock each other.
-        for index, raw in sorted(enumerate(records), key=lambda item: _sort_key(item[1])):
+        results: list[dict[str, Any] | None] = [None] * len(records)
+        valid: list[tuple[dict[str, Any], NewRecord]] = []
+        for index, raw in enumerate(records):
             given_id = raw.get("id") if isinstance(raw, dict) else None
             outcome: dict[str, Any] = {"index": index, "id": given_id if isinstance(given_id, str) else None}
             try:
@@ -479,32 +252,34 @@ class HelpRecordService:
                     for e in exc.errors(include_url=False, include_input=False)
                 ]
                 detail = "; ".join(f"{e['pointer']}: {e['message']}" for e in errors[:5])
-                results.append(
-                    outcome | {"outcome": "rejected", "status_code": 422, "detail": detail, "errors": errors}
-                )
+                results[index] = outcome | {
+                    "outcome": "rejected",
+                    "status_code": 422,
+                    "detail": detail,
+                    "errors": errors,
+                }
                 continue
-            try:
-                async with self.session.begin_nested():
-                    created, record = await self.create(payload)
-            except AppError as exc:
-                code = exc.extensions.get("code")
-                results.append(
-                    outcome
-                    | {"outcome": "rejected", "status_code": exc.status, "detail": exc.detail}
+            valid.append((outcome, self.new_record(payload)))
+        stored = await store_new(await raw_connection(self.session), [item for _, item in valid])
+        for (answer, item), done in zip(valid, stored, strict=True):
+            index = answer["index"]
+            if done.error is not None:
+                code = done.error.extensions.get("code")
+                results[index] = (
+                    answer
+                    | {"outcome": "rejected", "status_code": done.error.status, "detail": done.error.detail}
                     | ({"code": code} if code else {})
                 )
-                continue
-            results.append(
-                outcome
-                | {
-                    "id": str(payload.id),
+            else:
+                created = done.kind == "created"
+                results[index] = answer | {
+                    "id": str(item.payload.id),
                     "outcome": "created" if created else "already_present",
                     "status_code": 201 if created else 200,
                     "detail": None,
-                    "version": record["version"],
+                    "version": 1 if created else done.version,
                 }
-            )
-        return sorted(results, key=lambda r: int(r["index"]))
+        return [r for r in results if r is not None]
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _readable(self, hr: sa.FromClause) -> sa.Select[Any]:
@@ -658,12 +433,22 @@ class HelpRecordService:
             .mappings()
             .one()
         )
-        values = self._row(
-            payload, version=based_on + 1, household_id=current["household_id"], cadre_id=me["id"]
+        values = record_values(
+            payload,
+            version=based_on + 1,
+            household_id=current["household_id"],
+            cadre_id=me["id"],
+            received_at=self.ctx.now,
+            created_by=self.principal.sub,
+        )
+        [around] = (
+            await neighbours(await raw_connection(self.session), [(me["id"], record_id, payload.device_time)])
+            if payload.gps_lat is not None
+            else [[]]
         )
         values |= {
             "id": record_id,
-            "flags": await self._flags(payload, hh, me["id"], record_id),
+            "flags": evidence_flags(payload, received_at=self.ctx.now, household=hh, around=around),
             "payload_hash": payload_hash(payload),
             "correction_reason": payload.correction_reason,
         }
