@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -401,6 +402,61 @@ class PostRun:
     rps: float
     p50_ms: float | None
     p99_ms: float | None
+    #: CPU milliseconds per successful request: the whole machine, and each process (see CpuMeter).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+
+
+#: (latencies, errors by kind, an answer per error kind, measured seconds, CPU readings at start and end)
+LoopResult = tuple[
+    list[float], dict[str, int], dict[str, str], float, tuple[dict[str, float], dict[str, float]]
+]
+
+
+class CpuMeter:
+    """CPU time per request, to show where it goes: the throughput ratio of two CPU-bound loops on the same
+    cores is roughly the inverse ratio of their CPU per request.
+
+    `machine` is every core's busy time (user, system, irq; not idle or I/O wait); `client` is this process
+    (the load generator); `gateway`/`registry` are the servers; `database+` is the rest of the machine's busy
+    time, PostgreSQL's backends above all (they come and go with connection pools, so they are not counted
+    one by one). Without psutil the meter reads nothing.
+    """
+
+    def __init__(self, plat: Platform) -> None:
+        try:
+            import psutil  # installed with pgserver
+        except ImportError:  # pragma: no cover
+            self._psutil: Any = None
+            return
+        self._psutil = psutil
+        self._servers = {
+            "gateway": plat.servers[GATEWAY].proc.pid,
+            "registry": plat.servers["registry"].proc.pid,
+        }
+
+    def read(self) -> dict[str, float]:
+        if self._psutil is None:
+            return {}
+        psutil = self._psutil
+        t = psutil.cpu_times()
+        out = {"machine": t.user + t.system + t.nice + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)}
+        me = psutil.Process().cpu_times()
+        out["client"] = me.user + me.system
+        for name, pid in self._servers.items():
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            out[name] = times.user + times.system
+        return out
+
+    @staticmethod
+    def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+        if not before or not requests:
+            return {}
+        used = {k: max(0.0, after.get(k, 0.0) - v) * 1000 / requests for k, v in before.items()}
+        used["database+"] = max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
+        return used
 
 
 def _record(household: str, now: datetime) -> dict[str, Any]:
@@ -424,7 +480,8 @@ async def _post_loop(
     seconds: float,
     warmup: float,
     idem: bool,
-) -> tuple[list[float], dict[str, int], dict[str, str], float]:
+    cpu: Callable[[], dict[str, float]],
+) -> LoopResult:
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, keepalive_timeout=60)
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -457,11 +514,13 @@ async def _post_loop(
         if warmup > 0:
             until = time.perf_counter() + warmup
             await asyncio.gather(*(user(i, until, False) for i in range(concurrency)))
+        cpu_before = cpu()
         begin = time.perf_counter()
         until = begin + seconds
         await asyncio.gather(*(user(i, until, True) for i in range(concurrency)))
         elapsed = time.perf_counter() - begin
-    return latencies, errors, samples, elapsed
+        cpu_after = cpu()
+    return latencies, errors, samples, elapsed, (cpu_before, cpu_after)
 
 
 _BASELINE_INSERT = (
@@ -472,8 +531,15 @@ _BASELINE_INSERT = (
 
 
 async def _insert_loop(
-    db: str, households: list[str], cadre_sub: str, *, concurrency: int, seconds: float, warmup: float
-) -> tuple[list[float], dict[str, int], dict[str, str], float]:
+    db: str,
+    households: list[str],
+    cadre_sub: str,
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    cpu: Callable[[], dict[str, float]],
+) -> LoopResult:
     import asyncpg
 
     cadre = uuid.UUID(_cadre_id(0))
@@ -512,13 +578,15 @@ async def _insert_loop(
         if warmup > 0:
             until = time.perf_counter() + warmup
             await asyncio.gather(*(user(i, until, False) for i in range(concurrency)))
+        cpu_before = cpu()
         begin = time.perf_counter()
         until = begin + seconds
         await asyncio.gather(*(user(i, until, True) for i in range(concurrency)))
         elapsed = time.perf_counter() - begin
+        cpu_after = cpu()
     finally:
         await pool.close()
-    return latencies, errors, samples, elapsed
+    return latencies, errors, samples, elapsed, (cpu_before, cpu_after)
 
 
 def _run_async(coro: Any) -> Any:
@@ -574,6 +642,7 @@ def post_phase(
         f"  (a) visit POST, c={args.concurrency}: Idempotency-Key "
         + ("honoured (variant measured)" if idem else "not honoured by the registry (variant skipped)")
     )
+    meter = CpuMeter(plat)
     targets = ["gateway", "direct", "baseline"] + (["gateway+idem"] if idem else [])
     runs: list[PostRun] = []
     for rnd in range(1, args.rounds + 1):
@@ -589,6 +658,7 @@ def post_phase(
                         concurrency=args.concurrency,
                         seconds=args.duration,
                         warmup=args.warmup,
+                        cpu=meter.read,
                     )
                 )
             else:
@@ -601,9 +671,11 @@ def post_phase(
                         seconds=args.duration,
                         warmup=args.warmup,
                         idem=target == "gateway+idem",
+                        cpu=meter.read,
                     )
                 )
-            latencies, errors, samples, elapsed = result
+            latencies, errors, samples, elapsed, (cpu_before, cpu_after) = result
+            cpu = CpuMeter.per_request(cpu_before, cpu_after, len(latencies))
             lat = sorted(latencies)
             run = PostRun(
                 target=target,
@@ -614,6 +686,7 @@ def post_phase(
                 rps=len(lat) / elapsed if elapsed else 0.0,
                 p50_ms=None if not lat else (percentile(lat, 50) or 0) * 1000,
                 p99_ms=None if not lat else (percentile(lat, 99) or 0) * 1000,
+                cpu_ms=cpu,
             )
             runs.append(run)
             _say(
@@ -648,6 +721,37 @@ def batch_phase(
 def _med(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def _cpu_table(posts: list[PostRun], summary_post: dict[str, dict[str, Any]]) -> None:
+    """Where the CPU goes, per request (medians over rounds), and the ratios it implies."""
+    parts = ["machine", "client", "gateway", "registry", "database+"]
+    cpu: dict[str, dict[str, float]] = {}
+    for target in summary_post:
+        runs = [r.cpu_ms for r in posts if r.target == target and r.cpu_ms]
+        if runs:
+            cpu[target] = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in parts}
+    if "baseline" not in cpu:
+        return
+    base = cpu["baseline"]
+    rows = [
+        [t, *(_fmt(c[k], ".3f") for k in parts), _fmt(base["machine"] / c["machine"], ".2f", "x")]
+        for t, c in cpu.items()
+        if c["machine"]
+    ]
+    _say()
+    _say("CPU ms per request (all cores; database+ = the machine's busy time not in the three processes)")
+    _say(_table(["target", "machine", "client", "gateway", "registry", "database+", "INSERT/target"], rows))
+    for target in ("gateway", "direct"):
+        c = cpu.get(target)
+        if c and c["machine"] > c["client"]:
+            summary_post[target]["cpu_ms"] = c
+            ceiling = (base["machine"] - base["client"]) / (c["machine"] - c["client"])
+            _say(
+                f"  {target}: a request costs {c['machine'] / base['machine']:.1f}x the CPU of a raw INSERT "
+                f"({base['machine'] / c['machine']:.2f}x); without the load generators' own CPU, {ceiling:.2f}x: "
+                "the most the req/s ratio can reach on shared cores"
+            )
 
 
 def report(
@@ -690,6 +794,7 @@ def report(
             for t, s in summary_post.items()
         ]
         _say(_table(["target", "req/s", "p50 ms", "p99 ms", "vs raw INSERT", "errors"], rows))
+        _cpu_table(posts, summary_post)
         ratio = summary_post["gateway"]["rps"] / base if base else None
         verdicts["post_ratio"] = {
             "value": ratio,
@@ -726,14 +831,14 @@ def report(
     rows = []
     summary_dl: dict[str, dict[str, Any]] = {}
     for name in ("gateway", "direct"):
-        runs = [r for r in download.runs if r.target == f"download:{name}"]
+        dl_runs = [r for r in download.runs if r.target == f"download:{name}"]
         summary_dl[name] = {
-            "p50_ms": _med([r.p50_ms for r in runs]),
-            "p90_ms": _med([r.p90_ms for r in runs]),
-            "p99_ms": _med([r.p99_ms for r in runs]),
-            "max_ms": max((r.max_ms or 0) for r in runs) if runs else None,
-            "errors": sum(r.errors for r in runs),
-            "rps": _med([r.rps for r in runs]),
+            "p50_ms": _med([r.p50_ms for r in dl_runs]),
+            "p90_ms": _med([r.p90_ms for r in dl_runs]),
+            "p99_ms": _med([r.p99_ms for r in dl_runs]),
+            "max_ms": max((r.max_ms or 0) for r in dl_runs) if dl_runs else None,
+            "errors": sum(r.errors for r in dl_runs),
+            "rps": _med([r.rps for r in dl_runs]),
         }
         s = summary_dl[name]
         rows.append(

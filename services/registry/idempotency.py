@@ -11,14 +11,16 @@ A client that sends `Idempotency-Key: <key>` on a POST/PUT/PATCH/DELETE gets at 
   and an expired key met on the way is replaced.
 
 Server errors (5xx), exceptions and transient refusals (401, 408, 429) are not stored: the key is released so
-the retry runs again. Requests
-without a valid token pass through untouched (they get their 401 from the route).
+the retry runs again. Requests without a valid token pass through untouched (they get their 401 from the
+route).
 
 Pure ASGI (like `shared.observability`): it must see the raw body to hash and replay it, and it must stream
-the response through while keeping a copy. The key row lives in its own short transactions on
-the registry's asyncpg write pool (`app.state.write_pool`), apart from the request's own transaction, so the "in progress" marker is visible to a
-concurrent retry before the work commits. Install it inside `ObservabilityMiddleware` (`install_idempotency`),
-so that its refusals carry a request id and are logged.
+the response through while keeping a copy. The key row is written by single statements of its own (claim,
+complete or release; each its own durable commit) on the registry's asyncpg write pool
+(`app.state.write_pool`), apart from the request's own transaction, so the "in progress" marker is visible to
+a concurrent retry before the work commits, and a key answered survives a crash like the work it answered.
+Install it inside `ObservabilityMiddleware` (`install_idempotency`), so that its refusals carry a request id
+and are logged.
 """
 
 from __future__ import annotations
@@ -105,18 +107,17 @@ class _KeyStore:
         now: datetime,
         expires: datetime,
     ) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit TO OFF")
-            await conn.execute(
-                "DELETE FROM registry_idempotency_key WHERE principal = $1 AND key = $2 AND expires_at <= $3",
-                principal,
-                key,
-                now,
-            )
+        # One statement: a new key is inserted; an expired one is taken over; a live one is left alone.
+        async with self.pool.acquire() as conn:
             claimed = await conn.fetchval(
                 "INSERT INTO registry_idempotency_key (principal, key, method, path, request_hash, state,"
                 " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7)"
-                " ON CONFLICT (principal, key) DO NOTHING RETURNING key",
+                " ON CONFLICT (principal, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path,"
+                " request_hash = EXCLUDED.request_hash, state = 'in_progress', response_status = NULL,"
+                " response_headers = NULL, response_body = NULL, created_at = EXCLUDED.created_at,"
+                " expires_at = EXCLUDED.expires_at"
+                " WHERE registry_idempotency_key.expires_at <= EXCLUDED.created_at"
+                " RETURNING key",
                 principal,
                 key,
                 method,
