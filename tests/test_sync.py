@@ -359,6 +359,24 @@ class TestCursor:
         body = await world.download(world.sub_a, cursor)
         assert body["full"] is True and ids(body) == {household}
 
+    async def test_housekeeping_prunes_only_what_no_cursor_needs(
+        self, world: World, registry_app: Any
+    ) -> None:
+        from services.registry.main import housekeeping
+
+        household = await world.household()
+        await world.pair(household, world.cadre_a)
+        cursor = (await world.download(world.sub_a))["cursor"]
+        # Everything so far is made older than the oldest cursor honoured; then a record arrives today.
+        await world.db.execute("UPDATE registry_change SET at = now() - interval '91 days'")
+        aged = await world.db.fetchval("SELECT count(*) FROM registry_change")
+        await world.record(household, at=datetime(2026, 11, 20, tzinfo=UTC))
+        assert (await housekeeping(registry_app))["changes"] == aged
+        assert await world.db.fetchval("SELECT count(*) FROM registry_change") == 1
+        # The phone's cursor continues incrementally past the pruned rows.
+        body = await world.download(world.sub_a, cursor)
+        assert body["full"] is False and ids(body) == {household}
+
     async def test_cursor_from_the_future_gives_a_full_sync(self, world: World) -> None:
         await world.pair(await world.household(), world.cadre_a)
         future = SyncCursor(seq=10**12, horizon=None, day=date(2026, 11, 1), issued_at=int(time.time()))

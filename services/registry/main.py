@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from services.registry.pairing.routes import router as pairing_router
 from services.registry.plans.routes import router as plans_router
 from services.registry.routes import router as regions_router
 from services.registry.settings import RegistrySettings
+from services.registry.sync import CURSOR_MAX_AGE_DAYS, prune_changes
 from services.registry.sync import router as sync_router
 from shared.app import build_service_app
 from shared.db import utcnow
@@ -35,20 +37,29 @@ async def _no_reset(_: asyncpg.Connection) -> None:
     return None
 
 
-#: Expired Idempotency-Keys (kept 30 days) are deleted this often.
-PURGE_INTERVAL_SECONDS = 3600.0
+#: Housekeeping runs this often: expired Idempotency-Keys (kept 30 days) and change-feed rows older than the
+#: oldest sync cursor still honoured (`sync.CURSOR_MAX_AGE_DAYS`) are deleted.
+HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
 
 
-async def _purge_idempotency_keys(app: FastAPI) -> None:
-    """Delete expired Idempotency-Keys every hour (a failure is logged and retried at the next tick)."""
+async def housekeeping(app: FastAPI) -> dict[str, int]:
+    """One round of housekeeping; the counts removed."""
+    now = app.state.clock()
+    keys = await purge_expired(app.state.engine, now=now)
+    changes = await prune_changes(app.state.write_pool, before=now - timedelta(days=CURSOR_MAX_AGE_DAYS))
+    return {"idempotency_keys": keys, "changes": changes}
+
+
+async def _housekeeping_loop(app: FastAPI) -> None:
+    """Housekeeping every hour (a failure is logged and retried at the next tick)."""
     while True:
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
         try:
-            removed = await purge_expired(app.state.engine, now=app.state.clock())
-            if removed:
-                _log.info("purged expired idempotency keys", extra={"count": removed})
+            removed = await housekeeping(app)
+            if any(removed.values()):
+                _log.info("housekeeping", extra=removed)
         except Exception:  # the database may be briefly away; the next tick tries again
-            _log.exception("purging idempotency keys failed")
+            _log.exception("housekeeping failed")
 
 
 def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | None = None) -> FastAPI:
@@ -81,7 +92,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             reset=_no_reset,
         )
         app.state.record_writer = RecordWriter(app.state.write_pool)
-        purger = asyncio.create_task(_purge_idempotency_keys(app))
+        purger = asyncio.create_task(_housekeeping_loop(app))
         try:
             yield
         finally:

@@ -35,7 +35,15 @@ from services.registry.households.queries import CARD_SQL
 from shared.auth import Principal, PrincipalDep, Role
 from shared.problems import BadRequest, Forbidden
 
-__all__ = ["CURSOR_MAX_AGE_DAYS", "SyncCursor", "decode_cursor", "download", "encode_cursor", "router"]
+__all__ = [
+    "CURSOR_MAX_AGE_DAYS",
+    "SyncCursor",
+    "decode_cursor",
+    "download",
+    "encode_cursor",
+    "prune_changes",
+    "router",
+]
 
 router = APIRouter(tags=["sync"])
 
@@ -218,6 +226,29 @@ def _usable(cursor: SyncCursor, *, max_seq: int, min_seq: int | None, today: dat
         return False
     # Changes after the cursor were pruned from the feed.
     return not (min_seq is not None and cursor.seq < min_seq - 1)
+
+
+# -- retention ---------------------------------------------------------------------------------------------------
+_PRUNE_SQL = """
+DELETE FROM registry_change WHERE seq IN (
+  SELECT seq FROM registry_change WHERE at < $1 ORDER BY seq LIMIT $2)
+"""
+PRUNE_CHUNK = 10_000
+
+
+async def prune_changes(pool: asyncpg.Pool, *, before: datetime) -> int:
+    """Delete feed rows written before `before`, oldest first, in chunks (short transactions); how many.
+
+    Safe at any time: a cursor from before the oldest row left gets a full download (`_usable`), and the
+    service prunes only rows older than `CURSOR_MAX_AGE_DAYS` (such cursors get a full download anyway)."""
+    removed = 0
+    async with pool.acquire() as conn:
+        while True:
+            status = await conn.execute(_PRUNE_SQL, before, PRUNE_CHUNK)
+            count = int(status.split()[-1])
+            removed += count
+            if count < PRUNE_CHUNK:
+                return removed
 
 
 # -- the download ------------------------------------------------------------------------------------------------
