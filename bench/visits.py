@@ -749,8 +749,9 @@ def _cpu_table(posts: list[PostRun], summary_post: dict[str, dict[str, Any]]) ->
             ceiling = (base["machine"] - base["client"]) / (c["machine"] - c["client"])
             _say(
                 f"  {target}: a request costs {c['machine'] / base['machine']:.1f}x the CPU of a raw INSERT "
-                f"({base['machine'] / c['machine']:.2f}x); without the load generators' own CPU, {ceiling:.2f}x: "
-                "the most the req/s ratio can reach on shared cores"
+                f"({base['machine'] / c['machine']:.2f}x); the servers' and PostgreSQL's alone, without the load "
+                f"generators' own CPU: {c['machine'] - c['client']:.3f} vs {base['machine'] - base['client']:.3f} "
+                f"ms ({ceiling:.2f}x)"
             )
 
 

@@ -9,7 +9,8 @@ against the cadre's stored records and the other records of the same call) and i
 in one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING`, in id order (two overlapping calls take
 their row locks in the same order, so they cannot deadlock).
 
-The caller owns the transaction: nothing here commits.
+The caller decides the transaction: the batch and the session path call it inside theirs; the group-commit
+writer calls it in autocommit, where the INSERT, the only write, is its own transaction.
 """
 
 from __future__ import annotations

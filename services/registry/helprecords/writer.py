@@ -78,7 +78,9 @@ class RecordWriter:
                 future.set_result(outcome)
 
     async def _store(self, items: list[NewRecord]) -> list[Outcome]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        # No BEGIN/COMMIT round trips: `store_new` writes with one statement (atomic, and committed durably in
+        # autocommit); what it reads before is only checks, which the statement's ON CONFLICT makes race-safe.
+        async with self._pool.acquire() as conn:
             return await store_new(conn, items)
 
     async def drain(self) -> None:
