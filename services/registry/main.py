@@ -87,8 +87,8 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             min_size=0,
             max_size=config.read_pool_size,
             server_settings={"application_name": "jingzhun-write"},
-            # Single statements and short transactions (SET LOCAL at most): nothing outlives a release, so the
-            # RESET ALL round trip is skipped here too (an open transaction is still rolled back first).
+            # Single statements only (new help records, Idempotency-Key rows, feed pruning): nothing outlives a
+            # release, so the RESET ALL round trip is skipped here too (an open transaction is still rolled back).
             reset=_no_reset,
         )
         app.state.record_writer = RecordWriter(app.state.write_pool)
