@@ -90,8 +90,10 @@ async def test_id_numbers_are_encrypted_at_rest(registry, clerk, db_urls):
     ("mutate", "pointer"),
     [
         (
-            lambda p: p["members"][0].__setitem__(
-                "resident_id_number", p["members"][0]["resident_id_number"][:17] + "0"
+            lambda p: p["members"][0].__setitem__(  # a check character that is certainly wrong
+                "resident_id_number",
+                p["members"][0]["resident_id_number"][:17]
+                + ("1" if p["members"][0]["resident_id_number"][17] == "0" else "0"),
             ),
             "resident_id_number",
         ),
