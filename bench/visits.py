@@ -404,6 +404,8 @@ class PostRun:
     p99_ms: float | None
     #: CPU milliseconds per successful request: the whole machine, and each process (see CpuMeter).
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    #: Records per group-commit flush in the registry during the run (its /metrics), when it reports them.
+    mean_group: float | None = None
 
 
 #: (latencies, errors by kind, an answer per error kind, measured seconds, CPU readings at start and end)
@@ -457,6 +459,24 @@ class CpuMeter:
         used = {k: max(0.0, after.get(k, 0.0) - v) * 1000 / requests for k, v in before.items()}
         used["database+"] = max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
         return used
+
+
+def _group_totals(registry: str) -> tuple[float, float] | None:
+    """(records, flushes) of the registry's group-commit writer so far, from its /metrics."""
+    try:
+        status, body = _http(f"{registry}/metrics", timeout=5)
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    totals: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("jingzhun_help_record_group_size_sum", "jingzhun_help_record_group_size_count"):
+            totals[name] = float(value)
+    if len(totals) < 2:
+        return None
+    return totals["jingzhun_help_record_group_size_sum"], totals["jingzhun_help_record_group_size_count"]
 
 
 def _record(household: str, now: datetime) -> dict[str, Any]:
@@ -649,6 +669,7 @@ def post_phase(
         for target in targets:
             plat.check_alive()
             token = cadre.get(args.warmup + args.duration + 60)
+            groups_before = _group_totals(plat.servers["registry"].url)
             if target == "baseline":
                 result = _run_async(
                     _insert_loop(
@@ -676,6 +697,10 @@ def post_phase(
                 )
             latencies, errors, samples, elapsed, (cpu_before, cpu_after) = result
             cpu = CpuMeter.per_request(cpu_before, cpu_after, len(latencies))
+            groups_after = _group_totals(plat.servers["registry"].url)
+            mean_group = None
+            if groups_before and groups_after and groups_after[1] > groups_before[1]:
+                mean_group = (groups_after[0] - groups_before[0]) / (groups_after[1] - groups_before[1])
             lat = sorted(latencies)
             run = PostRun(
                 target=target,
@@ -687,11 +712,13 @@ def post_phase(
                 p50_ms=None if not lat else (percentile(lat, 50) or 0) * 1000,
                 p99_ms=None if not lat else (percentile(lat, 99) or 0) * 1000,
                 cpu_ms=cpu,
+                mean_group=mean_group,
             )
             runs.append(run)
             _say(
                 f"      [round {rnd}/{args.rounds}] {target:<12} {run.rps:8.0f} req/s  "
                 f"p50 {_fmt(run.p50_ms, '6.2f')} ms  p99 {_fmt(run.p99_ms, '6.2f')} ms  errors {run.errors}"
+                + (f"  {mean_group:.1f} records per commit" if mean_group else "")
             )
     return runs, idem
 

@@ -710,6 +710,8 @@ async def test_concurrent_posts_share_transactions_and_each_gets_its_answer(
     assert await count_versions(db) == 40
     # Forty-odd POSTs arrived together: they were stored in fewer transactions than records.
     assert 1 <= writer.groups - groups_before < 40
+    metrics = (await registry.get("/metrics")).text
+    assert "jingzhun_help_record_group_size_count" in metrics  # how well grouping works, for operators
 
 
 async def test_a_record_the_database_refuses_fails_alone(registry, registry_app, clerk, db, phone):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import asyncpg
+from prometheus_client import Histogram
 
 from services.registry.helprecords.store import NewRecord, Outcome, store_new
 
@@ -31,6 +31,13 @@ _log = logging.getLogger("jingzhun.registry.helprecords")
 MAX_GROUP = 500
 #: Flushes in flight at once: while one waits for its commit to reach the disk, the next group is stored.
 MAX_FLUSHES = 2
+
+#: How many records each flush stored together (on /metrics): 1s mean no load, or no grouping.
+GROUP_SIZE = Histogram(
+    "jingzhun_help_record_group_size",
+    "Help records stored by one group-commit flush",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500),
+)
 
 
 class RecordWriter:
@@ -73,6 +80,7 @@ class RecordWriter:
             return
         self.groups += 1
         self.records += len(group)
+        GROUP_SIZE.observe(len(group))
         for (_, future), outcome in zip(group, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
@@ -87,6 +95,3 @@ class RecordWriter:
         """Wait for the running flush (shutdown: answer what was accepted before closing the pool)."""
         if self._flushers:
             await asyncio.gather(*self._flushers, return_exceptions=True)
-
-    def stats(self) -> dict[str, Any]:
-        return {"groups": self.groups, "records": self.records}
