@@ -559,6 +559,22 @@ async def test_impossible_speed(registry, clerk, db, phone):
     assert (await registry.post("/help-records", json=late, headers=phone.headers)).json()["flags"] == [
         "impossible_speed"
     ]
+    # Both ends of each impossible trip are flagged, whichever was synced first: the records stored before
+    # their too-fast neighbour arrived now carry the flag as well (raised on them, the rows stay untouched).
+    async def flags_of(body: dict[str, Any]) -> list[str]:
+        response = await registry.get(f"/help-records/{body['id']}", headers=phone.headers)
+        return list(response.json()["flags"])
+
+    assert [await flags_of(b) for b in (at_a, rushed, calm, late)] == [["impossible_speed"]] * 4
+    raised = await db.run("SELECT record_id, because_of FROM registry_help_record_flag ORDER BY raised_at")
+    assert [(str(r["record_id"]), str(r["because_of"])) for r in raised] == [
+        (at_a["id"], rushed["id"]),
+        (calm["id"], late["id"]),
+    ]
+    # The phone's download carries them too.
+    download = (await registry.get("/sync/download", headers=phone.headers)).json()
+    synced = {r["id"]: r["flags"] for h in download["households"] for r in h["help_records"]}
+    assert synced[at_a["id"]] == ["impossible_speed"] and synced[calm["id"]] == ["impossible_speed"]
 
 
 # -- access ---------------------------------------------------------------------------------------------------
@@ -642,6 +658,19 @@ async def test_records_are_append_only(registry, clerk, db, phone):
         "DELETE FROM registry_help_record WHERE id = $1",
         "UPDATE registry_help_confirmation SET signatory = 'x' WHERE record_id = $1",
         "DELETE FROM registry_help_confirmation WHERE record_id = $1",
+    ):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await db.run(sql, uuid.UUID(body["id"]))
+    await db.run(
+        "INSERT INTO registry_help_record_flag (record_id, version, flag, because_of, household_id)"
+        " VALUES ($1, 1, 'impossible_speed', $2, $3)",
+        uuid.UUID(body["id"]),
+        uuid.uuid4(),
+        uuid.UUID(hid),
+    )
+    for sql in (
+        "UPDATE registry_help_record_flag SET flag = 'x' WHERE record_id = $1",
+        "DELETE FROM registry_help_record_flag WHERE record_id = $1",
     ):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await db.run(sql, uuid.UUID(body["id"]))

@@ -462,6 +462,21 @@ help_record = sa.Table(
     sa.Index("ix_registry_help_record_cadre", "cadre_id", "device_time"),
 )
 
+#: A flag raised on a stored version by a record that arrived later (its neighbour in an impossible trip).
+help_record_flag = sa.Table(
+    "registry_help_record_flag",
+    SQLModel.metadata,
+    sa.Column("record_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("flag", sa.String(32), primary_key=True),
+    sa.Column("because_of", UUID(as_uuid=True), primary_key=True),
+    sa.Column("household_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("raised_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(
+        ["record_id", "version"], ["registry_help_record.id", "registry_help_record.version"]
+    ),
+)
+
 help_confirmation = sa.Table(
     "registry_help_confirmation",
     SQLModel.metadata,

@@ -141,7 +141,11 @@ LEFT JOIN LATERAL (
     'device_id', x.device_id, 'place', x.place,
     'gps', CASE WHEN x.gps_lat IS NOT NULL THEN json_build_object('lat', x.gps_lat, 'lon', x.gps_lon) END,
     'content', x.content, 'money_yuan', (x.money_fen::numeric / 100)::numeric(14, 2)::text,
-    'goods', x.goods, 'measures', x.measures, 'flags', x.flags, 'correction_reason', x.correction_reason,
+    'goods', x.goods, 'measures', x.measures,
+    'flags', ARRAY(SELECT DISTINCT fl FROM unnest(x.flags || ARRAY(
+               SELECT f.flag FROM registry_help_record_flag f WHERE f.record_id = x.id AND f.version = x.version
+             )) fl ORDER BY fl),
+    'correction_reason', x.correction_reason,
     'confirmation_status', CASE cf.parties WHEN 3 THEN 'confirmed' WHEN 0 THEN 'unconfirmed'
                            ELSE 'partially_confirmed' END,
     'confirmations', cf.confirmations,

@@ -12,8 +12,9 @@ Rules (DOMAIN.md §3.2, invariants 30-31, issue #4):
   no more corrections (409 `record_confirmed`).
 - Device clocks are not trusted: `received_at` is the server's; a skew over 24 h is flagged.
 - Evidence flags for review are computed when a version is stored (`clock_skew`, `far_from_household`,
-  `impossible_speed` against the cadre's records already known), except `photo_reused`, which depends on photos
-  uploaded later and is therefore computed when reading (the record row is immutable).
+  `impossible_speed` against the cadre's neighbouring records). A stored neighbour of an impossible trip gets
+  the flag raised on it in `registry_help_record_flag` (the record row is immutable); `photo_reused` depends
+  on photos uploaded later and is computed when reading.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from services.registry.helprecords.schemas import (
     payload_hash,
 )
 from services.registry.helprecords.store import (
+    RAISE_FLAGS_SQL,
     NewRecord,
     evidence_flags,
     neighbours,
@@ -46,7 +48,14 @@ from services.registry.helprecords.store import (
 )
 from services.registry.households.access import etag, household_scope
 from services.registry.households.service import Context, audit
-from services.registry.models import attachment, cadre, help_confirmation, help_record, household
+from services.registry.models import (
+    attachment,
+    cadre,
+    help_confirmation,
+    help_record,
+    help_record_flag,
+    household,
+)
 from shared.auth import Role
 from shared.db import execute, raw_connection
 from shared.problems import (
@@ -119,6 +128,15 @@ def _photo_reused(table: sa.FromClause) -> sa.ColumnElement[bool]:
     )
 
 
+def _raised_flags(table: sa.FromClause) -> sa.ScalarSelect[Any]:
+    """The flags later records raised on this version (help_record_flag)."""
+    return (
+        sa.select(sa.func.array_agg(sa.distinct(help_record_flag.c.flag)))
+        .where(help_record_flag.c.record_id == table.c.id, help_record_flag.c.version == table.c.version)
+        .scalar_subquery()
+    )
+
+
 def _confirmation_count(table: sa.FromClause) -> sa.ScalarSelect[Any]:
     return (
         sa.select(sa.func.count())
@@ -144,8 +162,9 @@ def _coord(value: Decimal | None) -> str | None:
 
 
 def record_summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The public shape of one version (with `confirmation_count` and `photo_reused` from the query)."""
-    flags = set(row["flags"])
+    """The public shape of one version (with `confirmation_count`, `photo_reused` and `raised_flags` from the
+    query)."""
+    flags = set(row["flags"]) | set(row.get("raised_flags") or ())
     if row.get("photo_reused"):
         flags.add("photo_reused")
     return {
@@ -289,6 +308,7 @@ class HelpRecordService:
                 hr,
                 _confirmation_count(hr).label("confirmation_count"),
                 _photo_reused(hr).label("photo_reused"),
+                _raised_flags(hr).label("raised_flags"),
             )
             .select_from(hr.join(household, household.c.id == hr.c.household_id))
             .where(household_scope(self.principal, include_past=True))
@@ -446,9 +466,10 @@ class HelpRecordService:
             if payload.gps_lat is not None
             else [[]]
         )
+        flags, trips = evidence_flags(payload, received_at=self.ctx.now, household=hh, around=around)
         values |= {
             "id": record_id,
-            "flags": evidence_flags(payload, received_at=self.ctx.now, household=hh, around=around),
+            "flags": flags,
             "payload_hash": payload_hash(payload),
             "correction_reason": payload.correction_reason,
         }
@@ -463,6 +484,14 @@ class HelpRecordService:
         ).first()
         if inserted is None:  # another correction of the same version landed first
             raise _stale(based_on + 1)
+        if trips:  # the neighbours of an impossible trip are flagged too
+            await (await raw_connection(self.session)).execute(
+                RAISE_FLAGS_SQL,
+                [n["id"] for n in trips],
+                [n["version"] for n in trips],
+                [record_id] * len(trips),
+                [n["household_id"] for n in trips],
+            )
         await audit(
             self.ctx,
             "help_record.correct",

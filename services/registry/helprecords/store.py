@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK_SKEW_LIMIT",
     "FAR_FROM_HOUSEHOLD_KM",
     "MAX_SPEED_KMH",
+    "RAISE_FLAGS_SQL",
     "SPEED_MIN_DISTANCE_KM",
     "NewRecord",
     "Outcome",
@@ -79,14 +80,15 @@ def evidence_flags(
     received_at: datetime,
     household: Mapping[str, Any],
     around: Iterable[Mapping[str, Any]],
-) -> list[str]:
-    """The review flags of one version: `around` are the cadre's GPS-stamped records nearest before and after
-    it (household_id, device_time, gps_lat, gps_lon)."""
+) -> tuple[list[str], list[Mapping[str, Any]]]:
+    """The review flags of one version, and the neighbours it makes an impossible trip with (they are flagged
+    too). `around` are the cadre's GPS-stamped records nearest before and after it (household_id,
+    device_time, gps_lat, gps_lon; id and version when stored)."""
     flags: list[str] = []
     if abs(received_at - fields.device_time) > CLOCK_SKEW_LIMIT:
         flags.append("clock_skew")
     if fields.gps_lat is None or fields.gps_lon is None:
-        return flags
+        return flags, []
     if household["gps_lat"] is not None and household["gps_lon"] is not None:
         distance = haversine_km(
             float(fields.gps_lat),
@@ -97,9 +99,10 @@ def evidence_flags(
         if distance > FAR_FROM_HOUSEHOLD_KM:
             flags.append("far_from_household")
     here = {"gps_lat": fields.gps_lat, "gps_lon": fields.gps_lon, "device_time": fields.device_time}
-    if any(n["household_id"] != household["id"] and too_fast(here, n) for n in around):
+    trips = [n for n in around if n["household_id"] != household["id"] and too_fast(here, n)]
+    if trips:
         flags.append("impossible_speed")
-    return flags
+    return flags, trips
 
 
 # -- SQL ----------------------------------------------------------------------------------------------------
@@ -126,15 +129,15 @@ ORDER BY i.ord
 #: Per (cadre, record, time): the cadre's stored GPS-stamped records (newest versions, other ids) just before
 #: and just after the time, for the speed check.
 _NEIGHBOURS_SQL = """
-SELECT i.ord, n.household_id, n.device_time, n.gps_lat, n.gps_lon
+SELECT i.ord, n.id, n.version, n.household_id, n.device_time, n.gps_lat, n.gps_lon
 FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) WITH ORDINALITY AS i(cadre_id, id, t, ord)
 CROSS JOIN LATERAL (
-  (SELECT hr.household_id, hr.device_time, hr.gps_lat, hr.gps_lon FROM registry_help_record hr
+  (SELECT hr.id, hr.version, hr.household_id, hr.device_time, hr.gps_lat, hr.gps_lon FROM registry_help_record hr
    WHERE hr.cadre_id = i.cadre_id AND hr.id <> i.id AND hr.gps_lat IS NOT NULL AND hr.device_time <= i.t
      AND NOT EXISTS (SELECT 1 FROM registry_help_record nv WHERE nv.id = hr.id AND nv.version > hr.version)
    ORDER BY hr.device_time DESC LIMIT 1)
   UNION ALL
-  (SELECT hr.household_id, hr.device_time, hr.gps_lat, hr.gps_lon FROM registry_help_record hr
+  (SELECT hr.id, hr.version, hr.household_id, hr.device_time, hr.gps_lat, hr.gps_lon FROM registry_help_record hr
    WHERE hr.cadre_id = i.cadre_id AND hr.id <> i.id AND hr.gps_lat IS NOT NULL AND hr.device_time >= i.t
      AND NOT EXISTS (SELECT 1 FROM registry_help_record nv WHERE nv.id = hr.id AND nv.version > hr.version)
    ORDER BY hr.device_time ASC LIMIT 1)
@@ -153,7 +156,7 @@ _SELECTED = {
     "measures": "u.measures::jsonb",
     "flags": "string_to_array(u.flags, ',')",
 }
-_INSERT_SQL = (
+_RECORDS_SQL = (
     "INSERT INTO registry_help_record (version, "  # noqa: S608 - constant column names
     + ", ".join(c for c, _ in _COLUMNS)
     + ") SELECT 1, "
@@ -164,6 +167,27 @@ _INSERT_SQL = (
     + ", ".join(c for c, _ in _COLUMNS)
     + ") ORDER BY u.id ON CONFLICT (id, version) DO NOTHING RETURNING id"
 )
+_N = len(_COLUMNS)
+#: The records, and the flags their arrival raises on stored neighbours (only for records really inserted), in
+#: one statement: atomic in autocommit too.
+_INSERT_SQL = f"""
+WITH ins AS ({_RECORDS_SQL}),
+raised AS (
+  INSERT INTO registry_help_record_flag (record_id, version, flag, because_of, household_id)
+  SELECT f.record_id, f.version, 'impossible_speed', f.because_of, f.household_id
+  FROM unnest(${_N + 1}::uuid[], ${_N + 2}::int[], ${_N + 3}::uuid[], ${_N + 4}::uuid[])
+       AS f(record_id, version, because_of, household_id)
+  WHERE f.because_of IN (SELECT id FROM ins)
+  ON CONFLICT DO NOTHING)
+SELECT id FROM ins
+"""  # noqa: S608 - built from constants only
+#: Flags raised by a correction (the SQLAlchemy path inserts the version itself).
+RAISE_FLAGS_SQL = """
+INSERT INTO registry_help_record_flag (record_id, version, flag, because_of, household_id)
+SELECT f.record_id, f.version, 'impossible_speed', f.because_of, f.household_id
+FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[]) AS f(record_id, version, because_of, household_id)
+ON CONFLICT DO NOTHING
+"""
 _FIRST_VERSIONS_SQL = (
     "SELECT r.id, r.payload_hash, r.created_by,"
     " (SELECT max(v.version) FROM registry_help_record v WHERE v.id = r.id) AS latest_version"
@@ -327,6 +351,7 @@ async def store_new(conn: Any, items: Sequence[NewRecord]) -> list[Outcome]:
         around[i] = _nearest([*stored, *in_call], p.device_time)
 
     rows: list[dict[str, Any]] = []
+    raised: list[tuple[uuid.UUID, int, uuid.UUID, uuid.UUID]] = []  # stored neighbour, version, by, household
     for i, row in accepted:
         item = items[i]
         values = record_values(
@@ -338,13 +363,11 @@ async def store_new(conn: Any, items: Sequence[NewRecord]) -> list[Outcome]:
             created_by=item.principal.sub,
         )
         household = {"id": row["household_id"], "gps_lat": row["gps_lat"], "gps_lon": row["gps_lon"]}
-        values |= {
-            "id": item.payload.id,
-            "flags": evidence_flags(
-                item.payload, received_at=item.received_at, household=household, around=around.get(i, ())
-            ),
-            "payload_hash": item.digest,
-        }
+        flags, trips = evidence_flags(
+            item.payload, received_at=item.received_at, household=household, around=around.get(i, ())
+        )
+        raised += [(n["id"], n["version"], item.payload.id, n["household_id"]) for n in trips if "id" in n]
+        values |= {"id": item.payload.id, "flags": flags, "payload_hash": item.digest}
         outcomes[i] = Outcome("created", values=values)
         rows.append(values)
     if rows:
@@ -363,6 +386,7 @@ async def store_new(conn: Any, items: Sequence[NewRecord]) -> list[Outcome]:
                     ]
                     for c, _ in _COLUMNS
                 ),
+                *([r[k] for r in raised] for k in range(4)),
             )
         }
         raced = [i for i, _ in accepted if items[i].payload.id not in inserted]
