@@ -559,6 +559,7 @@ async def test_impossible_speed(registry, clerk, db, phone):
     assert (await registry.post("/help-records", json=late, headers=phone.headers)).json()["flags"] == [
         "impossible_speed"
     ]
+
     # Both ends of each impossible trip are flagged, whichever was synced first: the records stored before
     # their too-fast neighbour arrived now carry the flag as well (raised on them, the rows stay untouched).
     async def flags_of(body: dict[str, Any]) -> list[str]:

@@ -273,6 +273,15 @@ async def neighbours(
     return found
 
 
+def _as_neighbour(p: HelpRecordCreate) -> dict[str, Any]:
+    return {
+        "household_id": p.household_id,
+        "device_time": p.device_time,
+        "gps_lat": p.gps_lat,
+        "gps_lon": p.gps_lon,
+    }
+
+
 def _nearest(candidates: Iterable[Mapping[str, Any]], when: datetime) -> list[Mapping[str, Any]]:
     """The candidates nearest before and nearest after `when` (by device time)."""
     before: Mapping[str, Any] | None = None
@@ -287,7 +296,7 @@ def _nearest(candidates: Iterable[Mapping[str, Any]], when: datetime) -> list[Ma
 
 
 async def store_new(conn: Any, items: Sequence[NewRecord]) -> list[Outcome]:
-    """Store new records (one outcome per item, in order) inside the caller's transaction."""
+    """Store new records; one outcome per item, in order (in the caller's transaction, or in autocommit)."""
     context = await conn.fetch(
         _CONTEXT_SQL,
         [i.payload.id for i in items],
@@ -335,20 +344,20 @@ async def store_new(conn: Any, items: Sequence[NewRecord]) -> list[Outcome]:
     stored_around = await neighbours(
         conn, [(row["cadre_id"], items[i].payload.id, items[i].payload.device_time) for i, row in located]
     )
-    around: dict[int, list[Mapping[str, Any]]] = {}
-    for (i, row), stored in zip(located, stored_around, strict=True):
-        p = items[i].payload
-        in_call = [
-            {
-                "household_id": items[j].payload.household_id,
-                "device_time": items[j].payload.device_time,
-                "gps_lat": items[j].payload.gps_lat,
-                "gps_lon": items[j].payload.gps_lon,
-            }
-            for j, other in located
-            if j != i and other["cadre_id"] == row["cadre_id"]
-        ]
-        around[i] = _nearest([*stored, *in_call], p.device_time)
+    # In this call, a record's nearest records in time of the same cadre are its neighbours in time order.
+    by_cadre: dict[uuid.UUID, list[int]] = {}
+    for i, row in sorted(located, key=lambda entry: items[entry[0]].payload.device_time):
+        by_cadre.setdefault(row["cadre_id"], []).append(i)
+    in_call: dict[int, list[Mapping[str, Any]]] = {}
+    for ordered in by_cadre.values():
+        for k, i in enumerate(ordered):
+            in_call[i] = [
+                _as_neighbour(items[j].payload) for j in (ordered[k - 1 : k] + ordered[k + 1 : k + 2])
+            ]
+    around = {
+        i: _nearest([*stored, *in_call[i]], items[i].payload.device_time)
+        for (i, _), stored in zip(located, stored_around, strict=True)
+    }
 
     rows: list[dict[str, Any]] = []
     raised: list[tuple[uuid.UUID, int, uuid.UUID, uuid.UUID]] = []  # stored neighbour, version, by, household
