@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from shared.embedded_pg import server_url, start_embedded
 from shared.jwt import write_dev_keys
@@ -182,6 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for service in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
         gw = f"http://127.0.0.1:{ports['gateway']}"
+        demo = _load_demo_households(gw, DEMO_PASSWORD) if seeded else None
         _say("")
         _say("Jingzhun is running. Ctrl-C stops everything.")
         _say(f"  API (gateway)      {gw}")
@@ -204,6 +206,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
         )
         _say(f'    curl -s -H "Authorization: Bearer $TOKEN" {gw}/api/registry/regions/451025000000')
+        if demo is not None:
+            _say(
+                f"  Demo data: {demo['households']} registered households; cadre.wang is paired with "
+                f"{len(demo['paired'])} (log in as cadre.wang, then GET {gw}/api/registry/sync/download)"
+            )
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
         dead = [s for s, p in procs.items() if p.poll() is not None]
@@ -216,6 +223,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop()
         # The embedded PostgreSQL (if any) is stopped by pgserver's exit hook once this process ends.
         _ = server
+
+
+def _load_demo_households(gateway: str, password: str) -> dict[str, Any] | None:
+    """The demo households, pairings and a visit, through the API (services/registry/demo.py); a failure is
+    reported and the platform keeps running."""
+    import httpx
+
+    from services.registry.demo import load_demo_households
+
+    async def load() -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+            headers: dict[str, dict[str, str]] = {}
+            for username in ("admin.jingxi", "cadre.wang"):
+                response = await client.post(
+                    "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+                )
+                response.raise_for_status()
+                headers[username] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            client.base_url = httpx.URL(f"{gateway}/api/registry/")
+            return await load_demo_households(
+                client, admin=headers["admin.jingxi"], cadre=headers["cadre.wang"]
+            )
+
+    try:
+        return asyncio.run(load())
+    except Exception as exc:  # demo data is a convenience: say what failed, keep the platform up
+        _say(f"  demo households not loaded: {exc}")
+        return None
 
 
 # -- other commands --------------------------------------------------------------------------------------------
