@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.gateway import _free_port, _http  # noqa: E402
+from bench.gateway import _free_port  # noqa: E402
+from shared.cli import _wait_healthy  # noqa: E402
 
 _BODY = b'{"id":"3f6c1d7e-0000-4000-8000-000000000001","version":1,"flags":[]}'
 _session: Any = None
@@ -128,20 +129,6 @@ def _spawn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with status {proc.returncode}")
-        try:
-            if _http(f"{url}/healthz", timeout=1)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 async def _load(url: str, pids: dict[str, int], *, concurrency: int, seconds: float) -> dict[str, float]:
     import aiohttp
     import psutil
@@ -194,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "proxy": _spawn("proxy", proxy_port, {"FLOOR_UPSTREAM": leaf_url}),
     }
     try:
-        _wait(leaf_url, servers["leaf"])
-        _wait(proxy_url, servers["proxy"])
+        _wait_healthy(f"{leaf_url}/healthz", servers["leaf"], timeout=30)
+        _wait_healthy(f"{proxy_url}/healthz", servers["proxy"], timeout=30)
         import uvloop
 
         pids = {name: proc.pid for name, proc in servers.items()}
