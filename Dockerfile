@@ -34,6 +34,7 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY gateway ./gateway
 COPY services ./services
+COPY ops ./ops
 RUN pip install --no-cache-dir --no-deps .
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,8 +9,11 @@ run:        ## start PostgreSQL (embedded unless DATABASE_URL), migrate, seed th
 test:       ## the whole suite against PostgreSQL (TEST_DATABASE_URL, or an embedded one)
 	$(PY) scripts/dev.py test
 
-lint:
+lint:       ## ruff (lint + format check), mypy --strict over app code and tests, the import rules
 	$(PY) scripts/dev.py lint
+
+typecheck:  ## mypy --strict over app code and tests
+	$(PY) scripts/dev.py typecheck
 
 bench:      ## gateway vs direct benchmark (prints a table); ARGS="--quick" for a short run
 	$(PY) scripts/dev.py bench $(ARGS)

@@ -8,7 +8,7 @@ the gateway, side by side in one invocation.
 It sets up everything itself: throw-away databases (`jzbench_gateway`, `jzbench_registry`) on the server of
 `BENCH_DATABASE_URL` or `DATABASE_URL`, else on an embedded PostgreSQL in ./var/bench-pgdata; development keys
 in a temporary directory; the demo county; one registry and one gateway per proxy client (`PROXY_CLIENT`), all
-as uvicorn subprocesses started the way `python -m shared.cli run` starts them.
+as uvicorn subprocesses started the way `python -m ops.cli run` starts them.
 
 Two phases, each alternating the targets in rounds (direct, gw-aiohttp, gw-httpx, direct, …) so that machine
 noise is spread over all of them, and reporting the median over rounds:
@@ -349,7 +349,7 @@ class Databases:
             self.admin_url = _plain_pg_url(configured)
             self.where = f"PostgreSQL at {urllib.parse.urlsplit(self.admin_url).hostname or 'local socket'}"
         else:
-            from shared.embedded_pg import server_url, start_embedded
+            from ops.embedded_pg import server_url, start_embedded
 
             pgdata = ROOT / "var" / "bench-pgdata"
             self._server = start_embedded(pgdata)
@@ -446,9 +446,9 @@ class Platform:
         self.servers: dict[str, Server] = {}
 
     def prepare(self) -> None:
+        from ops.seed import seed_demo
         from shared.jwt import write_dev_keys
         from shared.migrate import upgrade
-        from shared.seed import seed_demo
 
         urls = self.databases.create()
         _say(f"  databases: {self.databases.where} (jzbench_gateway, jzbench_registry)")
@@ -462,7 +462,7 @@ class Platform:
         urls = self.databases.urls
         registry_port = _free_port()
         gateway_ports = {client: _free_port() for client in self.clients}
-        # As `shared.cli run` sets them; without inherited database or Redis settings, so that the processes
+        # As `ops.cli run` sets them; without inherited database or Redis settings, so that the processes
         # use exactly the bench databases and the in-process rate limiter.
         base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "REDIS_URL"}
         base |= {
@@ -500,7 +500,7 @@ class Platform:
 
     def _spawn(self, name: str, app: str, port: int, env: dict[str, str]) -> None:
         log = self.tmp / f"{name}.log"
-        from shared.cli import uvicorn_command
+        from ops.cli import uvicorn_command
 
         cmd = uvicorn_command(app, "127.0.0.1", port)
         with log.open("wb") as out:
@@ -572,7 +572,7 @@ class TokenSource:
 
     def get(self, valid_for: float) -> str:
         if time.monotonic() + valid_for >= self._expires:
-            from shared.seed import DEMO_PASSWORD, DEMO_USERS
+            from ops.seed import DEMO_PASSWORD, DEMO_USERS
 
             username = next(u for u, role, *_ in DEMO_USERS if role == "county_admin")
             status, body = _http(

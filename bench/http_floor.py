@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gateway import _free_port  # noqa: E402
-from shared.cli import _wait_healthy  # noqa: E402
+from ops.cli import _wait_healthy  # noqa: E402
 
 _BODY = b'{"id":"3f6c1d7e-0000-4000-8000-000000000001","version":1,"flags":[]}'
 _session: Any = None
@@ -109,7 +109,7 @@ async def proxy(scope: Any, receive: Any, send: Any) -> None:
 
 
 def leaf_app() -> Any:
-    """Factory for `uvicorn --factory` (how `shared.cli.uvicorn_command` serves every process)."""
+    """Factory for `uvicorn --factory` (how `ops.cli.uvicorn_command` serves every process)."""
     return leaf
 
 
@@ -118,7 +118,7 @@ def proxy_app() -> Any:
 
 
 def _spawn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    from shared.cli import uvicorn_command
+    from ops.cli import uvicorn_command
 
     return subprocess.Popen(
         uvicorn_command(f"bench.http_floor:{app}_app", "127.0.0.1", port),

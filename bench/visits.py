@@ -93,7 +93,7 @@ def create_registry() -> FastAPI:
 # == set-up ================================================================================================
 def _cadre_login(gateway: str) -> tuple[str, str]:
     """The demo cadre's access token and its `sub` (the gateway user id)."""
-    from shared.seed import DEMO_PASSWORD
+    from ops.seed import DEMO_PASSWORD
 
     status, body = _http(
         f"{gateway}/auth/token",

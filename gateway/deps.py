@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from gateway.identity import IdentityService
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from shared.auth import Principal, bearer_token
+from shared.auth import bearer_token
 from shared.problems import TooManyRequests
+from shared.roles import Principal
 
 __all__ = ["CallerDep", "IdentityDep", "authenticated_caller", "client_ip", "enforce_rate_limit"]
 

@@ -28,10 +28,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.models import GatewayAuditEvent, GatewayUser, RefreshToken, RevokedAccessToken, ServiceClient
 from gateway.passwords import Passwords
 from gateway.settings import SERVICE_AUDIENCES, GatewaySettings
-from shared.auth import Principal, Role
-from shared.db import utcnow
+from shared.clock import utcnow
 from shared.jwt import SigningKey
 from shared.problems import BadRequest, Unauthorized
+from shared.roles import Principal, Role
 
 __all__ = ["GATEWAY_AUDIENCE", "IdentityService", "IssuedTokens", "Revocations", "audit"]
 

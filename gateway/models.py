@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from shared.db import CODE_COLLATION, utcnow
+from shared.clock import utcnow
+from shared.db import CODE_COLLATION
 
 __all__ = ["GatewayAuditEvent", "GatewayUser", "RefreshToken", "RevokedAccessToken", "ServiceClient"]
 

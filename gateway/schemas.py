@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from shared.auth import Role
+from shared.roles import Role
 from shared.schemas import RegionCode, RequestModel, ResponseModel
 
 __all__ = [

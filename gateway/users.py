@@ -22,10 +22,19 @@ from gateway.deps import CallerDep, IdentityDep
 from gateway.identity import audit
 from gateway.models import GatewayAuditEvent, GatewayUser
 from gateway.schemas import AuditEventPublic, PasswordReset, UserCreate, UserPage, UserPublic
-from shared.auth import MANAGER_ROLES, ROLE_LEVEL, ROLE_RANK, Principal, Role
-from shared.db import SessionDep, utcnow
+from shared.clock import utcnow
+from shared.db import SessionDep, scope_filter
 from shared.problems import BadRequest, Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.regions import is_region_code, level_of, scope_prefix
+from shared.roles import (
+    MANAGER_ROLES,
+    ROLE_LEVEL,
+    ROLE_RANK,
+    Principal,
+    Role,
+    is_region_code,
+    level_of,
+    scope_prefix,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 audit_router = APIRouter(tags=["audit"])
@@ -64,7 +73,7 @@ async def _user_in_scope(
 ) -> GatewayUser:
     """The user if inside the manager's subtree; 404 otherwise (out of scope looks like missing)."""
     query = select(GatewayUser).where(
-        GatewayUser.id == user_id, manager.scope_filter(col(GatewayUser.region_code))
+        GatewayUser.id == user_id, scope_filter(manager, col(GatewayUser.region_code))
     )
     user = (await session.exec(query.with_for_update() if for_update else query)).first()
     if user is None:
@@ -151,7 +160,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> UserPage:
-    query = select(GatewayUser).where(manager.scope_filter(col(GatewayUser.region_code)))
+    query = select(GatewayUser).where(scope_filter(manager, col(GatewayUser.region_code)))
     if role is not None:
         query = query.where(GatewayUser.role == role)
     if region_code is not None:
@@ -273,7 +282,7 @@ async def list_audit(
         raise Forbidden("only county administrators read the identity audit log")
     # Scope: events about users of the caller's subtree, or done by them.
     in_scope_users = select(sa.cast(GatewayUser.id, sa.String)).where(
-        caller.scope_filter(col(GatewayUser.region_code))
+        scope_filter(caller, col(GatewayUser.region_code))
     )
     query = select(GatewayAuditEvent).where(
         sa.or_(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bootstrap: create .venv if missing, install the locked dependencies, then hand over to `shared.cli`.
+"""Bootstrap: create .venv if missing, install the locked dependencies, then hand over to `ops.cli`.
 
 Standard library only, so `make run` / `make test` work on a machine with nothing but Python 3.11+ and pip.
 """
@@ -46,7 +46,7 @@ def ensure_venv() -> None:
 def main() -> int:
     ensure_venv()
     os.chdir(ROOT)
-    args = [str(PYTHON), "-m", "shared.cli", *sys.argv[1:]]
+    args = [str(PYTHON), "-m", "ops.cli", *sys.argv[1:]]
     if os.name == "nt":
         return subprocess.call(args)  # noqa: S603
     os.execv(str(PYTHON), args)  # noqa: S606 - replace this process so Ctrl-C reaches the CLI directly

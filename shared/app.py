@@ -1,7 +1,10 @@
 """The application factory every domain service uses: middleware, problem handlers, auth, health, metrics.
 
-`build_service_app` gives a service its engine, session factory and token authority in a lifespan, plus
-`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`.
+`build_service_app` gives a service, in its lifespan, its engine and session factories, two plain asyncpg pools
+for the hot paths that skip the ORM (`read_pool`: read-only sessions; `write_pool`: single atomic statements and
+the Idempotency-Key rows), its token authority and its clock (`app.state.clock`, which tests replace); plus
+`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`, and the Idempotency-Key
+middleware when the service names its key table.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 import httpx
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from shared.auth import TokenAuthority
+from shared.clock import utcnow
 from shared.db import create_engine, install_sessions, ping
+from shared.idempotency import install_idempotency
 from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
 from shared.problems import install_problem_handlers, problem_response
@@ -123,6 +130,41 @@ async def _db_ready(app: FastAPI) -> dict[str, Any]:
     return checks
 
 
+async def _no_reset(_: asyncpg.Connection) -> None:
+    return None
+
+
+@contextlib.asynccontextmanager
+async def asyncpg_pools(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[None]:
+    """`app.state.read_pool` and `app.state.write_pool`: plain asyncpg, for paths measured to need it."""
+    dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    # min_size=0: connect on first use, so the process starts (and /readyz reports) without a database.
+    # reset=_no_reset: only single statements or self-contained read-only transactions run here, so nothing
+    # outlives a release and asyncpg's RESET ALL round trip is skipped (an open transaction is still rolled back).
+    app.state.read_pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=settings.read_pool_size,
+        server_settings={
+            "application_name": f"jingzhun-{settings.service_name}-read",
+            "default_transaction_read_only": "on",
+        },
+        reset=_no_reset,
+    )
+    app.state.write_pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=settings.read_pool_size,
+        server_settings={"application_name": f"jingzhun-{settings.service_name}-write"},
+        reset=_no_reset,
+    )
+    try:
+        yield
+    finally:
+        await app.state.write_pool.close()
+        await app.state.read_pool.close()
+
+
 def build_service_app(
     settings: ServiceSettings,
     *,
@@ -132,6 +174,7 @@ def build_service_app(
     keyset: KeySet | None = None,
     version: str = "0.1.0",
     extra_lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]] | None = None,
+    idempotency_keys: sa.Table | None = None,
 ) -> FastAPI:
     """A domain service: routers behind shared auth, errors, observability and health endpoints."""
     configure_logging(settings.log_level, json_logs=settings.json_logs)
@@ -150,11 +193,12 @@ def build_service_app(
             else None
         )
         try:
-            if extra_lifespan is None:
-                yield
-            else:
-                async with extra_lifespan(app):
+            async with asyncpg_pools(app, settings):
+                if extra_lifespan is None:
                     yield
+                else:
+                    async with extra_lifespan(app):
+                        yield
         finally:
             if refresher is not None:
                 refresher.cancel()
@@ -170,8 +214,13 @@ def build_service_app(
         responses={401: {"description": "Missing or invalid token (problem+json)"}},
     )
     app.state.settings = settings
+    #: The service's clock; tests replace it (notice windows, pairing dates, expiries all read it).
+    app.state.clock = utcnow
     install_common(app, settings, service=settings.service_name)
     app.include_router(health_router(_db_ready))
     for router in routers:
         app.include_router(router)
+    if idempotency_keys is not None:
+        # Innermost: inside the observability middleware, so its refusals are problem+json with a request id.
+        install_idempotency(app, idempotency_keys)
     return app

@@ -1,136 +1,53 @@
-"""Who is calling, and what they may see: the principal, roles, and the region scope filter.
+"""Who is calling: bearer tokens verified into a `shared.roles.Principal`, and the role checks routes declare.
 
 Every service route depends on `PrincipalDep` (directly or through `require_roles`), so no handler can skip
-authentication; every query on a regional table goes through `Principal.scope_filter`, so none can forget the
+authentication; every query on a regional table goes through `shared.db.scope_filter`, so none can forget the
 scope. Identity headers sent by a client (X-User, X-Role, ...) are never read: identity comes only from a
 verified token.
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.elements import ColumnClause
 
 from shared.jwt import InvalidToken, KeySet
 from shared.problems import Forbidden, Unauthorized
-from shared.regions import RegionLevel, in_scope, is_region_code, level_of, scope_prefix
+from shared.roles import Principal, Role, is_region_code
 
 __all__ = [
-    "MANAGER_ROLES",
-    "ROLE_LEVEL",
-    "ROLE_RANK",
-    "Principal",
     "PrincipalDep",
-    "Role",
     "TokenAuthority",
+    "WriterDep",
     "bearer_token",
     "current_principal",
+    "principal_from_claims",
     "require_roles",
     "require_writer",
 ]
 
 
-class Role(enum.StrEnum):
-    """System roles (DOMAIN.md §1.4)."""
-
-    county_admin = "county_admin"  # 县扶贫办: county poverty alleviation office
-    township_officer = "township_officer"  # 乡镇扶贫专干: township specialist
-    village_officer = "village_officer"  # 村两委 / 驻村工作队: village clerk or work team
-    cadre = "cadre"  # 帮扶干部: responsible helper, sees paired households only
-    province_system = "province_system"  # 省级系统: machine client, read-only
-    service = "service"  # internal: one service calling another
-
-
-#: Higher rank manages lower ranks (users may only create/disable/reset roles strictly below their own).
-ROLE_RANK: dict[Role, int] = {
-    Role.county_admin: 40,
-    Role.township_officer: 30,
-    Role.village_officer: 20,
-    Role.cadre: 10,
-    Role.province_system: 0,
-    Role.service: 0,
-}
-
-#: Roles that administer users in their subtree.
-MANAGER_ROLES = frozenset({Role.county_admin, Role.township_officer})
-
-#: The level of region each role is bound to (None: any level).
-ROLE_LEVEL: dict[Role, RegionLevel | None] = {
-    Role.county_admin: RegionLevel.county,
-    Role.township_officer: RegionLevel.township,
-    Role.village_officer: RegionLevel.village,
-    Role.cadre: None,
-    Role.province_system: RegionLevel.province,
-    Role.service: RegionLevel.national,
-}
-
-_READ_ONLY = frozenset({Role.province_system})
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The verified caller: subject, role, and the region their scope is rooted at."""
-
-    sub: str
-    role: Role
-    region: str
-    jti: str
-    issued_at: int
-    expires_at: int
-    username: str | None = None
-
-    @property
-    def prefix(self) -> str:
-        """Every region code inside the caller's scope starts with this."""
-        return scope_prefix(self.region)
-
-    @property
-    def level(self) -> RegionLevel:
-        return level_of(self.region)
-
-    @property
-    def read_only(self) -> bool:
-        return self.role in _READ_ONLY
-
-    def covers(self, region_code: str) -> bool:
-        """True when `region_code` lies inside the caller's scope."""
-        return in_scope(self.region, region_code)
-
-    def scope_filter(self, column: ColumnClause[Any] | Any) -> ColumnElement[bool]:
-        """SQL predicate restricting `column` (a region-code column, collation "C") to the caller's scope.
-
-        A prefix LIKE on a "C"-collated column is served by a plain btree index.
-        """
-        prefix = self.prefix
-        if not prefix:
-            return column.is_not(None)
-        return column.startswith(prefix, autoescape=True)
-
-    @classmethod
-    def from_claims(cls, claims: dict[str, Any]) -> Principal:
-        try:
-            role = Role(claims["role"])
-        except (KeyError, ValueError) as exc:
-            raise InvalidToken("token has no valid role") from exc
-        region = claims.get("region")
-        if not isinstance(region, str) or not is_region_code(region):
-            raise InvalidToken("token has no valid region")
-        return cls(
-            sub=claims["sub"],
-            role=role,
-            region=region,
-            jti=str(claims.get("jti")),
-            issued_at=int(claims["iat"]),
-            expires_at=int(claims["exp"]),
-            username=claims.get("preferred_username"),
-        )
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The caller named by verified token claims; `InvalidToken` when the role or region is missing or wrong."""
+    try:
+        role = Role(claims["role"])
+    except (KeyError, ValueError) as exc:
+        raise InvalidToken("token has no valid role") from exc
+    region = claims.get("region")
+    if not isinstance(region, str) or not is_region_code(region):
+        raise InvalidToken("token has no valid region")
+    return Principal(
+        sub=claims["sub"],
+        role=role,
+        region=region,
+        jti=str(claims.get("jti")),
+        issued_at=int(claims["iat"]),
+        expires_at=int(claims["exp"]),
+        username=claims.get("preferred_username"),
+    )
 
 
 class TokenAuthority:
@@ -167,7 +84,7 @@ class TokenAuthority:
             raise Unauthorized("token expired")
         try:
             claims = self.keys.verify(token, audience=self.audience, issuer=self.issuer)
-            principal = Principal.from_claims(claims)
+            principal = principal_from_claims(claims)
         except InvalidToken as exc:
             raise Unauthorized(str(exc)) from exc
         if len(self._verified) >= self.CACHE_SIZE:
@@ -225,3 +142,5 @@ async def _writer(principal: PrincipalDep) -> Principal:
 
 #: Dependency for mutating routes: any authenticated role except the read-only ones.
 require_writer = Depends(_writer)
+#: The same, as a parameter: the caller, refused with 403 when their role only reads.
+WriterDep = Annotated[Principal, Depends(_writer)]

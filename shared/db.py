@@ -1,42 +1,57 @@
-"""Database engine and sessions (SQLModel on asyncpg).
+"""Database engine, sessions and the region scope predicate (SQLModel on asyncpg).
 
-One engine per process, opened in the app's lifespan. Services own their transactions: they commit before the
-response is returned, never in a dependency's cleanup (which FastAPI runs after the response is sent).
+One engine per process, opened in the app's lifespan. A request's session is opened by its `Context`
+(`shared.context`) and committed in one place only, by the route class of `shared.routing`, after the handler
+returned and before the response is sent; nothing else commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.base import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.roles import Principal
+
 __all__ = [
     "CODE_COLLATION",
+    "UNITS_OF_WORK",
     "ReadSessionDep",
     "SessionDep",
     "create_engine",
+    "enlist",
     "execute",
     "install_sessions",
     "ping",
     "raw_connection",
+    "scope_filter",
     "session_factory",
     "tz_column",
-    "utcnow",
 ]
 
 #: Region codes are compared bytewise so that prefix LIKE uses a btree index and ordering is numeric.
 CODE_COLLATION = "C"
 
 
-def utcnow() -> datetime:
-    """Timezone-aware UTC now (storage is always `timestamptz`)."""
-    return datetime.now(UTC)
+def scope_filter(principal: Principal, column: Any) -> ColumnElement[bool]:
+    """SQL predicate restricting `column` (a region-code column, collation "C") to the caller's scope.
+
+    `column` is a Core column or a SQLModel attribute. A prefix LIKE on a "C"-collated column is served by a
+    plain btree index.
+    """
+    prefix = principal.prefix
+    if not prefix:
+        predicate: ColumnElement[bool] = column.is_not(None)
+    else:
+        predicate = column.startswith(prefix, autoescape=True)
+    return predicate
 
 
 def tz_column(**kwargs: Any) -> sa.Column[datetime]:
@@ -76,14 +91,26 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(sa.text("SELECT 1"))
 
 
+#: Where a request's transactional sessions are listed for the commit point (shared.routing).
+UNITS_OF_WORK = "jingzhun_units_of_work"
+
+
+def enlist(request: Request, session: AsyncSession) -> None:
+    """Register `session` as part of the request's unit of work: the commit point commits it."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    state.setdefault(UNITS_OF_WORK, []).append(session)
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with maker() as session:
+        enlist(request, session)
         yield session
 
 
 # scope="function": the session (and its pooled connection) is closed when the handler returns, not after the
 # response has been sent, so a request never holds a connection while its body is written.
+#: A session in one transaction, committed by the route class after the handler returned (shared.routing).
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 

@@ -69,7 +69,7 @@ def write_dev_keys(directory: Path) -> Path:
     if not private.exists():
         private.write_bytes(generate_private_key_pem())
         private.chmod(0o600)
-        (directory / DEV_KEY_MARKER).write_text("Generated for local development by `shared.cli gen-keys`.\n")
+        (directory / DEV_KEY_MARKER).write_text("Generated for local development by `ops.cli gen-keys`.\n")
     signing = SigningKey.from_pem(private.read_bytes())
     (directory / "jwks.json").write_text(json.dumps(signing.jwks(), indent=2))
     return private

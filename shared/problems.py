@@ -8,12 +8,14 @@ stack traces.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import DomainError
 
 __all__ = [
     "PROBLEM_JSON",
@@ -31,6 +33,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "from_domain",
     "install_problem_handlers",
     "problem_response",
 ]
@@ -41,11 +44,16 @@ _TYPE_BASE = "https://jingzhun.example/problems/"
 
 
 class AppError(Exception):
-    """Base of the project's errors; carries its HTTP status and an RFC 9457 `type` slug."""
+    """Base of the project's errors; carries its HTTP status and an RFC 9457 `type` slug.
+
+    Raising one rolls the request's unit of work back, unless it was raised with `.keep_writes()`.
+    """
 
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
+    #: When true, the commit point (shared.routing) commits the request's writes before answering with this.
+    keeps_writes: bool = False
 
     def __init__(
         self,
@@ -58,6 +66,12 @@ class AppError(Exception):
         self.detail = detail or self.title
         self.headers = headers or {}
         self.extensions = extensions
+
+    def keep_writes(self) -> Self:
+        """This refusal keeps the writes made before it (a failed login's counter, a token-reuse alarm): they
+        are committed, then the problem is answered."""
+        self.keeps_writes = True
+        return self
 
 
 class BadRequest(AppError):
@@ -132,6 +146,23 @@ _STATUS_SLUGS = {
 }
 
 
+#: The HTTP answer to each kind of domain error (shared.errors).
+_DOMAIN_STATUS: dict[str, tuple[int, str, str]] = {
+    "invalid": (422, "unprocessable", "Request rejected"),
+    "refused": (409, "conflict", "Refused by a rule"),
+    "not_allowed": (403, "forbidden", "Not allowed for this role"),
+    "missing": (404, "not-found", "Not found"),
+}
+
+
+def from_domain(exc: DomainError) -> AppError:
+    """The problem for a domain error: its kind gives the status, its code and details become members."""
+    status, slug, title = _DOMAIN_STATUS.get(exc.kind, _DOMAIN_STATUS["refused"])
+    error = AppError(exc.message, code=exc.code, **exc.details)
+    error.status, error.slug, error.title = status, slug, title
+    return error
+
+
 def problem_response(
     status: int,
     title: str,
@@ -183,6 +214,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=exc.headers,
             **exc.extensions,
         )
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return await _app_error(request, from_domain(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

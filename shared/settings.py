@@ -75,6 +75,9 @@ class ServiceSettings(CommonSettings):
     service_client_id: str | None = None
     service_client_secret: str | None = None
     service_client_secret_file: Path | None = None
+    read_pool_size: int = Field(
+        10, ge=1, le=200, description="asyncpg connections for hot paths that skip the ORM (reads and writes)"
+    )
 
     @property
     def audience(self) -> str:

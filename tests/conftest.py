@@ -44,7 +44,7 @@ def _admin_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from shared.embedded_pg import server_url, start_embedded
+    from ops.embedded_pg import server_url, start_embedded
 
     server = start_embedded(Path(__file__).resolve().parent.parent / "var" / "test-pgdata")
     _admin_url.server = server  # type: ignore[attr-defined]  # keep it alive for the session
@@ -227,7 +227,7 @@ async def make_client(db_urls: dict[str, str]) -> Callable[..., Any]:
 
 @pytest.fixture
 async def seed_regions(db_urls: dict[str, str]) -> None:
-    from shared.seed import DEMO_REGIONS
+    from ops.seed import DEMO_REGIONS
 
     conn = await asyncpg.connect(db_urls["registry"])
     try:

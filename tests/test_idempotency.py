@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 from fastapi.responses import JSONResponse
 
-from services.registry.idempotency import KEY_TTL, purge_expired
-from shared.db import utcnow
+from services.registry.models import idempotency_key
+from shared.clock import utcnow
+from shared.idempotency import KEY_TTL, purge_expired
 from tests.conftest import running
 from tests.helpers import assert_problem, auth, household_payload, issue
 
@@ -152,7 +153,7 @@ async def test_keys_expire_after_30_days_and_are_purged(registry_app, clerk, cle
                 past,
                 past + KEY_TTL,
             )
-        assert await purge_expired(registry_app.state.engine) == 2
+        assert await purge_expired(registry_app.state.write_pool, idempotency_key) == 2
         left = await rows(db_urls, "SELECT key FROM registry_idempotency_key")
         assert [r["key"] for r in left] == ["old"]
 

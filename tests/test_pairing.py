@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.registry.workflow import CHINA_TIME
+from shared.clock import CHINA_TIME
 from tests.helpers import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.regions import RegionLevel, in_scope, is_region_code, level_of, scope_prefix
+from shared.roles import RegionLevel, in_scope, is_region_code, level_of, scope_prefix
 
 
 @pytest.mark.parametrize(

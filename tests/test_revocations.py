@@ -7,9 +7,9 @@ import time
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 
 from gateway.identity import Revocations
-from shared.auth import Principal, Role
 from shared.db import create_engine, session_factory
 from shared.problems import Unauthorized
+from shared.roles import Principal, Role
 from shared.settings import asyncpg_url
 from tests.helpers import disable_client
 

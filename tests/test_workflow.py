@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.registry.workflow import (
-    CHINA_TIME,
     Actor,
     Command,
     Event,
@@ -22,7 +21,8 @@ from services.registry.workflow import (
     effective_year,
     replay,
 )
-from shared.auth import Role
+from shared.clock import CHINA_TIME
+from shared.roles import Role
 
 VILLAGE = Actor("clerk", Role.village_officer)
 TOWNSHIP = Actor("officer", Role.township_officer)

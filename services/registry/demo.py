@@ -1,6 +1,6 @@
 """Demo households for `make run`: registered households in the demo villages, the demo cadre paired with three.
 
-Loaded once, through the public API (so it is exactly what a client could do), right after `shared.seed`
+Loaded once, through the public API (so it is exactly what a client could do), right after `ops.seed`
 created the demo logins: the county admin imports the households (`POST /households/import`, status
 `registered`), registers a helping unit and the cadre `cadre.wang` as its staff, and pairs the cadre with the
 first three households of 旧州村; the cadre then records a visit. A phone developer can sync at once:

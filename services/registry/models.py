@@ -1,8 +1,9 @@
-"""Registry tables."""
+"""Registry tables: SQLModel classes named `registry_*` (the audit and Idempotency-Key tables come from shared/)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlmodel import Field, SQLModel
 
-from shared.db import CODE_COLLATION, utcnow
+from shared.audit import audit_table
+from shared.clock import utcnow
+from shared.db import CODE_COLLATION
+from shared.idempotency import idempotency_table
 
 __all__ = [
     "PolicyParameter",
@@ -123,227 +127,344 @@ def _code_col(name: str, *, nullable: bool = True, fk: bool = True) -> sa.Column
     return sa.Column(name, _code_fk(), *args, nullable=nullable)
 
 
-household = sa.Table(
-    "registry_household",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    _code_col("village_code", nullable=False),
-    sa.Column("natural_village", sa.String(64)),  # 自然村 (屯): no statistical code of its own
-    sa.Column("villager_group", sa.String(32)),  # 村民小组
-    sa.Column("national_household_code", sa.String(40), unique=True),
-    sa.Column("status", sa.String(32), nullable=False, server_default="candidate"),
-    sa.Column("chain", sa.String(16)),
-    sa.Column("returned", sa.Boolean, nullable=False, server_default=sa.text("false")),
-    sa.Column("objection_open", sa.Boolean, nullable=False, server_default=sa.text("false")),
-    sa.Column("identification_year", sa.Integer, nullable=False),
-    # The scale-control year the household counts against: its identification year, or the year of its return.
-    sa.Column("quota_year", sa.Integer, nullable=False),
-    sa.Column("head_name", sa.String(64, collation=CODE_COLLATION), nullable=False),
-    sa.Column("household_size", sa.Integer, nullable=False),
-    sa.Column("labor_count", sa.Integer, nullable=False),
-    sa.Column("has_labor_capacity", sa.Boolean, nullable=False),
-    sa.Column("poverty_cause_primary", sa.String(32)),
-    sa.Column("poverty_causes_other", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
-    sa.Column("poverty_attribute", sa.String(16)),
-    sa.Column("main_income_source", sa.String(32)),
-    sa.Column("dangerous_house_grade", sa.String(1)),
-    sa.Column("income_year", sa.Integer),
-    sa.Column("net_income", _MONEY),
-    sa.Column("per_capita_net_income", _MONEY),
-    sa.Column("details", JSONB, nullable=False, server_default="{}"),
-    sa.Column("contact_phone_enc", sa.Text),
-    sa.Column("contact_phone_masked", sa.String(32)),
-    sa.Column("bank_account_enc", sa.Text),
-    sa.Column("bank_account_masked", sa.String(40)),
-    sa.Column("bank_name", sa.String(64)),
-    sa.Column("origin_household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id")),
-    sa.Column("origin_kind", sa.String(16)),
-    sa.Column("formed_on", sa.Date),
-    sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
-    sa.Column("gps_lat", sa.Numeric(9, 6)),
-    sa.Column("gps_lon", sa.Numeric(9, 6)),
-    sa.Column("planned_exit_year", sa.Integer),
-    sa.Column("exit_effective_year", sa.Integer),
-    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("updated_by", sa.String(64), nullable=False),
-    sa.CheckConstraint("household_size >= 0 AND labor_count >= 0", name="ck_registry_household_counts"),
-    sa.CheckConstraint("version >= 1", name="ck_registry_household_version"),
-    sa.Index("ix_registry_household_village_id", "village_code", "id"),
-    sa.Index("ix_registry_household_status_village", "status", "village_code", "id"),
-    sa.Index("ix_registry_household_head_name", "head_name", "id"),
-    sa.Index("ix_registry_household_income", "per_capita_net_income", "id"),
-    sa.Index("ix_registry_household_quota", "village_code", "quota_year"),
-)
+class Household(SQLModel, table=True):
+    __tablename__ = "registry_household"
+    __table_args__ = (
+        sa.CheckConstraint("household_size >= 0 AND labor_count >= 0", name="ck_registry_household_counts"),
+        sa.CheckConstraint("version >= 1", name="ck_registry_household_version"),
+        sa.Index("ix_registry_household_village_id", "village_code", "id"),
+        sa.Index("ix_registry_household_status_village", "status", "village_code", "id"),
+        sa.Index("ix_registry_household_head_name", "head_name", "id"),
+        sa.Index("ix_registry_household_income", "per_capita_net_income", "id"),
+        sa.Index("ix_registry_household_quota", "village_code", "quota_year"),
+    )
 
-member = sa.Table(
-    "registry_member",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("person_id", UUID(as_uuid=True), nullable=False, index=True),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("relation", sa.String(24), nullable=False),
-    sa.Column("sex", sa.String(8), nullable=False),
-    sa.Column("ethnicity", sa.String(16)),
-    sa.Column("birth_year_month", sa.String(7), nullable=False),
-    sa.Column("id_number_enc", sa.Text),
-    sa.Column("id_number_index", sa.String(64)),
-    sa.Column("id_number_masked", sa.String(18)),
-    sa.Column("no_id_reason", sa.String(200)),
-    sa.Column("labor_capacity", sa.String(24), nullable=False),
-    sa.Column("health_status", sa.String(24), nullable=False),
-    sa.Column("education_level", sa.String(24)),
-    sa.Column("school_status", sa.String(32)),
-    sa.Column("resident", sa.Boolean, nullable=False, server_default=sa.text("true")),
-    sa.Column("annual_personal_income", _MONEY),
-    sa.Column("details", JSONB, nullable=False, server_default="{}"),
-    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
-    sa.Column("joined_on", sa.Date, nullable=False),
-    sa.Column("left_on", sa.Date),
-    sa.Column("left_reason", sa.String(32)),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Index("ix_registry_member_household", "household_id", "active"),
-    # Invariant 2: a person is an active member of at most one household in the whole registry.
-    sa.Index(
-        "ux_registry_member_active_person",
-        "id_number_index",
-        unique=True,
-        postgresql_where=sa.text("active AND id_number_index IS NOT NULL"),
-    ),
-    # Invariant 4 (at most one; the service checks at least one): one active head per household.
-    sa.Index(
-        "ux_registry_member_one_head",
-        "household_id",
-        unique=True,
-        postgresql_where=sa.text("active AND relation = 'head'"),
-    ),
-)
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    village_code: str = Field(sa_column=_code_col("village_code", nullable=False))
+    natural_village: str | None = Field(
+        default=None, sa_column=sa.Column("natural_village", sa.String(64))
+    )  # 自然村 (屯): no statistical code of its own
+    villager_group: str | None = Field(
+        default=None, sa_column=sa.Column("villager_group", sa.String(32))
+    )  # 村民小组
+    national_household_code: str | None = Field(
+        default=None, sa_column=sa.Column("national_household_code", sa.String(40), unique=True)
+    )
+    status: str = Field(
+        sa_column=sa.Column("status", sa.String(32), nullable=False, server_default="candidate")
+    )
+    chain: str | None = Field(default=None, sa_column=sa.Column("chain", sa.String(16)))
+    returned: bool = Field(
+        sa_column=sa.Column("returned", sa.Boolean, nullable=False, server_default=sa.text("false"))
+    )
+    objection_open: bool = Field(
+        sa_column=sa.Column("objection_open", sa.Boolean, nullable=False, server_default=sa.text("false"))
+    )
+    identification_year: int = Field(sa_column=sa.Column("identification_year", sa.Integer, nullable=False))
+    quota_year: int = Field(sa_column=sa.Column("quota_year", sa.Integer, nullable=False))
+    head_name: str = Field(
+        sa_column=sa.Column("head_name", sa.String(64, collation=CODE_COLLATION), nullable=False)
+    )
+    household_size: int = Field(sa_column=sa.Column("household_size", sa.Integer, nullable=False))
+    labor_count: int = Field(sa_column=sa.Column("labor_count", sa.Integer, nullable=False))
+    has_labor_capacity: bool = Field(sa_column=sa.Column("has_labor_capacity", sa.Boolean, nullable=False))
+    poverty_cause_primary: str | None = Field(
+        default=None, sa_column=sa.Column("poverty_cause_primary", sa.String(32))
+    )
+    poverty_causes_other: list[str] = Field(
+        sa_column=sa.Column("poverty_causes_other", ARRAY(sa.String(32)), nullable=False, server_default="{}")
+    )
+    poverty_attribute: str | None = Field(
+        default=None, sa_column=sa.Column("poverty_attribute", sa.String(16))
+    )
+    main_income_source: str | None = Field(
+        default=None, sa_column=sa.Column("main_income_source", sa.String(32))
+    )
+    dangerous_house_grade: str | None = Field(
+        default=None, sa_column=sa.Column("dangerous_house_grade", sa.String(1))
+    )
+    income_year: int | None = Field(default=None, sa_column=sa.Column("income_year", sa.Integer))
+    net_income: Decimal | None = Field(default=None, sa_column=sa.Column("net_income", _MONEY))
+    per_capita_net_income: Decimal | None = Field(
+        default=None, sa_column=sa.Column("per_capita_net_income", _MONEY)
+    )
+    details: dict[str, Any] = Field(
+        sa_column=sa.Column("details", JSONB, nullable=False, server_default="{}")
+    )
+    contact_phone_enc: str | None = Field(default=None, sa_column=sa.Column("contact_phone_enc", sa.Text))
+    contact_phone_masked: str | None = Field(
+        default=None, sa_column=sa.Column("contact_phone_masked", sa.String(32))
+    )
+    bank_account_enc: str | None = Field(default=None, sa_column=sa.Column("bank_account_enc", sa.Text))
+    bank_account_masked: str | None = Field(
+        default=None, sa_column=sa.Column("bank_account_masked", sa.String(40))
+    )
+    bank_name: str | None = Field(default=None, sa_column=sa.Column("bank_name", sa.String(64)))
+    origin_household_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            "origin_household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id")
+        ),
+    )
+    origin_kind: str | None = Field(default=None, sa_column=sa.Column("origin_kind", sa.String(16)))
+    formed_on: date | None = Field(default=None, sa_column=sa.Column("formed_on", sa.Date))
+    flags: list[str] = Field(
+        sa_column=sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}")
+    )
+    gps_lat: Decimal | None = Field(default=None, sa_column=sa.Column("gps_lat", sa.Numeric(9, 6)))
+    gps_lon: Decimal | None = Field(default=None, sa_column=sa.Column("gps_lon", sa.Numeric(9, 6)))
+    planned_exit_year: int | None = Field(default=None, sa_column=sa.Column("planned_exit_year", sa.Integer))
+    exit_effective_year: int | None = Field(
+        default=None, sa_column=sa.Column("exit_effective_year", sa.Integer)
+    )
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+    updated_at: datetime = Field(
+        sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    updated_by: str = Field(sa_column=sa.Column("updated_by", sa.String(64), nullable=False))
 
-household_income = sa.Table(
-    "registry_household_income",
-    SQLModel.metadata,
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True),
-    sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("wage", _MONEY, nullable=False),
-    sa.Column("operating", _MONEY, nullable=False),
-    sa.Column("property", _MONEY, nullable=False),
-    sa.Column("transfer", _MONEY, nullable=False),
-    sa.Column("operating_expenses", _MONEY, nullable=False),
-    sa.Column("household_size", sa.Integer, nullable=False),
-    sa.Column("net_income", _MONEY, nullable=False),
-    sa.Column("per_capita_net_income", _MONEY, nullable=False),
-    sa.Column("surveyed_on", sa.Date),
-    sa.Column("note", sa.String(500)),
-    sa.Column("recorded_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("recorded_by", sa.String(64), nullable=False),
-    sa.CheckConstraint(
-        "wage >= 0 AND operating >= 0 AND property >= 0 AND transfer >= 0 AND operating_expenses >= 0",
-        name="ck_registry_household_income_nonnegative",
-    ),
-    sa.CheckConstraint("household_size >= 1", name="ck_registry_household_income_size"),
-)
 
-workflow_event = sa.Table(
-    "registry_workflow_event",
-    SQLModel.metadata,
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("command", sa.String(32), nullable=False),
-    sa.Column("at", _TS, nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("role", sa.String(32), nullable=False),
-    sa.Column("reason", sa.String(1000)),
-    sa.Column("data", JSONB, nullable=False, server_default="{}"),
-    sa.Column("status_after", sa.String(32), nullable=False),
-    sa.Column("batch_id", UUID(as_uuid=True)),
-    sa.Column("request_id", sa.String(64)),
-)
+household: sa.Table = Household.__table__  # type: ignore[attr-defined]
 
-membership_change = sa.Table(
-    "registry_membership_change",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("person_id", UUID(as_uuid=True), nullable=False, index=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("from_household_id", UUID(as_uuid=True), index=True),
-    sa.Column("to_household_id", UUID(as_uuid=True), index=True),
-    sa.Column("from_member_id", UUID(as_uuid=True)),
-    sa.Column("to_member_id", UUID(as_uuid=True)),
-    sa.Column("at", _TS, nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("reason", sa.String(500), nullable=False),
-)
 
-household_flag = sa.Table(
-    "registry_household_flag",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("code", sa.String(32), nullable=False),
-    sa.Column("detail", JSONB, nullable=False, server_default="{}"),
-    sa.Column("raised_at", _TS, nullable=False),
-    sa.Column("cleared_at", _TS),
-    sa.Column("cleared_by", sa.String(64)),
-    sa.Column("clear_reason", sa.String(500)),
-    sa.Index(
-        "ux_registry_household_flag_open",
-        "household_id",
-        "code",
-        unique=True,
-        postgresql_where=sa.text("cleared_at IS NULL"),
-    ),
-)
+class Member(SQLModel, table=True):
+    __tablename__ = "registry_member"
+    __table_args__ = (
+        sa.Index("ix_registry_member_household", "household_id", "active"),
+        sa.Index(
+            "ux_registry_member_active_person",
+            "id_number_index",
+            unique=True,
+            postgresql_where=sa.text("active AND id_number_index IS NOT NULL"),
+        ),
+        sa.Index(
+            "ux_registry_member_one_head",
+            "household_id",
+            unique=True,
+            postgresql_where=sa.text("active AND relation = 'head'"),
+        ),
+    )
 
-quota_override = sa.Table(
-    "registry_quota_override",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    _code_col("village_code", nullable=False),
-    sa.Column("year", sa.Integer, nullable=False),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("reason", sa.String(500), nullable=False),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.UniqueConstraint("household_id", "year"),
-)
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    person_id: uuid.UUID = Field(
+        sa_column=sa.Column("person_id", UUID(as_uuid=True), nullable=False, index=True)
+    )
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    name: str = Field(sa_column=sa.Column("name", sa.String(64), nullable=False))
+    relation: str = Field(sa_column=sa.Column("relation", sa.String(24), nullable=False))
+    sex: str = Field(sa_column=sa.Column("sex", sa.String(8), nullable=False))
+    ethnicity: str | None = Field(default=None, sa_column=sa.Column("ethnicity", sa.String(16)))
+    birth_year_month: str = Field(sa_column=sa.Column("birth_year_month", sa.String(7), nullable=False))
+    id_number_enc: str | None = Field(default=None, sa_column=sa.Column("id_number_enc", sa.Text))
+    id_number_index: str | None = Field(default=None, sa_column=sa.Column("id_number_index", sa.String(64)))
+    id_number_masked: str | None = Field(default=None, sa_column=sa.Column("id_number_masked", sa.String(18)))
+    no_id_reason: str | None = Field(default=None, sa_column=sa.Column("no_id_reason", sa.String(200)))
+    labor_capacity: str = Field(sa_column=sa.Column("labor_capacity", sa.String(24), nullable=False))
+    health_status: str = Field(sa_column=sa.Column("health_status", sa.String(24), nullable=False))
+    education_level: str | None = Field(default=None, sa_column=sa.Column("education_level", sa.String(24)))
+    school_status: str | None = Field(default=None, sa_column=sa.Column("school_status", sa.String(32)))
+    resident: bool = Field(
+        sa_column=sa.Column("resident", sa.Boolean, nullable=False, server_default=sa.text("true"))
+    )
+    annual_personal_income: Decimal | None = Field(
+        default=None, sa_column=sa.Column("annual_personal_income", _MONEY)
+    )
+    details: dict[str, Any] = Field(
+        sa_column=sa.Column("details", JSONB, nullable=False, server_default="{}")
+    )
+    active: bool = Field(
+        sa_column=sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true"))
+    )
+    joined_on: date = Field(sa_column=sa.Column("joined_on", sa.Date, nullable=False))
+    left_on: date | None = Field(default=None, sa_column=sa.Column("left_on", sa.Date))
+    left_reason: str | None = Field(default=None, sa_column=sa.Column("left_reason", sa.String(32)))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    updated_at: datetime = Field(
+        sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
+    )
 
-region_population = sa.Table(
-    "registry_region_population",
-    SQLModel.metadata,
-    _code_col("region_code", nullable=False),
-    sa.Column("year", sa.Integer, nullable=False),
-    sa.Column("population", sa.Integer, nullable=False),
-    sa.Column("households", sa.Integer),
-    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("updated_by", sa.String(64), nullable=False),
-    sa.PrimaryKeyConstraint("region_code", "year"),
-    sa.CheckConstraint("population >= 0", name="ck_registry_region_population_population"),
-)
 
-audit_event = sa.Table(
-    "registry_audit_event",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("role", sa.String(32), nullable=False),
-    sa.Column("action", sa.String(48), nullable=False),
-    sa.Column("record_type", sa.String(32), nullable=False),
-    sa.Column("record_id", sa.String(64), nullable=False),
-    sa.Column("household_id", UUID(as_uuid=True)),
-    _code_col("region_code", fk=False),
-    sa.Column("reason", sa.String(1000)),
-    sa.Column("detail", JSONB, nullable=False, server_default="{}"),
-    sa.Column("request_id", sa.String(64)),
-    sa.Index("ix_registry_audit_event_record", "record_id", "at"),
-    sa.Index("ix_registry_audit_event_actor", "actor", "at"),
-    sa.Index("ix_registry_audit_event_at", "at"),
-    sa.Index("ix_registry_audit_event_region", "region_code", "id"),
+member: sa.Table = Member.__table__  # type: ignore[attr-defined]
+
+
+class HouseholdIncome(SQLModel, table=True):
+    __tablename__ = "registry_household_income"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "wage >= 0 AND operating >= 0 AND property >= 0 AND transfer >= 0 AND operating_expenses >= 0",
+            name="ck_registry_household_income_nonnegative",
+        ),
+        sa.CheckConstraint("household_size >= 1", name="ck_registry_household_income_size"),
+    )
+
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True
+        )
+    )
+    year: int = Field(sa_column=sa.Column("year", sa.Integer, primary_key=True))
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    wage: Decimal = Field(sa_column=sa.Column("wage", _MONEY, nullable=False))
+    operating: Decimal = Field(sa_column=sa.Column("operating", _MONEY, nullable=False))
+    property: Decimal = Field(sa_column=sa.Column("property", _MONEY, nullable=False))
+    transfer: Decimal = Field(sa_column=sa.Column("transfer", _MONEY, nullable=False))
+    operating_expenses: Decimal = Field(sa_column=sa.Column("operating_expenses", _MONEY, nullable=False))
+    household_size: int = Field(sa_column=sa.Column("household_size", sa.Integer, nullable=False))
+    net_income: Decimal = Field(sa_column=sa.Column("net_income", _MONEY, nullable=False))
+    per_capita_net_income: Decimal = Field(
+        sa_column=sa.Column("per_capita_net_income", _MONEY, nullable=False)
+    )
+    surveyed_on: date | None = Field(default=None, sa_column=sa.Column("surveyed_on", sa.Date))
+    note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(500)))
+    recorded_at: datetime = Field(
+        sa_column=sa.Column("recorded_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+household_income: sa.Table = HouseholdIncome.__table__  # type: ignore[attr-defined]
+
+
+class WorkflowEvent(SQLModel, table=True):
+    __tablename__ = "registry_workflow_event"
+
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True
+        )
+    )
+    seq: int = Field(sa_column=sa.Column("seq", sa.Integer, primary_key=True))
+    command: str = Field(sa_column=sa.Column("command", sa.String(32), nullable=False))
+    at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False))
+    actor: str = Field(sa_column=sa.Column("actor", sa.String(64), nullable=False))
+    role: str = Field(sa_column=sa.Column("role", sa.String(32), nullable=False))
+    reason: str | None = Field(default=None, sa_column=sa.Column("reason", sa.String(1000)))
+    data: dict[str, Any] = Field(sa_column=sa.Column("data", JSONB, nullable=False, server_default="{}"))
+    status_after: str = Field(sa_column=sa.Column("status_after", sa.String(32), nullable=False))
+    batch_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column("batch_id", UUID(as_uuid=True)))
+    request_id: str | None = Field(default=None, sa_column=sa.Column("request_id", sa.String(64)))
+
+
+workflow_event: sa.Table = WorkflowEvent.__table__  # type: ignore[attr-defined]
+
+
+class MembershipChange(SQLModel, table=True):
+    __tablename__ = "registry_membership_change"
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    person_id: uuid.UUID = Field(
+        sa_column=sa.Column("person_id", UUID(as_uuid=True), nullable=False, index=True)
+    )
+    kind: str = Field(sa_column=sa.Column("kind", sa.String(16), nullable=False))
+    from_household_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column("from_household_id", UUID(as_uuid=True), index=True)
+    )
+    to_household_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column("to_household_id", UUID(as_uuid=True), index=True)
+    )
+    from_member_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column("from_member_id", UUID(as_uuid=True))
+    )
+    to_member_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column("to_member_id", UUID(as_uuid=True))
+    )
+    at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False))
+    actor: str = Field(sa_column=sa.Column("actor", sa.String(64), nullable=False))
+    reason: str = Field(sa_column=sa.Column("reason", sa.String(500), nullable=False))
+
+
+membership_change: sa.Table = MembershipChange.__table__  # type: ignore[attr-defined]
+
+
+class HouseholdFlag(SQLModel, table=True):
+    __tablename__ = "registry_household_flag"
+    __table_args__ = (
+        sa.Index(
+            "ux_registry_household_flag_open",
+            "household_id",
+            "code",
+            unique=True,
+            postgresql_where=sa.text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    code: str = Field(sa_column=sa.Column("code", sa.String(32), nullable=False))
+    detail: dict[str, Any] = Field(sa_column=sa.Column("detail", JSONB, nullable=False, server_default="{}"))
+    raised_at: datetime = Field(sa_column=sa.Column("raised_at", _TS, nullable=False))
+    cleared_at: datetime | None = Field(default=None, sa_column=sa.Column("cleared_at", _TS))
+    cleared_by: str | None = Field(default=None, sa_column=sa.Column("cleared_by", sa.String(64)))
+    clear_reason: str | None = Field(default=None, sa_column=sa.Column("clear_reason", sa.String(500)))
+
+
+household_flag: sa.Table = HouseholdFlag.__table__  # type: ignore[attr-defined]
+
+
+class QuotaOverride(SQLModel, table=True):
+    __tablename__ = "registry_quota_override"
+    __table_args__ = (sa.UniqueConstraint("household_id", "year"),)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    village_code: str = Field(sa_column=_code_col("village_code", nullable=False))
+    year: int = Field(sa_column=sa.Column("year", sa.Integer, nullable=False))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    reason: str = Field(sa_column=sa.Column("reason", sa.String(500), nullable=False))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+
+
+quota_override: sa.Table = QuotaOverride.__table__  # type: ignore[attr-defined]
+
+
+class RegionPopulation(SQLModel, table=True):
+    __tablename__ = "registry_region_population"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("region_code", "year"),
+        sa.CheckConstraint("population >= 0", name="ck_registry_region_population_population"),
+    )
+
+    region_code: str = Field(sa_column=_code_col("region_code", nullable=False))
+    year: int = Field(sa_column=sa.Column("year", sa.Integer, nullable=False))
+    population: int = Field(sa_column=sa.Column("population", sa.Integer, nullable=False))
+    households: int | None = Field(default=None, sa_column=sa.Column("households", sa.Integer))
+    updated_at: datetime = Field(
+        sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    updated_by: str = Field(sa_column=sa.Column("updated_by", sa.String(64), nullable=False))
+
+
+region_population: sa.Table = RegionPopulation.__table__  # type: ignore[attr-defined]
+
+#: The registry's audit log (invariant 50): the common columns of shared.audit, plus the household concerned.
+audit_event = audit_table(
+    "registry_audit_event", SQLModel.metadata, sa.Column("household_id", UUID(as_uuid=True))
 )
 
 
@@ -352,267 +473,403 @@ region_table: sa.Table = Region.__table__  # type: ignore[attr-defined]
 
 
 # -- pairing, help records, offline sync (DOMAIN.md §3-§4, issue #4) --------------------------------------------
-helping_unit = sa.Table(
-    "registry_helping_unit",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    _code_col("region_code", nullable=False),
-    sa.Column("liaison_name", sa.String(64)),
-    # Unit ratio policy (DOMAIN.md §3.1 P1): checked with warnings, configurable per unit.
-    sa.Column("leader_max_households", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("middle_cadres_per_household", sa.Integer, nullable=False, server_default="2"),
-    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.UniqueConstraint("region_code", "name"),
-)
+class HelpingUnit(SQLModel, table=True):
+    __tablename__ = "registry_helping_unit"
+    __table_args__ = (sa.UniqueConstraint("region_code", "name"),)
 
-cadre = sa.Table(
-    "registry_cadre",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False),
-    sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("position_level", sa.String(16), nullable=False),
-    sa.Column("position", sa.String(64)),
-    sa.Column("phone_enc", sa.Text),
-    sa.Column("phone_masked", sa.String(32)),
-    # The Jingzhun user (gateway `sub`) who logs in as this cadre; null until the cadre gets a login.
-    sa.Column("user_sub", sa.String(64), unique=True),
-    _code_col("region_code", nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
-    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Index("ix_registry_cadre_unit", "unit_id"),
-)
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    name: str = Field(sa_column=sa.Column("name", sa.String(128), nullable=False))
+    kind: str = Field(sa_column=sa.Column("kind", sa.String(32), nullable=False))
+    region_code: str = Field(sa_column=_code_col("region_code", nullable=False))
+    liaison_name: str | None = Field(default=None, sa_column=sa.Column("liaison_name", sa.String(64)))
+    leader_max_households: int = Field(
+        sa_column=sa.Column("leader_max_households", sa.Integer, nullable=False, server_default="1")
+    )
+    middle_cadres_per_household: int = Field(
+        sa_column=sa.Column("middle_cadres_per_household", sa.Integer, nullable=False, server_default="2")
+    )
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+    updated_at: datetime = Field(
+        sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
+    )
 
-village_assignment = sa.Table(
-    "registry_village_assignment",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    _code_col("village_code", nullable=False),
-    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
-    sa.Column("role", sa.String(24), nullable=False),
-    sa.Column("starts_on", sa.Date, nullable=False),
-    sa.Column("ends_on", sa.Date),
-    sa.Column("end_reason", sa.String(500)),
-    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Index("ix_registry_village_assignment_village", "village_code", "starts_on"),
-)
+
+helping_unit: sa.Table = HelpingUnit.__table__  # type: ignore[attr-defined]
+
+
+class Cadre(SQLModel, table=True):
+    __tablename__ = "registry_cadre"
+    __table_args__ = (sa.Index("ix_registry_cadre_unit", "unit_id"),)
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    unit_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False
+        )
+    )
+    name: str = Field(sa_column=sa.Column("name", sa.String(64), nullable=False))
+    position_level: str = Field(sa_column=sa.Column("position_level", sa.String(16), nullable=False))
+    position: str | None = Field(default=None, sa_column=sa.Column("position", sa.String(64)))
+    phone_enc: str | None = Field(default=None, sa_column=sa.Column("phone_enc", sa.Text))
+    phone_masked: str | None = Field(default=None, sa_column=sa.Column("phone_masked", sa.String(32)))
+    user_sub: str | None = Field(default=None, sa_column=sa.Column("user_sub", sa.String(64), unique=True))
+    region_code: str = Field(sa_column=_code_col("region_code", nullable=False))
+    active: bool = Field(
+        sa_column=sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true"))
+    )
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+    updated_at: datetime = Field(
+        sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+
+
+cadre: sa.Table = Cadre.__table__  # type: ignore[attr-defined]
+
+
+class VillageAssignment(SQLModel, table=True):
+    __tablename__ = "registry_village_assignment"
+    __table_args__ = (sa.Index("ix_registry_village_assignment_village", "village_code", "starts_on"),)
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    village_code: str = Field(sa_column=_code_col("village_code", nullable=False))
+    cadre_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False
+        )
+    )
+    role: str = Field(sa_column=sa.Column("role", sa.String(24), nullable=False))
+    starts_on: date = Field(sa_column=sa.Column("starts_on", sa.Date, nullable=False))
+    ends_on: date | None = Field(default=None, sa_column=sa.Column("ends_on", sa.Date))
+    end_reason: str | None = Field(default=None, sa_column=sa.Column("end_reason", sa.String(500)))
+    created_at: datetime = Field(
+        sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+
+
+village_assignment: sa.Table = VillageAssignment.__table__  # type: ignore[attr-defined]
+
 
 # Bitemporal: valid time (valid_from .. valid_to, exclusive, in China dates) says who was responsible on a day;
 # transaction time (recorded_at .. superseded_at) says what the registry knew when. A change never updates a
 # row's facts: it supersedes the current row of the logical pairing with a new row.
-pairing = sa.Table(
-    "registry_pairing",
-    SQLModel.metadata,
-    sa.Column("row_id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("id", UUID(as_uuid=True), nullable=False),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
-    sa.Column("unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("valid_from", sa.Date, nullable=False),
-    sa.Column("valid_to", sa.Date),
-    sa.Column("end_reason", sa.String(24)),
-    sa.Column("successor_id", UUID(as_uuid=True)),
-    sa.Column("reason", sa.String(500)),
-    sa.Column("recorded_at", _TS, nullable=False),
-    sa.Column("recorded_by", sa.String(64), nullable=False),
-    sa.Column("superseded_at", _TS),
-    sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_registry_pairing_dates"),
-    sa.Index(
-        "ux_registry_pairing_current", "id", unique=True, postgresql_where=sa.text("superseded_at IS NULL")
-    ),
-    sa.Index("ix_registry_pairing_household", "household_id", "valid_from"),
-    sa.Index("ix_registry_pairing_cadre", "cadre_id", "valid_from"),
-)
+class Pairing(SQLModel, table=True):
+    __tablename__ = "registry_pairing"
+    __table_args__ = (
+        sa.CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_registry_pairing_dates"),
+        sa.Index(
+            "ux_registry_pairing_current",
+            "id",
+            unique=True,
+            postgresql_where=sa.text("superseded_at IS NULL"),
+        ),
+        sa.Index("ix_registry_pairing_household", "household_id", "valid_from"),
+        sa.Index("ix_registry_pairing_cadre", "cadre_id", "valid_from"),
+    )
 
-help_record = sa.Table(
-    "registry_help_record",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),  # generated by the client (offline phones)
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
-    sa.Column("record_type", sa.String(24), nullable=False),
-    sa.Column("device_time", _TS, nullable=False),
-    sa.Column("received_at", _TS, nullable=False),
-    sa.Column("device_id", sa.String(64)),
-    sa.Column("place", sa.String(200)),
-    sa.Column("gps_lat", sa.Numeric(9, 6)),
-    sa.Column("gps_lon", sa.Numeric(9, 6)),
-    sa.Column("content", sa.Text, nullable=False),
-    sa.Column("money_fen", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("goods", JSONB, nullable=False, server_default="[]"),
-    sa.Column("measures", JSONB, nullable=False, server_default="[]"),
-    sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
-    sa.Column("payload_hash", sa.String(64), nullable=False),
-    sa.Column("correction_reason", sa.String(500)),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.CheckConstraint("money_fen >= 0", name="ck_registry_help_record_money"),
-    sa.CheckConstraint("version >= 1", name="ck_registry_help_record_version"),
-    sa.Index("ix_registry_help_record_household", "household_id", "device_time"),
-    sa.Index("ix_registry_help_record_cadre", "cadre_id", "device_time"),
-)
+    row_id: int | None = Field(
+        default=None, sa_column=sa.Column("row_id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), nullable=False))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    cadre_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False
+        )
+    )
+    unit_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "unit_id", UUID(as_uuid=True), sa.ForeignKey("registry_helping_unit.id"), nullable=False
+        )
+    )
+    role: str = Field(sa_column=sa.Column("role", sa.String(16), nullable=False))
+    valid_from: date = Field(sa_column=sa.Column("valid_from", sa.Date, nullable=False))
+    valid_to: date | None = Field(default=None, sa_column=sa.Column("valid_to", sa.Date))
+    end_reason: str | None = Field(default=None, sa_column=sa.Column("end_reason", sa.String(24)))
+    successor_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column("successor_id", UUID(as_uuid=True))
+    )
+    reason: str | None = Field(default=None, sa_column=sa.Column("reason", sa.String(500)))
+    recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+    superseded_at: datetime | None = Field(default=None, sa_column=sa.Column("superseded_at", _TS))
+
+
+pairing: sa.Table = Pairing.__table__  # type: ignore[attr-defined]
+
+
+class HelpRecord(SQLModel, table=True):
+    __tablename__ = "registry_help_record"
+    __table_args__ = (
+        sa.CheckConstraint("money_fen >= 0", name="ck_registry_help_record_money"),
+        sa.CheckConstraint("version >= 1", name="ck_registry_help_record_version"),
+        sa.Index("ix_registry_help_record_household", "household_id", "device_time"),
+        sa.Index("ix_registry_help_record_cadre", "cadre_id", "device_time"),
+    )
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True)
+    )  # generated by the client (offline phones)
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    cadre_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False
+        )
+    )
+    record_type: str = Field(sa_column=sa.Column("record_type", sa.String(24), nullable=False))
+    device_time: datetime = Field(sa_column=sa.Column("device_time", _TS, nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column("received_at", _TS, nullable=False))
+    device_id: str | None = Field(default=None, sa_column=sa.Column("device_id", sa.String(64)))
+    place: str | None = Field(default=None, sa_column=sa.Column("place", sa.String(200)))
+    gps_lat: Decimal | None = Field(default=None, sa_column=sa.Column("gps_lat", sa.Numeric(9, 6)))
+    gps_lon: Decimal | None = Field(default=None, sa_column=sa.Column("gps_lon", sa.Numeric(9, 6)))
+    content: str = Field(sa_column=sa.Column("content", sa.Text, nullable=False))
+    money_fen: int = Field(
+        sa_column=sa.Column("money_fen", sa.BigInteger, nullable=False, server_default="0")
+    )
+    goods: list[Any] = Field(sa_column=sa.Column("goods", JSONB, nullable=False, server_default="[]"))
+    measures: list[Any] = Field(sa_column=sa.Column("measures", JSONB, nullable=False, server_default="[]"))
+    flags: list[str] = Field(
+        sa_column=sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}")
+    )
+    payload_hash: str = Field(sa_column=sa.Column("payload_hash", sa.String(64), nullable=False))
+    correction_reason: str | None = Field(
+        default=None, sa_column=sa.Column("correction_reason", sa.String(500))
+    )
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
+
+
+help_record: sa.Table = HelpRecord.__table__  # type: ignore[attr-defined]
+
 
 #: A flag raised on a stored version by a record that arrived later (its neighbour in an impossible trip).
-help_record_flag = sa.Table(
-    "registry_help_record_flag",
-    SQLModel.metadata,
-    sa.Column("record_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("flag", sa.String(32), primary_key=True),
-    sa.Column("because_of", UUID(as_uuid=True), primary_key=True),
-    sa.Column("household_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("raised_at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.ForeignKeyConstraint(
-        ["record_id", "version"], ["registry_help_record.id", "registry_help_record.version"]
-    ),
-)
+class HelpRecordFlag(SQLModel, table=True):
+    __tablename__ = "registry_help_record_flag"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["record_id", "version"], ["registry_help_record.id", "registry_help_record.version"]
+        ),
+    )
 
-help_confirmation = sa.Table(
-    "registry_help_confirmation",
-    SQLModel.metadata,
-    sa.Column("record_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("party", sa.String(24), primary_key=True),  # household_head, village_director, unit_responsible
-    sa.Column("confirmed_at", _TS, nullable=False),
-    sa.Column("confirmed_by", sa.String(64), nullable=False),
-    sa.Column("signatory", sa.String(64), nullable=False),
-    sa.Column("note", sa.String(500)),
-)
+    record_id: uuid.UUID = Field(sa_column=sa.Column("record_id", UUID(as_uuid=True), primary_key=True))
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    flag: str = Field(sa_column=sa.Column("flag", sa.String(32), primary_key=True))
+    because_of: uuid.UUID = Field(sa_column=sa.Column("because_of", UUID(as_uuid=True), primary_key=True))
+    household_id: uuid.UUID = Field(sa_column=sa.Column("household_id", UUID(as_uuid=True), nullable=False))
+    raised_at: datetime = Field(
+        sa_column=sa.Column("raised_at", _TS, nullable=False, server_default=sa.func.now())
+    )
 
-attachment = sa.Table(
-    "registry_attachment",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("record_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("content_type", sa.String(64), nullable=False),
-    sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("data", sa.LargeBinary, nullable=False),
-    sa.Column("uploaded_at", _TS, nullable=False),
-    sa.Column("uploaded_by", sa.String(64), nullable=False),
-    sa.UniqueConstraint("record_id", "sha256"),
-    sa.Index("ix_registry_attachment_sha256", "sha256"),
-)
 
-idempotency_key = sa.Table(
-    "registry_idempotency_key",
-    SQLModel.metadata,
-    sa.Column("principal", sa.String(64), primary_key=True),
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("method", sa.String(8), nullable=False),
-    sa.Column("path", sa.String(500), nullable=False),
-    sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # in_progress, done
-    sa.Column("response_status", sa.Integer),
-    sa.Column("response_headers", JSONB),
-    sa.Column("response_body", sa.LargeBinary),
-    sa.Column("created_at", _TS, nullable=False),
-    sa.Column("expires_at", _TS, nullable=False),
-    sa.Index("ix_registry_idempotency_key_expires", "expires_at"),
-)
+help_record_flag: sa.Table = HelpRecordFlag.__table__  # type: ignore[attr-defined]
+
+
+class HelpConfirmation(SQLModel, table=True):
+    __tablename__ = "registry_help_confirmation"
+
+    record_id: uuid.UUID = Field(sa_column=sa.Column("record_id", UUID(as_uuid=True), primary_key=True))
+    party: str = Field(
+        sa_column=sa.Column("party", sa.String(24), primary_key=True)
+    )  # household_head, village_director, unit_responsible
+    confirmed_at: datetime = Field(sa_column=sa.Column("confirmed_at", _TS, nullable=False))
+    confirmed_by: str = Field(sa_column=sa.Column("confirmed_by", sa.String(64), nullable=False))
+    signatory: str = Field(sa_column=sa.Column("signatory", sa.String(64), nullable=False))
+    note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(500)))
+
+
+help_confirmation: sa.Table = HelpConfirmation.__table__  # type: ignore[attr-defined]
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "registry_attachment"
+    __table_args__ = (
+        sa.UniqueConstraint("record_id", "sha256"),
+        sa.Index("ix_registry_attachment_sha256", "sha256"),
+    )
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    record_id: uuid.UUID = Field(sa_column=sa.Column("record_id", UUID(as_uuid=True), nullable=False))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    sha256: str = Field(sa_column=sa.Column("sha256", sa.String(64), nullable=False))
+    content_type: str = Field(sa_column=sa.Column("content_type", sa.String(64), nullable=False))
+    size: int = Field(sa_column=sa.Column("size", sa.Integer, nullable=False))
+    data: bytes = Field(sa_column=sa.Column("data", sa.LargeBinary, nullable=False))
+    uploaded_at: datetime = Field(sa_column=sa.Column("uploaded_at", _TS, nullable=False))
+    uploaded_by: str = Field(sa_column=sa.Column("uploaded_by", sa.String(64), nullable=False))
+
+
+attachment: sa.Table = Attachment.__table__  # type: ignore[attr-defined]
+
+idempotency_key = idempotency_table("registry_idempotency_key", SQLModel.metadata)
+
 
 #: Feed of changes per household for incremental phone sync; appended by triggers (migration reg0004).
-change = sa.Table(
-    "registry_change",
-    SQLModel.metadata,
-    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("household_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("cadre_id", UUID(as_uuid=True)),
-    sa.Column("kind", sa.String(24), nullable=False),
-    sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
-    sa.Index("ix_registry_change_household", "household_id", "seq"),
-    sa.Index("ix_registry_change_cadre", "cadre_id", "seq"),
-)
+class ChangeFeedEntry(SQLModel, table=True):
+    __tablename__ = "registry_change"
+    __table_args__ = (
+        sa.Index("ix_registry_change_household", "household_id", "seq"),
+        sa.Index("ix_registry_change_cadre", "cadre_id", "seq"),
+    )
+
+    seq: int | None = Field(
+        default=None, sa_column=sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    household_id: uuid.UUID = Field(sa_column=sa.Column("household_id", UUID(as_uuid=True), nullable=False))
+    cadre_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column("cadre_id", UUID(as_uuid=True)))
+    kind: str = Field(sa_column=sa.Column("kind", sa.String(24), nullable=False))
+    at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False, server_default=sa.func.now()))
+
+
+change: sa.Table = ChangeFeedEntry.__table__  # type: ignore[attr-defined]
 
 
 # -- household help plans (一户一策, DOMAIN.md §4.3) and monitoring rounds (§2.17) -------------------------------
-help_plan = sa.Table(
-    "registry_help_plan",
-    SQLModel.metadata,
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("year_from", sa.Integer, nullable=False),
-    sa.Column("year_to", sa.Integer, nullable=False),
-    sa.Column("target_exit_year", sa.Integer, nullable=False),
-    sa.Column(
-        "items", JSONB, nullable=False
-    ),  # the measures of this version (stable item ids across versions)
-    sa.Column("expected_income_gain_fen", sa.BigInteger, nullable=False),
-    sa.Column("cost_fen", sa.BigInteger, nullable=False),
-    sa.Column("note", sa.String(1000)),
-    sa.Column("created_at", _TS, nullable=False),
-    sa.Column("created_by", sa.String(64), nullable=False),
-    sa.CheckConstraint("year_from <= year_to", name="ck_registry_help_plan_years"),
-)
+class HelpPlan(SQLModel, table=True):
+    __tablename__ = "registry_help_plan"
+    __table_args__ = (sa.CheckConstraint("year_from <= year_to", name="ck_registry_help_plan_years"),)
 
-help_plan_ack = sa.Table(
-    "registry_help_plan_ack",
-    SQLModel.metadata,
-    sa.Column("household_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("signatory", sa.String(64), nullable=False),
-    sa.Column("acknowledged_on", sa.Date, nullable=False),
-    sa.Column("recorded_at", _TS, nullable=False),
-    sa.Column("recorded_by", sa.String(64), nullable=False),
-    sa.ForeignKeyConstraint(
-        ["household_id", "version"], ["registry_help_plan.household_id", "registry_help_plan.version"]
-    ),
-)
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), primary_key=True
+        )
+    )
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    year_from: int = Field(sa_column=sa.Column("year_from", sa.Integer, nullable=False))
+    year_to: int = Field(sa_column=sa.Column("year_to", sa.Integer, nullable=False))
+    target_exit_year: int = Field(sa_column=sa.Column("target_exit_year", sa.Integer, nullable=False))
+    items: dict[str, Any] = Field(sa_column=sa.Column("items", JSONB, nullable=False))
+    expected_income_gain_fen: int = Field(
+        sa_column=sa.Column("expected_income_gain_fen", sa.BigInteger, nullable=False)
+    )
+    cost_fen: int = Field(sa_column=sa.Column("cost_fen", sa.BigInteger, nullable=False))
+    note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(1000)))
+    created_at: datetime = Field(sa_column=sa.Column("created_at", _TS, nullable=False))
+    created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
 
-help_plan_progress = sa.Table(
-    "registry_help_plan_progress",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("item_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("percent", sa.Integer, nullable=False),
-    sa.Column("completed_on", sa.Date),
-    sa.Column("note", sa.String(1000)),
-    sa.Column("recorded_at", _TS, nullable=False),
-    sa.Column("recorded_by", sa.String(64), nullable=False),
-    sa.CheckConstraint("percent BETWEEN 0 AND 100", name="ck_registry_help_plan_progress_percent"),
-    sa.Index("ix_registry_help_plan_progress_item", "household_id", "item_id", "id"),
-)
 
-monitoring_round = sa.Table(
-    "registry_monitoring_round",
-    SQLModel.metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    _code_col("township_code", nullable=False),
-    sa.Column("year", sa.Integer, nullable=False),
-    sa.Column("half", sa.String(2), nullable=False),  # H1 = June round, H2 = December round
-    sa.Column("opened_at", _TS, nullable=False),
-    sa.Column("opened_by", sa.String(64), nullable=False),
-    sa.Column("closed_at", _TS),
-    sa.Column("closed_by", sa.String(64)),
-    sa.Column("summary", sa.Text),
-    sa.UniqueConstraint("township_code", "year", "half"),
-)
+help_plan: sa.Table = HelpPlan.__table__  # type: ignore[attr-defined]
 
-monitoring_finding = sa.Table(
-    "registry_monitoring_finding",
-    SQLModel.metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("round_id", UUID(as_uuid=True), sa.ForeignKey("registry_monitoring_round.id"), nullable=False),
-    sa.Column("pairing_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False),
-    sa.Column("cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False),
-    sa.Column("projects", sa.Text, nullable=False),
-    sa.Column("funds_fen", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("results", sa.Text, nullable=False),
-    sa.Column("visits_in_year", sa.Integer, nullable=False),
-    sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}"),
-    sa.Column("recorded_at", _TS, nullable=False),
-    sa.Column("recorded_by", sa.String(64), nullable=False),
-    sa.UniqueConstraint("round_id", "pairing_id"),
-)
+
+class HelpPlanAck(SQLModel, table=True):
+    __tablename__ = "registry_help_plan_ack"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["household_id", "version"], ["registry_help_plan.household_id", "registry_help_plan.version"]
+        ),
+    )
+
+    household_id: uuid.UUID = Field(sa_column=sa.Column("household_id", UUID(as_uuid=True), primary_key=True))
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    signatory: str = Field(sa_column=sa.Column("signatory", sa.String(64), nullable=False))
+    acknowledged_on: date = Field(sa_column=sa.Column("acknowledged_on", sa.Date, nullable=False))
+    recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+help_plan_ack: sa.Table = HelpPlanAck.__table__  # type: ignore[attr-defined]
+
+
+class HelpPlanProgress(SQLModel, table=True):
+    __tablename__ = "registry_help_plan_progress"
+    __table_args__ = (
+        sa.CheckConstraint("percent BETWEEN 0 AND 100", name="ck_registry_help_plan_progress_percent"),
+        sa.Index("ix_registry_help_plan_progress_item", "household_id", "item_id", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    item_id: uuid.UUID = Field(sa_column=sa.Column("item_id", UUID(as_uuid=True), nullable=False))
+    percent: int = Field(sa_column=sa.Column("percent", sa.Integer, nullable=False))
+    completed_on: date | None = Field(default=None, sa_column=sa.Column("completed_on", sa.Date))
+    note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(1000)))
+    recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+help_plan_progress: sa.Table = HelpPlanProgress.__table__  # type: ignore[attr-defined]
+
+
+class MonitoringRound(SQLModel, table=True):
+    __tablename__ = "registry_monitoring_round"
+    __table_args__ = (sa.UniqueConstraint("township_code", "year", "half"),)
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    township_code: str = Field(sa_column=_code_col("township_code", nullable=False))
+    year: int = Field(sa_column=sa.Column("year", sa.Integer, nullable=False))
+    half: str = Field(
+        sa_column=sa.Column("half", sa.String(2), nullable=False)
+    )  # H1 = June round, H2 = December round
+    opened_at: datetime = Field(sa_column=sa.Column("opened_at", _TS, nullable=False))
+    opened_by: str = Field(sa_column=sa.Column("opened_by", sa.String(64), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=sa.Column("closed_at", _TS))
+    closed_by: str | None = Field(default=None, sa_column=sa.Column("closed_by", sa.String(64)))
+    summary: str | None = Field(default=None, sa_column=sa.Column("summary", sa.Text))
+
+
+monitoring_round: sa.Table = MonitoringRound.__table__  # type: ignore[attr-defined]
+
+
+class MonitoringFinding(SQLModel, table=True):
+    __tablename__ = "registry_monitoring_finding"
+    __table_args__ = (sa.UniqueConstraint("round_id", "pairing_id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    round_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "round_id", UUID(as_uuid=True), sa.ForeignKey("registry_monitoring_round.id"), nullable=False
+        )
+    )
+    pairing_id: uuid.UUID = Field(sa_column=sa.Column("pairing_id", UUID(as_uuid=True), nullable=False))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    cadre_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "cadre_id", UUID(as_uuid=True), sa.ForeignKey("registry_cadre.id"), nullable=False
+        )
+    )
+    projects: str = Field(sa_column=sa.Column("projects", sa.Text, nullable=False))
+    funds_fen: int = Field(
+        sa_column=sa.Column("funds_fen", sa.BigInteger, nullable=False, server_default="0")
+    )
+    results: str = Field(sa_column=sa.Column("results", sa.Text, nullable=False))
+    visits_in_year: int = Field(sa_column=sa.Column("visits_in_year", sa.Integer, nullable=False))
+    flags: list[str] = Field(
+        sa_column=sa.Column("flags", ARRAY(sa.String(32)), nullable=False, server_default="{}")
+    )
+    recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
+    recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+monitoring_finding: sa.Table = MonitoringFinding.__table__  # type: ignore[attr-defined]

@@ -14,8 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from services.registry.models import PolicyParameter, Quota, Region, RegionStatus
-from shared.auth import Principal
-from shared.db import utcnow
+from shared.clock import utcnow
+from shared.db import scope_filter
+from shared.roles import Principal
 
 __all__ = ["PolicyRepository", "QuotaRepository", "RegionRepository", "StatusRepository"]
 
@@ -26,7 +27,7 @@ class RegionRepository:
         self.principal = principal
 
     def _scoped(self) -> SelectOfScalar[Region]:
-        return select(Region).where(self.principal.scope_filter(col(Region.code)))
+        return select(Region).where(scope_filter(self.principal, col(Region.code)))
 
     async def get(self, code: str) -> Region | None:
         return (await self.session.exec(self._scoped().where(Region.code == code))).first()
@@ -81,7 +82,7 @@ class StatusRepository:
     async def for_region(self, code: str) -> list[RegionStatus]:
         query = (
             select(RegionStatus)
-            .where(self.principal.scope_filter(col(RegionStatus.region_code)))
+            .where(scope_filter(self.principal, col(RegionStatus.region_code)))
             .where(RegionStatus.region_code == code)
             .order_by(col(RegionStatus.year), col(RegionStatus.status))
         )
@@ -90,7 +91,7 @@ class StatusRepository:
     async def replace(self, code: str, year: int, statuses: Sequence[str]) -> None:
         await self.session.exec(
             delete(RegionStatus)
-            .where(self.principal.scope_filter(col(RegionStatus.region_code)))
+            .where(scope_filter(self.principal, col(RegionStatus.region_code)))
             .where(col(RegionStatus.region_code) == code, col(RegionStatus.year) == year)
         )
         for status in statuses:
@@ -140,7 +141,7 @@ class PolicyRepository:
         current = (
             await self.session.exec(
                 select(sa.func.max(PolicyParameter.version))
-                .where(self.principal.scope_filter(col(PolicyParameter.region_code)))
+                .where(scope_filter(self.principal, col(PolicyParameter.region_code)))
                 .where(
                     PolicyParameter.region_code == code,
                     PolicyParameter.year == year,
@@ -169,7 +170,7 @@ class QuotaRepository:
         self.principal = principal
 
     def _scoped(self) -> SelectOfScalar[Quota]:
-        return select(Quota).where(self.principal.scope_filter(col(Quota.region_code)))
+        return select(Quota).where(scope_filter(self.principal, col(Quota.region_code)))
 
     async def get(self, code: str, year: int, *, lock: bool = False) -> Quota | None:
         query = self._scoped().where(Quota.region_code == code, Quota.year == year)
@@ -182,7 +183,7 @@ class QuotaRepository:
             select(sa.func.coalesce(sa.func.sum(Quota.people), 0))
             .select_from(Quota)
             .join(Region, col(Region.code) == col(Quota.region_code))
-            .where(self.principal.scope_filter(col(Quota.region_code)))
+            .where(scope_filter(self.principal, col(Quota.region_code)))
             .where(Region.parent_code == parent_code, Quota.year == year)
         )
         if excluding is not None:
@@ -193,7 +194,7 @@ class QuotaRepository:
         query = (
             select(Quota.region_code, Quota.people)
             .join(Region, col(Region.code) == col(Quota.region_code))
-            .where(self.principal.scope_filter(col(Quota.region_code)))
+            .where(scope_filter(self.principal, col(Quota.region_code)))
             .where(Region.parent_code == parent_code, Quota.year == year)
         )
         return {code: people for code, people in (await self.session.exec(query)).all()}

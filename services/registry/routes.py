@@ -30,7 +30,7 @@ from services.registry.service import (
 from shared.auth import PrincipalDep, require_writer
 from shared.db import ReadSessionDep, SessionDep
 from shared.problems import PayloadTooLarge, UnsupportedMediaType
-from shared.regions import RegionLevel, scope_prefix
+from shared.roles import RegionLevel, scope_prefix
 
 router = APIRouter(prefix="/regions", tags=["regions"])
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from shared.regions import RegionLevel
+from shared.roles import RegionLevel
 from shared.schemas import RegionCode, RequestModel, ResponseModel
 
 __all__ = [

@@ -27,16 +27,9 @@ from services.registry.schemas import (
     StatusesPublic,
     StatusesSet,
 )
-from shared.auth import Principal, Role
-from shared.db import utcnow
-from shared.problems import (
-    Conflict,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    UnprocessableEntity,
-)
-from shared.regions import PREFIX_LENGTH, RegionLevel, is_region_code, level_of, scope_prefix
+from shared.clock import utcnow
+from shared.problems import Conflict, Forbidden, NotFound, PayloadTooLarge, UnprocessableEntity
+from shared.roles import Principal, RegionLevel, Role, ancestors_of, is_region_code, level_of, scope_prefix
 
 __all__ = [
     "PolicyService",
@@ -44,21 +37,7 @@ __all__ = [
     "RegionImportService",
     "RegionService",
     "StatusService",
-    "ancestors_of",
 ]
-
-
-def ancestors_of(code: str) -> list[str]:
-    """Codes of the possible ancestors of `code`, nearest first (levels may be skipped, DOMAIN.md §1.1)."""
-    prefix = scope_prefix(code)
-    out = []
-    for level in (RegionLevel.township, RegionLevel.county, RegionLevel.prefecture, RegionLevel.province):
-        n = PREFIX_LENGTH[level]
-        if n < len(prefix):
-            candidate = prefix[:n].ljust(12, "0")
-            if is_region_code(candidate) and candidate != code:
-                out.append(candidate)
-    return out
 
 
 class RegionService:

@@ -13,9 +13,6 @@ from shared.settings import ServiceSettings, database_url_field, is_dev_key
 class RegistrySettings(ServiceSettings):
     service_name: str = "registry"
     database_url: str | None = Field(None, validation_alias=database_url_field("registry"))
-    read_pool_size: int = Field(
-        10, ge=1, le=200, description="asyncpg connections for the hot read path (the household card)"
-    )
     pii_keys_file: Path | None = Field(
         None,
         description="JSON key file for personal data (encryption keys by id, current id, blind-index key); "

@@ -32,8 +32,9 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 
 from services.registry.households.queries import CARD_SQL
-from shared.auth import Principal, PrincipalDep, Role
+from shared.auth import PrincipalDep
 from shared.problems import BadRequest, Forbidden
+from shared.roles import Principal, Role
 
 __all__ = [
     "CURSOR_MAX_AGE_DAYS",

@@ -17,13 +17,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared.auth import Role
+from shared.clock import CHINA_TIME
+from shared.roles import Role
 
 __all__ = [
-    "CHINA_TIME",
     "Actor",
     "Chain",
     "Command",
@@ -39,9 +39,6 @@ __all__ = [
     "effective_year",
     "replay",
 ]
-
-#: Notices are posted and counted in local days; China has had no daylight saving since 1991.
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 
 class Status(enum.StrEnum):

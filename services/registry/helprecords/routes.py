@@ -27,9 +27,10 @@ from services.registry.helprecords.service import (
 )
 from services.registry.households.access import etag
 from services.registry.households.service import Context
-from shared.auth import Principal, PrincipalDep, current_principal, require_writer
+from shared.auth import PrincipalDep, current_principal, require_writer
 from shared.db import SessionDep
 from shared.problems import Forbidden, PayloadTooLarge, UnsupportedMediaType
+from shared.roles import Principal
 
 router = APIRouter(tags=["help records"])
 

@@ -56,7 +56,6 @@ from services.registry.models import (
     help_record_flag,
     household,
 )
-from shared.auth import Role
 from shared.db import execute, raw_connection
 from shared.problems import (
     BadRequest,
@@ -69,6 +68,7 @@ from shared.problems import (
     UnprocessableEntity,
     UnsupportedMediaType,
 )
+from shared.roles import Role
 
 __all__ = [
     "ATTACHMENT_TYPES",

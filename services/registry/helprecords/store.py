@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.registry.helprecords.schemas import HelpRecordCreate, HelpRecordFields
-from shared.auth import Principal
 from shared.problems import AppError, Conflict, Forbidden, NotFound
+from shared.roles import Principal
 
 __all__ = [
     "CLOCK_SKEW_LIMIT",

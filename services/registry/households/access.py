@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.registry.models import cadre, household, pairing
-from shared.auth import Principal, Role
+from shared.db import scope_filter
 from shared.problems import Forbidden, PreconditionFailed, PreconditionRequired
+from shared.roles import Principal, Role
 
 __all__ = [
     "CHINA_TODAY",
@@ -65,7 +66,7 @@ def household_scope(
     """SQL predicate: the households `principal` may read (cadres: paired today, or ever if `include_past`)."""
     if principal.role is Role.cadre:
         return paired_with(principal, table.c.id, active_only=not include_past)
-    return principal.scope_filter(table.c.village_code)
+    return scope_filter(principal, table.c.village_code)
 
 
 def require_writer_role(principal: Principal) -> None:

@@ -42,9 +42,8 @@ from services.registry.models import (
     membership_change,
     workflow_event,
 )
-from shared.auth import Role
 from shared.problems import Conflict, Forbidden, UnprocessableEntity
-from shared.regions import RegionLevel, level_of
+from shared.roles import RegionLevel, Role, level_of
 from shared.schemas import NUL_CHECKED
 
 __all__ = ["MAX_ERRORS", "MAX_LINES", "BulkHousehold", "BulkIncome", "BulkResult", "bulk_register"]

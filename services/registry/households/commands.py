@@ -30,7 +30,6 @@ from services.registry.models import (
 )
 from services.registry.service import PolicyService
 from services.registry.workflow import (
-    CHINA_TIME,
     Actor,
     Chain,
     Command,
@@ -45,10 +44,10 @@ from services.registry.workflow import (
     effective_year,
     replay,
 )
-from shared.auth import Role
+from shared.clock import CHINA_TIME
 from shared.db import execute
 from shared.problems import AppError, Conflict, Forbidden, UnprocessableEntity
-from shared.regions import scope_prefix
+from shared.roles import Role, scope_prefix
 
 __all__ = ["BATCH_COMMANDS", "CommandResult", "WorkflowService", "quota_used", "quota_used_by_village"]
 

@@ -25,10 +25,9 @@ from services.registry.households.access import household_scope
 from services.registry.households.service import Context, audit
 from services.registry.models import audit_event, household, member, region_population
 from services.registry.models import region_table as Region_
-from shared.auth import Principal, Role
-from shared.db import execute
+from shared.db import execute, scope_filter
 from shared.problems import BadRequest, NotFound, UnprocessableEntity
-from shared.regions import in_scope, scope_prefix
+from shared.roles import Principal, Role, in_scope, scope_prefix
 
 __all__ = [
     "CARD_SQL",
@@ -406,7 +405,7 @@ class HouseholdQueries:
             await execute(
                 self.session,
                 sa.select(Region_.c.code, Region_.c.name, Region_.c.level).where(
-                    Region_.c.code == region_code, self.principal.scope_filter(Region_.c.code)
+                    Region_.c.code == region_code, scope_filter(self.principal, Region_.c.code)
                 ),
             )
         ).first()
@@ -514,7 +513,7 @@ class HouseholdQueries:
         cursor: int | None,
         limit: int,
     ) -> tuple[list[dict[str, Any]], int | None]:
-        query = sa.select(audit_event).where(self.principal.scope_filter(audit_event.c.region_code))
+        query = sa.select(audit_event).where(scope_filter(self.principal, audit_event.c.region_code))
         if record_id is not None:
             query = query.where(audit_event.c.record_id == record_id)
         if household_id is not None:
@@ -550,7 +549,7 @@ class HouseholdQueries:
             await execute(
                 self.session,
                 sa.select(Region_.c.code).where(
-                    Region_.c.code == region_code, self.principal.scope_filter(Region_.c.code)
+                    Region_.c.code == region_code, scope_filter(self.principal, Region_.c.code)
                 ),
             )
         ).first()

@@ -33,9 +33,10 @@ from services.registry.households.schemas import (
 )
 from services.registry.households.service import Context, HouseholdService
 from services.registry.workflow import Command
-from shared.auth import Principal, PrincipalDep, Role, current_principal, require_writer
+from shared.auth import PrincipalDep, current_principal, require_writer
 from shared.db import ReadSessionDep, SessionDep
 from shared.problems import Forbidden, UnprocessableEntity
+from shared.roles import Principal, Role
 
 router = APIRouter(tags=["households"])
 

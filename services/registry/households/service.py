@@ -50,11 +50,10 @@ from services.registry.models import (
     region_table,
 )
 from services.registry.pii import PersonalDataCipher
-from services.registry.workflow import CHINA_TIME
-from shared.auth import Principal, Role
+from shared.clock import CHINA_TIME
 from shared.db import execute
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.regions import RegionLevel, level_of
+from shared.roles import Principal, RegionLevel, Role, level_of
 
 __all__ = ["Context", "HouseholdService", "audit", "flag_codes"]
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query, Request
 
 from services.registry.households.service import Context
 from services.registry.monitoring.service import FindingIn, MonitoringService, RoundClose, RoundOpen
-from services.registry.workflow import CHINA_TIME
 from shared.auth import PrincipalDep, require_writer
+from shared.clock import CHINA_TIME
 from shared.db import SessionDep
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])

@@ -25,10 +25,9 @@ from services.registry.models import (
 )
 from services.registry.pairing.service import active_on
 from services.registry.service import PolicyService
-from shared.auth import Role
-from shared.db import execute
+from shared.db import execute, scope_filter
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.regions import RegionLevel, level_of, scope_prefix
+from shared.roles import RegionLevel, Role, level_of, scope_prefix
 from shared.schemas import RegionCode, RequestModel
 
 __all__ = ["FindingIn", "Half", "MonitoringService", "RoundClose", "RoundOpen"]
@@ -116,7 +115,7 @@ class MonitoringService:
         if self.principal.role is Role.cadre:
             raise NotFound(f"round {round_id} not found")
         query = sa.select(monitoring_round).where(
-            monitoring_round.c.id == round_id, self.principal.scope_filter(monitoring_round.c.township_code)
+            monitoring_round.c.id == round_id, scope_filter(self.principal, monitoring_round.c.township_code)
         )
         row = (await execute(self.session, query.with_for_update() if lock else query)).mappings().first()
         if row is None:
@@ -263,7 +262,7 @@ class MonitoringService:
                 sa.select(region_table.c.code, region_table.c.name).where(
                     region_table.c.level == "township",
                     region_table.c.code.startswith(scope_prefix(region), autoescape=True),
-                    self.principal.scope_filter(region_table.c.code),
+                    scope_filter(self.principal, region_table.c.code),
                 ),
             )
         ).all()
@@ -325,7 +324,7 @@ class MonitoringService:
                     .join(cadre, cadre.c.id == pairing.c.cadre_id)
                     .where(
                         household.c.village_code.startswith(scope_prefix(region), autoescape=True),
-                        self.principal.scope_filter(household.c.village_code),
+                        scope_filter(self.principal, household.c.village_code),
                         active_on(date(year, 12, 31)) | active_on(date(year, 1, 1)),
                         visits < minimum,
                     )

@@ -21,8 +21,8 @@ from services.registry.pairing.schemas import (
     UnitCreate,
 )
 from services.registry.pairing.service import PairingService
-from services.registry.workflow import CHINA_TIME
 from shared.auth import PrincipalDep, require_writer
+from shared.clock import CHINA_TIME
 from shared.db import SessionDep
 from shared.problems import UnprocessableEntity
 

@@ -30,10 +30,9 @@ from services.registry.pairing.schemas import (
     UnitCreate,
 )
 from services.registry.pii import mask_phone
-from shared.auth import Principal, Role
-from shared.db import execute
+from shared.db import execute, scope_filter
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.regions import RegionLevel, level_of, scope_prefix
+from shared.roles import Principal, RegionLevel, Role, level_of, scope_prefix
 
 __all__ = ["PAIRABLE_STATUSES", "PairingService", "active_on"]
 
@@ -125,7 +124,7 @@ class PairingService:
         if self.principal.role is Role.cadre:  # a cadre sees their own unit only
             own = sa.select(cadre.c.unit_id).where(cadre.c.user_sub == self.principal.sub)
             return helping_unit.c.id.in_(own.scalar_subquery())
-        return self.principal.scope_filter(helping_unit.c.region_code)
+        return scope_filter(self.principal, helping_unit.c.region_code)
 
     async def unit(self, unit_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
         query = sa.select(helping_unit).where(helping_unit.c.id == unit_id, self._unit_scope())
@@ -179,7 +178,7 @@ class PairingService:
         if self.principal.role is Role.cadre:
             scope = cadre.c.user_sub == self.principal.sub
         else:
-            scope = self.principal.scope_filter(cadre.c.region_code)
+            scope = scope_filter(self.principal, cadre.c.region_code)
         query = sa.select(cadre).where(cadre.c.id == cadre_id, scope)
         row = (await execute(self.session, query.with_for_update() if lock else query)).mappings().first()
         if row is None:
@@ -232,7 +231,7 @@ class PairingService:
         if self.principal.role is Role.cadre:
             scope = cadre.c.user_sub == self.principal.sub  # a cadre lists only themselves
         else:
-            scope = self.principal.scope_filter(cadre.c.region_code)
+            scope = scope_filter(self.principal, cadre.c.region_code)
         query = sa.select(cadre).where(scope)
         if unit_id is not None:
             query = query.where(cadre.c.unit_id == unit_id)

@@ -13,9 +13,9 @@ from services.registry.households.access import HOUSEHOLD_WRITERS, household_sco
 from services.registry.households.service import Context, audit
 from services.registry.models import cadre, help_plan, help_plan_ack, help_plan_progress, household
 from services.registry.plans.schemas import PlanAck, PlanSet, ProgressIn
-from shared.auth import Role
 from shared.db import execute
 from shared.problems import Conflict, Forbidden, NotFound, PreconditionRequired, UnprocessableEntity
+from shared.roles import Role
 
 __all__ = ["PlanService"]
 

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` for the registry's mutating calls (issue #4: phones retry after days offline).
+"""`Idempotency-Key` for a service's mutating calls (phones retry after days offline; any client may).
 
 A client that sends `Idempotency-Key: <key>` on a POST/PUT/PATCH/DELETE gets at most one execution per key:
 
@@ -16,11 +16,14 @@ route).
 
 Pure ASGI (like `shared.observability`): it must see the raw body to hash and replay it, and it must stream
 the response through while keeping a copy. The key row is written by single statements of its own (claim,
-complete or release; each its own durable commit) on the registry's asyncpg write pool
+complete or release; each its own durable commit) on the service's asyncpg write pool
 (`app.state.write_pool`), apart from the request's own transaction, so the "in progress" marker is visible to
 a concurrent retry before the work commits, and a key answered survives a crash like the work it answered.
 Install it inside `ObservabilityMiddleware` (`install_idempotency`), so that its refusals carry a request id
 and are logged.
+
+Each service keeps its keys in a table of its own named `<service>_idempotency_key` (`idempotency_table`
+declares it in the service's metadata; the service's migration creates it).
 """
 
 from __future__ import annotations
@@ -34,17 +37,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.dialects.postgresql import JSONB
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.registry.models import idempotency_key
 from shared.auth import TokenAuthority
-from shared.db import utcnow
+from shared.clock import utcnow
 from shared.observability import ObservabilityMiddleware
 from shared.problems import AppError, problem_response
 
-__all__ = ["KEY_TTL", "IdempotencyMiddleware", "install_idempotency", "purge_expired"]
+__all__ = ["KEY_TTL", "IdempotencyMiddleware", "idempotency_table", "install_idempotency", "purge_expired"]
 
 _log = logging.getLogger("jingzhun.idempotency")
 
@@ -60,24 +62,46 @@ REPLAYED_HEADERS = frozenset(
 )
 
 
-def install_idempotency(app: FastAPI) -> None:
+def idempotency_table(name: str, metadata: sa.MetaData) -> sa.Table:
+    """The key table of one service (`<service>_idempotency_key`), declared in its metadata."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("principal", sa.String(64), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("method", sa.String(8), nullable=False),
+        sa.Column("path", sa.String(500), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),  # in_progress, done
+        sa.Column("response_status", sa.Integer),
+        sa.Column("response_headers", JSONB),
+        sa.Column("response_body", sa.LargeBinary),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index(f"ix_{name}_expires", "expires_at"),
+    )
+
+
+def install_idempotency(app: FastAPI, table: sa.Table) -> None:
     """Add the middleware inside ObservabilityMiddleware (call after `build_service_app`, before startup)."""
     classes: list[Any] = [m.cls for m in app.user_middleware]
     if IdempotencyMiddleware in classes:
         return
     if ObservabilityMiddleware not in classes:
         raise RuntimeError("install the common middleware first")
+    app.state.idempotency_table = table.name
     # user_middleware is outermost-first: appending places this one innermost, inside observability and CORS.
     app.user_middleware.append(Middleware(IdempotencyMiddleware))
 
 
-async def purge_expired(engine: AsyncEngine, *, now: datetime | None = None) -> int:
-    """Delete keys past their expiry; returns how many."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            sa.delete(idempotency_key).where(idempotency_key.c.expires_at <= (now or utcnow()))
+async def purge_expired(pool: Any, table: sa.Table, *, now: datetime | None = None) -> int:
+    """Delete keys past their expiry (on the service's asyncpg write pool); returns how many."""
+    async with pool.acquire() as conn:
+        status: str = await conn.execute(
+            f'DELETE FROM "{table.name}" WHERE expires_at <= $1',  # noqa: S608 - our own table name
+            now or utcnow(),
         )
-    return int(result.rowcount)
+    return int(status.split()[-1])
 
 
 def _problem(status: int, title: str, detail: str, *, code: str, **headers: str) -> Any:
@@ -92,10 +116,11 @@ def _problem(status: int, title: str, detail: str, *, code: str, **headers: str)
 
 
 class _KeyStore:
-    """The key rows, on the registry's asyncpg write pool: plain SQL, short transactions of their own."""
+    """The key rows, on the service's asyncpg write pool: plain SQL, short transactions of their own."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, table: str) -> None:
         self.pool = pool
+        self.table = table
 
     async def claim(
         self,
@@ -110,13 +135,13 @@ class _KeyStore:
         # One statement: a new key is inserted; an expired one is taken over; a live one is left alone.
         async with self.pool.acquire() as conn:
             claimed = await conn.fetchval(
-                "INSERT INTO registry_idempotency_key (principal, key, method, path, request_hash, state,"
+                f'INSERT INTO "{self.table}" AS k (principal, key, method, path, request_hash, state,'  # noqa: S608
                 " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7)"
                 " ON CONFLICT (principal, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path,"
                 " request_hash = EXCLUDED.request_hash, state = 'in_progress', response_status = NULL,"
                 " response_headers = NULL, response_body = NULL, created_at = EXCLUDED.created_at,"
                 " expires_at = EXCLUDED.expires_at"
-                " WHERE registry_idempotency_key.expires_at <= EXCLUDED.created_at"
+                " WHERE k.expires_at <= EXCLUDED.created_at"
                 " RETURNING key",
                 principal,
                 key,
@@ -131,7 +156,9 @@ class _KeyStore:
     async def stored(self, principal: str, key: str) -> dict[str, Any] | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT * FROM registry_idempotency_key WHERE principal = $1 AND key = $2", principal, key
+                f'SELECT * FROM "{self.table}" WHERE principal = $1 AND key = $2',  # noqa: S608
+                principal,
+                key,
             )
         if row is None:
             return None
@@ -145,7 +172,7 @@ class _KeyStore:
     ) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE registry_idempotency_key SET state = 'done', response_status = $3,"
+                f"UPDATE \"{self.table}\" SET state = 'done', response_status = $3,"  # noqa: S608
                 " response_headers = $4::jsonb, response_body = $5 WHERE principal = $1 AND key = $2",
                 principal,
                 key,
@@ -157,7 +184,8 @@ class _KeyStore:
     async def release(self, principal: str, key: str) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM registry_idempotency_key WHERE principal = $1 AND key = $2 AND state = 'in_progress'",
+                f'DELETE FROM "{self.table}" WHERE principal = $1 AND key = $2'  # noqa: S608
+                " AND state = 'in_progress'",
                 principal,
                 key,
             )
@@ -203,7 +231,7 @@ class IdempotencyMiddleware:
         request_hash = digest.hexdigest()
 
         app_state = scope["app"].state
-        engine: Any = _KeyStore(app_state.write_pool)
+        engine = _KeyStore(app_state.write_pool, app_state.idempotency_table)
         clock: Callable[[], datetime] = getattr(app_state, "clock", utcnow)
         now = clock()
         claimed = await self._claim(engine, principal, key, method, path, request_hash, now)

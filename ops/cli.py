@@ -1,4 +1,4 @@
-"""`python -m shared.cli`: run the platform, migrate, seed the demo county, manage keys, run the tests.
+"""`python -m ops.cli`: run the platform, migrate, seed the demo county, manage keys, run the tests.
 
 `make run` / `make test` (via scripts/dev.py, which prepares the virtual environment) call into here.
 """
@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from shared.embedded_pg import server_url, start_embedded
+from ops.embedded_pg import server_url, start_embedded
 from shared.jwt import write_dev_keys
 from shared.migrate import MIGRATION_DIRS, upgrade
 
@@ -114,7 +114,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shared.seed import DEMO_PASSWORD, seed_demo
+    from ops.seed import DEMO_PASSWORD, seed_demo
 
     _say("Jingzhun: starting the platform")
     urls = configured_urls()
@@ -192,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _say(f"  {s:<18} http://127.0.0.1:{ports[s]}   (docs: /docs; reached through {gw}/api/{s}/…)")
         _say("")
         _say(f"  Demo logins (password for all: {DEMO_PASSWORD}){' — just created' if seeded else ''}:")
-        from shared.seed import DEMO_USERS
+        from ops.seed import DEMO_USERS
 
         for username, role, region, _name in DEMO_USERS:
             _say(f"    {username:<24} {role:<18} region {region}")
@@ -272,7 +272,7 @@ def cmd_gen_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from shared.seed import seed_demo
+    from ops.seed import seed_demo
 
     urls = configured_urls()
     if urls is None:
@@ -358,8 +358,7 @@ def _read_secret(value_file: str | None, env_name: str) -> str:
 
 def cmd_create_user(args: argparse.Namespace) -> int:
     """Bootstrap a user (typically the first county_admin) directly in the gateway database."""
-    from shared.auth import ROLE_LEVEL, Role
-    from shared.regions import is_region_code, level_of
+    from shared.roles import ROLE_LEVEL, Role, is_region_code, level_of
 
     role = Role(args.role)
     if not is_region_code(args.region) or (ROLE_LEVEL[role] and level_of(args.region) != ROLE_LEVEL[role]):
@@ -376,7 +375,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_create_client(args: argparse.Namespace) -> int:
     """Register (or re-key) a machine client: a province system or an internal service."""
-    from shared.regions import is_region_code
+    from shared.roles import is_region_code
 
     if not is_region_code(args.region):
         raise SystemExit(f"{args.region} is not a statistical division code")
@@ -388,12 +387,27 @@ def cmd_create_client(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What mypy --strict checks: every process, the shared code, the tools, the benchmarks and the tests.
+TYPED = ("shared", "gateway", "services", "ops", "scripts", "bench", "tests")
+
+
+def cmd_typecheck(args: argparse.Namespace) -> int:
+    return subprocess.call([sys.executable, "-m", "mypy", *TYPED], cwd=ROOT)  # noqa: S603
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
+    """ruff (lint and format), mypy --strict over app code and tests, and the import rules of the one shape."""
     checks = [
         [sys.executable, "-m", "ruff", "check", "."],
         [sys.executable, "-m", "ruff", "format", "--check", "."],
+        [sys.executable, "-m", "mypy", *TYPED],
+        [sys.executable, str(ROOT / "scripts" / "check_imports.py")],
     ]
-    return max(subprocess.call(c, cwd=ROOT) for c in checks)  # noqa: S603
+    failed = 0
+    for check in checks:
+        _say("$ " + " ".join(Path(c).name if c == sys.executable else c for c in check))
+        failed |= subprocess.call(check, cwd=ROOT)  # noqa: S603
+    return 1 if failed else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -402,7 +416,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, serve")
     run.add_argument("--host", default="127.0.0.1")
@@ -443,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     client.add_argument("--secret-file", help="file holding the client secret (else $JINGZHUN_CLIENT_SECRET)")
     client.add_argument("--description", default="")
     client.set_defaults(func=cmd_create_client)
-    sub.add_parser("lint", help="ruff check and format check").set_defaults(func=cmd_lint)
+    sub.add_parser("lint", help="ruff, mypy --strict and the import rules").set_defaults(func=cmd_lint)
+    sub.add_parser("typecheck", help="mypy --strict over app code and tests").set_defaults(func=cmd_typecheck)
     bench = sub.add_parser("bench", help="gateway vs direct benchmark (bench/gateway.py)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)

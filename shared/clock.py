@@ -1,0 +1,30 @@
+"""Time as the domain counts it. Pure: standard library only (domain modules may import it).
+
+Storage and the wire are UTC; the rules count in China's local days (a notice of 7 full days, a pairing valid
+on a date, the effective year of an exit). China has had no daylight saving since 1991, so a fixed offset is
+exact. Use cases never read the clock themselves: the request's `Context.now` comes from `app.state.clock`,
+which tests replace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+
+__all__ = ["CHINA_TIME", "Clock", "china_date", "utcnow"]
+
+#: China Standard Time (UTC+8).
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+#: A source of "now": timezone-aware UTC.
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now (storage is always `timestamptz`)."""
+    return datetime.now(UTC)
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar date in China at `moment` (which must be timezone-aware)."""
+    return moment.astimezone(CHINA_TIME).date()
