@@ -4,15 +4,14 @@
 
 No authentication, no scope resolution, no SQLAlchemy, no middleware: what serving the card costs when
 nothing but the query and the HTTP exchange is left. The registry's `GET /households/{id}` is compared to it
-(bench/registry.py). The query is the registry's own `CARD_SQL`, with its named parameters turned into
-asyncpg's positional ones; the caller's scope is fixed to the benchmark county.
+(bench/registry.py). The query is the registry's own card statement (`households/fast.py`
+`CARD_SQL_POSITIONAL`); the caller's scope is fixed to the benchmark county.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -22,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.registry.households.queries import CARD_SQL
+from services.registry.households.fast import CARD_SQL_POSITIONAL
 
 __all__ = ["POSITIONAL_CARD_SQL", "SCOPE_PATTERN", "create_app"]
 
 #: `:id` → $1, `:prefix` → $2 (casts such as `::text` are left alone).
-POSITIONAL_CARD_SQL = re.sub(r"(?<!:):prefix\b", "$2", re.sub(r"(?<!:):id\b", "$1", CARD_SQL))
+POSITIONAL_CARD_SQL = CARD_SQL_POSITIONAL
 SCOPE_PATTERN = "451025%"  # the benchmark county, as the registry computes it for its county admin
 POOL_SIZE = 10  # as the registry's engine (shared.db.create_engine)
 

@@ -8,19 +8,15 @@ proxy), services are served by uvicorn on ephemeral ports inside the test's even
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
@@ -34,10 +30,10 @@ from services.registry.main import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from shared.jwt import KeySet, SigningKey, generate_private_key_pem
 from shared.migrate import upgrade
+from tests.factories import PASSWORD, MakeClient, MakeUser, User
+from tests.harness import running, with_database
 
 SERVICES = ("gateway", "registry", "planning", "assessment")
-PASSWORD = "correct horse battery"
-FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 
 
 def _admin_url() -> str:
@@ -51,13 +47,6 @@ def _admin_url() -> str:
     return server_url(server)
 
 
-def _with_database(url: str, name: str) -> str:
-    # postgresql://user@host:port/db?params  or  postgresql://postgres:@/db?host=/socket
-    head, _, tail = url.partition("?")
-    base = head.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{tail}" if tail else "")
-
-
 @pytest.fixture(scope="session")
 async def db_urls() -> AsyncIterator[dict[str, str]]:
     admin = _admin_url()
@@ -69,7 +58,7 @@ async def db_urls() -> AsyncIterator[dict[str, str]]:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    urls = {s: _with_database(admin, n) for s, n in names.items()}
+    urls = {s: with_database(admin, n) for s, n in names.items()}
     for service in SERVICES:
         await asyncio.to_thread(upgrade, service, urls[service])
     yield urls
@@ -119,17 +108,10 @@ def gateway_settings(db_urls: dict[str, str]) -> GatewaySettings:
         assessment_url="http://127.0.0.1:9",
         proxy_connect_timeout=1.0,
         proxy_read_timeout=2.0,
-        **FAST_ARGON2,
+        argon2_time_cost=1,  # fast hashes: the tests log in hundreds of times
+        argon2_memory_kib=1024,
+        argon2_parallelism=1,
     )
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give an in-process client."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 @pytest.fixture
@@ -172,20 +154,11 @@ async def assessment(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[h
 
 
 # -- data helpers -------------------------------------------------------------------------------------------
-@dataclass
-class User:
-    id: str
-    username: str
-    role: str
-    region: str
-    password: str = PASSWORD
-
-
 _HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
 @pytest.fixture
-async def make_user(db_urls: dict[str, str]) -> Callable[..., Any]:
+async def make_user(db_urls: dict[str, str]) -> MakeUser:
     async def _make(role: str, region: str, username: str | None = None, *, disabled: bool = False) -> User:
         username = username or f"{role.replace('_', '')}.{uuid.uuid4().hex[:8]}"
         conn = await asyncpg.connect(db_urls["gateway"])
@@ -207,7 +180,7 @@ async def make_user(db_urls: dict[str, str]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def make_client(db_urls: dict[str, str]) -> Callable[..., Any]:
+async def make_client(db_urls: dict[str, str]) -> MakeClient:
     async def _make(client_id: str, role: str, region: str, secret: str = "s3cret-client-secret") -> str:
         conn = await asyncpg.connect(db_urls["gateway"])
         try:
@@ -237,48 +210,3 @@ async def seed_regions(db_urls: dict[str, str]) -> None:
         )
     finally:
         await conn.close()
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post(
-        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
-    )
-
-
-async def token_for(client: httpx.AsyncClient, user: User) -> str:
-    response = await login(client, user.username, user.password)
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-# -- real servers for the proxy ------------------------------------------------------------------------------
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on an ephemeral port; yields its base URL."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

@@ -20,8 +20,8 @@ from gateway.main import create_app as create_gateway
 from gateway.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from shared.jwt import KeySet, SigningKey
-from tests.conftest import User, bearer, login, running, token_for
-from tests.helpers import assert_problem, disable_client
+from tests.factories import User, assert_problem, bearer, disable_client, login, token_for
+from tests.harness import running
 
 PROBLEM_JSON = "application/problem+json"
 COUNTY = "451025000000"

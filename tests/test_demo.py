@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.registry.demo import DEMO_HOUSEHOLDS, load_demo_households
-from tests.helpers import auth, issue
+from tests.factories import auth, issue
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 

@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from services.registry.helprecords.store import haversine_km
-from tests.helpers import assert_problem, auth, household_payload, issue
+from services.registry.help_records.store import haversine_km
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"

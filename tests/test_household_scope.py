@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, household_payload, issue
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 VILLAGE = "451025100201"

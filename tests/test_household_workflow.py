@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, household_payload, issue
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, household_payload, issue
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"

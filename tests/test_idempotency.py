@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from services.registry.models import idempotency_key
 from shared.clock import utcnow
 from shared.idempotency import KEY_TTL, purge_expired
-from tests.conftest import running
-from tests.helpers import assert_problem, auth, household_payload, issue
+from tests.factories import assert_problem, auth, household_payload, issue
+from tests.harness import running
 
 VILLAGE = "451025100201"
 

@@ -17,7 +17,7 @@ import gateway.models  # noqa: F401 - registers the tables
 import services.registry.models  # noqa: F401
 from shared.migrate import downgrade, upgrade
 from shared.settings import asyncpg_url
-from tests.conftest import _with_database
+from tests.harness import with_database as _with_database
 
 PREFIX = {
     "gateway": "gateway_",

@@ -19,8 +19,8 @@ from services.registry.main import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from shared.jwt import write_dev_keys
 from shared.observability import JsonFormatter
-from tests.conftest import running, serve
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
+from tests.harness import running, serve
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ class TestKeysFromTheGateway:
         import shared.app
 
         monkeypatch.setattr(shared.app, "JWKS_RETRY_SECONDS", 0.05)
-        from tests.conftest import free_socket
+        from tests.harness import free_socket
 
         sock = free_socket()  # reserve a port where the gateway will appear later
         port = sock.getsockname()[1]

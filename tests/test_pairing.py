@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from shared.clock import CHINA_TIME
-from tests.helpers import assert_problem, auth, household_payload, issue
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"

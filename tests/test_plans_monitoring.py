@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
 from tests.test_pairing import COUNTY, TODAY, TOWNSHIP, registered_household, unit_and_cadres
 
 pytestmark = pytest.mark.usefixtures("seed_regions")

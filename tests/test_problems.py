@@ -7,8 +7,8 @@ import pytest
 
 from services.registry.main import create_app as create_registry
 from services.registry.settings import RegistrySettings
-from tests.conftest import running
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
+from tests.harness import running
 
 COUNTY = "451025000000"
 pytestmark = pytest.mark.usefixtures("seed_regions")

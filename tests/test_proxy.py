@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from gateway.main import create_app as create_gateway
-from tests.conftest import running, serve
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
+from tests.harness import running, serve
 
 COUNTY = "451025000000"
 

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from bench.registry_data import VILLAGES, generate, region_csv
-from services.registry.households.bulk import BulkHousehold
+from services.registry.household_import.service import BulkHousehold
 from services.registry.households.core import id_warnings
 from services.registry.idnumber import parse_resident_id
-from tests.helpers import assert_problem, auth, household_payload, issue, resident_id
+from tests.factories import assert_problem, auth, household_payload, issue, resident_id
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"
@@ -264,7 +264,7 @@ async def test_nul_characters_are_refused_per_line(registry, admin, db_urls):
 
 async def test_chunks_are_all_or_nothing(registry, admin, db_urls, monkeypatch):
     """With small chunks, earlier chunks are copied in before a later line fails: the transaction undoes them."""
-    from services.registry.households import bulk
+    from services.registry.household_import import service as bulk
 
     monkeypatch.setattr(bulk, "_CHUNK", 3)
     existing = household_payload(VILLAGE)

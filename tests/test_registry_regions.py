@@ -11,7 +11,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
 
 PROVINCE = "450000000000"
 PREFECTURE = "451000000000"

@@ -11,7 +11,7 @@ from shared.db import create_engine, session_factory
 from shared.problems import Unauthorized
 from shared.roles import Principal, Role
 from shared.settings import asyncpg_url
-from tests.helpers import disable_client
+from tests.factories import disable_client
 
 
 def principal(sub: str, jti: str = "j1", issued_at: int | None = None) -> Principal:

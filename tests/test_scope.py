@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_problem, auth, issue
+from tests.factories import assert_problem, auth, issue
 
 COUNTY = "451025000000"
 TOWNSHIP = "451025100000"

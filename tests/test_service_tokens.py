@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from shared.service_client import ServiceClient, ServiceTokenProvider
-from tests.conftest import running
+from tests.harness import running
 
 
 async def test_service_calls_another_service_with_a_client_credentials_token(

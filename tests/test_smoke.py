@@ -1,4 +1,4 @@
-from tests.conftest import bearer, token_for
+from tests.factories import bearer, token_for
 
 
 async def test_login_and_me(gateway, make_user):

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.registry.sync import SyncCursor, decode_cursor, encode_cursor
-from tests.helpers import assert_problem, auth, household_payload, issue
+from services.registry.sync.routes import SyncCursor, decode_cursor, encode_cursor
+from tests.factories import assert_problem, auth, household_payload, issue
 
 COUNTY = "451025000000"
 VILLAGE = "451025100201"

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.jwt import SigningKey
-from tests.conftest import bearer, login, token_for
+from tests.factories import bearer, login, token_for
 
 PROBLEM_JSON = "application/problem+json"
 COUNTY = "451025000000"

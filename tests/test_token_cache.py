@@ -9,7 +9,7 @@ import pytest
 from shared.auth import TokenAuthority
 from shared.jwt import KeySet, SigningKey, generate_private_key_pem
 from shared.problems import Unauthorized
-from tests.helpers import issue
+from tests.factories import issue
 
 
 def authority(key: SigningKey) -> TokenAuthority:

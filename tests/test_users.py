@@ -21,8 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import User, bearer, login, token_for
-from tests.helpers import assert_problem
+from tests.factories import User, assert_problem, bearer, login, token_for
 
 NEW_PASSWORD = "a brand new passphrase"
 

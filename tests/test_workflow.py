@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.registry.workflow import (
+from services.registry.identification.domain import (
     Actor,
     Command,
     Event,

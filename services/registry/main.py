@@ -10,20 +10,22 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.registry.helprecords.routes import create_route as help_record_create_route
-from services.registry.helprecords.routes import router as help_records_router
-from services.registry.helprecords.writer import RecordWriter
-from services.registry.households.bulk_routes import router as bulk_households_router
+from services.registry.audit.routes import router as audit_router
+from services.registry.help_plans.routes import router as plans_router
+from services.registry.help_records.routes import create_route as help_record_create_route
+from services.registry.help_records.routes import router as help_records_router
+from services.registry.help_records.writer import RecordWriter
+from services.registry.household_import.routes import router as bulk_households_router
 from services.registry.households.routes import card_route
 from services.registry.households.routes import router as households_router
+from services.registry.identification.routes import router as identification_router
 from services.registry.models import idempotency_key
 from services.registry.monitoring.routes import router as monitoring_router
 from services.registry.pairing.routes import router as pairing_router
-from services.registry.plans.routes import router as plans_router
-from services.registry.routes import router as regions_router
+from services.registry.regions.routes import router as regions_router
 from services.registry.settings import RegistrySettings
-from services.registry.sync import CURSOR_MAX_AGE_DAYS, prune_changes
-from services.registry.sync import router as sync_router
+from services.registry.sync.routes import CURSOR_MAX_AGE_DAYS, prune_changes
+from services.registry.sync.routes import router as sync_router
 from shared.app import build_service_app
 from shared.idempotency import purge_expired
 from shared.jwt import KeySet
@@ -80,12 +82,14 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         routers=[
             help_records_router,  # first: phones post here most, and routes are matched in order
             households_router,
+            identification_router,
             bulk_households_router,
             pairing_router,
             plans_router,
             monitoring_router,
             sync_router,
             regions_router,
+            audit_router,
             me_router,
         ],
         keyset=keyset,

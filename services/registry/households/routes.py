@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -11,11 +10,9 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
-from services.registry.households.access import etag, parse_if_match, require_unmask
-from services.registry.households.commands import CommandName, WorkflowService
-from services.registry.households.queries import LIST_FIELDS, HouseholdQueries, SortKey, read_card
+from services.registry.households.fast import read_card
+from services.registry.households.queries import LIST_FIELDS, HouseholdQueries, SortKey
 from services.registry.households.schemas import (
-    BatchCommandIn,
     FlagClear,
     HeadChange,
     HouseholdCreate,
@@ -26,17 +23,16 @@ from services.registry.households.schemas import (
     MemberPatch,
     MergeRequest,
     MoveRequest,
-    PopulationSet,
-    QuotaOverrideIn,
     SplitRequest,
-    WorkflowCommandIn,
 )
-from services.registry.households.service import Context, HouseholdService
-from services.registry.workflow import Command
+from services.registry.households.service import HouseholdService
+from services.registry.legacy_context import Context
+from services.registry.scope import require_unmask
 from shared.auth import PrincipalDep, current_principal, require_writer
 from shared.db import ReadSessionDep, SessionDep
-from shared.problems import Forbidden, UnprocessableEntity
-from shared.roles import Principal, Role
+from shared.etag import etag, parse_if_match
+from shared.problems import UnprocessableEntity
+from shared.roles import Principal
 
 router = APIRouter(tags=["households"])
 
@@ -429,170 +425,3 @@ async def clear_flag(
     )
     await session.commit()
     return _versioned({"id": str(household_id)}, new)
-
-
-# -- workflow -----------------------------------------------------------------------------------------------
-@router.post(
-    "/households/{household_id}/workflow/{command}",
-    responses=_WRITE,
-    dependencies=[require_writer],
-    summary="Take one workflow step (identification, exit, return, objections, removal)",
-)
-async def workflow_command(
-    household_id: HouseholdId,
-    command: CommandName,
-    payload: WorkflowCommandIn,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    result = await WorkflowService(Context.of(request, session, principal)).run(
-        household_id, Command(command), version=version, reason=payload.reason, data=payload.data
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "status": result.status, "seq": result.seq}, result.version)
-
-
-@router.post(
-    "/households/workflow/{command}/batch",
-    responses={403: {"description": "Role may not do this"}, 422: {"description": "Invalid batch"}},
-    dependencies=[require_writer],
-    summary="Move a village's or township's list through one step together; each item reported",
-)
-async def workflow_batch(
-    command: CommandName,
-    payload: BatchCommandIn,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    service = WorkflowService(Context.of(request, session, principal))
-    batch_id, results = await service.batch(
-        Command(command),
-        [(i.household_id, i.version) for i in payload.items],
-        reason=payload.reason,
-        data=payload.data,
-    )
-    await session.commit()
-    applied = sum(1 for r in results if r["outcome"] == "applied")
-    return {
-        "batch_id": str(batch_id),
-        "applied": applied,
-        "refused": len(results) - applied,
-        "items": results,
-    }
-
-
-@router.post(
-    "/households/workflow/{command}/region-batch",
-    responses={403: {"description": "Role may not do this"}, 422: {"description": "Invalid batch"}},
-    dependencies=[require_writer],
-    summary="Apply a step to every household of a village/township currently at `from_status`",
-)
-async def workflow_region_batch(
-    command: CommandName,
-    payload: WorkflowCommandIn,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
-    from_status: Annotated[str, Query(max_length=32)],
-) -> dict[str, Any]:
-    service = WorkflowService(Context.of(request, session, principal))
-    items = await service.select_for_batch(region, from_status, 1000)
-    batch_id, results = await service.batch(Command(command), items, reason=payload.reason, data=payload.data)
-    await session.commit()
-    applied = sum(1 for r in results if r["outcome"] == "applied")
-    return {
-        "batch_id": str(batch_id),
-        "applied": applied,
-        "refused": len(results) - applied,
-        "items": results,
-    }
-
-
-# -- quotas, population, audit ------------------------------------------------------------------------------
-@router.post(
-    "/households/{household_id}/quota-override",
-    status_code=201,
-    responses=_WRITE,
-    dependencies=[require_writer],
-    summary="County override of the village quota for one household, with a reason",
-)
-async def quota_override(
-    household_id: HouseholdId,
-    payload: QuotaOverrideIn,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    if payload.household_id != household_id:
-        raise UnprocessableEntity("household_id differs from the path", field="/household_id")
-    out = await WorkflowService(Context.of(request, session, principal)).override_quota(
-        household_id, payload.reason
-    )
-    await session.commit()
-    return out
-
-
-@router.put(
-    "/regions/{code}/population/{year}",
-    status_code=204,
-    responses=_WRITE,
-    dependencies=[require_writer],
-    summary="Record a region's registered rural population for a year (the base of incidence)",
-    tags=["regions"],
-)
-async def put_population(
-    code: Annotated[str, Path(pattern=r"^[0-9]{12}$")],
-    year: YearPath,
-    payload: PopulationSet,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> Response:
-    if principal.role not in (Role.county_admin, Role.township_officer, Role.village_officer):
-        raise Forbidden(f"role '{principal.role}' may not record population")
-    ctx = Context.of(request, session, principal)
-    await HouseholdQueries(session, principal).set_population(
-        ctx, code, year, payload.population, payload.households
-    )
-    await session.commit()
-    return Response(status_code=204)
-
-
-@router.get(
-    "/audit",
-    summary="The registry's audit log: writes and unmasked reads (county administrators)",
-    tags=["audit"],
-)
-async def audit_log(
-    session: ReadSessionDep,
-    principal: PrincipalDep,
-    record_id: Annotated[str | None, Query(max_length=64)] = None,
-    household_id: uuid.UUID | None = None,
-    actor: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=48)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
-    if principal.role is not Role.county_admin:
-        raise Forbidden("the audit log is for county administrators")
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise UnprocessableEntity(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)", field=name)
-    items, next_cursor = await HouseholdQueries(session, principal).audit_page(
-        record_id=record_id,
-        household_id=household_id,
-        actor=actor,
-        action=action,
-        since=since,
-        until=until,
-        cursor=cursor,
-        limit=limit,
-    )
-    return {"items": items, "next_cursor": next_cursor}

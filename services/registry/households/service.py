@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.registry.households.access import household_scope, require_writer_role, stale
 from services.registry.households.core import (
     compute_income,
     derive,
@@ -40,8 +37,8 @@ from services.registry.households.schemas import (
     Relation,
     SplitRequest,
 )
+from services.registry.legacy_context import Context, audit
 from services.registry.models import (
-    audit_event,
     household,
     household_flag,
     household_income,
@@ -49,76 +46,18 @@ from services.registry.models import (
     membership_change,
     region_table,
 )
-from services.registry.pii import PersonalDataCipher
-from shared.clock import CHINA_TIME
+from services.registry.scope import household_scope, require_writer_role
 from shared.db import execute
+from shared.etag import stale
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
-from shared.roles import Principal, RegionLevel, Role, level_of
+from shared.roles import RegionLevel, Role, level_of
 
-__all__ = ["Context", "HouseholdService", "audit", "flag_codes"]
+__all__ = ["HouseholdService", "flag_codes"]
 
 #: A household formed from another within this many months before applying is flagged (拆户/分户, §2.11).
 SPLIT_FLAG_MONTHS = 24
 #: Households in these statuses accept no edits (their history is closed).
 _CLOSED = frozenset({"removed", "dissolved"})
-
-
-@dataclass
-class Context:
-    """What every use case needs: the transaction, the caller, the cipher, the clock, the request id."""
-
-    session: AsyncSession
-    principal: Principal
-    cipher: PersonalDataCipher
-    now: datetime
-    request_id: str | None = None
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(CHINA_TIME).date()
-
-    @classmethod
-    def of(cls, request: Any, session: AsyncSession, principal: Principal) -> Context:
-        """The context of an HTTP request: the app's cipher and clock, the caller's request id."""
-        return cls(
-            session=session,
-            principal=principal,
-            cipher=request.app.state.cipher,
-            now=request.app.state.clock(),
-            request_id=request.headers.get("x-request-id"),
-        )
-
-
-async def audit(
-    ctx: Context,
-    action: str,
-    *,
-    record_type: str,
-    record_id: uuid.UUID | str,
-    household_id: uuid.UUID | None = None,
-    region_code: str | None = None,
-    reason: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one audit event (invariant 50); in the caller's transaction, so it lands with the change."""
-    await execute(
-        ctx.session,
-        sa.insert(audit_event).values(
-            at=ctx.now,
-            actor=ctx.principal.sub,
-            role=str(ctx.principal.role),
-            action=action,
-            record_type=record_type,
-            record_id=str(record_id),
-            household_id=household_id,
-            region_code=region_code
-            if region_code is not None or household_id is None
-            else sa.select(household.c.village_code).where(household.c.id == household_id).scalar_subquery(),
-            reason=reason,
-            detail=dict(detail or {}),
-            request_id=ctx.request_id,
-        ),
-    )
 
 
 def flag_codes(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from services.registry.households.service import Context
+from services.registry.legacy_context import Context
 from services.registry.monitoring.service import FindingIn, MonitoringService, RoundClose, RoundOpen
 from shared.auth import PrincipalDep, require_writer
 from shared.clock import CHINA_TIME

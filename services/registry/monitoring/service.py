@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from services.registry.households.service import Context, audit
+from services.registry.legacy_context import Context, audit
 from services.registry.models import (
     cadre,
     help_record,
@@ -24,7 +24,7 @@ from services.registry.models import (
     region_table,
 )
 from services.registry.pairing.service import active_on
-from services.registry.service import PolicyService
+from services.registry.regions.service import PolicyService
 from shared.db import execute, scope_filter
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
 from shared.roles import RegionLevel, Role, level_of, scope_prefix

@@ -9,9 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.registry.households.access import etag, parse_if_match
-from services.registry.households.routes import IfMatch
-from services.registry.households.service import Context
+from services.registry.legacy_context import Context
 from services.registry.pairing.schemas import (
     AssignmentCreate,
     CadreCreate,
@@ -24,6 +22,8 @@ from services.registry.pairing.service import PairingService
 from shared.auth import PrincipalDep, require_writer
 from shared.clock import CHINA_TIME
 from shared.db import SessionDep
+from shared.etag import IfMatchHeader as IfMatch
+from shared.etag import etag, parse_if_match
 from shared.problems import UnprocessableEntity
 
 router = APIRouter(tags=["pairing"])

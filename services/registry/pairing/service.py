@@ -16,8 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from services.registry.households.access import household_scope, stale
-from services.registry.households.service import Context, audit
+from services.registry.legacy_context import Context, audit
 from services.registry.models import cadre, helping_unit, household, pairing, village_assignment
 from services.registry.pairing.schemas import (
     AssignmentCreate,
@@ -30,7 +29,9 @@ from services.registry.pairing.schemas import (
     UnitCreate,
 )
 from services.registry.pii import mask_phone
+from services.registry.scope import household_scope
 from shared.db import execute, scope_filter
+from shared.etag import stale
 from shared.problems import Conflict, Forbidden, NotFound, UnprocessableEntity
 from shared.roles import Principal, RegionLevel, Role, level_of, scope_prefix
 

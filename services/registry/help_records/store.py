@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.registry.helprecords.schemas import HelpRecordCreate, HelpRecordFields
+from services.registry.help_records.schemas import HelpRecordCreate, HelpRecordFields
 from shared.problems import AppError, Conflict, Forbidden, NotFound
 from shared.roles import Principal
 

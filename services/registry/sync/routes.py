@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 
-from services.registry.households.queries import CARD_SQL
+from services.registry.households.fast import card_statement
 from shared.auth import PrincipalDep
 from shared.problems import BadRequest, Forbidden
 from shared.roles import Principal, Role
@@ -106,12 +106,8 @@ WHERE p.cadre_id = $1 AND p.superseded_at IS NULL AND p.valid_to > $5 AND p.vali
 
 
 def _cards_for_many() -> str:
-    """CARD_SQL, unchanged but for its WHERE: every household of `$1` at once, with its id beside the card."""
-    where = "WHERE h.id = :id AND h.village_code LIKE :prefix"
-    select = ")::text AS card, h.version"
-    if CARD_SQL.count(where) != 1 or CARD_SQL.count(select) != 1:  # pragma: no cover - guards a CARD_SQL edit
-        raise RuntimeError("CARD_SQL changed shape: update services/registry/sync.py")
-    return CARD_SQL.replace(where, "WHERE h.id = ANY($1::uuid[])").replace(select, ")::json AS card, h.id")
+    """The card statement (households/fast.py) for every household of `$1` at once, with its id beside the card."""
+    return card_statement("h.id = ANY($1::uuid[])", columns="::json AS card, h.id")
 
 
 #: Cards and the last $2 help records (latest version of each, newest visit first, confirmations) of the

@@ -9,11 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from services.registry.households.access import HOUSEHOLD_WRITERS, household_scope, stale
-from services.registry.households.service import Context, audit
+from services.registry.help_plans.schemas import PlanAck, PlanSet, ProgressIn
+from services.registry.legacy_context import Context, audit
 from services.registry.models import cadre, help_plan, help_plan_ack, help_plan_progress, household
-from services.registry.plans.schemas import PlanAck, PlanSet, ProgressIn
+from services.registry.scope import HOUSEHOLD_WRITERS, household_scope
 from shared.db import execute
+from shared.etag import stale
 from shared.problems import Conflict, Forbidden, NotFound, PreconditionRequired, UnprocessableEntity
 from shared.roles import Role
 

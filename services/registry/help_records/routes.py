@@ -12,23 +12,23 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.routing import Route
 
-from services.registry.helprecords.schemas import (
+from services.registry.help_records.schemas import (
     MAX_BATCH,
     BatchIn,
     ConfirmationIn,
     HelpRecordCorrection,
     HelpRecordCreate,
 )
-from services.registry.helprecords.service import (
+from services.registry.help_records.service import (
     MAX_ATTACHMENT_BYTES,
     HelpRecordService,
     parse_record_if_match,
     record_summary,
 )
-from services.registry.households.access import etag
-from services.registry.households.service import Context
+from services.registry.legacy_context import Context
 from shared.auth import PrincipalDep, current_principal, require_writer
 from shared.db import SessionDep
+from shared.etag import etag
 from shared.problems import Forbidden, PayloadTooLarge, UnsupportedMediaType
 from shared.roles import Principal
 

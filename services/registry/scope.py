@@ -1,4 +1,4 @@
-"""Who may see and change which household, in one place (DOMAIN.md §1.4, invariants 32, 48, 49).
+"""Who may see and change which household, in one place for every feature (DOMAIN.md §1.4, invariants 32, 48, 49).
 
 - Village officers act in their village, township officers in their township, county admins in their county:
   the region prefix of the token (`Principal.scope_filter`) bounds every query.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,17 +19,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.registry.models import cadre, household, pairing
 from shared.db import scope_filter
-from shared.problems import Forbidden, PreconditionFailed, PreconditionRequired
+from shared.problems import Forbidden
 from shared.roles import Principal, Role
 
 __all__ = [
     "CHINA_TODAY",
     "HOUSEHOLD_WRITERS",
+    "PAIRING_ACTIVE_SQL",
     "UNMASK_ROLES",
-    "etag",
     "household_scope",
     "paired_with",
-    "parse_if_match",
+    "pairing_active_on",
     "require_unmask",
     "require_writer_role",
 ]
@@ -41,8 +42,32 @@ UNMASK_ROLES = frozenset({Role.county_admin, Role.province_system})
 CHINA_TODAY = sa.text("(now() AT TIME ZONE 'Asia/Shanghai')::date")
 
 
-def paired_with(principal: Principal, household_id: Any, *, active_only: bool) -> ColumnElement[bool]:
-    """SQL predicate: the caller (a cadre) has a pairing with `household_id` (current, or ever)."""
+def pairing_active_on(day: Any, table: sa.Table = pairing) -> ColumnElement[bool]:
+    """SQL: the current row of a pairing is valid on the China date `day` (valid_from <= day < valid_to).
+
+    The one definition of "a pairing is active on day D" (DOMAIN.md §3.2; bitemporal: only rows not superseded
+    count). `day` is a date (the request's `Context.today`) or a SQL expression; the pure form of the same rule is
+    `pairing.domain.active_on`, and `PAIRING_ACTIVE_SQL` is its text for asyncpg fast paths.
+    """
+    when = sa.literal(day, sa.Date) if isinstance(day, date) else day
+    return sa.and_(
+        table.c.superseded_at.is_(None),
+        table.c.valid_from <= when,
+        sa.or_(table.c.valid_to.is_(None), table.c.valid_to > when),
+    )
+
+
+#: `pairing_active_on` as SQL text for plain asyncpg statements: format with the pairing alias and the day
+#: parameter, e.g. `PAIRING_ACTIVE_SQL.format(p="p", day="$2")`.
+PAIRING_ACTIVE_SQL = (
+    "{p}.superseded_at IS NULL AND {p}.valid_from <= {day} AND ({p}.valid_to IS NULL OR {p}.valid_to > {day})"
+)
+
+
+def paired_with(
+    principal: Principal, household_id: Any, *, active_only: bool, today: date | None = None
+) -> ColumnElement[bool]:
+    """SQL predicate: the caller (a cadre) has a pairing with `household_id` (active on `today`, or ever)."""
     query = (
         sa.select(sa.literal(1))
         .select_from(pairing.join(cadre, cadre.c.id == pairing.c.cadre_id))
@@ -53,19 +78,24 @@ def paired_with(principal: Principal, household_id: Any, *, active_only: bool) -
         )
     )
     if active_only:
-        query = query.where(
-            pairing.c.valid_from <= CHINA_TODAY,
-            sa.or_(pairing.c.valid_to.is_(None), pairing.c.valid_to > CHINA_TODAY),
-        )
+        query = query.where(pairing_active_on(CHINA_TODAY if today is None else today))
     return sa.exists(query)
 
 
 def household_scope(
-    principal: Principal, table: sa.Table = household, *, include_past: bool = False
+    principal: Principal,
+    table: sa.Table = household,
+    *,
+    include_past: bool = False,
+    today: date | None = None,
 ) -> ColumnElement[bool]:
-    """SQL predicate: the households `principal` may read (cadres: paired today, or ever if `include_past`)."""
+    """SQL predicate: the households `principal` may read (cadres: paired on `today`, or ever if `include_past`).
+
+    `today` is the request's China date from the app clock (`Context.today`); None (being phased out) falls back
+    to the database's clock.
+    """
     if principal.role is Role.cadre:
-        return paired_with(principal, table.c.id, active_only=not include_past)
+        return paired_with(principal, table.c.id, active_only=not include_past, today=today)
     return scope_filter(principal, table.c.village_code)
 
 
@@ -80,31 +110,3 @@ def require_unmask(principal: Principal) -> None:
             f"role '{principal.role}' sees personal data masked; unmasked values are for "
             + " and ".join(sorted(UNMASK_ROLES))
         )
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None) -> int:
-    """The version a write is based on, from `If-Match: "<version>"` (428 when absent)."""
-    if value is None or not value.strip():
-        raise PreconditionRequired(
-            'this write needs If-Match: "<version>" (the ETag of the household you read)'
-        )
-    tag = value.strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    if not tag.isdigit() or len(tag) > 9:
-        raise PreconditionFailed("If-Match must be the household's ETag, a quoted version number")
-    return int(tag)
-
-
-def stale(current: int, **extra: Any) -> PreconditionFailed:
-    return PreconditionFailed(
-        f"the household changed since you read it: current version is {current}",
-        headers={"ETag": etag(current)},
-        current_version=current,
-        **extra,
-    )

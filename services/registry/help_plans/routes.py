@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.registry.households.access import etag, parse_if_match
-from services.registry.households.routes import IfMatch
-from services.registry.households.service import Context
-from services.registry.plans.schemas import PlanAck, PlanSet, ProgressIn
-from services.registry.plans.service import PlanService
+from services.registry.help_plans.schemas import PlanAck, PlanSet, ProgressIn
+from services.registry.help_plans.service import PlanService
+from services.registry.legacy_context import Context
 from shared.auth import PrincipalDep, require_writer
 from shared.db import SessionDep
+from shared.etag import IfMatchHeader as IfMatch
+from shared.etag import etag, parse_if_match
 
 router = APIRouter(tags=["help plans"])
 

@@ -33,7 +33,7 @@ from sqlmodel import col, select
 
 from services.registry.households.core import compute_income, derive, encrypt_household_contact, member_row
 from services.registry.households.schemas import HouseholdCreate, IncomeSet, Year
-from services.registry.households.service import Context, audit
+from services.registry.legacy_context import Context, audit
 from services.registry.models import (
     Region,
     household,

@@ -21,7 +21,7 @@ import logging
 import asyncpg
 from prometheus_client import Histogram
 
-from services.registry.helprecords.store import NewRecord, Outcome, store_new
+from services.registry.help_records.store import NewRecord, Outcome, store_new
 
 __all__ = ["MAX_GROUP", "RecordWriter"]
 

@@ -12,9 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry.models import PolicyParameter, Region
-from services.registry.policy import PARAMETERS, ParameterKind, default_for
-from services.registry.repository import PolicyRepository, QuotaRepository, RegionRepository, StatusRepository
-from services.registry.schemas import (
+from services.registry.regions.policy import PARAMETERS, ParameterKind, default_for
+from services.registry.regions.repository import (
+    PolicyRepository,
+    QuotaRepository,
+    RegionRepository,
+    StatusRepository,
+)
+from services.registry.regions.schemas import (
     EffectiveParameter,
     ImportResult,
     PolicyParameterSet,
@@ -383,7 +388,7 @@ class QuotaService:
         quotas = await self.repo.for_children(code, year)
         allocated = sum(quotas.values())
         people = own.people if own else None
-        from services.registry.households.commands import quota_used_by_village
+        from services.registry.identification.service import quota_used_by_village
 
         by_village = await quota_used_by_village(self.session, scope_prefix(region.code), year)
 

@@ -1,15 +1,45 @@
-"""Token and assertion helpers shared by the scope, proxy and error tests."""
+"""Factories and assertions every test module shares: tokens, problems, resident IDs, household payloads."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
 
 from shared.jwt import SigningKey
+
+#: The password of every user the fixtures make.
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    role: str
+    region: str
+    password: str = PASSWORD
+
+
+class MakeUser(Protocol):
+    """The `make_user` fixture: a user of the gateway, straight in its database."""
+
+    async def __call__(
+        self, role: str, region: str, username: str | None = None, *, disabled: bool = False
+    ) -> User: ...
+
+
+class MakeClient(Protocol):
+    """The `make_client` fixture: a machine client; returns its secret."""
+
+    async def __call__(
+        self, client_id: str, role: str, region: str, secret: str = "s3cret-client-secret"
+    ) -> str: ...
+
 
 ALL_AUDIENCES = ["jingzhun-gateway", "jingzhun-registry", "jingzhun-planning", "jingzhun-assessment"]
 
@@ -129,3 +159,21 @@ def household_payload(
     }
     body.update(extra)
     return body
+
+
+# -- logins ---------------------------------------------------------------------------------------------------
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post(
+        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+    )
+
+
+async def token_for(client: httpx.AsyncClient, user: User) -> str:
+    response = await login(client, user.username, user.password)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -17,19 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.registry.households.access import household_scope, require_writer_role
 from services.registry.households.schemas import WORKING, HouseGrade, LaborCapacity
-from services.registry.households.service import Context, HouseholdService, audit
-from services.registry.models import (
-    Quota,
-    household,
-    household_income,
-    member,
-    quota_override,
-    workflow_event,
-)
-from services.registry.service import PolicyService
-from services.registry.workflow import (
+from services.registry.households.service import HouseholdService
+from services.registry.identification.domain import (
     Actor,
     Chain,
     Command,
@@ -44,6 +34,17 @@ from services.registry.workflow import (
     effective_year,
     replay,
 )
+from services.registry.legacy_context import Context, audit
+from services.registry.models import (
+    Quota,
+    household,
+    household_income,
+    member,
+    quota_override,
+    workflow_event,
+)
+from services.registry.regions.service import PolicyService
+from services.registry.scope import household_scope, require_writer_role
 from shared.clock import CHINA_TIME
 from shared.db import execute
 from shared.problems import AppError, Conflict, Forbidden, UnprocessableEntity

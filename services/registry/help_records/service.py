@@ -31,14 +31,14 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.registry.helprecords.schemas import (
+from services.registry.help_records.schemas import (
     ConfirmationIn,
     ConfirmationParty,
     HelpRecordCorrection,
     HelpRecordCreate,
     payload_hash,
 )
-from services.registry.helprecords.store import (
+from services.registry.help_records.store import (
     RAISE_FLAGS_SQL,
     NewRecord,
     evidence_flags,
@@ -46,8 +46,7 @@ from services.registry.helprecords.store import (
     record_values,
     store_new,
 )
-from services.registry.households.access import etag, household_scope
-from services.registry.households.service import Context, audit
+from services.registry.legacy_context import Context, audit
 from services.registry.models import (
     attachment,
     cadre,
@@ -56,7 +55,9 @@ from services.registry.models import (
     help_record_flag,
     household,
 )
+from services.registry.scope import household_scope
 from shared.db import execute, raw_connection
+from shared.etag import etag
 from shared.problems import (
     BadRequest,
     Conflict,

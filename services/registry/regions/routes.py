@@ -6,8 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from services.registry.repository import RegionRepository
-from services.registry.schemas import (
+from services.registry.households.queries import HouseholdQueries
+from services.registry.households.schemas import PopulationSet
+from services.registry.legacy_context import Context
+from services.registry.regions.repository import RegionRepository
+from services.registry.regions.schemas import (
     ImportResult,
     PolicyParameterSet,
     PolicyPublic,
@@ -19,7 +22,7 @@ from services.registry.schemas import (
     StatusesPublic,
     StatusesSet,
 )
-from services.registry.service import (
+from services.registry.regions.service import (
     MAX_IMPORT_BYTES,
     PolicyService,
     QuotaService,
@@ -29,8 +32,8 @@ from services.registry.service import (
 )
 from shared.auth import PrincipalDep, require_writer
 from shared.db import ReadSessionDep, SessionDep
-from shared.problems import PayloadTooLarge, UnsupportedMediaType
-from shared.roles import RegionLevel, scope_prefix
+from shared.problems import Forbidden, PayloadTooLarge, UnsupportedMediaType
+from shared.roles import RegionLevel, Role, scope_prefix
 
 router = APIRouter(prefix="/regions", tags=["regions"])
 
@@ -227,3 +230,29 @@ async def put_quota(
     code: CodePath, year: YearPath, payload: QuotaSet, session: SessionDep, principal: PrincipalDep
 ) -> QuotaPublic:
     return await QuotaService(session, principal).set(code, year, payload)
+
+
+@router.put(
+    "/{code}/population/{year}",
+    status_code=204,
+    responses=_WRITE,
+    dependencies=[require_writer],
+    summary="Record a region's registered rural population for a year (the base of incidence)",
+    tags=["regions"],
+)
+async def put_population(
+    code: CodePath,
+    year: YearPath,
+    payload: PopulationSet,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    if principal.role not in (Role.county_admin, Role.township_officer, Role.village_officer):
+        raise Forbidden(f"role '{principal.role}' may not record population")
+    ctx = Context.of(request, session, principal)
+    await HouseholdQueries(session, principal).set_population(
+        ctx, code, year, payload.population, payload.households
+    )
+    await session.commit()
+    return Response(status_code=204)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.registry.households.bulk import MAX_ERRORS, bulk_register
-from services.registry.households.service import Context
+from services.registry.household_import.service import MAX_ERRORS, bulk_register
+from services.registry.legacy_context import Context
 from shared.auth import PrincipalDep, require_writer
 from shared.db import SessionDep
 from shared.problems import PayloadTooLarge, UnprocessableEntity, UnsupportedMediaType

@@ -1,0 +1,1 @@
+"""Tests of the gateway: identity, tokens, users, the proxy."""

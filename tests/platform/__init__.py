@@ -1,0 +1,1 @@
+"""Tests of what every process shares: errors, operations, migrations, the import rules."""

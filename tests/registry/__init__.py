@@ -1,0 +1,1 @@
+"""Tests of the registry service, by feature: pure domain rules and routes."""
