@@ -2,14 +2,16 @@
 
     python bench/http_floor.py [--duration 4] [--concurrency 16]
 
-Two uvicorn processes with the platform's server settings (uvloop, httptools, no access log) serve bare ASGI
-apps, no framework: `leaf` reads the body and answers 201 with a small JSON; `proxy` forwards the request to the
-leaf with aiohttp, as the gateway does. The load is the visits benchmark's (aiohttp, closed loop, a help-record
-sized JSON body and a long bearer header). Printed: req/s and CPU milliseconds per request of the load
-generator, each server and the whole machine.
+Two uvicorn processes with the platform's server settings (`ops.cli.uvicorn_command`: uvloop, httptools, no
+access log) serve bare ASGI apps, no framework: `leaf` reads the body and answers 201 with a small JSON;
+`proxy` (bench/bare_post.py's, configured as the gateway's aiohttp upstream) forwards the request to the leaf.
+The load is the visits benchmark's (aiohttp, closed loop, a help-record sized JSON body and a long bearer
+header). Printed: req/s and CPU milliseconds per request of the load generator, each server and the whole
+machine.
 
-Why: the visit-POST target of bench/visits.py (>= 0.5x a raw asyncpg INSERT) is a CPU budget on shared cores;
-this shows how much of that budget two Python HTTP hops take when they do nothing at all. No database is used.
+Why: it shows what two Python HTTP hops cost when they do nothing at all. No database is used. The visit-POST
+target itself is judged in bench/visits.py against the same two hops in front of the raw INSERT (the bare
+two-hop baseline of bench/bare_post.py), measured in the same invocation as the platform.
 """
 
 from __future__ import annotations
@@ -29,83 +31,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.bare_post import Receive, Send, answer, lifespan, read_body  # noqa: E402
 from bench.gateway import _free_port  # noqa: E402
 from ops.cli import _wait_healthy  # noqa: E402
 
 _BODY = b'{"id":"3f6c1d7e-0000-4000-8000-000000000001","version":1,"flags":[]}'
-_session: Any = None
 
 
-async def _lifespan(receive: Any, send: Any, *, start: Any = None, stop: Any = None) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            if start is not None:
-                await start()
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            if stop is not None:
-                await stop()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _read_body(receive: Any) -> bytes:
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-async def _answer(send: Any, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def leaf(scope: Any, receive: Any, send: Any) -> None:
+async def leaf(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """Reads the request and answers 201: the least an HTTP service can do."""
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan(receive, send)
         return
-    await _read_body(receive)
+    await read_body(receive)
     if scope["path"] == "/healthz":
-        await _answer(send, 200, b'{"status":"ok"}')
+        await answer(send, 200, b'{"status":"ok"}')
         return
-    await _answer(send, 201, _BODY)
-
-
-async def proxy(scope: Any, receive: Any, send: Any) -> None:
-    """Forwards every request to the leaf with a pooled aiohttp session: the least a gateway can do."""
-    import aiohttp
-
-    global _session
-    if scope["type"] == "lifespan":
-
-        async def start() -> None:
-            global _session
-            _session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-            )
-
-        async def stop() -> None:
-            await _session.close()
-
-        await _lifespan(receive, send, start=start, stop=stop)
-        return
-    body = await _read_body(receive)
-    headers = [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in scope["headers"]
-        if k not in (b"host", b"content-length", b"connection")
-    ]
-    url = os.environ["FLOOR_UPSTREAM"] + scope["path"]
-    async with _session.request(scope["method"], url, headers=headers, data=body) as response:
-        await _answer(send, response.status, await response.read())
+    await answer(send, 201, _BODY)
 
 
 def leaf_app() -> Any:
@@ -113,15 +55,15 @@ def leaf_app() -> Any:
     return leaf
 
 
-def proxy_app() -> Any:
-    return proxy
+#: The proxy is bench/bare_post.py's, the one in front of the visit POST's bare two-hop baseline.
+_APPS = {"leaf": "bench.http_floor:leaf_app", "proxy": "bench.bare_post:proxy_app"}
 
 
 def _spawn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     from ops.cli import uvicorn_command
 
     return subprocess.Popen(
-        uvicorn_command(f"bench.http_floor:{app}_app", "127.0.0.1", port),
+        uvicorn_command(_APPS[app], "127.0.0.1", port),
         env=os.environ | env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -178,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     leaf_url, proxy_url = f"http://127.0.0.1:{leaf_port}", f"http://127.0.0.1:{proxy_port}"
     servers = {
         "leaf": _spawn("leaf", leaf_port, {}),
-        "proxy": _spawn("proxy", proxy_port, {"FLOOR_UPSTREAM": leaf_url}),
+        "proxy": _spawn("proxy", proxy_port, {"BARE_UPSTREAM": leaf_url}),
     }
     try:
         _wait_healthy(f"{leaf_url}/healthz", servers["leaf"], timeout=30)

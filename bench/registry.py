@@ -278,7 +278,8 @@ def card_phase(
 def list_phase(
     args: argparse.Namespace, plat: Platform, loadgen: LoadGenerator, tokens: TokenSource
 ) -> tuple[int, list[RunResult]]:
-    from services.registry.households.queries import SortKey, encode_cursor
+    from services.registry.households.schemas import SortKey
+    from shared.pagination import encode_cursor
 
     db = plat.databases.urls["registry"]
     registered = asyncio.run(_sql(db, "SELECT count(*) FROM registry_household WHERE status = 'registered'"))[

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/registry_data.py` puts bench/ first on the path
     sys.path.insert(0, str(ROOT))
 
-from services.registry.idnumber import check_character  # noqa: E402
+from services.registry.households.domain import check_character  # noqa: E402
 
 __all__ = [
     "COUNTY",

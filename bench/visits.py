@@ -17,10 +17,15 @@ registry cadre row is created here. In this order:
     `--day-edits` for the others) and `GET /api/registry/sync/download?cursor=…` is timed, one client at a
     time, through the gateway and straight to the registry. Target: under 100 ms (p99).
 (a) visit POST: `POST /api/registry/help-records` through the gateway (each request a new client UUID,
-    synchronous commit as configured), closed loop at `--concurrency`, against a raw asyncpg INSERT of the
-    same row into registry_help_record (autocommit, a pool of the same size, same triggers) from this
-    process; also straight to the registry, and with an `Idempotency-Key` header when the registry honours
-    one. Rounds alternate the targets; medians. Target: gateway >= 0.5x baseline.
+    synchronous commit as configured), closed loop at `--concurrency`, against the bare two-hop baseline
+    (bench/bare_post.py: a bare ASGI proxy in front of a bare ASGI leaf that json.loads the same body and runs
+    the raw INSERT, no token, no checks; served with the platform's uvicorn flags): the two Python HTTP hops the
+    design fixes, doing nothing else. Also measured: the raw asyncpg INSERT of the same row into
+    registry_help_record (the same statement, autocommit, a pool of `--concurrency`, same triggers) from this
+    process, the POST straight to the registry, and with an `Idempotency-Key` header when the registry honours
+    one. Rounds alternate the targets (same concurrency and warm-up); CPU per request of every process.
+    Target: gateway >= 0.5x the bare two-hop (the median of the per-round ratios); the ratio against the raw
+    INSERT is reported beside it, informational.
 (b) batch: `POST /api/registry/help-records/batch` with 500 new records, `--batches` times. Target < 1 s.
 
 (a) and (b) are skipped, with a message, when the registry has no help-record routes.
@@ -54,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/visits.py` puts bench/ first on the path, not the project
     sys.path.insert(0, str(ROOT))
 
+from bench.bare_post import INSERT_SQL, insert_args  # noqa: E402
 from bench.gateway import (  # noqa: E402
     RESULTS,
     LoadGenerator,
@@ -62,6 +68,7 @@ from bench.gateway import (  # noqa: E402
     RunSpec,
     TokenSource,
     _fmt,
+    _free_port,
     _git_commit,
     _http,
     _say,
@@ -75,6 +82,12 @@ if TYPE_CHECKING:  # the registry is imported only in its own process
 
 CLIENT = "aiohttp"
 GATEWAY = f"gw-{CLIENT}"
+BARE_PROXY, BARE_LEAF = "bare-proxy", "bare-leaf"
+#: CPU-meter part -> server name on the platform.
+SERVERS = {"gateway": GATEWAY, "registry": "registry", "proxy": BARE_PROXY, "leaf": BARE_LEAF}
+#: The visit-POST targets: the platform's, and the two baselines it is compared with.
+BARE = "bare two-hop"
+RAW = "raw INSERT"
 CADRE_USER = "cadre.wang"
 MIN_POST_RATIO = 0.5
 MAX_BATCH_S = 1.0
@@ -419,9 +432,10 @@ class CpuMeter:
     cores is roughly the inverse ratio of their CPU per request.
 
     `machine` is every core's busy time (user, system, irq; not idle or I/O wait); `client` is this process
-    (the load generator); `gateway`/`registry` are the servers; `database+` is the rest of the machine's busy
-    time, PostgreSQL's backends above all (they come and go with connection pools, so they are not counted
-    one by one). Without psutil the meter reads nothing.
+    (the load generator); `gateway`/`registry` are the servers, `proxy`/`leaf` the bare two-hop baseline's
+    (bench/bare_post.py); `database+` is the rest of the machine's busy time, PostgreSQL's backends above all
+    (they come and go with connection pools, so they are not counted one by one). Every process is read in
+    every run: a process that is not the target's shows its idle cost. Without psutil the meter reads nothing.
     """
 
     def __init__(self, plat: Platform) -> None:
@@ -432,8 +446,7 @@ class CpuMeter:
             return
         self._psutil = psutil
         self._servers = {
-            "gateway": plat.servers[GATEWAY].proc.pid,
-            "registry": plat.servers["registry"].proc.pid,
+            part: plat.servers[name].proc.pid for part, name in SERVERS.items() if name in plat.servers
         }
 
     def read(self) -> dict[str, float]:
@@ -543,13 +556,6 @@ async def _post_loop(
     return latencies, errors, samples, elapsed, (cpu_before, cpu_after)
 
 
-_BASELINE_INSERT = (
-    "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"
-    " received_at, place, content, money_fen, goods, measures, payload_hash, created_by)"
-    " VALUES ($1, 1, $2, $3, 'visit', $4, now(), $5, $6, 20000, '[]', '[]', $7, $8)"
-)
-
-
 async def _insert_loop(
     db: str,
     households: list[str],
@@ -563,7 +569,6 @@ async def _insert_loop(
     import asyncpg
 
     cadre = uuid.UUID(_cadre_id(0))
-    hh = [uuid.UUID(h) for h in households]
     latencies: list[float] = []
     errors: dict[str, int] = {}
     samples: dict[str, str] = {}
@@ -577,15 +582,10 @@ async def _insert_loop(
                 record = _record(households[n % len(households)], datetime.now(UTC))
                 try:
                     await pool.execute(
-                        _BASELINE_INSERT,
-                        uuid.UUID(record["id"]),
-                        hh[n % len(hh)],
-                        cadre,
-                        datetime.now(UTC),
-                        record["place"],
-                        record["content"],
-                        uuid.uuid4().hex * 2,
-                        cadre_sub,
+                        INSERT_SQL,
+                        *insert_args(
+                            record, cadre_id=cadre, created_by=cadre_sub, payload_hash=uuid.uuid4().hex * 2
+                        ),
                     )
                 except asyncpg.PostgresError as exc:
                     if measured:
@@ -646,31 +646,62 @@ def _request_with(url: str, *, token: str, body: bytes, headers: dict[str, str])
         return exc.code, exc.read()
 
 
+def start_bare_two_hop(plat: Platform, cadre_sub: str, pool_size: int) -> str:
+    """Serve bench/bare_post.py's leaf and the proxy in front of it, as the platform serves its processes;
+    the URL of the proxy's `POST /help-records` once both answer."""
+    leaf_port, proxy_port = _free_port(), _free_port()
+    base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "REDIS_URL"}
+    base |= {"PYTHONUNBUFFERED": "1"}
+    plat._spawn(
+        BARE_LEAF,
+        "bench.bare_post:leaf_app",
+        leaf_port,
+        base
+        | {
+            "BARE_DATABASE_URL": plat.databases.urls["registry"],
+            "BARE_POOL_SIZE": str(pool_size),  # the raw INSERT's pool
+            "BARE_CADRE_ID": _cadre_id(0),
+            "BARE_CADRE_SUB": cadre_sub,
+        },
+    )
+    plat._spawn(
+        BARE_PROXY,
+        "bench.bare_post:proxy_app",
+        proxy_port,
+        base | {"BARE_UPSTREAM": f"http://127.0.0.1:{leaf_port}"},
+    )
+    plat.wait_healthy()
+    return f"{plat.servers[BARE_PROXY].url}/help-records"
+
+
 def post_phase(
     args: argparse.Namespace, plat: Platform, cadre: CadreTokens, households: list[str]
 ) -> tuple[list[PostRun], bool]:
     gateway = f"{plat.servers[GATEWAY].url}/api/registry/help-records"
     direct = f"{plat.servers['registry'].url}/help-records"
+    bare = start_bare_two_hop(plat, cadre.sub, args.concurrency)
     token = cadre.get(600)
-    status, body = _request_with(
-        gateway, token=token, body=json.dumps(_record(households[0], datetime.now(UTC))).encode(), headers={}
-    )
-    if status != 201:
-        raise RuntimeError(f"POST {gateway}: HTTP {status}: {body.decode(errors='replace')[:400]}")
+    for url in (gateway, bare):
+        status, body = _request_with(
+            url, token=token, body=json.dumps(_record(households[0], datetime.now(UTC))).encode(), headers={}
+        )
+        if status != 201:
+            raise RuntimeError(f"POST {url}: HTTP {status}: {body.decode(errors='replace')[:400]}")
     idem = _idempotency_supported(gateway, token, households[0])
     _say(
         f"  (a) visit POST, c={args.concurrency}: Idempotency-Key "
         + ("honoured (variant measured)" if idem else "not honoured by the registry (variant skipped)")
     )
     meter = CpuMeter(plat)
-    targets = ["gateway", "direct", "baseline"] + (["gateway+idem"] if idem else [])
+    urls = {"gateway": gateway, "direct": direct, BARE: bare, "gateway+idem": gateway}
+    targets = ["gateway", "direct", RAW, BARE] + (["gateway+idem"] if idem else [])
     runs: list[PostRun] = []
     for rnd in range(1, args.rounds + 1):
         for target in targets:
             plat.check_alive()
             token = cadre.get(args.warmup + args.duration + 60)
             groups_before = _group_totals(plat.servers["registry"].url)
-            if target == "baseline":
+            if target == RAW:
                 result = _run_async(
                     _insert_loop(
                         plat.databases.urls["registry"],
@@ -685,7 +716,7 @@ def post_phase(
             else:
                 result = _run_async(
                     _post_loop(
-                        direct if target == "direct" else gateway,
+                        urls[target],
                         token,
                         households,
                         concurrency=args.concurrency,
@@ -750,36 +781,92 @@ def _med(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _per_round(posts: list[PostRun], target: str, against: str) -> list[float]:
+    """`target`'s req/s over `against`'s in each round (both measured minutes apart on the same machine)."""
+    rps = {(r.target, r.round): r.rps for r in posts}
+    rounds = sorted({r.round for r in posts})
+    return [
+        rps[(target, n)] / rps[(against, n)]
+        for n in rounds
+        if (target, n) in rps and (against, n) in rps and rps[(against, n)]
+    ]
+
+
 def _cpu_table(posts: list[PostRun], summary_post: dict[str, dict[str, Any]]) -> None:
     """Where the CPU goes, per request (medians over rounds), and the ratios it implies."""
-    parts = ["machine", "client", "gateway", "registry", "database+"]
+    parts = ["machine", "client", "gateway", "registry", "proxy", "leaf", "database+"]
     cpu: dict[str, dict[str, float]] = {}
     for target in summary_post:
         runs = [r.cpu_ms for r in posts if r.target == target and r.cpu_ms]
         if runs:
             cpu[target] = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in parts}
-    if "baseline" not in cpu:
+            summary_post[target]["cpu_ms"] = cpu[target]
+    if RAW not in cpu or BARE not in cpu:
         return
-    base = cpu["baseline"]
+    raw, bare = cpu[RAW], cpu[BARE]
     rows = [
-        [t, *(_fmt(c[k], ".3f") for k in parts), _fmt(base["machine"] / c["machine"], ".2f", "x")]
+        [
+            t,
+            *(_fmt(c[k], ".3f") for k in parts),
+            _fmt(bare["machine"] / c["machine"], ".2f", "x"),
+            _fmt(raw["machine"] / c["machine"], ".2f", "x"),
+        ]
         for t, c in cpu.items()
         if c["machine"]
     ]
     _say()
-    _say("CPU ms per request (all cores; database+ = the machine's busy time not in the three processes)")
-    _say(_table(["target", "machine", "client", "gateway", "registry", "database+", "INSERT/target"], rows))
-    for target in ("gateway", "direct"):
+    _say(
+        "CPU ms per request (all cores; proxy, leaf = the bare two-hop's processes; database+ = the machine's"
+        " busy time not in the five processes)"
+    )
+    _say(_table(["target", *parts, "bare/target", "INSERT/target"], rows))
+
+    def servers(c: dict[str, float]) -> float:  # without the load generator's own CPU
+        return c["machine"] - c["client"]
+
+    for target in ("gateway", "direct", "gateway+idem"):
         c = cpu.get(target)
-        if c and c["machine"] > c["client"]:
-            summary_post[target]["cpu_ms"] = c
-            ceiling = (base["machine"] - base["client"]) / (c["machine"] - c["client"])
-            _say(
-                f"  {target}: a request costs {c['machine'] / base['machine']:.1f}x the CPU of a raw INSERT "
-                f"({base['machine'] / c['machine']:.2f}x); the servers' and PostgreSQL's alone, without the load "
-                f"generators' own CPU: {c['machine'] - c['client']:.3f} vs {base['machine'] - base['client']:.3f} "
-                f"ms ({ceiling:.2f}x)"
-            )
+        if not c or servers(c) <= 0:
+            continue
+        _say(
+            f"  {target}: a request costs {c['machine'] / bare['machine']:.1f}x the CPU of the bare two-hop "
+            f"({bare['machine'] / c['machine']:.2f}x; servers and PostgreSQL alone {servers(c):.3f} vs "
+            f"{servers(bare):.3f} ms, {servers(bare) / servers(c):.2f}x) and {c['machine'] / raw['machine']:.1f}x "
+            f"that of a raw INSERT ({raw['machine'] / c['machine']:.2f}x; {servers(c):.3f} vs {servers(raw):.3f} "
+            f"ms, {servers(raw) / servers(c):.2f}x)"
+        )
+    if servers(bare) > 0:
+        _say(
+            f"  {BARE}: two bare hops add {bare['machine'] - raw['machine']:.3f} ms to the raw INSERT's "
+            f"{raw['machine']:.3f} ms ({raw['machine'] / bare['machine']:.2f}x): what two hops that do nothing "
+            f"else leave of the raw INSERT on this machine"
+        )
+
+
+def _ratio_entry(posts: list[PostRun], target: str, against: str, *, informational: bool) -> dict[str, Any]:
+    """A ratio with its target; `value` is the median of the per-round ratios (verdicts), or, for the
+    informational ratio against the raw INSERT, the ratio of the medians as reported before issue #9."""
+    rounds = _per_round(posts, target, against)
+    if informational:
+        num = [r.rps for r in posts if r.target == target]
+        den = [r.rps for r in posts if r.target == against]
+        base = statistics.median(den) if den else 0.0
+        value = statistics.median(num) / base if num and base else None
+    else:
+        value = _median_or_none(rounds)
+    entry: dict[str, Any] = {
+        "value": value,
+        "target": MIN_POST_RATIO,
+        "against": against,
+        "per_round": rounds,
+    }
+    if informational:
+        return entry | {"informational": True}
+    return entry | {"pass": value is not None and value >= MIN_POST_RATIO}
 
 
 def report(
@@ -794,6 +881,7 @@ def report(
     skipped: str | None,
 ) -> int:
     verdicts: dict[str, Any] = {}
+    informational: dict[str, Any] = {}
     _say()
     summary_post: dict[str, dict[str, Any]] = {}
     if posts is not None:
@@ -808,34 +896,48 @@ def report(
                 "p50_ms": _med([r.p50_ms for r in runs]),
                 "p99_ms": _med([r.p99_ms for r in runs]),
                 "errors": sum(r.errors for r in runs),
+                "vs_bare_two_hop": _median_or_none(_per_round(posts, target, BARE)),
             }
-        base = summary_post["baseline"]["rps"]
+        base = summary_post[RAW]["rps"]
         rows = [
             [
                 t,
                 _fmt(s["rps"], ".0f"),
                 _fmt(s["p50_ms"], ".2f"),
                 _fmt(s["p99_ms"], ".2f"),
+                _fmt(s["vs_bare_two_hop"], ".2f", "x"),
                 _fmt(s["rps"] / base if base else None, ".2f", "x"),
                 str(s["errors"]),
             ]
             for t, s in summary_post.items()
         ]
-        _say(_table(["target", "req/s", "p50 ms", "p99 ms", "vs raw INSERT", "errors"], rows))
+        _say(
+            _table(
+                ["target", "req/s", "p50 ms", "p99 ms", "vs bare two-hop", "vs raw INSERT", "errors"], rows
+            )
+        )
+        _say(
+            "  vs bare two-hop: median of the per-round ratios (each run against the bare two-hop run of its "
+            "round); vs raw INSERT: ratio of the medians, as before (informational)"
+        )
         _cpu_table(posts, summary_post)
-        ratio = summary_post["gateway"]["rps"] / base if base else None
-        verdicts["post_ratio"] = {
-            "value": ratio,
-            "target": MIN_POST_RATIO,
-            "pass": ratio is not None and ratio >= MIN_POST_RATIO,
-        }
-        if idem:
-            idem_ratio = summary_post["gateway+idem"]["rps"] / base if base else None
-            verdicts["post_idem_ratio"] = {
-                "value": idem_ratio,
-                "target": MIN_POST_RATIO,
-                "pass": idem_ratio is not None and idem_ratio >= MIN_POST_RATIO,
-            }
+        measured = ["gateway"] + (["gateway+idem"] if idem else [])
+        for target in measured:
+            key = "post" if target == "gateway" else "post_idem"
+            verdicts[f"{key}_vs_bare_two_hop"] = _ratio_entry(posts, target, BARE, informational=False)
+            # The names of the ratios against the raw INSERT are those of the earlier results files.
+            informational[f"{key}_ratio"] = _ratio_entry(posts, target, RAW, informational=True)
+        _say()
+        for target in measured:
+            key = "post" if target == "gateway" else "post_idem"
+            new, old = verdicts[f"{key}_vs_bare_two_hop"], informational[f"{key}_ratio"]
+            _say(
+                f"  {target} per round vs bare two-hop: "
+                + " ".join(_fmt(v, ".2f", "x") for v in new["per_round"])
+                + f" (median {_fmt(new['value'], '.2f', 'x')}); vs raw INSERT: "
+                + " ".join(_fmt(v, ".2f", "x") for v in old["per_round"])
+                + f" (ratio of the medians {_fmt(old['value'], '.2f', 'x')}, informational)"
+            )
         _say()
     if batches is not None:
         _say(f"(b) POST /api/registry/help-records/batch, {BATCH} new records, {len(batches)} time(s)")
@@ -898,6 +1000,11 @@ def report(
             for name, v in verdicts.items()
         )
     )
+    if informational:
+        _say(
+            "  against the raw INSERT (informational, not a verdict): "
+            + "  ".join(f"{name}: {_fmt(v['value'], '.3g')};" for name, v in informational.items())
+        )
     wrong = sum(r.wrong for r in download.runs)
     for r in download.runs:
         if r.errors:
@@ -929,6 +1036,7 @@ def report(
                 "download": asdict(download) | {"summary": summary_dl},
                 "skipped": skipped,
                 "verdicts": verdicts,
+                "informational": informational,
             },
             indent=2,
             ensure_ascii=False,

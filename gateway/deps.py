@@ -1,4 +1,8 @@
-"""Gateway dependencies: the authenticated, non-revoked, rate-limited caller."""
+"""Gateway dependencies: the authenticated, non-revoked, rate-limited caller, and the contexts use cases receive.
+
+`authenticated_caller` is the one check of every authenticated request (the FastAPI routes through `CallerDep`,
+the proxy's plain Starlette route by calling it): token, revocation list, per-principal rate limit.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,31 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.identity import IdentityService
+from gateway.context import PublicContext
+from gateway.identity import Identity
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from gateway.users.domain import require_manager
 from shared.auth import bearer_token
+from shared.clock import Clock, utcnow
+from shared.context import Context, context_for, request_id_of
+from shared.db import ReadSessionDep, SessionDep
 from shared.problems import TooManyRequests
 from shared.roles import Principal
 
-__all__ = ["CallerDep", "IdentityDep", "authenticated_caller", "client_ip", "enforce_rate_limit"]
+__all__ = [
+    "CallerContextDep",
+    "CallerDep",
+    "IdentityDep",
+    "ManagerContextDep",
+    "PublicContextDep",
+    "ReadCallerContextDep",
+    "ReadManagerContextDep",
+    "authenticated_caller",
+    "client_ip",
+    "enforce_login_rate_limit",
+    "enforce_rate_limit",
+]
 
 
 def client_ip(request: Request) -> str:
@@ -29,6 +50,12 @@ async def enforce_rate_limit(request: Request, key: str, limit: int) -> None:
         )
 
 
+async def enforce_login_rate_limit(request: Request) -> None:
+    """The token endpoint's limit, per client address: it slows password guessing whatever the username."""
+    settings: GatewaySettings = request.app.state.settings
+    await enforce_rate_limit(request, f"login:{client_ip(request)}", settings.rate_limit_login_per_minute)
+
+
 async def authenticated_caller(request: Request) -> Principal:
     """Verify the bearer token, refuse revoked ones, and count the request against the caller's limit."""
     principal: Principal = request.app.state.token_authority.authenticate(bearer_token(request))
@@ -42,9 +69,49 @@ async def authenticated_caller(request: Request) -> Principal:
 CallerDep = Annotated[Principal, Depends(authenticated_caller)]
 
 
-def _identity(request: Request) -> IdentityService:
-    service: IdentityService = request.app.state.identity
-    return service
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
 
 
-IdentityDep = Annotated[IdentityService, Depends(_identity)]
+#: The process-wide identity parts (signer, hasher, revocation list).
+IdentityDep = Annotated[Identity, Depends(_identity)]
+
+
+async def _public_context(request: Request, session: SessionDep) -> PublicContext:
+    clock: Clock = getattr(request.app.state, "clock", utcnow)
+    return PublicContext(session=session, now=clock(), request_id=request_id_of(request))
+
+
+#: The context of the token endpoint: nobody is authenticated yet; one transaction, committed by the route class.
+PublicContextDep = Annotated[PublicContext, Depends(_public_context)]
+
+
+async def _caller_context(request: Request, caller: CallerDep, session: SessionDep) -> Context:
+    return context_for(request, session, caller)
+
+
+async def _read_caller_context(request: Request, caller: CallerDep, session: ReadSessionDep) -> Context:
+    return context_for(request, session, caller)
+
+
+#: The caller's context with a session in one transaction, committed by the route class (writes).
+CallerContextDep = Annotated[Context, Depends(_caller_context)]
+#: The caller's context with an autocommit session (single-statement reads).
+ReadCallerContextDep = Annotated[Context, Depends(_read_caller_context)]
+
+
+async def _manager_context(ctx: CallerContextDep) -> Context:
+    require_manager(ctx.principal)
+    return ctx
+
+
+async def _read_manager_context(ctx: ReadCallerContextDep) -> Context:
+    require_manager(ctx.principal)
+    return ctx
+
+
+#: A user administrator's context (403 for every other role), for writes.
+ManagerContextDep = Annotated[Context, Depends(_manager_context)]
+#: A user administrator's context (403 for every other role), for reads.
+ReadManagerContextDep = Annotated[Context, Depends(_read_manager_context)]

@@ -13,12 +13,15 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gateway import proxy, routes_auth, users
-from gateway.identity import GATEWAY_AUDIENCE, IdentityService, Revocations, refresh_revocations
+from gateway import proxy
+from gateway.identity import Identity, Revocations, refresh_revocations
 from gateway.openapi_merge import OpenAPIMerger
 from gateway.passwords import Passwords
 from gateway.ratelimit import make_rate_limiter
 from gateway.settings import GatewaySettings
+from gateway.tokens import routes as tokens
+from gateway.tokens.domain import GATEWAY_AUDIENCE
+from gateway.users import routes as users
 from shared.app import health_router, install_common
 from shared.auth import TokenAuthority
 from shared.db import create_engine, install_sessions, ping
@@ -28,6 +31,9 @@ from shared.observability import configure_logging
 __all__ = ["create_app"]
 
 _log = logging.getLogger("jingzhun.gateway")
+
+#: How long shutdown waits for a revocation refresh under way before cancelling it.
+_REFRESH_STOP_SECONDS = 2.0
 
 DESCRIPTION = """
 Jingzhun (精准) platform API: identity at the gateway, and the registry, planning and assessment services
@@ -83,33 +89,41 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
             parallelism=settings.argon2_parallelism,
         )
         revocations = Revocations()
-        app.state.jwks = key.jwks()
         app.state.token_authority = TokenAuthority(
             KeySet(key.jwks()), audience=GATEWAY_AUDIENCE, issuer=settings.jwt_issuer
         )
         app.state.revocations = revocations
-        app.state.identity = IdentityService(settings, key, passwords, revocations)
+        app.state.identity = Identity(settings, key, passwords, revocations)
         app.state.rate_limiter = make_rate_limiter(settings.redis_url)
         app.state.upstream = proxy.make_upstream(settings)
         app.state.openapi_merger = OpenAPIMerger(settings.upstreams)
 
+        stopping = asyncio.Event()
+
         async def keep_revocations_fresh() -> None:
-            while True:
+            while not stopping.is_set():
                 try:
                     await refresh_revocations(
                         revocations, sessions, access_ttl=settings.access_token_ttl_seconds
                     )
                 except Exception:
                     _log.exception("revocation refresh failed; keeping the previous list")
-                await asyncio.sleep(settings.revocation_refresh_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), settings.revocation_refresh_seconds)
 
         refresher = asyncio.create_task(keep_revocations_fresh())
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            # Let a refresh under way finish (a cancelled query leaves its connection's future unread), but do
+            # not wait long on a database that does not answer.
+            stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(refresher), _REFRESH_STOP_SECONDS)
+            except TimeoutError:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             await app.state.upstream.close()
             await app.state.rate_limiter.close()
             await engine.dispose()
@@ -126,7 +140,7 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
     app.state.settings = settings
     install_common(app, settings, service="gateway", cors_origins=settings.cors_origins)
     app.include_router(health_router(_ready))
-    app.include_router(routes_auth.router)
+    app.include_router(tokens.router)
     app.include_router(users.router)
     app.include_router(users.audit_router)
     # First: the busiest route is matched before the few dozen identity routes (none of which starts with /api/).

@@ -10,15 +10,7 @@ from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings, database_url_field, is_dev_key
 
-__all__ = ["SERVICE_AUDIENCES", "GatewaySettings"]
-
-#: Upstream service name → token audience. User tokens carry all of them, since the gateway forwards the
-#: caller's own token; service tokens carry only the one they were requested for.
-SERVICE_AUDIENCES = {
-    "registry": "jingzhun-registry",
-    "planning": "jingzhun-planning",
-    "assessment": "jingzhun-assessment",
-}
+__all__ = ["GatewaySettings"]
 
 
 class GatewaySettings(CommonSettings):

@@ -19,9 +19,10 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from starlette.requests import Request
 
 from shared.auth import TokenAuthority
@@ -31,6 +32,8 @@ from shared.idempotency import install_idempotency
 from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
 from shared.problems import install_problem_handlers, problem_response
+from shared.routing import APIRouter
+from shared.schemas import ResponseModel
 from shared.settings import CommonSettings, ServiceSettings
 
 __all__ = ["build_service_app", "health_router", "install_common", "load_keyset"]
@@ -59,17 +62,29 @@ def install_common(
     )
 
 
+class HealthPublic(ResponseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ReadinessPublic(ResponseModel):
+    status: str = Field(examples=["ok"])
+    checks: dict[str, str] = Field(description="Each dependency and its state ('ok' or what failed)")
+
+
 def health_router(ready_check: ReadyCheck) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers (no I/O)")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", response_model=HealthPublic, summary="Liveness: the process answers (no I/O)")
+    async def healthz() -> HealthPublic:
+        return HealthPublic(status="ok")
 
     @router.get(
-        "/readyz", summary="Readiness: dependencies reachable", responses={503: {"description": "Not ready"}}
+        "/readyz",
+        response_model=ReadinessPublic,
+        summary="Readiness: dependencies reachable",
+        responses={503: {"description": "Not ready (problem+json with `checks`)"}},
     )
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> ReadinessPublic | JSONResponse:
         try:
             checks = await asyncio.wait_for(ready_check(request.app), timeout=5)
         except Exception as exc:  # any failing dependency means not ready
@@ -77,7 +92,7 @@ def health_router(ready_check: ReadyCheck) -> APIRouter:
         failing = {k: v for k, v in checks.items() if v != "ok"}
         if failing:
             return problem_response(503, "Not ready", "dependencies failing", slug="not-ready", checks=checks)
-        return JSONResponse({"status": "ok", "checks": checks})
+        return ReadinessPublic(status="ok", checks={k: str(v) for k, v in checks.items()})
 
     router.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
     return router

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.base import Executable
@@ -124,13 +125,16 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
-async def execute(session: AsyncSession, statement: Executable, params: Any = None) -> Any:
-    """Run a Core statement (select/insert/update/text) in the session's transaction.
+async def execute(
+    session: AsyncSession, statement: Executable, params: Any = None
+) -> Result[*tuple[Any, ...]]:
+    """Run a Core statement (`sa.text`, or a select over several tables' columns) in the session's transaction.
 
-    SQLModel's `exec` is typed for ORM selects; Core statements built from `sa.Table`s go through here (the
-    result is a SQLAlchemy `Result`, typed loosely because its row shape depends on the statement).
+    SQLModel's `session.exec` types ORM selects; statements whose row shape it cannot know run here, on the
+    session's connection (same transaction), and the repository maps the rows into typed values.
     """
-    return await session.exec(statement, params=params)  # type: ignore[call-overload]
+    connection = await session.connection()
+    return await connection.execute(statement, params)
 
 
 async def raw_connection(session: AsyncSession) -> Any:

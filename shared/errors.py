@@ -10,13 +10,14 @@ turn into an HTTP status, so a domain module never knows about HTTP:
 | `Refused` | the command is well-formed but the rules refuse it now (notice not over, quota exceeded) | 409 |
 | `NotAllowed` | this actor may not take this decision (wrong level, recusal of a relative) | 403 |
 | `Missing` | a record the command names does not exist (or is out of the caller's scope) | 404 |
+| `TooLarge` | the input is over a limit the rules set (rows in a file, records in a batch) | 413 |
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["DomainError", "Invalid", "Missing", "NotAllowed", "Refused"]
+__all__ = ["DomainError", "Invalid", "Missing", "NotAllowed", "Refused", "TooLarge"]
 
 
 class DomainError(Exception):
@@ -53,3 +54,9 @@ class Missing(DomainError):
     """A record the command names does not exist, or lies outside the caller's scope (404)."""
 
     kind = "missing"
+
+
+class TooLarge(DomainError):
+    """The input is over a limit the rules set (413)."""
+
+    kind = "too_large"

@@ -7,6 +7,7 @@ version and set the new ETag on the response with `etag()`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Header
@@ -14,6 +15,9 @@ from fastapi import Depends, Header
 from shared.problems import PreconditionFailed, PreconditionRequired
 
 __all__ = ["IfMatchDep", "IfMatchHeader", "etag", "parse_if_match", "stale"]
+
+#: A version in an entity tag: ASCII digits only (str.isdigit() would accept '³' and '٣').
+_VERSION = re.compile(r"^[0-9]{1,9}$")
 
 
 def etag(version: int) -> str:
@@ -31,7 +35,7 @@ def parse_if_match(value: str | None, *, what: str = "record") -> int:
     if tag.startswith("W/"):
         tag = tag[2:]
     tag = tag.strip('"')
-    if not tag.isdigit() or len(tag) > 9:
+    if not _VERSION.match(tag):
         raise PreconditionFailed(f"If-Match must be the {what}'s ETag, a quoted version number")
     return int(tag)
 

@@ -152,15 +152,20 @@ _DOMAIN_STATUS: dict[str, tuple[int, str, str]] = {
     "refused": (409, "conflict", "Refused by a rule"),
     "not_allowed": (403, "forbidden", "Not allowed for this role"),
     "missing": (404, "not-found", "Not found"),
+    "too_large": (413, "payload-too-large", "Request body too large"),
 }
 
 
 def from_domain(exc: DomainError) -> AppError:
     """The problem for a domain error: its kind gives the status, its code and details become members."""
     status, slug, title = _DOMAIN_STATUS.get(exc.kind, _DOMAIN_STATUS["refused"])
-    error = AppError(exc.message, code=exc.code, **exc.details)
+    error = AppError(exc.message)
+    error.extensions = {"code": exc.code, **exc.details}
     error.status, error.slug, error.title = status, slug, title
     return error
+
+
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 def problem_response(
@@ -182,7 +187,8 @@ def problem_response(
     }
     if instance:
         body["instance"] = instance
-    body.update(extensions)
+    # Extension members never replace the standard ones (RFC 9457 §3.1): a detail named "status" is dropped.
+    body.update({k: v for k, v in extensions.items() if k not in _STANDARD_MEMBERS})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -212,7 +218,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug=exc.slug,
             instance=request.url.path,
             headers=exc.headers,
-            **exc.extensions,
+            **{k: v for k, v in exc.extensions.items() if k not in _STANDARD_MEMBERS},
         )
 
     @app.exception_handler(DomainError)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from shared.auth import PrincipalDep
+from shared.routing import APIRouter
 from shared.schemas import ResponseModel
 
 __all__ = ["CallerPublic", "me_router"]

@@ -1,7 +1,8 @@
 """Test harness: real PostgreSQL (TEST_DATABASE_URL, else an embedded one), migrated by Alembic.
 
-Four throw-away databases are created for the session and dropped at the end; every test starts from empty
-tables. Apps run in-process (httpx.ASGITransport) with their real lifespans; where real sockets matter (the
+Four throw-away databases are created for the session and dropped at the end; every test that uses one starts
+from empty tables, and pure tests (domain rules) touch none. The apps are imported by the fixtures that build them,
+so a test of one process never depends on another process importing. Apps run in-process (httpx.ASGITransport) with their real lifespans; where real sockets matter (the
 proxy), services are served by uvicorn on ephemeral ports inside the test's event loop.
 """
 
@@ -20,14 +21,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from gateway.main import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from services.assessment.main import create_app as create_assessment
-from services.assessment.settings import AssessmentSettings
-from services.planning.main import create_app as create_planning
-from services.planning.settings import PlanningSettings
-from services.registry.main import create_app as create_registry
-from services.registry.settings import RegistrySettings
 from shared.jwt import KeySet, SigningKey, generate_private_key_pem
 from shared.migrate import upgrade
 from tests.factories import PASSWORD, MakeClient, MakeUser, User
@@ -71,7 +65,11 @@ async def db_urls() -> AsyncIterator[dict[str, str]]:
 
 
 @pytest.fixture(autouse=True)
-async def _clean_tables(db_urls: dict[str, str]) -> None:
+async def _clean_tables(request: pytest.FixtureRequest) -> None:
+    """Empty every table before a test that touches a database; pure tests (domain rules) need none."""
+    if "db_urls" not in request.fixturenames:
+        return
+    db_urls: dict[str, str] = request.getfixturevalue("db_urls")
     for service in SERVICES:
         conn = await asyncpg.connect(db_urls[service])
         try:
@@ -118,6 +116,8 @@ def gateway_settings(db_urls: dict[str, str]) -> GatewaySettings:
 async def gateway(
     gateway_settings: GatewaySettings, signing_key: SigningKey
 ) -> AsyncIterator[httpx.AsyncClient]:
+    from gateway.main import create_app as create_gateway
+
     app = create_gateway(gateway_settings, signing_key=signing_key)
     async with running(app) as client:
         client.app = app  # type: ignore[attr-defined]
@@ -130,6 +130,9 @@ def service_settings(cls: type[Any], url: str) -> Any:
 
 @pytest.fixture
 def registry_app(db_urls: dict[str, str], keyset: KeySet) -> FastAPI:
+    from services.registry.main import create_app as create_registry
+    from services.registry.settings import RegistrySettings
+
     return create_registry(service_settings(RegistrySettings, db_urls["registry"]), keyset=keyset)
 
 
@@ -141,6 +144,9 @@ async def registry(registry_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def planning(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[httpx.AsyncClient]:
+    from services.planning.main import create_app as create_planning
+    from services.planning.settings import PlanningSettings
+
     app = create_planning(service_settings(PlanningSettings, db_urls["planning"]), keyset=keyset)
     async with running(app) as client:
         yield client
@@ -148,6 +154,9 @@ async def planning(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[htt
 
 @pytest.fixture
 async def assessment(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[httpx.AsyncClient]:
+    from services.assessment.main import create_app as create_assessment
+    from services.assessment.settings import AssessmentSettings
+
     app = create_assessment(service_settings(AssessmentSettings, db_urls["assessment"]), keyset=keyset)
     async with running(app) as client:
         yield client

@@ -95,7 +95,7 @@ _ID_SEQ = iter(range(1, 10**6))
 
 def resident_id(birth: str = "19680415", sex: str = "male", region: str = "451025") -> str:
     """A valid, unique 18-character resident ID number (ISO 7064 check character)."""
-    from services.registry.idnumber import check_character
+    from services.registry.households.domain import check_character
 
     n = next(_ID_SEQ) % 499  # the sequence has three digits: 2 * 498 + 2 = 998
     seq = 2 * n + (1 if sex == "male" else 2)  # odd = male, even = female

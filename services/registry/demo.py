@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from services.registry.idnumber import check_character
+from services.registry.households.domain import check_character
 
 __all__ = ["DEMO_HOUSEHOLDS", "load_demo_households"]
 

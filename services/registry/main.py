@@ -6,17 +6,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.registry.audit.routes import router as audit_router
 from services.registry.help_plans.routes import router as plans_router
-from services.registry.help_records.routes import create_route as help_record_create_route
+from services.registry.help_records.fast import RecordWriter
+from services.registry.help_records.fast import create_route as help_record_create_route
 from services.registry.help_records.routes import router as help_records_router
-from services.registry.help_records.writer import RecordWriter
 from services.registry.household_import.routes import router as bulk_households_router
-from services.registry.households.routes import card_route
+from services.registry.households.fast import card_route
 from services.registry.households.routes import router as households_router
 from services.registry.identification.routes import router as identification_router
 from services.registry.models import idempotency_key
@@ -24,8 +23,8 @@ from services.registry.monitoring.routes import router as monitoring_router
 from services.registry.pairing.routes import router as pairing_router
 from services.registry.regions.routes import router as regions_router
 from services.registry.settings import RegistrySettings
-from services.registry.sync.routes import CURSOR_MAX_AGE_DAYS, prune_changes
 from services.registry.sync.routes import router as sync_router
+from services.registry.sync.service import prune_change_feed
 from shared.app import build_service_app
 from shared.idempotency import purge_expired
 from shared.jwt import KeySet
@@ -35,7 +34,7 @@ _log = logging.getLogger("jingzhun.registry")
 
 
 #: Housekeeping runs this often: expired Idempotency-Keys (kept 30 days) and change-feed rows older than the
-#: oldest sync cursor still honoured (`sync.CURSOR_MAX_AGE_DAYS`) are deleted.
+#: oldest sync cursor still honoured (`sync.domain.CURSOR_MAX_AGE_DAYS`) are deleted.
 HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
 
 
@@ -43,7 +42,7 @@ async def housekeeping(app: FastAPI) -> dict[str, int]:
     """One round of housekeeping; the counts removed."""
     now = app.state.clock()
     keys = await purge_expired(app.state.write_pool, idempotency_key, now=now)
-    changes = await prune_changes(app.state.write_pool, before=now - timedelta(days=CURSOR_MAX_AGE_DAYS))
+    changes = await prune_change_feed(app.state.write_pool, now=now)
     return {"idempotency_keys": keys, "changes": changes}
 
 

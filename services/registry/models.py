@@ -17,34 +17,34 @@ from shared.db import CODE_COLLATION
 from shared.idempotency import idempotency_table
 
 __all__ = [
+    "Attachment",
+    "Cadre",
+    "ChangeFeedEntry",
+    "HelpConfirmation",
+    "HelpPlan",
+    "HelpPlanAck",
+    "HelpPlanProgress",
+    "HelpRecord",
+    "HelpRecordFlag",
+    "HelpingUnit",
+    "Household",
+    "HouseholdFlag",
+    "HouseholdIncome",
+    "Member",
+    "MembershipChange",
+    "MonitoringFinding",
+    "MonitoringRound",
+    "Pairing",
     "PolicyParameter",
     "Quota",
+    "QuotaOverride",
     "Region",
+    "RegionPopulation",
     "RegionStatus",
-    "attachment",
+    "VillageAssignment",
+    "WorkflowEvent",
     "audit_event",
-    "cadre",
-    "change",
-    "help_confirmation",
-    "help_plan",
-    "help_plan_ack",
-    "help_plan_progress",
-    "help_record",
-    "helping_unit",
-    "household",
-    "household_flag",
-    "household_income",
     "idempotency_key",
-    "member",
-    "membership_change",
-    "monitoring_finding",
-    "monitoring_round",
-    "pairing",
-    "quota_override",
-    "region_population",
-    "region_table",
-    "village_assignment",
-    "workflow_event",
 ]
 
 
@@ -228,9 +228,6 @@ class Household(SQLModel, table=True):
     updated_by: str = Field(sa_column=sa.Column("updated_by", sa.String(64), nullable=False))
 
 
-household: sa.Table = Household.__table__  # type: ignore[attr-defined]
-
-
 class Member(SQLModel, table=True):
     __tablename__ = "registry_member"
     __table_args__ = (
@@ -294,9 +291,6 @@ class Member(SQLModel, table=True):
     )
 
 
-member: sa.Table = Member.__table__  # type: ignore[attr-defined]
-
-
 class HouseholdIncome(SQLModel, table=True):
     __tablename__ = "registry_household_income"
     __table_args__ = (
@@ -332,9 +326,6 @@ class HouseholdIncome(SQLModel, table=True):
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
 
 
-household_income: sa.Table = HouseholdIncome.__table__  # type: ignore[attr-defined]
-
-
 class WorkflowEvent(SQLModel, table=True):
     __tablename__ = "registry_workflow_event"
 
@@ -353,9 +344,6 @@ class WorkflowEvent(SQLModel, table=True):
     status_after: str = Field(sa_column=sa.Column("status_after", sa.String(32), nullable=False))
     batch_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column("batch_id", UUID(as_uuid=True)))
     request_id: str | None = Field(default=None, sa_column=sa.Column("request_id", sa.String(64)))
-
-
-workflow_event: sa.Table = WorkflowEvent.__table__  # type: ignore[attr-defined]
 
 
 class MembershipChange(SQLModel, table=True):
@@ -383,9 +371,6 @@ class MembershipChange(SQLModel, table=True):
     at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False))
     actor: str = Field(sa_column=sa.Column("actor", sa.String(64), nullable=False))
     reason: str = Field(sa_column=sa.Column("reason", sa.String(500), nullable=False))
-
-
-membership_change: sa.Table = MembershipChange.__table__  # type: ignore[attr-defined]
 
 
 class HouseholdFlag(SQLModel, table=True):
@@ -416,9 +401,6 @@ class HouseholdFlag(SQLModel, table=True):
     clear_reason: str | None = Field(default=None, sa_column=sa.Column("clear_reason", sa.String(500)))
 
 
-household_flag: sa.Table = HouseholdFlag.__table__  # type: ignore[attr-defined]
-
-
 class QuotaOverride(SQLModel, table=True):
     __tablename__ = "registry_quota_override"
     __table_args__ = (sa.UniqueConstraint("household_id", "year"),)
@@ -440,9 +422,6 @@ class QuotaOverride(SQLModel, table=True):
     created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
 
 
-quota_override: sa.Table = QuotaOverride.__table__  # type: ignore[attr-defined]
-
-
 class RegionPopulation(SQLModel, table=True):
     __tablename__ = "registry_region_population"
     __table_args__ = (
@@ -460,16 +439,10 @@ class RegionPopulation(SQLModel, table=True):
     updated_by: str = Field(sa_column=sa.Column("updated_by", sa.String(64), nullable=False))
 
 
-region_population: sa.Table = RegionPopulation.__table__  # type: ignore[attr-defined]
-
 #: The registry's audit log (invariant 50): the common columns of shared.audit, plus the household concerned.
 audit_event = audit_table(
     "registry_audit_event", SQLModel.metadata, sa.Column("household_id", UUID(as_uuid=True))
 )
-
-
-#: The region table for Core queries (SQLModel types its attributes as plain Python values).
-region_table: sa.Table = Region.__table__  # type: ignore[attr-defined]
 
 
 # -- pairing, help records, offline sync (DOMAIN.md §3-§4, issue #4) --------------------------------------------
@@ -496,9 +469,6 @@ class HelpingUnit(SQLModel, table=True):
     updated_at: datetime = Field(
         sa_column=sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now())
     )
-
-
-helping_unit: sa.Table = HelpingUnit.__table__  # type: ignore[attr-defined]
 
 
 class Cadre(SQLModel, table=True):
@@ -531,9 +501,6 @@ class Cadre(SQLModel, table=True):
     )
 
 
-cadre: sa.Table = Cadre.__table__  # type: ignore[attr-defined]
-
-
 class VillageAssignment(SQLModel, table=True):
     __tablename__ = "registry_village_assignment"
     __table_args__ = (sa.Index("ix_registry_village_assignment_village", "village_code", "starts_on"),)
@@ -553,9 +520,6 @@ class VillageAssignment(SQLModel, table=True):
         sa_column=sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now())
     )
     created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
-
-
-village_assignment: sa.Table = VillageAssignment.__table__  # type: ignore[attr-defined]
 
 
 # Bitemporal: valid time (valid_from .. valid_to, exclusive, in China dates) says who was responsible on a day;
@@ -607,9 +571,6 @@ class Pairing(SQLModel, table=True):
     superseded_at: datetime | None = Field(default=None, sa_column=sa.Column("superseded_at", _TS))
 
 
-pairing: sa.Table = Pairing.__table__  # type: ignore[attr-defined]
-
-
 class HelpRecord(SQLModel, table=True):
     __tablename__ = "registry_help_record"
     __table_args__ = (
@@ -656,9 +617,6 @@ class HelpRecord(SQLModel, table=True):
     created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
 
 
-help_record: sa.Table = HelpRecord.__table__  # type: ignore[attr-defined]
-
-
 #: A flag raised on a stored version by a record that arrived later (its neighbour in an impossible trip).
 class HelpRecordFlag(SQLModel, table=True):
     __tablename__ = "registry_help_record_flag"
@@ -678,9 +636,6 @@ class HelpRecordFlag(SQLModel, table=True):
     )
 
 
-help_record_flag: sa.Table = HelpRecordFlag.__table__  # type: ignore[attr-defined]
-
-
 class HelpConfirmation(SQLModel, table=True):
     __tablename__ = "registry_help_confirmation"
 
@@ -692,9 +647,6 @@ class HelpConfirmation(SQLModel, table=True):
     confirmed_by: str = Field(sa_column=sa.Column("confirmed_by", sa.String(64), nullable=False))
     signatory: str = Field(sa_column=sa.Column("signatory", sa.String(64), nullable=False))
     note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(500)))
-
-
-help_confirmation: sa.Table = HelpConfirmation.__table__  # type: ignore[attr-defined]
 
 
 class Attachment(SQLModel, table=True):
@@ -719,8 +671,6 @@ class Attachment(SQLModel, table=True):
     uploaded_by: str = Field(sa_column=sa.Column("uploaded_by", sa.String(64), nullable=False))
 
 
-attachment: sa.Table = Attachment.__table__  # type: ignore[attr-defined]
-
 idempotency_key = idempotency_table("registry_idempotency_key", SQLModel.metadata)
 
 
@@ -741,9 +691,6 @@ class ChangeFeedEntry(SQLModel, table=True):
     at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False, server_default=sa.func.now()))
 
 
-change: sa.Table = ChangeFeedEntry.__table__  # type: ignore[attr-defined]
-
-
 # -- household help plans (一户一策, DOMAIN.md §4.3) and monitoring rounds (§2.17) -------------------------------
 class HelpPlan(SQLModel, table=True):
     __tablename__ = "registry_help_plan"
@@ -758,7 +705,7 @@ class HelpPlan(SQLModel, table=True):
     year_from: int = Field(sa_column=sa.Column("year_from", sa.Integer, nullable=False))
     year_to: int = Field(sa_column=sa.Column("year_to", sa.Integer, nullable=False))
     target_exit_year: int = Field(sa_column=sa.Column("target_exit_year", sa.Integer, nullable=False))
-    items: dict[str, Any] = Field(sa_column=sa.Column("items", JSONB, nullable=False))
+    items: list[dict[str, Any]] = Field(sa_column=sa.Column("items", JSONB, nullable=False))
     expected_income_gain_fen: int = Field(
         sa_column=sa.Column("expected_income_gain_fen", sa.BigInteger, nullable=False)
     )
@@ -766,9 +713,6 @@ class HelpPlan(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=sa.Column("note", sa.String(1000)))
     created_at: datetime = Field(sa_column=sa.Column("created_at", _TS, nullable=False))
     created_by: str = Field(sa_column=sa.Column("created_by", sa.String(64), nullable=False))
-
-
-help_plan: sa.Table = HelpPlan.__table__  # type: ignore[attr-defined]
 
 
 class HelpPlanAck(SQLModel, table=True):
@@ -785,9 +729,6 @@ class HelpPlanAck(SQLModel, table=True):
     acknowledged_on: date = Field(sa_column=sa.Column("acknowledged_on", sa.Date, nullable=False))
     recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
-
-
-help_plan_ack: sa.Table = HelpPlanAck.__table__  # type: ignore[attr-defined]
 
 
 class HelpPlanProgress(SQLModel, table=True):
@@ -813,9 +754,6 @@ class HelpPlanProgress(SQLModel, table=True):
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
 
 
-help_plan_progress: sa.Table = HelpPlanProgress.__table__  # type: ignore[attr-defined]
-
-
 class MonitoringRound(SQLModel, table=True):
     __tablename__ = "registry_monitoring_round"
     __table_args__ = (sa.UniqueConstraint("township_code", "year", "half"),)
@@ -831,9 +769,6 @@ class MonitoringRound(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=sa.Column("closed_at", _TS))
     closed_by: str | None = Field(default=None, sa_column=sa.Column("closed_by", sa.String(64)))
     summary: str | None = Field(default=None, sa_column=sa.Column("summary", sa.Text))
-
-
-monitoring_round: sa.Table = MonitoringRound.__table__  # type: ignore[attr-defined]
 
 
 class MonitoringFinding(SQLModel, table=True):
@@ -870,6 +805,3 @@ class MonitoringFinding(SQLModel, table=True):
     )
     recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
-
-
-monitoring_finding: sa.Table = MonitoringFinding.__table__  # type: ignore[attr-defined]

@@ -9,11 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
+from services.registry.audit.domain import AuditQuery
+from services.registry.audit.schemas import AuditEventPublic
 from services.registry.models import Household, audit_event
 from shared.audit import AuditLog
 from shared.context import Context
+from shared.db import scope_filter
 
-__all__ = ["RegistryAudit"]
+__all__ = ["AuditRepository", "RegistryAudit"]
 
 _LOG = AuditLog(audit_event)
 
@@ -53,3 +56,32 @@ class RegistryAudit:
             detail=detail,
             household_id=household_id,
         )
+
+
+class AuditRepository:
+    """Reads of the audit log, limited to entries filed under the caller's region subtree."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def page(self, query: AuditQuery, *, before_id: int | None, limit: int) -> list[AuditEventPublic]:
+        """Entries matching `query`, newest first, older than `before_id`; at most `limit`."""
+        c = audit_event.c
+        stmt = sa.select(audit_event).where(scope_filter(self.ctx.principal, c.region_code))
+        for column, value in (
+            (c.record_id, query.record_id),
+            (c.household_id, query.household_id),
+            (c.actor, query.actor),
+            (c.action, query.action),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if query.since is not None:
+            stmt = stmt.where(c.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(c.at < query.until)
+        if before_id is not None:
+            stmt = stmt.where(c.id < before_id)
+        connection = await self.ctx.session.connection()  # a Core table: the session's connection runs it
+        rows = (await connection.execute(stmt.order_by(c.id.desc()).limit(limit))).mappings().all()
+        return [AuditEventPublic.model_validate(dict(r)) for r in rows]

@@ -1,20 +1,18 @@
-"""Help plan routes: `/households/{id}/help-plan`."""
+"""Help plan routes (一户一策): `/households/{id}/help-plan`, its acknowledgement and progress."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Path, Query, Response
 
-from services.registry.help_plans.schemas import PlanAck, PlanSet, ProgressIn
+from services.registry.help_plans.schemas import PlanAck, PlanPublic, PlanSet, ProgressIn
 from services.registry.help_plans.service import PlanService
-from services.registry.legacy_context import Context
-from shared.auth import PrincipalDep, require_writer
-from shared.db import SessionDep
-from shared.etag import IfMatchHeader as IfMatch
-from shared.etag import etag, parse_if_match
+from shared.auth import require_writer
+from shared.context import ContextDep
+from shared.etag import IfMatchHeader, etag, parse_if_match
+from shared.routing import APIRouter
 
 router = APIRouter(tags=["help plans"])
 
@@ -29,73 +27,70 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _versioned(body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, headers={"ETag": etag(body["version"])})
+async def _plan_version(if_match: IfMatchHeader = None) -> int | None:
+    # The first version has nothing to match; the service answers 428 once a plan exists.
+    return parse_if_match(if_match) if if_match is not None else None
+
+
+#: The plan version a write is based on (`If-Match`), None for the household's first plan.
+PlanVersionDep = Annotated[int | None, Depends(_plan_version)]
 
 
 @router.put(
     "/households/{household_id}/help-plan",
+    response_model=PlanPublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Write the household's help plan (一户一策): a new version (If-Match: the plan version)",
 )
 async def put_plan(
-    household_id: Id,
-    payload: PlanSet,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match) if if_match is not None else None
-    out = await PlanService(Context.of(request, session, principal)).set(household_id, version, payload)
-    await session.commit()
-    return _versioned(out)
+    household_id: Id, payload: PlanSet, version: PlanVersionDep, ctx: ContextDep, response: Response
+) -> PlanPublic:
+    plan = await PlanService(ctx).set(household_id, version, payload)
+    response.headers["ETag"] = etag(plan.version)
+    return plan
 
 
 @router.get(
     "/households/{household_id}/help-plan",
+    response_model=PlanPublic,
     responses={404: {"description": "No plan, or household not found"}},
     summary="The current help plan (or `version=N`), with the head's acknowledgement and progress per item",
 )
 async def get_plan(
     household_id: Id,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
+    response: Response,
     version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-) -> JSONResponse:
-    return _versioned(await PlanService(Context.of(request, session, principal)).show(household_id, version))
+) -> PlanPublic:
+    plan = await PlanService(ctx).show(household_id, version)
+    response.headers["ETag"] = etag(plan.version)
+    return plan
 
 
 @router.post(
     "/households/{household_id}/help-plan/acknowledgement",
+    response_model=PlanPublic,
     responses=_WRITE,
     dependencies=[require_writer],
-    summary="Record the household head's acknowledgement of the current version",
+    summary="Record the household head's acknowledgement (签字确认) of the current version",
 )
-async def acknowledge(
-    household_id: Id, payload: PlanAck, request: Request, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
-    out = await PlanService(Context.of(request, session, principal)).acknowledge(household_id, payload)
-    await session.commit()
-    return _versioned(out)
+async def acknowledge(household_id: Id, payload: PlanAck, ctx: ContextDep, response: Response) -> PlanPublic:
+    plan = await PlanService(ctx).acknowledge(household_id, payload)
+    response.headers["ETag"] = etag(plan.version)
+    return plan
 
 
 @router.post(
     "/households/{household_id}/help-plan/items/{item_id}/progress",
+    response_model=PlanPublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Record progress on a measure (appended; the latest shows on the plan)",
 )
 async def progress(
-    household_id: Id,
-    item_id: Id,
-    payload: ProgressIn,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> JSONResponse:
-    out = await PlanService(Context.of(request, session, principal)).progress(household_id, item_id, payload)
-    await session.commit()
-    return _versioned(out)
+    household_id: Id, item_id: Id, payload: ProgressIn, ctx: ContextDep, response: Response
+) -> PlanPublic:
+    plan = await PlanService(ctx).progress(household_id, item_id, payload)
+    response.headers["ETag"] = etag(plan.version)
+    return plan

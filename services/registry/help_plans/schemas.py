@@ -1,57 +1,31 @@
-"""Help plan API models: measures from the catalogue of DOMAIN.md §4.1 (invariants 34, 35)."""
+"""Help plan API models (一户一策, DOMAIN.md §4.3): measures from the catalogue of §4.1 (invariants 34, 35)."""
 
 from __future__ import annotations
 
-import enum
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field
 
-from shared.schemas import RequestModel
+from services.registry.help_plans.domain import FundingSource, Measure
+from shared.schemas import RequestModel, ResponseModel
+
+__all__ = [
+    "AcknowledgementPublic",
+    "FundingSource",
+    "Measure",
+    "PlanAck",
+    "PlanItem",
+    "PlanItemPublic",
+    "PlanPublic",
+    "PlanSet",
+    "ProgressIn",
+    "ProgressPublic",
+]
 
 Yuan = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2, examples=["1200.00"])]
-
-
-class Measure(enum.StrEnum):
-    """Help measures (精选路子, DOMAIN.md §4.1)."""
-
-    planting = "planting"  # 种植
-    breeding = "breeding"  # 养殖
-    education = "education"  # 教育扶贫
-    labor_export = "labor_export"  # 劳务输出 / 转移就业
-    housing_renovation = "housing_renovation"  # 危房改造
-    skills_training = "skills_training"  # 技术培训 / 雨露计划
-    relocation = "relocation"  # 易地搬迁
-    equity_dividend = "equity_dividend"  # 入股分红 / 资产收益
-    dibao_guarantee = "dibao_guarantee"  # 低保兜底
-    infrastructure = "infrastructure"  # 基础设施建设
-    industry_support = "industry_support"  # 产业扶持
-    capital_support = "capital_support"  # 资金扶持 / 小额贷款
-    tech_guidance = "tech_guidance"  # 技术指导
-    medical_service = "medical_service"  # 医疗服务 / 大病救助
-    public_welfare_job = "public_welfare_job"  # 公益岗位
-    workshop_employment = "workshop_employment"  # 扶贫车间
-    enterprise_employment = "enterprise_employment"  # 企业招工
-    cooperative_join = "cooperative_join"  # 加入合作社
-    temporary_relief = "temporary_relief"  # 临时救助 / 物资帮助
-    insurance_subsidy = "insurance_subsidy"  # 保险个人缴费补助
-    disability_support = "disability_support"  # 残疾人两项补贴
-    motivation_support = "motivation_support"  # 扶志
-    information_service = "information_service"  # 信息服务 / 电商
-    ecological_compensation = "ecological_compensation"  # 生态补偿
-
-
-class FundingSource(enum.StrEnum):
-    fiscal_special = "fiscal_special"  # 财政专项扶贫资金
-    industry_fund = "industry_fund"  # 行业部门资金
-    helping_unit = "helping_unit"  # 帮扶单位
-    credit = "credit"  # 信贷 (小额贷款)
-    social_donation = "social_donation"  # 社会捐助
-    self_raised = "self_raised"  # 自筹
-    other = "other"
 
 
 class PlanItem(RequestModel):
@@ -69,6 +43,8 @@ class PlanItem(RequestModel):
 
 
 class PlanSet(RequestModel):
+    """A new version of the household's plan (帮扶计划)."""
+
     year_from: Annotated[int, Field(ge=2000, le=2100)]
     year_to: Annotated[int, Field(ge=2000, le=2100)]
     target_exit_year: Annotated[int, Field(ge=2000, le=2100)]
@@ -77,6 +53,8 @@ class PlanSet(RequestModel):
 
 
 class PlanAck(RequestModel):
+    """The household head's acknowledgement (签字确认) of a version."""
+
     version: Annotated[int, Field(ge=1)]
     signatory: Annotated[str, Field(min_length=1, max_length=64, description="The household head who signed")]
     acknowledged_on: date
@@ -86,3 +64,56 @@ class ProgressIn(RequestModel):
     percent: Annotated[int, Field(ge=0, le=100)]
     completed_on: date | None = None
     note: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class ProgressPublic(ResponseModel):
+    """One progress entry on a measure (appended, never changed)."""
+
+    percent: int
+    completed_on: date | None
+    note: str | None
+    recorded_at: datetime
+    recorded_by: str
+
+
+class PlanItemPublic(ResponseModel):
+    """A measure of the plan as stored in its version, with the progress recorded on it."""
+
+    item_id: uuid.UUID
+    measure: Measure
+    description: str
+    responsible_cadre_id: uuid.UUID
+    due_date: date
+    expected_income_gain_yuan: Decimal
+    cost_yuan: Decimal
+    funding_source: FundingSource | None
+    funding_amount_yuan: Decimal | None
+    progress: ProgressPublic | None = Field(None, description="The latest entry")
+    progress_history: list[ProgressPublic] = Field(
+        default_factory=list, description="Every entry, oldest first"
+    )
+
+
+class AcknowledgementPublic(ResponseModel):
+    signatory: str
+    acknowledged_on: date
+    recorded_by: str
+
+
+class PlanPublic(ResponseModel):
+    """One version of a household's help plan (一户一策); its version is its ETag."""
+
+    household_id: uuid.UUID
+    version: int
+    year_from: int
+    year_to: int
+    target_exit_year: int
+    expected_income_gain_yuan: Decimal
+    cost_yuan: Decimal
+    note: str | None
+    created_at: datetime
+    created_by: str
+    acknowledged: AcknowledgementPublic | None = Field(
+        description="The head's acknowledgement of this version"
+    )
+    items: list[PlanItemPublic]

@@ -1,677 +1,604 @@
-"""Help record use cases: offline-safe create, batch sync, corrections as versions, confirmations, photos.
+"""Help record use cases (帮扶记录卡): offline-safe create, batch sync, corrections as versions, signatures, photos.
 
-Rules (DOMAIN.md §3.2, invariants 30-31, issue #4):
+Each use case is repository → domain → repository → audit; the rules are in `domain.py` (DOMAIN.md §3.2,
+invariants 30-32) and every statement in `repository.py`. Nothing here commits: the route's unit of work does
+(shared.routing), and the group-commit writer (`fast.py`) writes in autocommit with the one INSERT `store_new`
+issues.
 
-- The phone generates the record id. The same id with the same canonical payload is the same record (a retry:
-  200 with the original); the same id with another payload is 409 `id_reused`. `INSERT ... ON CONFLICT DO
-  NOTHING` makes two racing retries safe without an error path.
-- Only a cadre with an active pairing to the household records for it (403 `pairing_not_active` when the
-  pairing has ended, 404 when the cadre never was paired: out of scope looks like missing).
-- Records and confirmations are append-only (database triggers); a correction is version n+1 of the same id,
-  based on `If-Match: "<n>"`. A signature confirms the content it saw, so a record with any confirmation takes
-  no more corrections (409 `record_confirmed`).
-- Device clocks are not trusted: `received_at` is the server's; a skew over 24 h is flagged.
-- Evidence flags for review are computed when a version is stored (`clock_skew`, `far_from_household`,
-  `impossible_speed` against the cadre's neighbouring records). A stored neighbour of an impossible trip gets
-  the flag raised on it in `registry_help_record_flag` (the record row is immutable); `photo_reused` depends
-  on photos uploaded later and is computed when reading.
+- `store_new` is the one implementation behind a single POST (grouped by the writer), the 500-record batch and
+  the session path that answers retries: the facts of every record in one query, the rules per record, the
+  evidence flags (with the cadre's stored neighbours and the other records of the same call), one INSERT.
+- Evidence flags are computed when a version is stored; a stored neighbour of an impossible trip, and every
+  record of another household carrying a photo just attached, get the flag raised on them in
+  `registry_help_record_flag` (the record rows are immutable). Reads add those to the version's own flags.
+- Every answer about a record is `HelpRecordPublic`, assembled here from typed rows.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.registry.audit.repository import RegistryAudit
+from services.registry.help_records import domain
+from services.registry.help_records.domain import EvidenceFlag, Fix, Location
+from services.registry.help_records.repository import (
+    AttachmentBytes,
+    HelpRecordRepository,
+    HelpRecordStore,
+    RaisedFlag,
+    VersionRow,
+)
 from services.registry.help_records.schemas import (
+    AttachmentPublic,
+    BatchAccepted,
+    BatchAnswer,
+    BatchRejected,
     ConfirmationIn,
-    ConfirmationParty,
+    ConfirmationPublic,
+    FieldError,
     HelpRecordCorrection,
     HelpRecordCreate,
+    HelpRecordFields,
+    HelpRecordPublic,
+    HelpRecordVersion,
     payload_hash,
 )
-from services.registry.help_records.store import (
-    RAISE_FLAGS_SQL,
-    NewRecord,
-    evidence_flags,
-    neighbours,
-    record_values,
-    store_new,
-)
-from services.registry.legacy_context import Context, audit
-from services.registry.models import (
-    attachment,
-    cadre,
-    help_confirmation,
-    help_record,
-    help_record_flag,
-    household,
-)
-from services.registry.scope import household_scope
-from shared.db import execute, raw_connection
-from shared.etag import etag
-from shared.problems import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    PreconditionFailed,
-    PreconditionRequired,
-    UnprocessableEntity,
-    UnsupportedMediaType,
-)
-from shared.roles import Role
+from services.registry.models import Cadre, HelpConfirmation, HelpRecord
+from shared.clock import china_date
+from shared.context import Context
+from shared.errors import DomainError
+from shared.etag import stale
+from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.problems import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, from_domain
+from shared.roles import Principal
 
 __all__ = [
-    "ATTACHMENT_TYPES",
-    "MAX_ATTACHMENTS",
-    "MAX_ATTACHMENT_BYTES",
     "HelpRecordService",
-    "parse_record_if_match",
-    "record_summary",
+    "Outcome",
+    "Submission",
+    "created_public",
+    "store_new",
+    "submission",
 ]
 
-# -- upload limits -------------------------------------------------------------------------------------------
-ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-MAX_ATTACHMENTS = 10
-
-_ALL_PARTIES = frozenset(ConfirmationParty)
-_OFFICERS = frozenset({Role.township_officer, Role.county_admin})
+CENT = Decimal("0.01")
+#: The ordering a help-record list cursor continues (shared.pagination): newest visit first.
+_CURSOR_KIND = "help_records.device_time"
 
 
-def parse_record_if_match(value: str | None) -> int:
-    """The version a correction is based on, from `If-Match: "<version>"` (428 when absent)."""
-    if value is None or not value.strip():
-        raise PreconditionRequired(
-            'a correction needs If-Match: "<version>" (the ETag of the record you read)'
+# -- arriving records -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated record on its way in: who sent it, when the server received it (app clock), its hash."""
+
+    payload: HelpRecordCreate
+    sub: str
+    received_at: datetime
+    digest: str
+
+
+def submission(payload: HelpRecordCreate, principal: Principal, now: datetime) -> Submission:
+    """The record as `store_new` takes it (403 unless the caller is a cadre)."""
+    domain.check_recorder(principal.role)
+    return Submission(payload, principal.sub, now, payload_hash(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one record: `created` (with the stored `row`), `present` (a retry of a stored record:
+    `version` is its newest), or `refused` (the rule's `error`)."""
+
+    kind: Literal["created", "present", "refused"]
+    row: VersionRow | None = None
+    version: int | None = None
+    error: DomainError | None = None
+
+
+def _row(
+    fields: HelpRecordFields,
+    *,
+    record_id: uuid.UUID,
+    version: int,
+    household_id: uuid.UUID,
+    cadre_id: uuid.UUID,
+    received_at: datetime,
+    created_by: str,
+    flags: Sequence[EvidenceFlag],
+    digest: str,
+    correction_reason: str | None = None,
+) -> VersionRow:
+    return VersionRow(
+        id=record_id,
+        version=version,
+        household_id=household_id,
+        cadre_id=cadre_id,
+        record_type=str(fields.record_type),
+        device_time=fields.device_time,
+        received_at=received_at,
+        device_id=fields.device_id,
+        place=fields.place,
+        gps_lat=fields.gps_lat,
+        gps_lon=fields.gps_lon,
+        content=fields.content,
+        money_fen=int(fields.money_yuan * 100),
+        goods=[g.model_dump(mode="json") for g in fields.goods],
+        measures=[m.model_dump(mode="json") for m in fields.measures],
+        created_by=created_by,
+        flags=tuple(str(f) for f in flags),
+        payload_hash=digest,
+        correction_reason=correction_reason,
+    )
+
+
+def _fix(fields: HelpRecordFields, household_id: uuid.UUID) -> Fix | None:
+    if fields.gps_lat is None or fields.gps_lon is None:
+        return None
+    return Fix(
+        household_id=household_id, at=fields.device_time, where=Location(fields.gps_lat, fields.gps_lon)
+    )
+
+
+def _trip_flags(evidence: domain.Evidence, because_of: uuid.UUID) -> list[RaisedFlag]:
+    """The impossible-speed flags a new version raises on the stored ends of its trips."""
+    return [
+        RaisedFlag(n.record_id, n.version, EvidenceFlag.impossible_speed, because_of, n.household_id)
+        for n in evidence.trips
+        if n.record_id is not None and n.version is not None
+    ]
+
+
+async def store_new(store: HelpRecordStore, items: Sequence[Submission]) -> list[Outcome]:
+    """Store new records; one outcome per item, in order (in the caller's transaction, or in autocommit where
+    the one INSERT is the only write: the reads before it are checks its ON CONFLICT makes race-safe)."""
+    facts = await store.arrivals(
+        [(i.payload.id, i.payload.household_id, i.sub, china_date(i.received_at)) for i in items]
+    )
+    outcomes: list[Outcome | None] = [None] * len(items)
+    accepted: list[tuple[int, uuid.UUID, Location | None]] = []  # (index, cadre id, household location)
+    first_of: dict[uuid.UUID, int] = {}  # the first item with each id in this call
+    for index, (item, fact) in enumerate(zip(items, facts, strict=True)):
+        p = item.payload
+        admission = domain.admit(
+            fact, record_id=p.id, household_id=p.household_id, digest=item.digest, sub=item.sub
         )
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit() or len(tag) > 9:
-        raise PreconditionFailed("If-Match must be the record's ETag, a quoted version number")
-    return int(tag)
+        if admission.refusal is not None:
+            outcomes[index] = Outcome("refused", error=admission.refusal)
+        elif not admission.accept:
+            outcomes[index] = Outcome("present", version=admission.present_version)
+        elif p.id in first_of:  # the same id twice in one call: the first one is stored
+            first = items[first_of[p.id]]
+            problem = domain.same_record(
+                first.digest, first.sub, digest=item.digest, sub=item.sub, record_id=p.id
+            )
+            outcomes[index] = (
+                Outcome("present", version=1) if problem is None else Outcome("refused", error=problem)
+            )
+        else:
+            assert fact.cadre_id is not None  # admitted: the caller is an active cadre
+            first_of[p.id] = index
+            accepted.append((index, fact.cadre_id, fact.home))
 
-
-def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def _latest(table: sa.FromClause) -> sa.ColumnElement[bool]:
-    """SQL predicate: the row is the newest version of its record."""
-    newer = help_record.alias("newer")
-    return ~sa.exists(
-        sa.select(sa.literal(1)).where(newer.c.id == table.c.id, newer.c.version > table.c.version)
+    # Impossible speed: against the cadre's stored neighbours and the other records of the same call.
+    fixes: dict[int, Fix] = {}
+    for i, _, _ in accepted:
+        fix = _fix(items[i].payload, items[i].payload.household_id)
+        if fix is not None:
+            fixes[i] = fix
+    located = [(i, cadre) for i, cadre, _ in accepted if i in fixes]
+    stored_around = await store.neighbours(
+        [(cadre, items[i].payload.id, fixes[i].at) for i, cadre in located]
     )
-
-
-def _photo_reused(table: sa.FromClause) -> sa.ColumnElement[bool]:
-    """SQL predicate: a photo of this record (same hash) is attached to a record of another household."""
-    mine, other = attachment.alias("mine"), attachment.alias("other")
-    return sa.exists(
-        sa.select(sa.literal(1))
-        .select_from(mine.join(other, other.c.sha256 == mine.c.sha256))
-        .where(mine.c.record_id == table.c.id, other.c.household_id != table.c.household_id)
-    )
-
-
-def _raised_flags(table: sa.FromClause) -> sa.ScalarSelect[Any]:
-    """The flags later records raised on this version (help_record_flag)."""
-    return (
-        sa.select(sa.func.array_agg(sa.distinct(help_record_flag.c.flag)))
-        .where(help_record_flag.c.record_id == table.c.id, help_record_flag.c.version == table.c.version)
-        .scalar_subquery()
-    )
-
-
-def _confirmation_count(table: sa.FromClause) -> sa.ScalarSelect[Any]:
-    return (
-        sa.select(sa.func.count())
-        .select_from(help_confirmation)
-        .where(help_confirmation.c.record_id == table.c.id)
-        .scalar_subquery()
-    )
-
-
-def status_of(confirmations: int) -> str:
-    """Invariant 30: confirmed only with all three signatures."""
-    if confirmations >= len(_ALL_PARTIES):
-        return "confirmed"
-    return "partially_confirmed" if confirmations else "draft"
-
-
-def _yuan(fen: int) -> str:
-    return f"{Decimal(fen) / 100:.2f}"
-
-
-def _coord(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def record_summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The public shape of one version (with `confirmation_count`, `photo_reused` and `raised_flags` from the
-    query)."""
-    flags = set(row["flags"]) | set(row.get("raised_flags") or ())
-    if row.get("photo_reused"):
-        flags.add("photo_reused")
-    return {
-        "id": str(row["id"]),
-        "version": row["version"],
-        "household_id": str(row["household_id"]),
-        "cadre_id": str(row["cadre_id"]),
-        "record_type": row["record_type"],
-        "device_time": row["device_time"].isoformat(),
-        "received_at": row["received_at"].isoformat(),
-        "device_id": row["device_id"],
-        "place": row["place"],
-        "gps_lat": _coord(row["gps_lat"]),
-        "gps_lon": _coord(row["gps_lon"]),
-        "content": row["content"],
-        "money_yuan": _yuan(row["money_fen"]),
-        "goods": row["goods"],
-        "measures": row["measures"],
-        "flags": sorted(flags),
-        "status": status_of(row.get("confirmation_count", 0)),
+    in_call = domain.call_neighbours([cadre for _, cadre in located], [fixes[i] for i, _ in located])
+    around = {
+        i: domain.nearest([*stored, *call], fixes[i].at)
+        for (i, _), stored, call in zip(located, stored_around, in_call, strict=True)
     }
 
+    rows: list[VersionRow] = []
+    raised: list[RaisedFlag] = []
+    for i, cadre, home in accepted:
+        item = items[i]
+        p = item.payload
+        evidence = domain.assess(
+            device_time=p.device_time,
+            received_at=item.received_at,
+            fix=fixes.get(i),
+            home=home,
+            around=around.get(i, ()),
+        )
+        raised += _trip_flags(evidence, p.id)
+        row = _row(
+            p,
+            record_id=p.id,
+            version=1,
+            household_id=p.household_id,
+            cadre_id=cadre,
+            received_at=item.received_at,
+            created_by=item.sub,
+            flags=evidence.flags,
+            digest=item.digest,
+        )
+        outcomes[i] = Outcome("created", row=row)
+        rows.append(row)
+    inserted = await store.insert(rows, raised)
+    raced = [i for i, _, _ in accepted if items[i].payload.id not in inserted]
+    if raced:  # a concurrent call stored the same id first: compare with what it stored
+        first_versions = await store.first_versions([items[i].payload.id for i in raced])
+        for i in raced:
+            item = items[i]
+            existing = first_versions[item.payload.id]
+            problem = domain.same_record(
+                existing.payload_hash,
+                existing.created_by,
+                digest=item.digest,
+                sub=item.sub,
+                record_id=item.payload.id,
+            )
+            outcomes[i] = (
+                Outcome("present", version=existing.latest_version)
+                if problem is None
+                else Outcome("refused", error=problem)
+            )
+    return [o for o in outcomes if o is not None]
 
-def encode_cursor(device_time: datetime, ident: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{device_time.isoformat()}|{ident}".encode()).decode().rstrip("=")
+
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(CENT)
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, ident = raw.partition("|")
-        parsed = datetime.fromisoformat(when)
-        if parsed.tzinfo is None:
-            raise ValueError("naive time")
-        return parsed, uuid.UUID(ident)
-    except ValueError as exc:
-        raise BadRequest(f"invalid cursor: {exc}") from exc
+def created_public(row: VersionRow) -> HelpRecordPublic:
+    """The public shape of a record just stored (version 1: no signature, photo or raised flag yet)."""
+    return HelpRecordPublic(
+        id=row.id,
+        version=row.version,
+        household_id=row.household_id,
+        cadre_id=row.cadre_id,
+        record_type=row.record_type,
+        device_time=row.device_time,
+        received_at=row.received_at,
+        device_id=row.device_id,
+        place=row.place,
+        gps_lat=row.gps_lat,
+        gps_lon=row.gps_lon,
+        content=row.content,
+        money_yuan=_yuan(row.money_fen),
+        goods=row.goods,
+        measures=row.measures,
+        flags=sorted(row.flags),
+        correction_reason=row.correction_reason,
+        confirmation_status=domain.ConfirmationStatus.draft,
+        confirmations=[],
+        attachments=[],
+        versions=[
+            HelpRecordVersion(
+                version=row.version,
+                received_at=row.received_at,
+                created_by=row.created_by,
+                correction_reason=row.correction_reason,
+                payload_hash=row.payload_hash,
+            )
+        ],
+    )
+
+
+def _public(
+    row: HelpRecord,
+    *,
+    versions: list[HelpRecordVersion],
+    raised: set[str],
+    confirmations: list[HelpConfirmation],
+    attachments: list[AttachmentPublic],
+) -> HelpRecordPublic:
+    return HelpRecordPublic(
+        id=row.id,
+        version=row.version,
+        household_id=row.household_id,
+        cadre_id=row.cadre_id,
+        record_type=row.record_type,
+        device_time=row.device_time,
+        received_at=row.received_at,
+        device_id=row.device_id,
+        place=row.place,
+        gps_lat=row.gps_lat,
+        gps_lon=row.gps_lon,
+        content=row.content,
+        money_yuan=_yuan(row.money_fen),
+        goods=row.goods,
+        measures=row.measures,
+        flags=sorted(set(row.flags) | raised),
+        correction_reason=row.correction_reason,
+        confirmation_status=domain.status_of([c.party for c in confirmations]),
+        confirmations=[
+            ConfirmationPublic(
+                party=c.party,
+                signatory=c.signatory,
+                note=c.note,
+                confirmed_at=c.confirmed_at,
+                confirmed_by=c.confirmed_by,
+            )
+            for c in confirmations
+        ],
+        attachments=attachments,
+        versions=versions,
+    )
 
 
 class HelpRecordService:
+    """The help-record use cases of one request."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self._cadre_row: dict[str, Any] | None = None
+        self.repo = HelpRecordRepository(ctx.session, ctx.principal, ctx.today)
+        self.audit = RegistryAudit(ctx)
+        self._me: Cadre | None = None
 
     # -- who is calling ------------------------------------------------------------------------------------
-    async def cadre(self) -> dict[str, Any]:
-        """The caller's cadre row (403 for other roles or a login without an active cadre)."""
-        if self._cadre_row is not None:
-            return self._cadre_row
-        if self.principal.role is not Role.cadre:
-            raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
-        row = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(cadre.c.id, cadre.c.unit_id, cadre.c.active).where(
-                        cadre.c.user_sub == self.principal.sub
-                    ),
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None or not row["active"]:
-            raise Forbidden("this login is not an active helping cadre", code="not_a_cadre")
-        self._cadre_row = dict(row)
-        return self._cadre_row
-
-    def new_record(self, payload: HelpRecordCreate) -> NewRecord:
-        """The record as `store.store_new` takes it (403 unless the caller is a cadre)."""
-        if self.principal.role is not Role.cadre:
-            raise Forbidden(f"role '{self.principal.role}' may not record help; records come from cadres")
-        return NewRecord(payload, self.principal, self.ctx.now, payload_hash(payload))
+    async def me(self) -> Cadre:
+        """The caller's cadre row (403 for other roles, or a login without an active cadre)."""
+        if self._me is None:
+            domain.check_recorder(self.ctx.principal.role)
+            cadre = await self.repo.cadre(self.ctx.principal.sub)
+            domain.check_cadre(cadre is not None, cadre is not None and cadre.active)
+            assert cadre is not None  # check_cadre refused otherwise
+            self._me = cadre
+        return self._me
 
     # -- create, batch ---------------------------------------------------------------------------------------
-    async def create(self, payload: HelpRecordCreate) -> tuple[bool, dict[str, Any]]:
+    async def create(self, payload: HelpRecordCreate) -> tuple[bool, HelpRecordPublic]:
         """(created?, the record) in the session's transaction. A retry of the same payload returns the stored
         record; another payload under the same id is 409 `id_reused`. (The POST route normally stores through
-        `writer.RecordWriter`; this answers retries, which need the stored record read back.)"""
-        item = self.new_record(payload)
-        [outcome] = await store_new(await raw_connection(self.session), [item])
+        the group-commit writer; this path answers retries, which need the stored record read back.)"""
+        item = submission(payload, self.ctx.principal, self.ctx.now)
+        [outcome] = await store_new(await self.repo.store(), [item])
         if outcome.error is not None:
             raise outcome.error
-        if outcome.kind == "created":
-            return True, {**outcome.values, "confirmation_count": 0}
-        return False, await self.latest(payload.id)
+        if outcome.row is not None:
+            return True, created_public(outcome.row)
+        return False, await self.read(payload.id)
 
-    async def batch(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+    async def batch(self, records: Sequence[Any]) -> BatchAnswer:
         """Validate each record on its own, store the valid ones set-wise in the session's transaction (one
         durable commit for the batch), and answer per record in the request's order."""
-        await self.cadre()  # the caller, not a record, is wrong: the whole request is 403
-        results: list[dict[str, Any] | None] = [None] * len(records)
-        valid: list[tuple[dict[str, Any], NewRecord]] = []
+        await self.me()  # the caller, not a record, is wrong: the whole request is 403
+        results: list[BatchAccepted | BatchRejected | None] = [None] * len(records)
+        valid: list[tuple[int, str | None, Submission]] = []
         for index, raw in enumerate(records):
-            given_id = raw.get("id") if isinstance(raw, dict) else None
-            outcome: dict[str, Any] = {"index": index, "id": given_id if isinstance(given_id, str) else None}
+            given = raw.get("id") if isinstance(raw, dict) else None
+            given_id = given if isinstance(given, str) else None
             try:
                 payload = HelpRecordCreate.model_validate(raw)
             except ValidationError as exc:
                 errors = [
-                    {"pointer": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "code": e["type"]}
+                    FieldError(pointer=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"])
                     for e in exc.errors(include_url=False, include_input=False)
                 ]
-                detail = "; ".join(f"{e['pointer']}: {e['message']}" for e in errors[:5])
-                results[index] = outcome | {
-                    "outcome": "rejected",
-                    "status_code": 422,
-                    "detail": detail,
-                    "errors": errors,
-                }
+                results[index] = BatchRejected(
+                    index=index,
+                    id=given_id,
+                    outcome="rejected",
+                    status_code=422,
+                    detail="; ".join(f"{e.pointer}: {e.message}" for e in errors[:5]),
+                    errors=errors,
+                )
                 continue
-            valid.append((outcome, self.new_record(payload)))
-        stored = await store_new(await raw_connection(self.session), [item for _, item in valid])
-        for (answer, item), done in zip(valid, stored, strict=True):
-            index = answer["index"]
+            valid.append((index, given_id, submission(payload, self.ctx.principal, self.ctx.now)))
+        stored = await store_new(await self.repo.store(), [item for _, _, item in valid])
+        for (index, given_id, item), done in zip(valid, stored, strict=True):
             if done.error is not None:
-                code = done.error.extensions.get("code")
-                results[index] = (
-                    answer
-                    | {"outcome": "rejected", "status_code": done.error.status, "detail": done.error.detail}
-                    | ({"code": code} if code else {})
+                results[index] = BatchRejected(
+                    index=index,
+                    id=given_id,
+                    outcome="rejected",
+                    status_code=from_domain(done.error).status,
+                    detail=done.error.message,
+                    code=done.error.code,
                 )
             else:
                 created = done.kind == "created"
-                results[index] = answer | {
-                    "id": str(item.payload.id),
-                    "outcome": "created" if created else "already_present",
-                    "status_code": 201 if created else 200,
-                    "detail": None,
-                    "version": 1 if created else done.version,
-                }
-        return [r for r in results if r is not None]
+                results[index] = BatchAccepted(
+                    index=index,
+                    id=item.payload.id,
+                    outcome="created" if created else "already_present",
+                    status_code=201 if created else 200,
+                    version=1 if created or done.version is None else done.version,
+                )
+        answers = [r for r in results if r is not None]
+        return BatchAnswer(
+            results=answers,
+            created=sum(1 for r in answers if r.outcome == "created"),
+            already_present=sum(1 for r in answers if r.outcome == "already_present"),
+            rejected=sum(1 for r in answers if r.outcome == "rejected"),
+        )
 
     # -- reading ---------------------------------------------------------------------------------------------
-    def _readable(self, hr: sa.FromClause) -> sa.Select[Any]:
-        """Versions of records whose household the caller may read (cadres: ever paired)."""
-        return (
-            sa.select(
-                hr,
-                _confirmation_count(hr).label("confirmation_count"),
-                _photo_reused(hr).label("photo_reused"),
-                _raised_flags(hr).label("raised_flags"),
-            )
-            .select_from(hr.join(household, household.c.id == hr.c.household_id))
-            .where(household_scope(self.principal, include_past=True))
-        )
-
-    async def _versions(self, record_id: uuid.UUID) -> list[dict[str, Any]]:
-        hr = help_record.alias("hr")
-        rows = (
-            (
-                await execute(
-                    self.session, self._readable(hr).where(hr.c.id == record_id).order_by(hr.c.version)
-                )
-            )
-            .mappings()
-            .all()
-        )
-        if not rows:
+    async def _latest(self, record_id: uuid.UUID) -> HelpRecord:
+        row = await self.repo.latest(record_id)
+        if row is None:
             raise NotFound(f"help record {record_id} not found")
-        return [dict(r) for r in rows]
+        return row
 
-    async def latest(self, record_id: uuid.UUID) -> dict[str, Any]:
-        return (await self._versions(record_id))[-1]
+    async def _publish(self, rows: Sequence[HelpRecord]) -> list[HelpRecordPublic]:
+        """The public shape of newest versions read in scope: their versions, raised flags, signatures and photos
+        in four queries however many records."""
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        versions = await self.repo.versions(ids)
+        raised = await self.repo.raised_flags([(r.id, r.version) for r in rows])
+        confirmations = await self.repo.confirmations(ids)
+        attachments = await self.repo.attachments(ids)
+        return [
+            _public(
+                r,
+                versions=versions.get(r.id, []),
+                raised=raised.get((r.id, r.version), set()),
+                confirmations=confirmations.get(r.id, []),
+                attachments=attachments.get(r.id, []),
+            )
+            for r in rows
+        ]
 
-    async def view(self, record_id: uuid.UUID) -> dict[str, Any]:
-        """The newest version with the version history, confirmations and attachment metadata."""
-        versions = await self._versions(record_id)
-        body = record_summary(versions[-1])
-        body["versions"] = [
-            {
-                "version": v["version"],
-                "received_at": v["received_at"].isoformat(),
-                "created_by": v["created_by"],
-                "correction_reason": v["correction_reason"],
-                "payload_hash": v["payload_hash"],
-            }
-            for v in versions
-        ]
-        confirmations = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(help_confirmation)
-                    .where(help_confirmation.c.record_id == record_id)
-                    .order_by(help_confirmation.c.confirmed_at),
-                )
-            )
-            .mappings()
-            .all()
-        )
-        body["confirmations"] = [
-            {
-                "party": c["party"],
-                "signatory": c["signatory"],
-                "note": c["note"],
-                "confirmed_at": c["confirmed_at"].isoformat(),
-                "confirmed_by": c["confirmed_by"],
-            }
-            for c in confirmations
-        ]
-        files = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(
-                        attachment.c.id,
-                        attachment.c.sha256,
-                        attachment.c.content_type,
-                        attachment.c.size,
-                        attachment.c.uploaded_at,
-                    )
-                    .where(attachment.c.record_id == record_id)
-                    .order_by(attachment.c.uploaded_at, attachment.c.id),
-                )
-            )
-            .mappings()
-            .all()
-        )
-        body["attachments"] = [_attachment_meta(f) for f in files]
-        return body
+    async def read(self, record_id: uuid.UUID) -> HelpRecordPublic:
+        """The record at its newest version (404 when missing or out of scope)."""
+        [public] = await self._publish([await self._latest(record_id)])
+        return public
 
     async def page(
         self, household_id: uuid.UUID, *, cursor: str | None, limit: int
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> Page[HelpRecordPublic]:
         """The household's records (newest version each), newest first by device time, keyset pages."""
-        visible = (
-            await execute(
-                self.session,
-                sa.select(household.c.id).where(
-                    household.c.id == household_id, household_scope(self.principal, include_past=True)
-                ),
-            )
-        ).first()
-        if visible is None:
+        if not await self.repo.household_visible(household_id):
             raise NotFound(f"household {household_id} not found")
-        hr = help_record.alias("hr")
-        query = self._readable(hr).where(hr.c.household_id == household_id, _latest(hr))
+        after: tuple[datetime, uuid.UUID] | None = None
         if cursor is not None:
-            when, ident = decode_cursor(cursor)
-            query = query.where(sa.tuple_(hr.c.device_time, hr.c.id) < sa.tuple_(when, ident))
-        rows = (
-            (
-                await execute(
-                    self.session, query.order_by(hr.c.device_time.desc(), hr.c.id.desc()).limit(limit + 1)
-                )
-            )
-            .mappings()
-            .all()
-        )
-        items = [record_summary(r) for r in rows[:limit]]
-        next_cursor = (
-            encode_cursor(rows[limit - 1]["device_time"], rows[limit - 1]["id"])
-            if len(rows) > limit
-            else None
-        )
-        return items, next_cursor
+            when, ident = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID))
+            assert isinstance(when, datetime) and isinstance(ident, uuid.UUID)
+            after = (when, ident)
+        rows = await self.repo.page(household_id, after=after, limit=limit + 1)
+        items = await self._publish(rows[:limit])
+        last = rows[limit - 1] if len(rows) > limit else None
+        next_cursor = None if last is None else encode_cursor(_CURSOR_KIND, last.device_time, last.id)
+        return Page[HelpRecordPublic](items=items, next_cursor=next_cursor)
 
     # -- corrections -----------------------------------------------------------------------------------------
     async def correct(
         self, record_id: uuid.UUID, payload: HelpRecordCorrection, *, based_on: int
-    ) -> dict[str, Any]:
+    ) -> HelpRecordPublic:
         """Version n+1 of the record, based on version `based_on` (412 when stale)."""
-        current = await self.latest(record_id)
-        me = await self.cadre()
-        if current["cadre_id"] != me["id"]:
-            raise Forbidden("only the cadre who made the record corrects it")
-        if current["version"] != based_on:
-            raise _stale(current["version"])
-        if current["confirmation_count"]:
-            raise Conflict(
-                "the record has been signed; a signature confirms the content it saw, so it takes no corrections",
-                code="record_confirmed",
-            )
-        hh = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(household.c.id, household.c.gps_lat, household.c.gps_lon).where(
-                        household.c.id == current["household_id"]
-                    ),
-                )
-            )
-            .mappings()
-            .one()
+        current = await self._latest(record_id)
+        me = await self.me()
+        domain.check_corrector(current.cadre_id, me.id)
+        if current.version != based_on:
+            raise stale(current.version)
+        signed = (await self.repo.confirmations([record_id])).get(record_id, [])
+        domain.check_correctable(domain.status_of([c.party for c in signed]))
+        fix = _fix(payload, current.household_id)
+        around: list[Fix] = []
+        if fix is not None:
+            [around] = await (await self.repo.store()).neighbours([(me.id, record_id, fix.at)])
+        reused = any(
+            domain.photo_reuse(carriers, uploaded_to=record_id)
+            for carriers in await self.repo.photo_carriers_of(record_id)
         )
-        values = record_values(
-            payload,
-            version=based_on + 1,
-            household_id=current["household_id"],
-            cadre_id=me["id"],
+        evidence = domain.assess(
+            device_time=payload.device_time,
             received_at=self.ctx.now,
-            created_by=self.principal.sub,
+            fix=fix,
+            home=await self.repo.home(current.household_id),
+            around=around,
+            photo_reused=reused,
         )
-        [around] = (
-            await neighbours(await raw_connection(self.session), [(me["id"], record_id, payload.device_time)])
-            if payload.gps_lat is not None
-            else [[]]
+        row = _row(
+            payload,
+            record_id=record_id,
+            version=based_on + 1,
+            household_id=current.household_id,
+            cadre_id=me.id,
+            received_at=self.ctx.now,
+            created_by=self.ctx.principal.sub,
+            flags=evidence.flags,
+            digest=payload_hash(payload),
+            correction_reason=payload.correction_reason,
         )
-        flags, trips = evidence_flags(payload, received_at=self.ctx.now, household=hh, around=around)
-        values |= {
-            "id": record_id,
-            "flags": flags,
-            "payload_hash": payload_hash(payload),
-            "correction_reason": payload.correction_reason,
-        }
-        inserted = (
-            await execute(
-                self.session,
-                pg_insert(help_record)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["id", "version"])
-                .returning(help_record.c.version),
-            )
-        ).first()
-        if inserted is None:  # another correction of the same version landed first
-            raise _stale(based_on + 1)
-        if trips:  # the neighbours of an impossible trip are flagged too
-            await (await raw_connection(self.session)).execute(
-                RAISE_FLAGS_SQL,
-                [n["id"] for n in trips],
-                [n["version"] for n in trips],
-                [record_id] * len(trips),
-                [n["household_id"] for n in trips],
-            )
-        await audit(
-            self.ctx,
+        if not await self.repo.insert_version(row):  # another correction of the same version landed first
+            raise stale(based_on + 1)
+        await self.repo.raise_flags(_trip_flags(evidence, record_id))
+        await self.audit.record(
             "help_record.correct",
             record_type="help_record",
             record_id=record_id,
-            household_id=current["household_id"],
+            household_id=current.household_id,
             reason=payload.correction_reason,
             detail={"version": based_on + 1},
         )
-        return values
+        return await self.read(record_id)
 
     # -- confirmations ---------------------------------------------------------------------------------------
-    def _may_confirm(self, party: ConfirmationParty, record_cadre_sub: str | None) -> bool:
-        """Household head: recorded by the record's cadre on the phone; village director: a village officer of
-        the household's village; unit responsible: a township or county officer, or the record's cadre."""
-        own = self.principal.role is Role.cadre and record_cadre_sub == self.principal.sub
-        if party is ConfirmationParty.household_head:
-            return own
-        if party is ConfirmationParty.village_director:
-            return self.principal.role is Role.village_officer
-        return own or self.principal.role in _OFFICERS
-
-    async def confirm(self, record_id: uuid.UUID, payload: ConfirmationIn) -> bool:
-        """Record one party's signature; True when new. The same signature again is a no-op; another is 409."""
-        current = await self.latest(record_id)
-        record_cadre_sub = (
-            await execute(self.session, sa.select(cadre.c.user_sub).where(cadre.c.id == current["cadre_id"]))
-        ).scalar()
-        if not self._may_confirm(payload.party, record_cadre_sub):
-            raise Forbidden(f"role '{self.principal.role}' may not record the {payload.party} signature")
-        inserted = (
-            await execute(
-                self.session,
-                pg_insert(help_confirmation)
-                .values(
-                    record_id=record_id,
-                    party=str(payload.party),
-                    confirmed_at=self.ctx.now,
-                    confirmed_by=self.principal.sub,
-                    signatory=payload.signatory,
-                    note=payload.note,
-                )
-                .on_conflict_do_nothing(index_elements=["record_id", "party"])
-                .returning(help_confirmation.c.party),
+    async def confirm(self, record_id: uuid.UUID, payload: ConfirmationIn) -> tuple[bool, HelpRecordPublic]:
+        """Record one party's signature; (new?, the record). The same signature again is a no-op; another is 409."""
+        current = await self._latest(record_id)
+        record_sub = await self.repo.cadre_sub(current.cadre_id)
+        principal = self.ctx.principal
+        domain.check_confirmer(payload.party, principal.role, own_record=record_sub == principal.sub)
+        created = await self.repo.insert_confirmation(
+            HelpConfirmation(
+                record_id=record_id,
+                party=str(payload.party),
+                confirmed_at=self.ctx.now,
+                confirmed_by=principal.sub,
+                signatory=payload.signatory,
+                note=payload.note,
             )
-        ).first()
-        if inserted is None:
-            existing = (
-                (
-                    await execute(
-                        self.session,
-                        sa.select(help_confirmation).where(
-                            help_confirmation.c.record_id == record_id,
-                            help_confirmation.c.party == str(payload.party),
-                        ),
-                    )
+        )
+        if not created:
+            existing = await self.repo.confirmation(record_id, str(payload.party))
+            if existing is not None:
+                domain.check_resign(
+                    payload.party,
+                    stored=(existing.signatory, existing.note),
+                    given=(payload.signatory, payload.note),
                 )
-                .mappings()
-                .one()
-            )
-            if (existing["signatory"], existing["note"]) != (payload.signatory, payload.note):
-                raise Conflict(
-                    f"{payload.party} already confirmed this record (signed by {existing['signatory']})",
-                    code="already_confirmed",
-                )
-            return False
-        await audit(
-            self.ctx,
+            return False, await self.read(record_id)
+        await self.audit.record(
             "help_record.confirm",
             record_type="help_record",
             record_id=record_id,
-            household_id=current["household_id"],
+            household_id=current.household_id,
             detail={"party": str(payload.party), "signatory": payload.signatory},
         )
-        return True
+        return True, await self.read(record_id)
 
     # -- attachments -----------------------------------------------------------------------------------------
     async def add_attachment(
         self, record_id: uuid.UUID, content_type: str, data: bytes
-    ) -> tuple[bool, dict[str, Any]]:
-        """Store a photo (type, size and count limits); the same bytes again return the stored one."""
-        current = await self.latest(record_id)
-        me = await self.cadre()
-        if current["cadre_id"] != me["id"]:
-            raise Forbidden("only the cadre who made the record adds its photos")
-        if content_type not in ATTACHMENT_TYPES:
-            raise UnsupportedMediaType(
-                f"photos must be one of {', '.join(sorted(ATTACHMENT_TYPES))}, not '{content_type}'"
-            )
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            raise PayloadTooLarge(f"a photo is limited to {MAX_ATTACHMENT_BYTES} bytes")
-        if not data:
-            raise UnprocessableEntity("the photo is empty", code="empty_attachment")
-        if _sniff(data) != content_type:
-            raise UnsupportedMediaType(f"the bytes are not a {content_type} image")
+    ) -> tuple[bool, AttachmentPublic]:
+        """Store a photo (type, size and count limits); the same bytes again return the stored one. A photo on
+        records of two households flags them all `photo_reused`."""
+        current = await self._latest(record_id)
+        me = await self.me()
+        domain.check_photographer(current.cadre_id, me.id)
+        try:
+            domain.check_photo(content_type, data)
+        except domain.PhotoTypeRefused as exc:
+            raise UnsupportedMediaType(exc.message) from exc
+        except domain.PhotoTooLarge as exc:
+            raise PayloadTooLarge(exc.message) from exc
         digest = hashlib.sha256(data).hexdigest()
-        stored = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(
-                        attachment.c.id,
-                        attachment.c.sha256,
-                        attachment.c.content_type,
-                        attachment.c.size,
-                        attachment.c.uploaded_at,
-                    ).where(attachment.c.record_id == record_id),
-                )
-            )
-            .mappings()
-            .all()
+        await self.repo.lock_photo(digest)
+        stored = (await self.repo.attachments([record_id])).get(record_id, [])
+        for meta in stored:
+            if meta.sha256 == digest:
+                return False, meta
+        domain.check_photo_count(len(stored))
+        meta = AttachmentPublic(
+            id=uuid.uuid4(),
+            sha256=digest,
+            content_type=content_type,
+            size=len(data),
+            uploaded_at=self.ctx.now,
         )
-        for row in stored:
-            if row["sha256"] == digest:
-                return False, _attachment_meta(row)
-        if len(stored) >= MAX_ATTACHMENTS:
-            raise UnprocessableEntity(
-                f"a record holds at most {MAX_ATTACHMENTS} photos", code="too_many_attachments"
-            )
-        row = {
-            "id": uuid.uuid4(),
-            "record_id": record_id,
-            "household_id": current["household_id"],
-            "sha256": digest,
-            "content_type": content_type,
-            "size": len(data),
-            "uploaded_at": self.ctx.now,
-            "uploaded_by": self.principal.sub,
-        }
-        inserted = (
-            await execute(
-                self.session,
-                pg_insert(attachment)
-                .values(**row, data=data)
-                .on_conflict_do_nothing(index_elements=["record_id", "sha256"])
-                .returning(attachment.c.id),
-            )
-        ).first()
-        if inserted is None:
+        if not await self.repo.insert_attachment(meta, record=current, data=data, by=self.ctx.principal.sub):
             raise Conflict("the same photo is being uploaded concurrently; retry", code="upload_in_progress")
-        return True, _attachment_meta(row)
-
-    async def attachment_bytes(self, record_id: uuid.UUID, attachment_id: uuid.UUID) -> dict[str, Any]:
-        await self.latest(record_id)  # 404 unless the record is readable
-        row = (
-            (
-                await execute(
-                    self.session,
-                    sa.select(attachment.c.sha256, attachment.c.content_type, attachment.c.data).where(
-                        attachment.c.id == attachment_id, attachment.c.record_id == record_id
-                    ),
-                )
-            )
-            .mappings()
-            .first()
+        flagged = domain.photo_reuse(await self.repo.photo_carriers(digest), uploaded_to=record_id)
+        await self.repo.raise_flags(
+            [
+                RaisedFlag(c.record_id, c.version, EvidenceFlag.photo_reused, because_of, c.household_id)
+                for c, because_of in flagged
+            ]
         )
-        if row is None:
+        return True, meta
+
+    async def attachment_bytes(self, record_id: uuid.UUID, attachment_id: uuid.UUID) -> AttachmentBytes:
+        await self._latest(record_id)  # 404 unless the record is readable
+        found = await self.repo.attachment_bytes(record_id, attachment_id)
+        if found is None:
             raise NotFound(f"attachment {attachment_id} not found")
-        return dict(row)
-
-
-def _sort_key(raw: Any) -> str:
-    value = raw.get("id") if isinstance(raw, dict) else None
-    return value.lower() if isinstance(value, str) else ""
-
-
-def _attachment_meta(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "sha256": row["sha256"],
-        "content_type": row["content_type"],
-        "size": row["size"],
-        "uploaded_at": row["uploaded_at"].isoformat(),
-    }
-
-
-def _stale(current: int) -> PreconditionFailed:
-    return PreconditionFailed(
-        f"the record changed since you read it: current version is {current}",
-        headers={"ETag": etag(current)},
-        current_version=current,
-    )
+        return found

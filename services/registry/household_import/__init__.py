@@ -1,1 +1,1 @@
-"""household_import"""
+"""Bulk registration (批量导入) of households identified elsewhere: an NDJSON file, all or nothing."""

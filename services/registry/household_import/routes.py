@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
-from services.registry.household_import.service import MAX_ERRORS, bulk_register
-from services.registry.legacy_context import Context
-from shared.auth import PrincipalDep, require_writer
-from shared.db import SessionDep
-from shared.problems import PayloadTooLarge, UnprocessableEntity, UnsupportedMediaType
+from services.registry.deps import CipherDep
+from services.registry.household_import.schemas import MAX_ERRORS, ImportResult
+from services.registry.household_import.service import HouseholdImportService
+from shared.auth import require_writer
+from shared.context import ContextDep
+from shared.problems import PayloadTooLarge, UnsupportedMediaType
+from shared.routing import APIRouter
 
 __all__ = ["MAX_BULK_BYTES", "NDJSON", "router"]
 
@@ -35,6 +37,7 @@ def _lines(body: bytearray) -> Iterator[bytes]:
 
 @router.post(
     "/import",
+    response_model=ImportResult,
     dependencies=[require_writer],
     responses={
         403: {"description": "Not a county admin"},
@@ -50,10 +53,10 @@ def _lines(body: bytearray) -> Iterator[bytes]:
 )
 async def import_households(
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
     dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
-) -> dict[str, Any]:
+) -> ImportResult:
     """Each line: HouseholdCreate fields, optional `status` (candidate|registered), optional `income`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != NDJSON:
@@ -63,12 +66,4 @@ async def import_households(
         body.extend(chunk)
         if len(body) > MAX_BULK_BYTES:
             raise PayloadTooLarge(f"body larger than {MAX_BULK_BYTES} bytes")
-    result = await bulk_register(Context.of(request, session, principal), _lines(body), dry_run=dry_run)
-    if result.errors:
-        more = "+" if result.truncated else ""
-        raise UnprocessableEntity(
-            f"{len(result.errors)}{more} error(s) in the file; nothing was imported", errors=result.errors
-        )
-    if not dry_run:
-        await session.commit()
-    return result.as_dict()
+    return await HouseholdImportService(ctx, cipher).run(_lines(body), dry_run=dry_run)

@@ -1,1 +1,1 @@
-"""Households and members (建档立卡): tables in services/registry/models.py, API here."""
+"""Households and members (建档立卡户): the record, its derived fields and flags, the card, lists and statistics."""

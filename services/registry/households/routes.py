@@ -1,4 +1,9 @@
-"""Household HTTP routes (thin: parse, call the use case, commit, answer with the new ETag)."""
+"""Household HTTP routes: thin handlers (typed payload in, one `HouseholdService` call, a response model out).
+
+Writes name the version they read (`If-Match`, shared/etag.py) and answer with the new one as `ETag`; the route
+class of shared/routing.py commits after the handler. `GET /households/{id}` is served first by the plain
+Starlette route of households/fast.py; the FastAPI route here documents it and answers the same `HouseholdCard`.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,48 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.routing import Route
+from fastapi import Path, Query, Response
 
-from services.registry.households.fast import read_card
-from services.registry.households.queries import LIST_FIELDS, HouseholdQueries, SortKey
+from services.registry.deps import CipherDep
 from services.registry.households.schemas import (
+    LIST_FIELDS,
     FlagClear,
     HeadChange,
+    HouseholdCard,
     HouseholdCreate,
-    HouseholdPatch,
+    HouseholdListItem,
+    HouseholdQuery,
+    HouseholdSplit,
+    HouseholdStats,
+    HouseholdUpdate,
+    HouseholdVersion,
     IncomeSet,
+    IncomeVersion,
     MemberCreate,
     MemberLeave,
-    MemberPatch,
+    MemberMoved,
+    MemberUpdate,
+    MemberVersion,
     MergeRequest,
     MoveRequest,
+    SortKey,
     SplitRequest,
 )
 from services.registry.households.service import HouseholdService
-from services.registry.legacy_context import Context
-from services.registry.scope import require_unmask
-from shared.auth import PrincipalDep, current_principal, require_writer
-from shared.db import ReadSessionDep, SessionDep
-from shared.etag import etag, parse_if_match
-from shared.problems import UnprocessableEntity
-from shared.roles import Principal
+from shared.auth import require_writer
+from shared.context import ContextDep, ReadContextDep
+from shared.etag import IfMatchDep, etag
+from shared.pagination import Page
+from shared.routing import APIRouter
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["households"])
 
 HouseholdId = Annotated[uuid.UUID, Path(description="Household id (UUID)")]
 MemberId = Annotated[uuid.UUID, Path(description="Member id (UUID)")]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description='The ETag you read: "<version>"')]
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
-_WRITE: dict[int | str, dict[str, Any]] = {
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Role may not do this"},
     404: {"description": "Missing or outside your region"},
     409: {"description": "Refused by a rule (problem `code` says which)"},
@@ -50,36 +62,39 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _versioned(body: dict[str, Any], version: int, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(body | {"version": version}, status_code=status_code, headers={"ETag": etag(version)})
+def _tagged(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
 
 
 # -- households ---------------------------------------------------------------------------------------------
 @router.post(
     "/households",
     status_code=201,
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Register a household record (status candidate) with its members",
 )
 async def create_household(
-    payload: HouseholdCreate, request: Request, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
-    hid, version = await HouseholdService(Context.of(request, session, principal)).create(payload)
-    await session.commit()
-    response = _versioned({"id": str(hid)}, version, 201)
-    response.headers["Location"] = f"/households/{hid}"
-    return response
+    payload: HouseholdCreate, ctx: ContextDep, cipher: CipherDep, response: Response
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).create(payload)
+    _tagged(response, result.version)
+    response.headers["Location"] = f"/households/{result.id}"
+    return result
 
 
 @router.get(
     "/households",
+    response_model=Page[HouseholdListItem],
+    # An item carries only the fields asked for with `fields=`.
+    response_model_exclude_unset=True,
     summary="List and search households (filters, keyset pages, field selection)",
-    responses={400: {"description": "Invalid cursor"}},
+    responses={400: {"description": "Invalid cursor"}, 422: {"description": "Invalid filter or field"}},
 )
 async def list_households(
-    session: ReadSessionDep,
-    principal: PrincipalDep,
+    ctx: ReadContextDep,
+    cipher: CipherDep,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="Region subtree")] = None,
     status: Annotated[
         list[str] | None, Query(description="Status (repeatable); objection_pending too")
@@ -102,16 +117,11 @@ async def list_households(
     fields: Annotated[
         str | None, Query(max_length=1000, description="Comma-separated subset of item fields")
     ] = None,
-) -> dict[str, Any]:
-    chosen = list(LIST_FIELDS) if not fields else [f.strip() for f in fields.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in LIST_FIELDS]
-    if unknown:
-        raise UnprocessableEntity(
-            f"unknown fields: {', '.join(unknown)}", field="fields", allowed=sorted(LIST_FIELDS)
-        )
-    items, next_cursor = await HouseholdQueries(session, principal).page(
+) -> Page[HouseholdListItem]:
+    chosen = LIST_FIELDS if not fields else tuple(f.strip() for f in fields.split(",") if f.strip())
+    query = HouseholdQuery(
         region=region,
-        statuses=status or [],
+        statuses=tuple(status or ()),
         cause=cause,
         attribute=attribute,
         income_min=income_min,
@@ -127,63 +137,29 @@ async def list_households(
         limit=limit,
         fields=chosen,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return await HouseholdService(ctx, cipher).page(query)
 
 
 @router.get(
     "/households/stats",
+    response_model=HouseholdStats,
     summary="Counts and poverty incidence for a region and its child regions",
     responses={404: {"description": "Region missing or outside your scope"}},
 )
 async def household_stats(
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
     region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
     year: Annotated[int, Query(ge=2000, le=2100, description="Population year")],
-) -> dict[str, Any]:
-    return await HouseholdQueries(session, principal).stats(region, year)
-
-
-async def card_response(
-    request: Request, principal: Principal, household_id: uuid.UUID, unmask: bool
-) -> Response:
-    if not unmask:
-        # The hot path: one prepared statement on the read pool, PostgreSQL's JSON sent as it comes.
-        card, version = await read_card(request.app.state.read_pool, principal, household_id)
-        return Response(card, media_type="application/json", headers={"ETag": etag(version)})
-    require_unmask(principal)
-    async with request.app.state.sessions() as session:
-        queries = HouseholdQueries(session, principal)
-        card, version = await queries.card(household_id)
-        body = await queries.unmasked(Context.of(request, session, principal), household_id, card)
-        await session.commit()
-    return JSONResponse(body, headers={"ETag": etag(version), "Cache-Control": "no-store"})
-
-
-_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
-
-
-async def _card_endpoint(request: Request) -> Response:
-    """`GET /households/{id}` as a plain Starlette route (the busiest read skips FastAPI's dependency solving).
-
-    Same authentication function, same errors (the app's problem+json handlers), same response as the
-    documented FastAPI route below, which shares `card_response`.
-    """
-    household_id: uuid.UUID = request.path_params["household_id"]
-    principal = await current_principal(request)
-    flag = request.query_params.get("unmask", "false").lower()
-    if flag not in _TRUE | _FALSE:
-        raise UnprocessableEntity("unmask must be true or false", field="unmask")
-    return await card_response(request, principal, household_id, flag in _TRUE)
-
-
-#: Put first in the app's routes by services.registry.main; the FastAPI route documents it.
-#: Only UUIDs match, so /households/stats and malformed ids reach the FastAPI routes (and their 422).
-card_route = Route("/households/{household_id:uuid}", _card_endpoint, methods=["GET"])
+) -> HouseholdStats:
+    return await HouseholdService(ctx, cipher).stats(region, year)
 
 
 @router.get(
     "/households/{household_id}",
+    response_model=HouseholdCard,
+    # `unmasked` is only present on an unmasked read, as on the fast path.
+    response_model_exclude_unset=True,
     summary="The full household card (扶贫手册 view) in one request",
     responses={
         403: {"description": "unmask asked by a role that may not"},
@@ -192,85 +168,85 @@ card_route = Route("/households/{household_id:uuid}", _card_endpoint, methods=["
 )
 async def get_household(
     household_id: HouseholdId,
-    request: Request,
-    principal: PrincipalDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
     unmask: Annotated[bool, Query(description="Full ID numbers, phones, bank account (audited)")] = False,
-) -> Response:
-    return await card_response(request, principal, household_id, unmask)
+) -> HouseholdCard:
+    card = await HouseholdService(ctx, cipher).card(household_id, unmask=unmask)
+    _tagged(response, card.version)
+    if unmask:
+        response.headers["Cache-Control"] = "no-store"
+    return card
 
 
 @router.patch(
     "/households/{household_id}",
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Edit household fields (If-Match required)",
 )
-async def patch_household(
+async def update_household(
     household_id: HouseholdId,
-    payload: HouseholdPatch,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).patch(
-        household_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id)}, new)
+    payload: HouseholdUpdate,
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).update(household_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 # -- members ------------------------------------------------------------------------------------------------
 @router.post(
     "/households/{household_id}/members",
     status_code=201,
-    responses=_WRITE,
+    response_model=MemberVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Add a member (birth, marriage in, …)",
 )
 async def add_member(
     household_id: HouseholdId,
     payload: MemberCreate,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    mid, new = await HouseholdService(Context.of(request, session, principal)).add_member(
-        household_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "member_id": str(mid)}, new, 201)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> MemberVersion:
+    result = await HouseholdService(ctx, cipher).add_member(household_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.patch(
     "/households/{household_id}/members/{member_id}",
-    responses=_WRITE,
+    response_model=MemberVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Edit a member",
 )
-async def patch_member(
+async def update_member(
     household_id: HouseholdId,
     member_id: MemberId,
-    payload: MemberPatch,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).patch_member(
-        household_id, member_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "member_id": str(member_id)}, new)
+    payload: MemberUpdate,
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> MemberVersion:
+    result = await HouseholdService(ctx, cipher).update_member(household_id, member_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.post(
     "/households/{household_id}/members/{member_id}/leave",
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="A member leaves (death, marriage out, transfer, military service)",
 )
@@ -278,22 +254,20 @@ async def member_leaves(
     household_id: HouseholdId,
     member_id: MemberId,
     payload: MemberLeave,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).leave(
-        household_id, member_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id)}, new)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).leave(household_id, member_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.post(
     "/households/{household_id}/members/{member_id}/move",
-    responses=_WRITE,
+    response_model=MemberMoved,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Move a member to another household of the registry (identity and history kept)",
 )
@@ -301,90 +275,82 @@ async def move_member(
     household_id: HouseholdId,
     member_id: MemberId,
     payload: MoveRequest,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new_member, new = await HouseholdService(Context.of(request, session, principal)).move(
-        household_id, member_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "new_member_id": str(new_member)}, new)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> MemberMoved:
+    result = await HouseholdService(ctx, cipher).move(household_id, member_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.post(
     "/households/{household_id}/head",
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Change the head of the household",
 )
 async def change_head(
     household_id: HouseholdId,
     payload: HeadChange,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).change_head(
-        household_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id)}, new)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).change_head(household_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.post(
     "/households/{household_id}/split",
     status_code=201,
-    responses=_WRITE,
+    response_model=HouseholdSplit,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Split members off into a new household (分户; flagged for review)",
 )
 async def split_household(
     household_id: HouseholdId,
     payload: SplitRequest,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new_id, new = await HouseholdService(Context.of(request, session, principal)).split(
-        household_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "new_household_id": str(new_id)}, new, 201)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdSplit:
+    result = await HouseholdService(ctx, cipher).split(household_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 @router.post(
     "/households/{household_id}/merge",
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Absorb another household of the village (it is dissolved)",
 )
 async def merge_household(
     household_id: HouseholdId,
     payload: MergeRequest,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).merge(
-        household_id, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id)}, new)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).merge(household_id, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 # -- incomes ------------------------------------------------------------------------------------------------
 @router.put(
     "/households/{household_id}/incomes/{year}",
-    responses=_WRITE,
+    response_model=IncomeVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Record the income components of a reference year (a new version; per-capita computed)",
 )
@@ -392,23 +358,21 @@ async def put_income(
     household_id: HouseholdId,
     year: YearPath,
     payload: IncomeSet,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    new = await HouseholdService(Context.of(request, session, principal)).set_income(
-        household_id, year, version, payload
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id), "year": year}, new)
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> IncomeVersion:
+    result = await HouseholdService(ctx, cipher).set_income(household_id, year, version, payload)
+    _tagged(response, result.version)
+    return result
 
 
 # -- flags --------------------------------------------------------------------------------------------------
 @router.post(
     "/households/{household_id}/flags/{flag_id}/clear",
-    responses=_WRITE,
+    response_model=HouseholdVersion,
+    responses=WRITE_ERRORS,
     dependencies=[require_writer],
     summary="Clear an integrity flag after review, with the reason",
 )
@@ -416,12 +380,10 @@ async def clear_flag(
     household_id: HouseholdId,
     flag_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     payload: FlagClear,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> JSONResponse:
-    new = await HouseholdService(Context.of(request, session, principal)).clear_flag(
-        household_id, flag_id, payload.reason
-    )
-    await session.commit()
-    return _versioned({"id": str(household_id)}, new)
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> HouseholdVersion:
+    result = await HouseholdService(ctx, cipher).clear_flag(household_id, flag_id, payload.reason)
+    _tagged(response, result.version)
+    return result

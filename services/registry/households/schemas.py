@@ -1,8 +1,12 @@
-"""Household API models: the fields of DOMAIN.md §2.2-§2.7 with their standard code lists.
+"""Household API models: the fields of DOMAIN.md §2.2-§2.7 with their standard code lists, and every answer.
 
-Enumerations keep the Chinese term beside each code. Money is `Decimal` with two places, never a float;
-areas and counts are non-negative (invariants 8, 9). Derived values (household size, labour count, per-capita
-net income) are never accepted from the client (invariant 11).
+Enumerations keep the Chinese term beside each code (the ones the rules use live in `households/domain.py`).
+Money is `Decimal` with two places, never a float; areas and counts are non-negative (invariants 8, 9). Derived
+values (household size, labour count, per-capita net income) are never accepted from the client (invariant 11).
+
+`HouseholdCard` is the JSON that PostgreSQL builds for the card's fast path (households/fast.py): the model
+declares the same keys, and renders times as PostgreSQL does, so the documented route, the unmasked read and the
+fast path answer one shape (tests/registry/test_households_routes.py checks them against each other).
 """
 
 from __future__ import annotations
@@ -13,47 +17,58 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
+from services.registry.households.domain import (
+    WORKING,
+    HouseGrade,
+    LaborCapacity,
+    LeftReason,
+    PovertyAttribute,
+    Relation,
+    Sex,
+)
 from shared.schemas import RegionCode, RequestModel, ResponseModel
+
+__all__ = [
+    "LIST_FIELDS",
+    "WORKING",
+    "FlagClear",
+    "HeadChange",
+    "HouseGrade",
+    "HouseholdCard",
+    "HouseholdCreate",
+    "HouseholdListItem",
+    "HouseholdQuery",
+    "HouseholdSplit",
+    "HouseholdStats",
+    "HouseholdUpdate",
+    "HouseholdVersion",
+    "IncomeSet",
+    "IncomeVersion",
+    "LaborCapacity",
+    "LeftReason",
+    "MemberCreate",
+    "MemberLeave",
+    "MemberMoved",
+    "MemberUpdate",
+    "MemberVersion",
+    "MergeRequest",
+    "MoveRequest",
+    "PovertyAttribute",
+    "RegionCounts",
+    "Relation",
+    "Sex",
+    "SortKey",
+    "SplitRequest",
+    "Year",
+]
 
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999.99"), decimal_places=2, examples=["3600.00"])]
 Area = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
 Year = Annotated[int, Field(ge=2000, le=2100, examples=[2014])]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["户主申请"])]
-
-
-class Relation(enum.StrEnum):
-    """与户主关系 (relation to the head)."""
-
-    head = "head"  # 户主
-    spouse = "spouse"  # 配偶
-    son = "son"  # 之子
-    daughter = "daughter"  # 之女
-    daughter_in_law = "daughter_in_law"  # 儿媳
-    son_in_law = "son_in_law"  # 女婿
-    grandchild = "grandchild"  # 孙子女
-    parent = "parent"  # 父母
-    sibling = "sibling"  # 兄弟姐妹
-    other = "other"  # 其他
-
-
-class Sex(enum.StrEnum):
-    male = "male"  # 男
-    female = "female"  # 女
-
-
-class LaborCapacity(enum.StrEnum):
-    """劳动能力."""
-
-    ordinary = "ordinary"  # 普通劳动力
-    skilled = "skilled"  # 技能劳动力
-    lost = "lost"  # 丧失劳动力
-    none = "none"  # 无劳动力 (child, student, elderly)
-
-
-WORKING = frozenset({LaborCapacity.ordinary, LaborCapacity.skilled})
 
 
 class HealthStatus(enum.StrEnum):
@@ -128,14 +143,6 @@ class PovertyCause(enum.StrEnum):
     other = "other"  # 其他
 
 
-class PovertyAttribute(enum.StrEnum):
-    """贫困户属性 (DOMAIN.md §2.7)."""
-
-    general_poor = "general_poor"  # 一般贫困户
-    dibao_poor = "dibao_poor"  # 低保贫困户
-    wubao_poor = "wubao_poor"  # 五保(特困供养)贫困户
-
-
 class IncomeSource(enum.StrEnum):
     """家庭经济收入主要依靠."""
 
@@ -158,25 +165,6 @@ class HouseStructure(enum.StrEnum):
     stone_wood_tile = "stone_wood_tile"  # 石木瓦
     brick_wood = "brick_wood"  # 砖木
     brick_concrete = "brick_concrete"  # 砖混
-
-
-class HouseGrade(enum.StrEnum):
-    """危房等级: C and D count as dangerous."""
-
-    A = "A"
-    B = "B"
-    C = "C"
-    D = "D"
-
-
-class LeftReason(enum.StrEnum):
-    """减员原因."""
-
-    death = "death"  # 死亡
-    marriage_out = "marriage_out"  # 婚出
-    household_transfer = "household_transfer"  # 户口迁出 / 分户
-    military_service = "military_service"  # 服兵役
-    other = "other"
 
 
 class SocialSecurityItem(enum.StrEnum):
@@ -288,8 +276,8 @@ class MemberCreate(MemberFields):
         return self
 
 
-class MemberPatch(MemberFields):
-    pass
+class MemberUpdate(MemberFields):
+    """A member's fields to change (any subset; the required ones may not be nulled)."""
 
 
 class MemberLeave(RequestModel):
@@ -428,7 +416,9 @@ class HouseholdCreate(HouseholdFields):
         return self
 
 
-class HouseholdPatch(HouseholdFields):
+class HouseholdUpdate(HouseholdFields):
+    """Household fields to change (any subset), with the reason for the audit log."""
+
     reason: Annotated[str, Field(max_length=1000)] | None = None
 
 
@@ -487,29 +477,314 @@ class MoveRequest(RequestModel):
     reason: Reason
 
 
-class WorkflowCommandIn(RequestModel):
-    reason: Annotated[str, Field(max_length=1000)] | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="Command-specific fields (see README)")
-
-
-class BatchItem(RequestModel):
-    household_id: uuid.UUID
-    version: int | None = Field(None, description="If given, the command applies only at this version")
-
-
-class BatchCommandIn(WorkflowCommandIn):
-    items: Annotated[list[BatchItem], Field(min_length=1, max_length=1000)]
-
-
 class FlagClear(RequestModel):
     reason: Reason
 
 
-class QuotaOverrideIn(RequestModel):
-    household_id: uuid.UUID
-    reason: Reason
+# == answers to writes ==========================================================================================
+class HouseholdVersion(BaseModel):
+    """A household after a write; its `version` is the new ETag."""
+
+    id: uuid.UUID
+    version: int
 
 
-class PopulationSet(RequestModel):
-    population: Annotated[int, Field(ge=0, le=2**31 - 1, examples=[1560])]
-    households: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+class MemberVersion(BaseModel):
+    """The household after a member was added or edited."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    version: int
+
+
+class MemberMoved(BaseModel):
+    """The household a member left; `new_member_id` is their membership in the receiving household."""
+
+    id: uuid.UUID
+    new_member_id: uuid.UUID
+    version: int
+
+
+class HouseholdSplit(BaseModel):
+    """The household split from (`id`, at its new `version`) and the household split into."""
+
+    id: uuid.UUID
+    new_household_id: uuid.UUID
+    version: int
+
+
+class IncomeVersion(BaseModel):
+    """The household after an income year was recorded."""
+
+    id: uuid.UUID
+    year: int
+    version: int
+
+
+# == the card (扶贫手册 view) =====================================================================================
+def _postgres_time(value: datetime) -> str:
+    """A time as PostgreSQL writes it in JSON: ISO 8601 with the offset, fractional seconds without trailing
+    zeros (the fast path sends PostgreSQL's own text; the model must answer the same)."""
+    text = value.isoformat()
+    if value.microsecond:
+        moment, sign, offset = text.partition("+") if "+" in text[19:] else text.rpartition("-")
+        text = moment.rstrip("0") + sign + offset
+    return text
+
+
+#: A timestamp of the card (RFC 3339 with its offset, as PostgreSQL renders it).
+CardTime = Annotated[datetime, PlainSerializer(_postgres_time, return_type=str, when_used="json")]
+
+
+class _Card(BaseModel):
+    # Exactly the keys of the card: an unknown key is an error, so the model and the SQL cannot drift.
+    model_config = ConfigDict(extra="forbid")
+
+
+class CardMember(_Card):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    name: str
+    relation: Relation
+    sex: Sex
+    ethnicity: str | None
+    birth_year_month: str
+    resident_id_number: str | None = Field(description="Masked (first 6, last 4) unless the card is unmasked")
+    no_id_reason: str | None
+    labor_capacity: LaborCapacity
+    health_status: HealthStatus
+    education_level: EducationLevel | None
+    school_status: SchoolStatus | None
+    resident: bool
+    annual_personal_income: Decimal | None
+    phone: str | None = Field(description="Masked (last 4) unless the card is unmasked")
+    details: dict[str, Any]
+    joined_on: date
+
+
+class CardFormerMember(_Card):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    name: str
+    relation: Relation
+    joined_on: date
+    left_on: date | None
+    left_reason: LeftReason | None
+
+
+class CardIncome(_Card):
+    year: int
+    version: int
+    wage: Decimal
+    operating: Decimal
+    property: Decimal
+    transfer: Decimal
+    operating_expenses: Decimal
+    household_size: int
+    net_income: Decimal
+    per_capita_net_income: Decimal
+    surveyed_on: date | None
+    note: str | None
+    recorded_at: CardTime
+    recorded_by: str
+
+
+class CardWorkflowEvent(_Card):
+    seq: int
+    command: str = Field(description="A workflow command, or `import` for a bulk-registered household")
+    at: CardTime
+    actor: str
+    role: str
+    reason: str | None
+    data: dict[str, Any]
+    status_after: str
+    batch_id: uuid.UUID | None
+
+
+class CardFlag(_Card):
+    id: int
+    code: str
+    detail: dict[str, Any]
+    raised_at: CardTime
+    cleared_at: CardTime | None
+    cleared_by: str | None
+    clear_reason: str | None
+
+
+class CardMembershipChange(_Card):
+    person_id: uuid.UUID
+    kind: str
+    from_household_id: uuid.UUID | None
+    to_household_id: uuid.UUID | None
+    at: CardTime
+    actor: str
+    reason: str
+
+
+class CardPairing(_Card):
+    id: uuid.UUID
+    cadre_id: uuid.UUID
+    cadre_name: str
+    position_level: str
+    position: str | None
+    cadre_phone: str | None
+    unit_id: uuid.UUID
+    unit_name: str
+    role: str
+    valid_from: date
+    valid_to: date | None
+    end_reason: str | None
+
+
+class HouseholdCard(_Card):
+    """The whole household record in one answer (扶贫手册 view): personal data masked unless `unmasked`."""
+
+    id: uuid.UUID
+    village_code: str
+    village_name: str
+    natural_village: str | None
+    villager_group: str | None
+    national_household_code: str | None
+    status: str = Field(description="`objection_pending` while an objection is open, else `workflow_status`")
+    workflow_status: str
+    chain: str | None
+    returned: bool
+    identification_year: int
+    quota_year: int
+    head_name: str
+    household_size: int
+    labor_count: int
+    has_labor_capacity: bool
+    poverty_cause_primary: PovertyCause | None
+    poverty_causes_other: list[PovertyCause]
+    poverty_attribute: PovertyAttribute | None
+    main_income_source: IncomeSource | None
+    dangerous_house_grade: HouseGrade | None
+    income_year: int | None
+    net_income: Decimal | None
+    per_capita_net_income: Decimal | None
+    contact_phone: str | None
+    bank_account: str | None
+    bank_name: str | None
+    details: dict[str, Any]
+    origin_household_id: uuid.UUID | None
+    origin_kind: str | None
+    formed_on: date | None
+    flags: list[str]
+    planned_exit_year: int | None
+    exit_effective_year: int | None
+    version: int
+    created_at: CardTime
+    created_by: str
+    updated_at: CardTime
+    updated_by: str
+    members: list[CardMember]
+    former_members: list[CardFormerMember]
+    incomes: list[CardIncome]
+    workflow: list[CardWorkflowEvent]
+    flags_detail: list[CardFlag]
+    membership_changes: list[CardMembershipChange]
+    pairings: list[CardPairing]
+    unmasked: bool = Field(
+        False, description="Present (true) only on an unmasked read: full ID numbers, phones, bank account"
+    )
+
+
+# == the list ===================================================================================================
+class SortKey(enum.StrEnum):
+    """List orders; each is served by an index (keyset pages stay as fast at depth 100 000 as on page 1)."""
+
+    village = "village"  # village code, then id
+    head_name = "head_name"
+    income = "income"  # per-capita net income (households with an income record only)
+    updated = "updated"
+
+
+def _python_time(value: datetime) -> str:
+    return value.isoformat()
+
+
+#: A list item's time, as the list has always written it (Python's ISO format with the offset).
+ListTime = Annotated[datetime, PlainSerializer(_python_time, return_type=str, when_used="json")]
+
+
+class HouseholdListItem(BaseModel):
+    """One household of a list page: the fields asked for with `fields=` (all of them by default); `id` always."""
+
+    id: uuid.UUID | None = None
+    village_code: str | None = None
+    natural_village: str | None = None
+    status: str | None = Field(
+        None, description="The workflow status (an open objection is `objection_open`)"
+    )
+    objection_open: bool | None = None
+    returned: bool | None = None
+    identification_year: int | None = None
+    head_name: str | None = None
+    household_size: int | None = None
+    labor_count: int | None = None
+    has_labor_capacity: bool | None = None
+    poverty_cause_primary: str | None = None
+    poverty_causes_other: list[str] | None = None
+    poverty_attribute: str | None = None
+    dangerous_house_grade: str | None = None
+    income_year: int | None = None
+    per_capita_net_income: Decimal | None = None
+    flags: list[str] | None = None
+    version: int | None = None
+    updated_at: ListTime | None = None
+
+
+#: Fields a list item may carry (`fields=` selects a subset; `id` is always included).
+LIST_FIELDS: tuple[str, ...] = tuple(HouseholdListItem.model_fields)
+
+
+class HouseholdQuery(BaseModel):
+    """A list request: filters, order, page and the fields of each item."""
+
+    model_config = ConfigDict(frozen=True)
+
+    region: str | None = None
+    statuses: tuple[str, ...] = ()
+    cause: str | None = None
+    attribute: str | None = None
+    income_min: Decimal | None = None
+    income_max: Decimal | None = None
+    name_prefix: str | None = None
+    flag: str | None = None
+    year: int | None = None
+    has_labor_capacity: bool | None = None
+    returned: bool | None = None
+    sort: SortKey = SortKey.village
+    descending: bool = False
+    cursor: str | None = None
+    limit: int = 50
+    fields: tuple[str, ...] = LIST_FIELDS
+
+
+# == statistics =================================================================================================
+class RegionCounts(BaseModel):
+    """Households and people of one region by where they stand, with the poverty incidence (贫困发生率)."""
+
+    region_code: str
+    name: str
+    level: str
+    poor_households: int = Field(description="Registered and not yet exited")
+    poor_people: int
+    exited_households: int
+    exited_people: int
+    in_identification_households: int = Field(description="Applied (or returning) up to the county re-review")
+    returned_households: int = Field(description="Poor households that had exited before (返贫)")
+    population: int | None = Field(
+        description="The region's registered rural population of the year, if known"
+    )
+    incidence_percent: Decimal | None = Field(description="poor people / population x 100, two places")
+
+
+class HouseholdStats(BaseModel):
+    """Counts and incidence for a region and each of its child regions, from the records."""
+
+    year: int
+    region: RegionCounts
+    children: list[RegionCounts]
+    note: str

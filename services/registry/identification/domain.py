@@ -1,48 +1,93 @@
 """Identification (精确识别), exit (脱贫) and return (返贫) workflows as an event-sourced state machine.
 
-Plain domain code, checkable line by line against DOMAIN.md §2.9, §2.13-§2.15 and §7 invariants 14-19, 21-22:
+Pure (standard library, `shared.roles/clock/errors` and the households domain), checkable line by line against
+DOMAIN.md §2.9, §2.11, §2.13-§2.15, §6.5-A and §7 invariants 14-19, 21-22:
 
 - every decision is an immutable `Event`; the current state is `replay(events)`; a correction is a new event;
-- `decide(state, command, actor, now)` checks the command against the guards and returns the event to append,
-  or raises `WorkflowError` with a machine-readable `code`;
-- "two notices and one announcement" (两公示一公告): each notice lasts at least `notice_days` *full* days in
-  China Standard Time, an open objection blocks the household, and only the assigned level decides each review
-  (village → township → county, no skipping).
+- a command arrives as a typed step (`parse_step` turns the request's `data` into one); `decide(state, step, actor,
+  now)` checks it against the guards and returns the event to append, or raises a `shared.errors` error with a
+  stable `code`: `NotAllowed` for the wrong level, `Invalid` for malformed command data, `Refused` for the wrong
+  state or time;
+- "two notices and one announcement" (两公示一公告): each notice lasts at least `notice_days` *full* days in China
+  Standard Time, an open objection blocks the household, and only the assigned level decides each review
+  (village → township → county, no skipping);
+- recusal of declared relatives (优亲厚友) and the exit test assembled from the record (§6.5-A) are plain functions.
 
-No HTTP and no SQL here: the service layer persists events and checks region scope.
+The service persists events, checks region scope and asks the regions feature about quotas (invariant 24).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
 
+from services.registry.households.domain import (
+    DANGEROUS_HOUSE_GRADES,
+    WORKING,
+    LaborCapacity,
+    PovertyAttribute,
+)
 from shared.clock import CHINA_TIME
+from shared.errors import DomainError, Invalid, NotAllowed, Refused
 from shared.roles import Role
 
 __all__ = [
+    "BATCH_COMMANDS",
+    "DECIDERS",
+    "IMPORT_COMMAND",
+    "IN_IDENTIFICATION",
+    "POOR_STATUSES",
+    "QUOTA_OVERRIDERS",
+    "QUOTA_STATUSES",
+    "REVIEWS",
     "Actor",
+    "Announce",
+    "Apply",
+    "ApplyReturn",
     "Chain",
     "Command",
+    "Cosign",
+    "CountyReview",
     "Event",
+    "ExitMember",
+    "ExitSurvey",
     "ExitTest",
+    "FileObjection",
     "NoticeWindow",
+    "Outcome",
+    "ProposeExit",
+    "RecordedEvent",
+    "Remove",
+    "ResolveObjection",
+    "StartNotice",
     "Status",
-    "WorkflowError",
+    "Step",
+    "TownshipReview",
+    "VillageReview",
     "WorkflowPolicy",
     "WorkflowState",
     "advance",
+    "assemble_exit_test",
+    "check_batch_command",
+    "check_recusal",
     "decide",
     "effective_year",
+    "exit_income_line",
+    "outcome",
+    "parse_step",
     "replay",
+    "require_not_dissolved",
+    "require_quota_overrider",
+    "state_of",
 ]
 
 
 class Status(enum.StrEnum):
-    """Household status (DOMAIN.md §2.15)."""
+    """Household status along the workflow (DOMAIN.md §2.15)."""
 
     none = "none"  # not in the registry yet
     applied = "applied"  # 农户申请
@@ -53,7 +98,7 @@ class Status(enum.StrEnum):
     second_notice = "second_notice"  # 第二次公示
     county_reviewed = "county_reviewed"  # 县复审
     registered = "registered"  # 建档立卡
-    exit_proposed = "exit_proposed"
+    exit_proposed = "exit_proposed"  # 脱贫评议
     exit_first_notice = "exit_first_notice"
     exit_township_reviewed = "exit_township_reviewed"
     exit_second_notice = "exit_second_notice"
@@ -63,6 +108,49 @@ class Status(enum.StrEnum):
     removed = "removed"  # 识别不准清退
 
 
+#: Counted against the scale-control quota of their quota year: past an approved village review (§2.10,
+#: invariant 24). The regions feature counts used quota with this set.
+QUOTA_STATUSES: frozenset[Status] = frozenset(
+    {
+        Status.village_reviewed,
+        Status.first_notice,
+        Status.township_reviewed,
+        Status.second_notice,
+        Status.county_reviewed,
+        Status.registered,
+        Status.exit_proposed,
+        Status.exit_first_notice,
+        Status.exit_township_reviewed,
+        Status.exit_second_notice,
+        Status.exit_county_reviewed,
+        Status.exited,
+    }
+)
+#: The poor population counted in incidence: registered and not yet exited (§2.15).
+POOR_STATUSES: frozenset[Status] = frozenset(
+    {
+        Status.registered,
+        Status.exit_proposed,
+        Status.exit_first_notice,
+        Status.exit_township_reviewed,
+        Status.exit_second_notice,
+        Status.exit_county_reviewed,
+    }
+)
+#: On the way to registration: applied (or returning) up to the county re-review (§2.9).
+IN_IDENTIFICATION: frozenset[Status] = frozenset(
+    {
+        Status.applied,
+        Status.return_applied,
+        Status.village_reviewed,
+        Status.first_notice,
+        Status.township_reviewed,
+        Status.second_notice,
+        Status.county_reviewed,
+    }
+)
+
+
 class Chain(enum.StrEnum):
     identification = "identification"
     exit = "exit"
@@ -70,30 +158,59 @@ class Chain(enum.StrEnum):
 
 
 class Command(enum.StrEnum):
-    apply = "apply"
-    apply_return = "apply_return"
-    village_review = "village_review"
-    cosign = "cosign"
-    start_notice = "start_notice"
-    file_objection = "file_objection"
+    """The workflow's steps, also the `{command}` of the HTTP routes."""
+
+    apply = "apply"  # 农户申请
+    apply_return = "apply_return"  # 返贫申请
+    village_review = "village_review"  # 民主评议
+    cosign = "cosign"  # 村委会、工作队签字
+    start_notice = "start_notice"  # 公示
+    file_objection = "file_objection"  # 异议
     resolve_objection = "resolve_objection"
-    township_review = "township_review"
-    county_review = "county_review"
-    announce = "announce"
-    propose_exit = "propose_exit"
-    remove = "remove"
+    township_review = "township_review"  # 乡审核
+    county_review = "county_review"  # 县复审
+    announce = "announce"  # 公告
+    propose_exit = "propose_exit"  # 拟脱贫
+    remove = "remove"  # 清退
 
 
-class WorkflowError(Exception):
-    """A command the rules refuse; `code` is stable for clients, the message explains."""
+#: The command of the event a bulk import writes: the household's history starts at the status it names.
+IMPORT_COMMAND = "import"
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.details = details
+#: Steps a village's or township's whole list may take together (DOMAIN.md §2.9 batch operations).
+BATCH_COMMANDS: frozenset[Command] = frozenset(
+    {
+        Command.village_review,
+        Command.cosign,
+        Command.start_notice,
+        Command.township_review,
+        Command.county_review,
+        Command.announce,
+    }
+)
+#: Decisions a declared relative must not take (recusal, §2.11 优亲厚友, invariant 7).
+REVIEWS: frozenset[Command] = frozenset(
+    {Command.village_review, Command.township_review, Command.county_review}
+)
+
+#: Who decides what (invariant 18: only the assigned level, no skipping).
+DECIDERS: dict[Command, frozenset[Role]] = {
+    Command.apply: frozenset({Role.village_officer}),
+    Command.apply_return: frozenset({Role.village_officer}),
+    Command.village_review: frozenset({Role.village_officer}),
+    Command.cosign: frozenset({Role.village_officer}),
+    Command.start_notice: frozenset({Role.village_officer, Role.township_officer}),
+    Command.file_objection: frozenset({Role.village_officer, Role.township_officer, Role.county_admin}),
+    Command.resolve_objection: frozenset({Role.township_officer, Role.county_admin}),
+    Command.township_review: frozenset({Role.township_officer}),
+    Command.county_review: frozenset({Role.county_admin}),
+    Command.announce: frozenset({Role.county_admin}),
+    Command.propose_exit: frozenset({Role.village_officer, Role.township_officer}),
+    Command.remove: frozenset({Role.county_admin}),
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Actor:
     sub: str
     role: Role
@@ -101,7 +218,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class Event:
-    """One immutable decision in a household's history."""
+    """One immutable decision in a household's history (`data` is what is stored with it)."""
 
     command: Command
     at: datetime
@@ -111,7 +228,7 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkflowPolicy:
     """Configurable rules (policy parameters per region and year; defaults from DOMAIN.md)."""
 
@@ -119,7 +236,7 @@ class WorkflowPolicy:
     return_causes: frozenset[str] = frozenset({"disaster", "illness", "schooling", "accident", "other"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoticeWindow:
     started_at: datetime
     places: tuple[str, ...]
@@ -131,9 +248,10 @@ class NoticeWindow:
         return datetime(close_day.year, close_day.month, close_day.day, tzinfo=CHINA_TIME).astimezone(UTC)
 
 
+# == the exit test (§6.5-A) ===================================================================================
 @dataclass(frozen=True)
 class ExitTest:
-    """The household exit checklist (DOMAIN.md §6.5-A); every item must pass."""
+    """The household exit checklist (DOMAIN.md §6.5-A); every item must pass (invariant 22)."""
 
     per_capita_net_income_yuan: int
     income_line_yuan: int
@@ -162,6 +280,239 @@ class ExitTest:
         return failed
 
 
+@dataclass(frozen=True, slots=True)
+class ExitSurvey:
+    """The answers of the exit survey that the record cannot know (each must be true or false)."""
+
+    food_and_clothing_secure: object = None  # 两不愁
+    stable_income_source: object = None  # 有稳定收入来源
+    head_acknowledged: object = None  # 户主签字认可
+
+
+@dataclass(frozen=True, slots=True)
+class ExitMember:
+    """What the exit test reads of one active member."""
+
+    labor_capacity: str
+    dropout: bool  # 辍学
+    ncms_enrolled: bool  # 新农合 / 城乡居民医保
+
+    @classmethod
+    def of(cls, labor_capacity: str, details: Mapping[str, Any] | None) -> ExitMember:
+        """From a member's labour capacity and the `details` JSON of the national form."""
+        info = details or {}
+        insurance = info.get("insurance") or {}
+        return cls(
+            labor_capacity=labor_capacity,
+            dropout=bool(info.get("dropout")),
+            ncms_enrolled=bool(insurance.get("ncms_enrolled")),
+        )
+
+
+def exit_income_line(policy: Mapping[str, int | Decimal | None]) -> int | Decimal:
+    """The income line of the exit test: the exit line, else the identification line (§2.8)."""
+    line = policy.get("exit_income_line_yuan") or policy.get("identification_income_line_yuan")
+    if line is None:
+        raise Refused("policy_missing", "no income line is set for this year")
+    return line
+
+
+def assemble_exit_test(
+    *,
+    per_capita_net_income: Decimal,
+    income_line: int | Decimal,
+    survey: ExitSurvey,
+    members: Sequence[ExitMember],
+    dangerous_house_grade: str | None,
+    poverty_attribute: str | None,
+    categories: Mapping[str, Any],
+) -> ExitTest:
+    """§6.5-A evaluated from the record; the survey answers (两不愁, stable income, acknowledgement) come in."""
+    for key in ("food_and_clothing_secure", "stable_income_source", "head_acknowledged"):
+        if not isinstance(getattr(survey, key), bool):
+            raise Invalid("data_invalid", f"data.{key} (true/false) is required for the exit test")
+    return ExitTest(
+        per_capita_net_income_yuan=int(per_capita_net_income),
+        income_line_yuan=int(income_line),
+        food_and_clothing_secure=bool(survey.food_and_clothing_secure),
+        children_in_school=not any(m.dropout for m in members),
+        medical_insurance=all(m.ncms_enrolled for m in members),
+        housing_safe=dangerous_house_grade not in DANGEROUS_HOUSE_GRADES,
+        has_labour_capacity=any(LaborCapacity(m.labor_capacity) in WORKING for m in members),
+        stable_income_source=bool(survey.stable_income_source),
+        social_security_covered=poverty_attribute
+        in (PovertyAttribute.dibao_poor, PovertyAttribute.wubao_poor)
+        or bool(categories.get("is_dibao_household") or categories.get("is_wubao_household")),
+        head_acknowledged=bool(survey.head_acknowledged),
+    )
+
+
+# == typed steps: the request's `data`, parsed =================================================================
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A command with its data. Fields left None were not given; `as_data()` is what the event stores."""
+
+    command: ClassVar[Command]
+
+    def as_data(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Apply(Step):
+    command = Command.apply
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReturn(Step):
+    command = Command.apply_return
+    cause: str | None = None  # disaster, illness, schooling, …
+
+
+@dataclass(frozen=True, slots=True)
+class VillageReview(Step):
+    command = Command.village_review
+    minutes_ref: str | None = None  # the assembly's minutes
+    attendees: int | None = None
+    votes_for: int | None = None
+    approved: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cosign(Step):
+    command = Command.cosign
+    party: str | None = None  # village_committee or work_team
+
+
+@dataclass(frozen=True, slots=True)
+class StartNotice(Step):
+    command = Command.start_notice
+    places: tuple[str, ...] | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        return {} if self.places is None else {"places": list(self.places)}
+
+
+@dataclass(frozen=True, slots=True)
+class FileObjection(Step):
+    command = Command.file_objection
+    objection_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveObjection(Step):
+    command = Command.resolve_objection
+    objection_id: str | None = None
+    outcome: str | None = None  # dismissed or upheld
+    entries_changed: bool | None = None  # the notice restarts for changed entries
+
+
+@dataclass(frozen=True, slots=True)
+class TownshipReview(Step):
+    command = Command.township_review
+    approve: bool | None = None  # only an explicit false rejects
+
+
+@dataclass(frozen=True, slots=True)
+class CountyReview(Step):
+    command = Command.county_review
+    approve: bool | None = None  # only an explicit false rejects
+
+
+@dataclass(frozen=True, slots=True)
+class Announce(Step):
+    command = Command.announce
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeExit(Step):
+    """The exit proposal: the minutes, the year of the income it is judged on, the survey, then the test."""
+
+    command = Command.propose_exit
+    minutes_ref: str | None = None
+    income_year: int | None = None
+    survey: ExitSurvey = ExitSurvey()
+    exit_test: ExitTest | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        # The survey answers live on in the test; the income year is the test's business.
+        out: dict[str, Any] = {} if self.minutes_ref is None else {"minutes_ref": self.minutes_ref}
+        if self.exit_test is not None:
+            out["exit_test"] = {"failed": self.exit_test.failures(), **asdict(self.exit_test)}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Remove(Step):
+    command = Command.remove
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _flag(value: Any) -> bool | None:
+    # Truthiness, as the assembly's paper form: "approved": 1 approves.
+    return None if value is None else bool(value)
+
+
+def _approve(value: Any) -> bool | None:
+    # Only an explicit false rejects a review: anything else given approves.
+    return None if value is None else value is not False
+
+
+def parse_step(command: Command, data: Mapping[str, Any]) -> Step:
+    """The typed step of `command` from a request's `data`; `Invalid` ("data_invalid") for values of a wrong type."""
+    try:
+        if command is Command.apply:
+            return Apply()
+        if command is Command.apply_return:
+            return ApplyReturn(cause=_text(data.get("cause")))
+        if command is Command.village_review:
+            return VillageReview(
+                minutes_ref=_text(data.get("minutes_ref")),
+                attendees=int(data.get("attendees", 0)),
+                votes_for=int(data.get("votes_for", 0)),
+                approved=_flag(data.get("approved")),
+            )
+        if command is Command.cosign:
+            return Cosign(party=_text(data.get("party")))
+        if command is Command.start_notice:
+            places = data.get("places")
+            return StartNotice(places=None if places is None else tuple(str(p) for p in places))
+        if command is Command.file_objection:
+            return FileObjection(objection_id=_text(data.get("objection_id")))
+        if command is Command.resolve_objection:
+            return ResolveObjection(
+                objection_id=_text(data.get("objection_id")),
+                outcome=_text(data.get("outcome")),
+                entries_changed=_flag(data.get("entries_changed")),
+            )
+        if command is Command.township_review:
+            return TownshipReview(approve=_approve(data.get("approve")))
+        if command is Command.county_review:
+            return CountyReview(approve=_approve(data.get("approve")))
+        if command is Command.announce:
+            return Announce()
+        if command is Command.propose_exit:
+            year = data.get("income_year")
+            return ProposeExit(
+                minutes_ref=_text(data.get("minutes_ref")),
+                income_year=None if year is None else int(year),
+                survey=ExitSurvey(
+                    food_and_clothing_secure=data.get("food_and_clothing_secure"),
+                    stable_income_source=data.get("stable_income_source"),
+                    head_acknowledged=data.get("head_acknowledged"),
+                ),
+            )
+        if command is Command.remove:
+            return Remove()
+    except (TypeError, ValueError) as exc:
+        raise Invalid("data_invalid", f"command data is invalid: {exc}") from exc
+    raise AssertionError(command)  # pragma: no cover - every command is handled above
+
+
+# == the state =================================================================================================
 @dataclass(frozen=True)
 class WorkflowState:
     status: Status = Status.none
@@ -180,7 +531,7 @@ class WorkflowState:
         return "objection_pending" if self.open_objections else str(self.status)
 
 
-# (from status, chain) → (to status) for the linear steps, per chain.
+# (from status) → (to status) for the linear steps, per chain.
 _NOTICE_STEPS = {
     Status.village_reviewed: Status.first_notice,
     Status.township_reviewed: Status.second_notice,
@@ -199,26 +550,10 @@ _ANNOUNCE = {Status.county_reviewed: Status.registered, Status.exit_county_revie
 _FIRST_NOTICES = {Status.first_notice, Status.exit_first_notice}
 _NOTICES = _FIRST_NOTICES | {Status.second_notice, Status.exit_second_notice}
 
-# Who decides what (invariant 18: only the assigned level, no skipping).
-_ROLES: dict[Command, frozenset[Role]] = {
-    Command.apply: frozenset({Role.village_officer}),
-    Command.apply_return: frozenset({Role.village_officer}),
-    Command.village_review: frozenset({Role.village_officer}),
-    Command.cosign: frozenset({Role.village_officer}),
-    Command.start_notice: frozenset({Role.village_officer, Role.township_officer}),
-    Command.file_objection: frozenset({Role.village_officer, Role.township_officer, Role.county_admin}),
-    Command.resolve_objection: frozenset({Role.township_officer, Role.county_admin}),
-    Command.township_review: frozenset({Role.township_officer}),
-    Command.county_review: frozenset({Role.county_admin}),
-    Command.announce: frozenset({Role.county_admin}),
-    Command.propose_exit: frozenset({Role.village_officer, Role.township_officer}),
-    Command.remove: frozenset({Role.county_admin}),
-}
 
-
-def _need(condition: bool, code: str, message: str, **details: Any) -> None:
+def _need(condition: bool, error: type[DomainError], code: str, message: str, **details: Any) -> None:
     if not condition:
-        raise WorkflowError(code, message, **details)
+        raise error(code, message, **details)
 
 
 def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: datetime) -> None:
@@ -226,12 +561,14 @@ def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: date
     closes = state.notice.earliest_close(policy.notice_days)
     _need(
         now >= closes,
+        Refused,
         "notice_not_over",
         f"the notice runs {policy.notice_days} full days; it can close at {closes.isoformat()}",
         earliest=closes.isoformat(),
     )
     _need(
         not state.open_objections,
+        Refused,
         "objection_open",
         "an open objection blocks this household",
         objections=sorted(state.open_objections),
@@ -240,125 +577,161 @@ def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: date
 
 def decide(
     state: WorkflowState,
-    command: Command,
+    step: Step,
     actor: Actor,
     now: datetime,
     *,
     reason: str | None = None,
-    data: Mapping[str, Any] | None = None,
     policy: WorkflowPolicy | None = None,
 ) -> Event:
-    """Check `command` against the rules; return the event to append (state is not changed here)."""
+    """Check `step` against the rules; return the event to append (state is not changed here)."""
     policy = policy or WorkflowPolicy()
-    data = dict(data or {})
-    _need(now.tzinfo is not None, "naive_time", "times must be timezone-aware")
+    command = step.command
+    _need(now.tzinfo is not None, Refused, "naive_time", "times must be timezone-aware")
     _need(
-        actor.role in _ROLES[command],
+        actor.role in DECIDERS[command],
+        NotAllowed,
         "wrong_level",
         f"a {actor.role} may not {command}",
-        allowed=sorted(_ROLES[command]),
+        allowed=sorted(DECIDERS[command]),
     )
     if state.last_at is not None:
-        _need(now >= state.last_at, "out_of_order", "workflow events must not go back in time")
+        _need(now >= state.last_at, Refused, "out_of_order", "workflow events must not go back in time")
     s = state.status
+    data = step.as_data()
 
-    if command is Command.apply:
-        _need(s is Status.none, "wrong_state", f"cannot apply from {s}")
-    elif command is Command.apply_return:
-        _need(s is Status.exited, "wrong_state", "only an exited household can re-enter (返贫)")
+    if isinstance(step, Apply):
+        _need(s is Status.none, Refused, "wrong_state", f"cannot apply from {s}")
+    elif isinstance(step, ApplyReturn):
+        _need(s is Status.exited, Refused, "wrong_state", "only an exited household can re-enter (返贫)")
         _need(
-            data.get("cause") in policy.return_causes,
+            step.cause in policy.return_causes,
+            Invalid,
             "cause_required",
             f"a return needs a cause: one of {sorted(policy.return_causes)}",
         )
-    elif command is Command.village_review:
-        _need(s in (Status.applied, Status.return_applied), "wrong_state", f"cannot review from {s}")
-        attendees, votes_for = int(data.get("attendees", 0)), int(data.get("votes_for", 0))
-        _need(bool(data.get("minutes_ref")), "minutes_required", "the assembly minutes are required")
+    elif isinstance(step, VillageReview):
+        _need(s in (Status.applied, Status.return_applied), Refused, "wrong_state", f"cannot review from {s}")
+        attendees, votes_for = step.attendees or 0, step.votes_for or 0
+        _need(bool(step.minutes_ref), Invalid, "minutes_required", "the assembly minutes are required")
         _need(
-            attendees > 0 and 0 <= votes_for <= attendees, "votes_invalid", "votes must be within attendance"
+            attendees > 0 and 0 <= votes_for <= attendees,
+            Invalid,
+            "votes_invalid",
+            "votes must be within attendance",
         )
         _need(
-            not data.get("approved") or votes_for * 2 > attendees,
+            not step.approved or votes_for * 2 > attendees,
+            Invalid,
             "votes_invalid",
             "approval needs a majority of the attendees",
         )
-    elif command is Command.cosign:
-        _need(s is Status.village_reviewed, "wrong_state", "co-signing follows the democratic review")
+    elif isinstance(step, Cosign):
         _need(
-            data.get("party") in ("village_committee", "work_team"),
+            s is Status.village_reviewed, Refused, "wrong_state", "co-signing follows the democratic review"
+        )
+        _need(
+            step.party in ("village_committee", "work_team"),
+            Invalid,
             "party_invalid",
             "party is village_committee or work_team",
         )
-    elif command is Command.start_notice:
-        _need(s in _NOTICE_STEPS, "wrong_state", f"no notice follows {s}")
+    elif isinstance(step, StartNotice):
+        _need(s in _NOTICE_STEPS, Refused, "wrong_state", f"no notice follows {s}")
         if s is Status.village_reviewed:
             _need(
                 state.cosigned_by >= {"village_committee", "work_team"},
+                Refused,
                 "cosign_required",
                 "the list must be co-signed by the village committee and the work team",
             )
-        places = tuple(data.get("places", ()))
+        places = step.places or ()
         _need(
             "administrative_village" in places,
+            Invalid,
             "places_invalid",
             "notices are posted in the administrative village",
         )
         if s is Status.village_reviewed and state.chain is not Chain.exit:
             _need(
                 "natural_village" in places,
+                Invalid,
                 "places_invalid",
                 "the first identification notice is also posted in the natural village (屯)",
             )
-    elif command is Command.file_objection:
-        _need(s in _NOTICES, "wrong_state", "objections are filed during a notice")
-        oid = str(data.get("objection_id", ""))
+    elif isinstance(step, FileObjection):
+        _need(s in _NOTICES, Refused, "wrong_state", "objections are filed during a notice")
+        oid = step.objection_id or ""
         _need(
             bool(oid) and oid not in state.objections_seen,
+            Invalid,
             "objection_id_invalid",
             "a new objection_id is required",
         )
-        _need(bool(reason), "reason_required", "an objection states its grounds")
-    elif command is Command.resolve_objection:
+        _need(bool(reason), Invalid, "reason_required", "an objection states its grounds")
+    elif isinstance(step, ResolveObjection):
         _need(
-            str(data.get("objection_id")) in state.open_objections,
+            str(step.objection_id) in state.open_objections,
+            Refused,
             "objection_unknown",
             "no such open objection",
         )
         reviewer = Role.township_officer if s in _FIRST_NOTICES else Role.county_admin
-        _need(actor.role is reviewer, "wrong_level", f"the {reviewer} resolves objections to this notice")
         _need(
-            data.get("outcome") in ("dismissed", "upheld"),
+            actor.role is reviewer,
+            NotAllowed,
+            "wrong_level",
+            f"the {reviewer} resolves objections to this notice",
+        )
+        _need(
+            step.outcome in ("dismissed", "upheld"),
+            Invalid,
             "outcome_invalid",
             "outcome is dismissed or upheld",
         )
-        _need(bool(reason), "reason_required", "a resolution records its reason")
-    elif command is Command.township_review:
-        _need(s in _TOWNSHIP_REVIEW, "wrong_state", f"no township review from {s}")
+        _need(bool(reason), Invalid, "reason_required", "a resolution records its reason")
+    elif isinstance(step, TownshipReview):
+        _need(s in _TOWNSHIP_REVIEW, Refused, "wrong_state", f"no township review from {s}")
         _require_notice_over(state, policy, now)
         _need(
-            data.get("approve") is not False or bool(reason), "reason_required", "a rejection needs a reason"
+            step.approve is not False or bool(reason),
+            Invalid,
+            "reason_required",
+            "a rejection needs a reason",
         )
-    elif command is Command.county_review:
-        _need(s in _COUNTY_REVIEW, "wrong_state", f"no county re-review from {s}")
+    elif isinstance(step, CountyReview):
+        _need(s in _COUNTY_REVIEW, Refused, "wrong_state", f"no county re-review from {s}")
         _require_notice_over(state, policy, now)
         _need(
-            data.get("approve") is not False or bool(reason), "reason_required", "a rejection needs a reason"
+            step.approve is not False or bool(reason),
+            Invalid,
+            "reason_required",
+            "a rejection needs a reason",
         )
-    elif command is Command.announce:
-        _need(s in _ANNOUNCE, "wrong_state", f"nothing to announce from {s}")
-    elif command is Command.propose_exit:
-        _need(s is Status.registered, "wrong_state", "only a registered household can exit")
-        _need(bool(data.get("minutes_ref")), "minutes_required", "the exit list needs the assembly minutes")
-        test = data.get("exit_test")
-        _need(isinstance(test, ExitTest), "exit_test_required", "the exit test (§6.5-A) must be evaluated")
-        assert isinstance(test, ExitTest)
+        if step.approve is not False:
+            # Invariant 19: the decision counts for the year of its China date.
+            data["effective_year"] = effective_year(now)
+    elif isinstance(step, Announce):
+        _need(s in _ANNOUNCE, Refused, "wrong_state", f"nothing to announce from {s}")
+    elif isinstance(step, ProposeExit):
+        _need(s is Status.registered, Refused, "wrong_state", "only a registered household can exit")
+        _need(bool(step.minutes_ref), Invalid, "minutes_required", "the exit list needs the assembly minutes")
+        test = step.exit_test
+        _need(test is not None, Invalid, "exit_test_required", "the exit test (§6.5-A) must be evaluated")
+        assert test is not None
         failures = test.failures()
-        _need(not failures, "exit_test_failed", "the household does not pass the exit test", failed=failures)
-        data["exit_test"] = {"failed": [], **{k: v for k, v in vars(test).items()}}
-    elif command is Command.remove:
-        _need(s not in (Status.none, Status.removed), "wrong_state", f"cannot remove from {s}")
-        _need(bool(reason), "reason_required", "a removal records why the household was mis-identified")
+        _need(
+            not failures,
+            Refused,
+            "exit_test_failed",
+            "the household does not pass the exit test",
+            failed=failures,
+        )
+    elif isinstance(step, Remove):
+        _need(s not in (Status.none, Status.removed), Refused, "wrong_state", f"cannot remove from {s}")
+        _need(
+            bool(reason), Invalid, "reason_required", "a removal records why the household was mis-identified"
+        )
     return Event(command=command, at=now, actor=actor.sub, role=actor.role, reason=reason, data=data)
 
 
@@ -424,7 +797,119 @@ def replay(events: Iterable[Event], start: WorkflowState | None = None) -> Workf
     return state
 
 
+class RecordedEvent(Protocol):
+    """An event as stored (registry_workflow_event)."""
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+    @property
+    def status_after(self) -> str: ...
+
+
+def state_of(recorded: Sequence[RecordedEvent]) -> WorkflowState:
+    """The state a stored history leads to; a bulk-imported household starts at the status of its import event."""
+    start = WorkflowState()
+    if recorded and recorded[0].command == IMPORT_COMMAND:
+        start = WorkflowState(status=Status(recorded[0].status_after), last_at=recorded[0].at)
+    events = [
+        Event(
+            command=Command(r.command),
+            at=r.at,
+            actor=r.actor,
+            role=Role(r.role),
+            reason=r.reason,
+            data=r.data,
+        )
+        for r in recorded
+        if r.command != IMPORT_COMMAND
+    ]
+    return replay(events, start=start)
+
+
 def effective_year(county_reviewed_at: datetime) -> int:
     """Exits and re-entries count for year Y only if county-reviewed by 31 December of Y (invariant 19)."""
     local: date = county_reviewed_at.astimezone(CHINA_TIME).date()
     return local.year
+
+
+# == around a decision ==========================================================================================
+def require_not_dissolved(status: str) -> None:
+    if status == "dissolved":
+        raise Refused("wrong_state", "the household was dissolved (merged)")
+
+
+def check_recusal(command: Command, actor_sub: str, related_officials: Iterable[Mapping[str, Any]]) -> None:
+    """A reviewer the household declared as a relative may not take its review (优亲厚友, §2.11; invariant 7)."""
+    if command in REVIEWS and any(r.get("user_sub") == actor_sub for r in related_officials):
+        raise Refused(
+            "recusal_required",
+            "you declared a relation to this household: another reviewer must decide (recusal)",
+        )
+
+
+def check_batch_command(command: Command) -> None:
+    if command not in BATCH_COMMANDS:
+        raise Invalid(
+            "not_a_batch_step",
+            f"{command} is not a batch step; batch steps are {sorted(BATCH_COMMANDS)}",
+            field="/command",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a decided step changes on the household record."""
+
+    status: Status
+    chain: Chain | None
+    returned: bool
+    objection_open: bool
+    #: Set when the step moves the household's quota year (a return counts against the year it is applied in).
+    quota_year: int | None
+    #: Set when the exit is county-reviewed: the year it counts for (invariant 19).
+    exit_effective_year: int | None
+    #: The step registers people against the village quota (approved review, announcement): check it (inv. 24).
+    checks_quota: bool
+
+
+def outcome(step: Step, after: WorkflowState, *, now: datetime, year: int) -> Outcome:
+    """The record's new status fields after `step` led to state `after`; `year` is the China year of `now`."""
+    approving = (isinstance(step, VillageReview) and bool(step.approved)) or (
+        isinstance(step, Announce) and after.status is Status.registered
+    )
+    return Outcome(
+        status=after.status,
+        chain=after.chain,
+        returned=after.returned,
+        objection_open=bool(after.open_objections),
+        quota_year=year if isinstance(step, ApplyReturn) else None,
+        exit_effective_year=effective_year(now)
+        if isinstance(step, CountyReview) and after.status is Status.exit_county_reviewed
+        else None,
+        checks_quota=approving,
+    )
+
+
+#: Who may let a household exceed its village's quota, with a reason (invariant 24, E → W).
+QUOTA_OVERRIDERS: frozenset[Role] = frozenset({Role.county_admin})
+
+
+def require_quota_overrider(role: Role) -> None:
+    if role not in QUOTA_OVERRIDERS:
+        raise NotAllowed("quota_override_not_allowed", "only a county administrator records a quota override")

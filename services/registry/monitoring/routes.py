@@ -1,4 +1,4 @@
-"""Monitoring routes: `/monitoring/...`."""
+"""Monitoring routes (监测): `/monitoring/...` rounds, findings and reports."""
 
 from __future__ import annotations
 
@@ -6,18 +6,28 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query
 
-from services.registry.legacy_context import Context
-from services.registry.monitoring.service import FindingIn, MonitoringService, RoundClose, RoundOpen
-from shared.auth import PrincipalDep, require_writer
-from shared.clock import CHINA_TIME
-from shared.db import SessionDep
+from services.registry.monitoring.schemas import (
+    FindingCreate,
+    FindingCreated,
+    OverdueReport,
+    RoundClose,
+    RoundCreate,
+    RoundPublic,
+    RoundWithFindings,
+    VisitFrequencyReport,
+)
+from services.registry.monitoring.service import MonitoringService
+from shared.auth import require_writer
+from shared.context import ContextDep
+from shared.routing import APIRouter
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
 Id = Annotated[uuid.UUID, Path()]
 Code = Annotated[str, Query(pattern=r"^[0-9]{12}$")]
+_READ: dict[int | str, dict[str, Any]] = {404: {"description": "Missing or outside your region"}}
 _WRITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Only township officers and county administrators"},
     404: {"description": "Missing or outside your region"},
@@ -29,71 +39,65 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/rounds",
     status_code=201,
+    response_model=RoundPublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Open a June (H1) or December (H2) round for a township",
 )
-async def open_round(
-    payload: RoundOpen, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await MonitoringService(Context.of(request, session, principal)).open(payload)
-    await session.commit()
-    return out
+async def open_round(payload: RoundCreate, ctx: ContextDep) -> RoundPublic:
+    return await MonitoringService(ctx).open(payload)
 
 
 @router.get(
-    "/rounds/{round_id}", responses={404: {"description": "Not found"}}, summary="A round with its findings"
+    "/rounds/{round_id}",
+    response_model=RoundWithFindings,
+    responses=_READ,
+    summary="A round with its findings",
 )
-async def get_round(
-    round_id: Id, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    return await MonitoringService(Context.of(request, session, principal)).show(round_id)
+async def get_round(round_id: Id, ctx: ContextDep) -> RoundWithFindings:
+    return await MonitoringService(ctx).show(round_id)
 
 
 @router.post(
     "/rounds/{round_id}/findings",
     status_code=201,
+    response_model=FindingCreated,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Record the finding for one pairing (projects, funds, results)",
 )
-async def add_finding(
-    round_id: Id, payload: FindingIn, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await MonitoringService(Context.of(request, session, principal)).add_finding(round_id, payload)
-    await session.commit()
-    return out
+async def add_finding(round_id: Id, payload: FindingCreate, ctx: ContextDep) -> FindingCreated:
+    return await MonitoringService(ctx).add_finding(round_id, payload)
 
 
 @router.post(
     "/rounds/{round_id}/close",
+    response_model=RoundWithFindings,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Close a round with its summary for the county",
 )
-async def close_round(
-    round_id: Id, payload: RoundClose, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await MonitoringService(Context.of(request, session, principal)).close(round_id, payload)
-    await session.commit()
-    return out
+async def close_round(round_id: Id, payload: RoundClose, ctx: ContextDep) -> RoundWithFindings:
+    return await MonitoringService(ctx).close(round_id, payload)
 
 
-@router.get("/overdue", summary="Townships whose June or December round was not closed by its due date")
-async def overdue(
-    request: Request, session: SessionDep, principal: PrincipalDep, region: Code, on: date | None = None
-) -> dict[str, Any]:
-    day = on or request.app.state.clock().astimezone(CHINA_TIME).date()
-    items = await MonitoringService(Context.of(request, session, principal)).overdue(region, day)
-    return {"region": region, "on": str(day), "items": items}
+@router.get(
+    "/overdue",
+    response_model=OverdueReport,
+    responses=_READ,
+    summary="Townships whose June or December round was not closed by its due date",
+)
+async def overdue(ctx: ContextDep, region: Code, on: date | None = None) -> OverdueReport:
+    return await MonitoringService(ctx).overdue(region, on)
 
 
-@router.get("/visit-frequency", summary="Pairings whose cadre visited less often than the yearly minimum")
+@router.get(
+    "/visit-frequency",
+    response_model=VisitFrequencyReport,
+    responses=_READ,
+    summary="Pairings whose cadre visited less often than the yearly minimum",
+)
 async def visit_frequency(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    region: Code,
-    year: Annotated[int, Query(ge=2000, le=2100)],
-) -> dict[str, Any]:
-    return await MonitoringService(Context.of(request, session, principal)).visit_frequency(region, year)
+    ctx: ContextDep, region: Code, year: Annotated[int, Query(ge=2000, le=2100)]
+) -> VisitFrequencyReport:
+    return await MonitoringService(ctx).visit_frequency(region, year)

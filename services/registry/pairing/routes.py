@@ -1,4 +1,4 @@
-"""Pairing HTTP routes: helping units, cadres, village assignments, pairings and their history."""
+"""Pairing HTTP routes (结对帮扶): helping units, cadres, village assignments, pairings and their history."""
 
 from __future__ import annotations
 
@@ -6,224 +6,230 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Path, Query, Response
 
-from services.registry.legacy_context import Context
+from services.registry.deps import CipherDep
 from services.registry.pairing.schemas import (
     AssignmentCreate,
+    AssignmentPage,
+    AssignmentPublic,
     CadreCreate,
-    CadrePatch,
+    CadrePage,
+    CadrePublic,
+    CadreUpdate,
+    GapReport,
+    MyHouseholds,
     PairingCreate,
+    PairingCreated,
     PairingEnd,
+    PairingEnded,
+    PairingHistory,
     UnitCreate,
+    UnitPage,
+    UnitPublic,
 )
-from services.registry.pairing.service import PairingService
-from shared.auth import PrincipalDep, require_writer
-from shared.clock import CHINA_TIME
-from shared.db import SessionDep
-from shared.etag import IfMatchHeader as IfMatch
-from shared.etag import etag, parse_if_match
-from shared.problems import UnprocessableEntity
+from services.registry.pairing.service import AssignmentService, CadreService, PairingService, UnitService
+from shared.auth import require_writer
+from shared.context import ContextDep, ReadContextDep
+from shared.etag import IfMatchDep, etag
+from shared.pagination import MAX_CURSOR_LENGTH
+from shared.routing import APIRouter
 
 router = APIRouter(tags=["pairing"])
 
 Id = Annotated[uuid.UUID, Path()]
+Code = Annotated[str, Query(pattern=r"^[0-9]{12}$")]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+_READ: dict[int | str, dict[str, Any]] = {404: {"description": "Missing or outside your region"}}
 _WRITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Role may not do this"},
     404: {"description": "Missing or outside your region"},
     409: {"description": "Refused by a rule (problem `code` says which)"},
     422: {"description": "Invalid input; nothing changed"},
 }
+_VERSIONED_WRITE: dict[int | str, dict[str, Any]] = _WRITE | {
+    412: {"description": "Stale version (`current_version` says which is current)"},
+    428: {"description": "If-Match missing"},
+}
 
 
-def _today(request: Request) -> date:
-    now: datetime = request.app.state.clock()
-    return now.astimezone(CHINA_TIME).date()
-
-
+# -- helping units (帮扶单位) ------------------------------------------------------------------------------------
 @router.post(
     "/helping-units",
     status_code=201,
+    response_model=UnitPublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Register a helping unit (帮扶单位)",
 )
-async def create_unit(
-    payload: UnitCreate, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await PairingService(Context.of(request, session, principal)).create_unit(payload)
-    await session.commit()
-    return out
+async def create_unit(payload: UnitCreate, ctx: ContextDep, response: Response) -> UnitPublic:
+    unit = await UnitService(ctx).create(payload)
+    response.headers["ETag"] = etag(unit.version)
+    return unit
 
 
-@router.get("/helping-units", summary="Helping units of your region")
+@router.get("/helping-units", response_model=UnitPage, summary="Helping units of your region (帮扶单位)")
 async def list_units(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ReadContextDep,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
-) -> dict[str, Any]:
-    return {"items": await PairingService(Context.of(request, session, principal)).units(region)}
+    cursor: Cursor = None,
+    limit: Limit = 1000,
+) -> UnitPage:
+    return await UnitService(ctx).page(region, cursor, limit)
 
 
 @router.get(
-    "/helping-units/{unit_id}", responses={404: {"description": "Not found"}}, summary="One helping unit"
+    "/helping-units/{unit_id}", response_model=UnitPublic, responses=_READ, summary="One helping unit"
 )
-async def get_unit(
-    unit_id: Id, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    from services.registry.pairing.service import _json
-
-    return _json(await PairingService(Context.of(request, session, principal)).unit(unit_id))
+async def get_unit(unit_id: Id, ctx: ReadContextDep, response: Response) -> UnitPublic:
+    unit = await UnitService(ctx).get(unit_id)
+    response.headers["ETag"] = etag(unit.version)
+    return unit
 
 
+# -- cadres (帮扶干部) -------------------------------------------------------------------------------------------
 @router.post(
     "/cadres",
     status_code=201,
+    response_model=CadrePublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Register a cadre (帮扶干部)",
 )
 async def create_cadre(
-    payload: CadreCreate, request: Request, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
-    out = await PairingService(Context.of(request, session, principal)).create_cadre(payload)
-    await session.commit()
-    return JSONResponse(out, status_code=201, headers={"ETag": etag(out["version"])})
+    payload: CadreCreate, ctx: ContextDep, cipher: CipherDep, response: Response
+) -> CadrePublic:
+    cadre = await CadreService(ctx, cipher).create(payload)
+    response.headers["ETag"] = etag(cadre.version)
+    return cadre
 
 
-@router.get("/cadres", summary="Cadres of your region")
+@router.get("/cadres", response_model=CadrePage, summary="Cadres of your region (帮扶干部)")
 async def list_cadres(
-    request: Request, session: SessionDep, principal: PrincipalDep, unit_id: uuid.UUID | None = None
-) -> dict[str, Any]:
-    return {"items": await PairingService(Context.of(request, session, principal)).cadres(unit_id)}
+    ctx: ReadContextDep,
+    cipher: CipherDep,
+    unit_id: uuid.UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 1000,
+) -> CadrePage:
+    return await CadreService(ctx, cipher).page(unit_id, cursor, limit)
 
 
-@router.get("/cadres/{cadre_id}", responses={404: {"description": "Not found"}}, summary="One cadre")
-async def get_cadre(
-    cadre_id: Id, request: Request, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
-    from services.registry.pairing.service import _json
-
-    row = _json(await PairingService(Context.of(request, session, principal)).cadre(cadre_id))
-    return JSONResponse(row, headers={"ETag": etag(row["version"])})
+@router.get("/cadres/{cadre_id}", response_model=CadrePublic, responses=_READ, summary="One cadre")
+async def get_cadre(cadre_id: Id, ctx: ReadContextDep, cipher: CipherDep, response: Response) -> CadrePublic:
+    cadre = await CadreService(ctx, cipher).get(cadre_id)
+    response.headers["ETag"] = etag(cadre.version)
+    return cadre
 
 
 @router.patch(
-    "/cadres/{cadre_id}", responses=_WRITE, dependencies=[require_writer], summary="Edit a cadre (If-Match)"
+    "/cadres/{cadre_id}",
+    response_model=CadrePublic,
+    responses=_VERSIONED_WRITE,
+    dependencies=[require_writer],
+    summary="Edit a cadre (If-Match: the cadre's ETag)",
 )
 async def patch_cadre(
     cadre_id: Id,
-    payload: CadrePatch,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    version = parse_if_match(if_match)
-    out = await PairingService(Context.of(request, session, principal)).patch_cadre(
-        cadre_id, version, payload
-    )
-    await session.commit()
-    return JSONResponse(out, headers={"ETag": etag(out["version"])})
+    payload: CadreUpdate,
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> CadrePublic:
+    cadre = await CadreService(ctx, cipher).update(cadre_id, version, payload)
+    response.headers["ETag"] = etag(cadre.version)
+    return cadre
 
 
+# -- village assignments (驻村工作队, 第一书记) ----------------------------------------------------------------------
 @router.post(
     "/village-assignments",
     status_code=201,
+    response_model=AssignmentPublic,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="Assign a first secretary or work-team member to a village (term >= 1 year)",
 )
-async def assign(
-    payload: AssignmentCreate, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await PairingService(Context.of(request, session, principal)).assign(payload)
-    await session.commit()
-    return out
+async def assign(payload: AssignmentCreate, ctx: ContextDep) -> AssignmentPublic:
+    return await AssignmentService(ctx).create(payload)
 
 
-@router.get("/villages/{code}/assignments", summary="Work team and first secretary of a village (on a date)")
+@router.get(
+    "/villages/{code}/assignments",
+    response_model=AssignmentPage,
+    responses=_READ,
+    summary="Work team and first secretary of a village (on a date)",
+)
 async def village_assignments(
     code: Annotated[str, Path(pattern=r"^[0-9]{12}$")],
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ReadContextDep,
     on: date | None = None,
-) -> dict[str, Any]:
-    return {"items": await PairingService(Context.of(request, session, principal)).assignments(code, on)}
+    cursor: Cursor = None,
+    limit: Limit = 1000,
+) -> AssignmentPage:
+    return await AssignmentService(ctx).page(code, on, cursor, limit)
 
 
+# -- pairings (结对) --------------------------------------------------------------------------------------------
 @router.post(
     "/pairings",
     status_code=201,
+    response_model=PairingCreated,
     responses=_WRITE,
     dependencies=[require_writer],
-    summary="Pair a cadre with a registered household",
+    summary="Pair a cadre with a registered household (warnings: the unit ratio policy)",
 )
-async def create_pairing(
-    payload: PairingCreate, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await PairingService(Context.of(request, session, principal)).create(payload)
-    await session.commit()
-    return out
+async def create_pairing(payload: PairingCreate, ctx: ContextDep) -> PairingCreated:
+    return await PairingService(ctx).create(payload)
 
 
 @router.post(
     "/pairings/{pairing_id}/end",
+    response_model=PairingEnded,
     responses=_WRITE,
     dependencies=[require_writer],
     summary="End a pairing (with a successor the same day unless the household exited: 不脱贫不脱钩)",
 )
-async def end_pairing(
-    pairing_id: Id, payload: PairingEnd, request: Request, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    out = await PairingService(Context.of(request, session, principal)).end(pairing_id, payload)
-    await session.commit()
-    return out
+async def end_pairing(pairing_id: Id, payload: PairingEnd, ctx: ContextDep) -> PairingEnded:
+    return await PairingService(ctx).end(pairing_id, payload)
 
 
 @router.get(
     "/households/{household_id}/pairings",
+    response_model=PairingHistory,
+    responses=_READ | {422: {"description": "`as_of` without a timezone"}},
     summary="Who was responsible for the household: all pairings, or those in force on a day as known at a time",
 )
 async def household_pairings(
     household_id: Id,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
     on: Annotated[date | None, Query(description="Day (China date): pairings in force that day")] = None,
     as_of: Annotated[
         datetime | None, Query(description="What the registry knew at this time (with timezone)")
     ] = None,
-) -> dict[str, Any]:
-    if as_of is not None and as_of.tzinfo is None:
-        raise UnprocessableEntity("as_of needs a timezone (e.g. 2015-06-01T00:00:00Z)", field="as_of")
-    items = await PairingService(Context.of(request, session, principal)).history(
-        household_id, on=on, as_of=as_of
-    )
-    return {"household_id": str(household_id), "on": str(on) if on else None, "items": items}
+) -> PairingHistory:
+    return await PairingService(ctx).history(household_id, on=on, as_of=as_of)
 
 
 @router.get(
     "/pairings/gaps",
+    response_model=GapReport,
+    responses=_READ,
     summary="Registered households with labour capacity and no pairing in force (after the batch deadline)",
 )
-async def pairing_gaps(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
-    on: date | None = None,
-) -> dict[str, Any]:
-    day = on or _today(request)
-    items = await PairingService(Context.of(request, session, principal)).gaps(region, day)
-    return {"region": region, "on": str(day), "count": len(items), "items": items}
+async def pairing_gaps(ctx: ReadContextDep, region: Code, on: date | None = None) -> GapReport:
+    return await PairingService(ctx).gaps(region, on)
 
 
 @router.get(
-    "/me/households", summary="For a cadre: households paired today, and those paired before (read-only)"
+    "/me/households",
+    response_model=MyHouseholds,
+    responses={403: {"description": "Only cadres have paired households"}},
+    summary="For a cadre: households paired today, and those paired before (read-only)",
 )
-async def my_households(request: Request, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await PairingService(Context.of(request, session, principal)).my_households(_today(request))
+async def my_households(ctx: ReadContextDep) -> MyHouseholds:
+    return await PairingService(ctx).mine()

@@ -1,87 +1,131 @@
-"""Pairing API models (DOMAIN.md §3.1)."""
+"""Pairing API models (结对帮扶, DOMAIN.md §3.1): helping units, cadres, village assignments, pairings."""
 
 from __future__ import annotations
 
-import enum
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import Field
 
-from shared.schemas import RegionCode, RequestModel
+from services.registry.pairing.domain import (
+    AssignmentRole,
+    EndReason,
+    PairingRole,
+    PositionLevel,
+    UnitKind,
+)
+from shared.pagination import Page
+from shared.schemas import RegionCode, RequestModel, ResponseModel
+
+__all__ = [
+    "AssignmentCreate",
+    "AssignmentPage",
+    "AssignmentPublic",
+    "AssignmentRole",
+    "AssignmentWithCadre",
+    "CadreCreate",
+    "CadrePage",
+    "CadrePublic",
+    "CadreUpdate",
+    "EndReason",
+    "GapReport",
+    "MyHousehold",
+    "MyHouseholds",
+    "PairingCreate",
+    "PairingCreated",
+    "PairingEnd",
+    "PairingEnded",
+    "PairingGap",
+    "PairingHistory",
+    "PairingHistoryEntry",
+    "PairingPublic",
+    "PairingRole",
+    "PositionLevel",
+    "Successor",
+    "UnitCreate",
+    "UnitKind",
+    "UnitPage",
+    "UnitPublic",
+]
 
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Phone = Annotated[str, Field(pattern=r"^[0-9+\- ]{5,20}$")]
+UserSub = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class UnitKind(enum.StrEnum):
-    """帮扶单位 kinds."""
-
-    government_department = "government_department"  # 党政机关
-    public_institution = "public_institution"  # 事业单位
-    state_enterprise = "state_enterprise"  # 国有企业
-    private_enterprise = "private_enterprise"  # 民营企业
-    social_organisation = "social_organisation"  # 社会组织
-    other = "other"
-
-
-class PositionLevel(enum.StrEnum):
-    """职级: drives the unit ratio policy (a leader pairs with one household, middle-level cadres share one)."""
-
-    unit_leader = "unit_leader"  # 单位领导
-    middle_level = "middle_level"  # 中层干部
-    staff = "staff"  # 一般干部职工
-
-
-class AssignmentRole(enum.StrEnum):
-    first_secretary = "first_secretary"  # 第一书记
-    work_team_leader = "work_team_leader"  # 驻村工作队队长
-    work_team_member = "work_team_member"  # 驻村工作队队员
-
-
-class PairingRole(enum.StrEnum):
-    primary = "primary"  # 主要帮扶责任人
-    secondary = "secondary"
-
-
-class EndReason(enum.StrEnum):
-    household_exited = "household_exited"  # 脱贫
-    handover = "handover"  # 工作调整, 自然接替
-    unit_change = "unit_change"
-    death = "death"
-    household_removed = "household_removed"  # 识别不准清退 / 户已消亡
-    other = "other"
-
-
+# -- helping units (帮扶单位) ------------------------------------------------------------------------------------
 class UnitCreate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=128, examples=["靖西市财政局"])]
     kind: UnitKind
     region_code: RegionCode
-    liaison_name: Name | None = None
+    liaison_name: Name | None = Field(None, description="The unit's liaison (联络员, P8)")
     leader_max_households: Annotated[int, Field(ge=1, le=100)] = 1
     middle_cadres_per_household: Annotated[int, Field(ge=1, le=10)] = 2
 
 
+class UnitPublic(ResponseModel):
+    """A helping unit (帮扶单位) with its ratio policy (P1)."""
+
+    id: uuid.UUID
+    name: str
+    kind: UnitKind
+    region_code: str
+    liaison_name: str | None
+    leader_max_households: int
+    middle_cadres_per_household: int
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+UnitPage = Page[UnitPublic]
+
+
+# -- cadres (帮扶干部) -------------------------------------------------------------------------------------------
 class CadreCreate(RequestModel):
     unit_id: uuid.UUID
     name: Name
     position_level: PositionLevel
     position: Annotated[str, Field(max_length=64)] | None = None
-    phone: Annotated[str, Field(pattern=r"^[0-9+\- ]{5,20}$")] | None = None
-    user_sub: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    phone: Phone | None = None
+    user_sub: UserSub | None = Field(
         None, description="The gateway user id this cadre logs in with (the token's `sub`)"
     )
 
 
-class CadrePatch(RequestModel):
+class CadreUpdate(RequestModel):
     position_level: PositionLevel | None = None
     position: Annotated[str, Field(max_length=64)] | None = None
-    phone: Annotated[str, Field(pattern=r"^[0-9+\- ]{5,20}$")] | None = None
-    user_sub: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    phone: Phone | None = None
+    user_sub: UserSub | None = None
     active: bool | None = None
 
 
+class CadrePublic(ResponseModel):
+    """A cadre (帮扶干部); the phone only masked."""
+
+    id: uuid.UUID
+    unit_id: uuid.UUID
+    name: str
+    position_level: PositionLevel
+    position: str | None
+    phone_masked: str | None
+    user_sub: str | None
+    region_code: str
+    active: bool
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+CadrePage = Page[CadrePublic]
+
+
+# -- village assignments (驻村工作队, 第一书记) ----------------------------------------------------------------------
 class AssignmentCreate(RequestModel):
     village_code: RegionCode
     cadre_id: uuid.UUID
@@ -92,6 +136,28 @@ class AssignmentCreate(RequestModel):
     )
 
 
+class AssignmentPublic(ResponseModel):
+    """A cadre's assignment to a village (第一书记 / 驻村工作队)."""
+
+    id: uuid.UUID
+    village_code: str
+    cadre_id: uuid.UUID
+    role: AssignmentRole
+    starts_on: date
+    ends_on: date | None
+    end_reason: str | None
+    created_at: datetime
+    created_by: str
+
+
+class AssignmentWithCadre(AssignmentPublic):
+    cadre_name: str
+
+
+AssignmentPage = Page[AssignmentWithCadre]
+
+
+# -- pairings (结对) --------------------------------------------------------------------------------------------
 class PairingCreate(RequestModel):
     household_id: uuid.UUID
     cadre_id: uuid.UUID
@@ -111,3 +177,80 @@ class PairingEnd(RequestModel):
         None, description="Required unless the household has exited: 不脱贫不脱钩 (P3), starting the same day"
     )
     reason: Reason | None = None
+
+
+class PairingPublic(ResponseModel):
+    """One row of a pairing: valid time (`valid_from` .. `valid_to`, exclusive) and transaction time
+    (`recorded_at` .. `superseded_at`)."""
+
+    row_id: int
+    id: uuid.UUID
+    household_id: uuid.UUID
+    cadre_id: uuid.UUID
+    unit_id: uuid.UUID
+    role: PairingRole
+    valid_from: date
+    valid_to: date | None
+    end_reason: EndReason | None
+    successor_id: uuid.UUID | None
+    reason: str | None
+    recorded_at: datetime
+    recorded_by: str
+    superseded_at: datetime | None
+
+
+class PairingCreated(PairingPublic):
+    warnings: list[str] = Field(description="Unit ratio policy (P1, invariant 29): warnings, never refusals")
+
+
+class PairingEnded(ResponseModel):
+    ended: PairingPublic
+    successor: PairingPublic | None
+
+
+class PairingHistoryEntry(PairingPublic):
+    cadre_name: str
+    position_level: PositionLevel
+    unit_name: str
+
+
+class PairingHistory(ResponseModel):
+    """Who was responsible for the household (all current rows, or those in force `on` a day as known `as_of`)."""
+
+    household_id: uuid.UUID
+    on: date | None
+    items: list[PairingHistoryEntry]
+
+
+class PairingGap(ResponseModel):
+    """A registered household with labour capacity and no pairing in force (invariant 27)."""
+
+    id: uuid.UUID
+    village_code: str
+    head_name: str
+    household_size: int
+    status: str
+
+
+class GapReport(ResponseModel):
+    region: str
+    on: date
+    count: int
+    items: list[PairingGap]
+
+
+class MyHousehold(ResponseModel):
+    """A household the calling cadre is (or was) paired with."""
+
+    household_id: uuid.UUID
+    valid_from: date
+    valid_to: date | None
+    head_name: str
+    village_code: str
+    status: str
+    active: bool
+
+
+class MyHouseholds(ResponseModel):
+    active: list[MyHousehold] = Field(description="Paired today")
+    past: list[MyHousehold] = Field(description="Paired before (read-only)")

@@ -1,19 +1,16 @@
-"""Registry HTTP routes (thin: payload in, service call, model out)."""
+"""Region tree, statuses, policy parameters, quotas and population over HTTP (thin: payload in, one call, model out)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
-from services.registry.households.queries import HouseholdQueries
-from services.registry.households.schemas import PopulationSet
-from services.registry.legacy_context import Context
-from services.registry.regions.repository import RegionRepository
 from services.registry.regions.schemas import (
     ImportResult,
     PolicyParameterSet,
     PolicyPublic,
+    PopulationSet,
     QuotaPublic,
     QuotaSet,
     RegionCreate,
@@ -25,20 +22,29 @@ from services.registry.regions.schemas import (
 from services.registry.regions.service import (
     MAX_IMPORT_BYTES,
     PolicyService,
+    PopulationService,
     QuotaService,
     RegionImportService,
     RegionService,
     StatusService,
 )
-from shared.auth import PrincipalDep, require_writer
-from shared.db import ReadSessionDep, SessionDep
-from shared.problems import Forbidden, PayloadTooLarge, UnsupportedMediaType
-from shared.roles import RegionLevel, Role, scope_prefix
+from shared.auth import require_writer
+from shared.context import ContextDep, ReadContextDep
+from shared.etag import etag
+from shared.pagination import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
+from shared.problems import PayloadTooLarge, UnsupportedMediaType
+from shared.roles import RegionLevel
+from shared.routing import APIRouter
 
 router = APIRouter(prefix="/regions", tags=["regions"])
 
 CodePath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="12-digit division code")]
 YearPath = Annotated[int, Path(ge=2000, le=2100, description="Calendar year")]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+_CURSOR_KIND = "region"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Missing or outside your region"}}
 _WRITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Role may not do this (province systems are read-only)"},
@@ -47,36 +53,45 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _after(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    (code,) = decode_cursor(cursor, _CURSOR_KIND, [str])
+    return str(code)
+
+
+def _page(rows: list[Any], next_code: str | None) -> RegionPage:
+    return RegionPage(
+        items=[RegionPublic.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(_CURSOR_KIND, next_code) if next_code else None,
+    )
+
+
 @router.get(
     "/{code}", response_model=RegionPublic, responses=_NOT_FOUND, summary="One region of your subtree"
 )
-async def get_region(
-    code: CodePath, session: ReadSessionDep, principal: PrincipalDep, response: Response
-) -> RegionPublic:
-    region = await RegionService(session, principal).get(code)
-    response.headers["ETag"] = f'"{region.version}"'
+async def get_region(code: CodePath, ctx: ReadContextDep, response: Response) -> RegionPublic:
+    region = await RegionService(ctx).get(code)
+    response.headers["ETag"] = etag(region.version)
     return RegionPublic.model_validate(region)
 
 
-@router.get("", response_model=RegionPage, summary="Regions of your subtree, by code (keyset pages)")
+@router.get(
+    "", response_model=RegionPage, responses={400: {"description": "Invalid cursor"}},
+    summary="Regions of your subtree, by code (keyset pages)",
+)  # fmt: skip
 async def list_regions(
-    session: ReadSessionDep,
-    principal: PrincipalDep,
+    ctx: ReadContextDep,
     parent_code: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     level: RegionLevel | None = None,
     under: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="Code prefix")] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> RegionPage:
-    rows = await RegionRepository(session, principal).page(
-        parent_code=parent_code, level=level, under=under, after=cursor, limit=limit + 1
+    rows, next_code = await RegionService(ctx).page(
+        parent_code=parent_code, level=level, under=under, after=_after(cursor), limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RegionPage(
-        items=[RegionPublic.model_validate(r) for r in rows],
-        next_cursor=rows[-1].code if more and rows else None,
-    )
+    return _page(rows, next_code)
 
 
 @router.post(
@@ -87,11 +102,10 @@ async def list_regions(
     responses={403: {"description": "Not a county admin of this region"}, 409: {"description": "Exists"}},
     summary="Add a region below your county",
 )
-async def create_region(
-    payload: RegionCreate, session: SessionDep, principal: PrincipalDep, response: Response
-) -> RegionPublic:
-    region = await RegionService(session, principal).create(payload)
+async def create_region(payload: RegionCreate, ctx: ContextDep, response: Response) -> RegionPublic:
+    region = await RegionService(ctx).create(payload)
     response.headers["Location"] = f"/regions/{region.code}"
+    response.headers["ETag"] = etag(region.version)
     return RegionPublic.model_validate(region)
 
 
@@ -101,6 +115,7 @@ async def create_region(
     dependencies=[require_writer],
     responses={
         403: {"description": "Not a county admin"},
+        413: {"description": "Larger than 2 MiB or 20 000 rows"},
         415: {"description": "Not text/csv"},
         422: {"description": "Per-row `errors` (row, field, message); nothing was written"},
     },
@@ -111,8 +126,7 @@ async def create_region(
 )
 async def import_regions(
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
     dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
 ) -> ImportResult:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -123,32 +137,20 @@ async def import_regions(
         body.extend(chunk)
         if len(body) > MAX_IMPORT_BYTES:
             raise PayloadTooLarge(f"CSV larger than {MAX_IMPORT_BYTES} bytes")
-    return await RegionImportService(session, principal).run(bytes(body), dry_run=dry_run)
+    return await RegionImportService(ctx).run(bytes(body), dry_run=dry_run)
 
 
 @router.get(
     "/{code}/subtree",
     response_model=RegionPage,
-    responses=_NOT_FOUND,
+    responses={**_NOT_FOUND, 400: {"description": "Invalid cursor"}},
     summary="A region and its descendants in your scope, by code (keyset pages)",
 )
 async def region_subtree(
-    code: CodePath,
-    session: SessionDep,
-    principal: PrincipalDep,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    code: CodePath, ctx: ReadContextDep, cursor: Cursor = None, limit: Limit = 100
 ) -> RegionPage:
-    await RegionService(session, principal).get(code)
-    rows = await RegionRepository(session, principal).page(
-        parent_code=None, level=None, under=scope_prefix(code), after=cursor, limit=limit + 1
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RegionPage(
-        items=[RegionPublic.model_validate(r) for r in rows],
-        next_cursor=rows[-1].code if more and rows else None,
-    )
+    rows, next_code = await RegionService(ctx).subtree(code, after=_after(cursor), limit=limit)
+    return _page(rows, next_code)
 
 
 @router.get(
@@ -157,8 +159,8 @@ async def region_subtree(
     responses=_NOT_FOUND,
     summary="Statuses of a region by year",
 )
-async def get_statuses(code: CodePath, session: SessionDep, principal: PrincipalDep) -> StatusesPublic:
-    return await StatusService(session, principal).list(code)
+async def get_statuses(code: CodePath, ctx: ReadContextDep) -> StatusesPublic:
+    return await StatusService(ctx).list(code)
 
 
 @router.put(
@@ -169,9 +171,9 @@ async def get_statuses(code: CodePath, session: SessionDep, principal: Principal
     summary="Replace a region's statuses for one year (county admin)",
 )
 async def put_statuses(
-    code: CodePath, year: YearPath, payload: StatusesSet, session: SessionDep, principal: PrincipalDep
+    code: CodePath, year: YearPath, payload: StatusesSet, ctx: ContextDep
 ) -> StatusesPublic:
-    return await StatusService(session, principal).replace(code, year, payload)
+    return await StatusService(ctx).replace(code, year, payload)
 
 
 @router.get(
@@ -180,17 +182,15 @@ async def put_statuses(
     responses=_NOT_FOUND,
     summary="Effective policy parameters (nearest region along the ancestor chain, newest version)",
 )
-async def get_policy(
-    code: CodePath, year: YearPath, session: SessionDep, principal: PrincipalDep
-) -> PolicyPublic:
-    return await PolicyService(session, principal).effective(code, year)
+async def get_policy(code: CodePath, year: YearPath, ctx: ContextDep) -> PolicyPublic:
+    return await PolicyService(ctx).effective(code, year)
 
 
 @router.put(
     "/{code}/policy/{year}/{name}",
     response_model=PolicyPublic,
     dependencies=[require_writer],
-    responses=_WRITE,
+    responses={**_WRITE, 409: {"description": "Changed concurrently; retry"}},
     summary="Append a new version of a policy parameter (county admin)",
 )
 async def put_policy(
@@ -198,22 +198,19 @@ async def put_policy(
     year: YearPath,
     name: Annotated[str, Path(pattern=r"^[a-z_]{1,64}$")],
     payload: PolicyParameterSet,
-    session: SessionDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
 ) -> PolicyPublic:
-    return await PolicyService(session, principal).set(code, year, name, payload)
+    return await PolicyService(ctx).set(code, year, name, payload)
 
 
 @router.get(
     "/{code}/quotas/{year}",
     response_model=QuotaPublic,
     responses=_NOT_FOUND,
-    summary="Scale-control quota: own, allocated to children, remaining",
+    summary="Scale-control quota: own, allocated to children, remaining, used",
 )
-async def get_quota(
-    code: CodePath, year: YearPath, session: SessionDep, principal: PrincipalDep
-) -> QuotaPublic:
-    return await QuotaService(session, principal).show(code, year)
+async def get_quota(code: CodePath, year: YearPath, ctx: ContextDep) -> QuotaPublic:
+    return await QuotaService(ctx).show(code, year)
 
 
 @router.put(
@@ -226,33 +223,18 @@ async def get_quota(
     },
     summary="Set a quota (county admin: county and townships; township officer: villages)",
 )
-async def put_quota(
-    code: CodePath, year: YearPath, payload: QuotaSet, session: SessionDep, principal: PrincipalDep
-) -> QuotaPublic:
-    return await QuotaService(session, principal).set(code, year, payload)
+async def put_quota(code: CodePath, year: YearPath, payload: QuotaSet, ctx: ContextDep) -> QuotaPublic:
+    return await QuotaService(ctx).set(code, year, payload)
 
 
 @router.put(
     "/{code}/population/{year}",
     status_code=204,
-    responses=_WRITE,
+    response_class=Response,
+    responses={**_WRITE, 204: {"description": "Recorded (no content)"}},
     dependencies=[require_writer],
     summary="Record a region's registered rural population for a year (the base of incidence)",
-    tags=["regions"],
 )
-async def put_population(
-    code: CodePath,
-    year: YearPath,
-    payload: PopulationSet,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> Response:
-    if principal.role not in (Role.county_admin, Role.township_officer, Role.village_officer):
-        raise Forbidden(f"role '{principal.role}' may not record population")
-    ctx = Context.of(request, session, principal)
-    await HouseholdQueries(session, principal).set_population(
-        ctx, code, year, payload.population, payload.households
-    )
-    await session.commit()
+async def put_population(code: CodePath, year: YearPath, payload: PopulationSet, ctx: ContextDep) -> Response:
+    await PopulationService(ctx).set(code, year, payload.population, payload.households)
     return Response(status_code=204)

@@ -1,21 +1,25 @@
-"""Registry API models."""
+"""API models of the region tree, statuses, policy parameters, quotas and population."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field
 
+from services.registry.regions.domain import ParameterKind, RegionStatusKind
+from shared.pagination import Page
 from shared.roles import RegionLevel
 from shared.schemas import RegionCode, RequestModel, ResponseModel
 
 __all__ = [
+    "EffectiveParameter",
     "ImportResult",
     "PolicyParameterSet",
     "PolicyPublic",
+    "PopulationSet",
+    "QuotaChild",
     "QuotaPublic",
     "QuotaSet",
     "RegionCreate",
@@ -45,21 +49,8 @@ class RegionPublic(ResponseModel):
     updated_at: datetime
 
 
-class RegionPage(ResponseModel):
-    items: list[RegionPublic]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null at the end")
-
-
-class RegionStatusKind(enum.StrEnum):
-    """Special statuses a region holds per year (DOMAIN.md §1.1)."""
-
-    poor_county = "poor_county"  # 贫困县
-    old_revolutionary_base = "old_revolutionary_base"  # 老区
-    poor_village = "poor_village"  # 贫困村
-    national_poor_village = "national_poor_village"  # 国定扶贫村
-    provincial_poor_village = "provincial_poor_village"  # 省扶贫村
-    extremely_poor_natural_village = "extremely_poor_natural_village"  # 特困自然村
-    designated_help_village = "designated_help_village"  # 定点帮扶村
+#: A page of regions, by code.
+RegionPage = Page[RegionPublic]
 
 
 class StatusesSet(RequestModel):
@@ -91,7 +82,7 @@ class PolicyParameterSet(RequestModel):
 
 class EffectiveParameter(ResponseModel):
     name: str
-    kind: str
+    kind: ParameterKind
     description: str
     value: int | Decimal | None
     source: str = Field(description="'region' (a row along the ancestor chain), 'default' or 'unset'")
@@ -134,3 +125,10 @@ class QuotaPublic(ResponseModel):
         description="`equal_distribution` when every child got the same quota (平均分配, invariant 26)",
     )
     children: list[QuotaChild]
+
+
+class PopulationSet(RequestModel):
+    """A region's registered rural population for a year (the base of poverty incidence)."""
+
+    population: Annotated[int, Field(ge=0, le=2**31 - 1, examples=[1560])]
+    households: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None

@@ -1,0 +1,78 @@
+"""Routes of the tokens feature: the token endpoint (OAuth 2.0 password, refresh_token and client_credentials
+grants), logout, the caller's identity, and the public keys (JWKS)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request, Response
+
+from gateway.deps import (
+    CallerContextDep,
+    CallerDep,
+    IdentityDep,
+    PublicContextDep,
+    enforce_login_rate_limit,
+)
+from gateway.tokens.schemas import Jwks, TokenForm, TokenResponse, WhoAmI
+from gateway.tokens.service import TokenService
+from shared.routing import APIRouter
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    summary="Get tokens: password login, refresh (rotating), or client credentials",
+    responses={
+        400: {"description": "Unsupported grant or missing field"},
+        401: {"description": "Bad credentials"},
+        429: {"description": "Too many attempts"},
+    },
+)
+async def token(
+    form: Annotated[TokenForm, Form()],
+    request: Request,
+    ctx: PublicContextDep,
+    identity: IdentityDep,
+    response: Response,
+) -> TokenResponse:
+    """`application/x-www-form-urlencoded` as in RFC 6749. Access tokens live 15 minutes."""
+    form.reject_nul()
+    response.headers["Cache-Control"] = "no-store"
+    # Before the grant is even read: every attempt counts, well-formed or not.
+    await enforce_login_rate_limit(request)
+    grant = form.grant(request.headers.get("authorization"))
+    return await TokenService(ctx, identity).grant(grant)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Logged out (no content)"}},
+    summary="Revoke the current access token and its refresh family",
+)
+async def logout(
+    ctx: CallerContextDep,
+    identity: IdentityDep,
+    refresh_token: Annotated[str | None, Form(max_length=4096)] = None,
+) -> Response:
+    await TokenService(ctx, identity).logout(ctx.principal, refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/auth/me", response_model=WhoAmI, summary="The caller as the platform sees them")
+async def me(caller: CallerDep) -> WhoAmI:
+    return WhoAmI.of(caller)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=Jwks,
+    summary="Public keys that verify access tokens (RFC 7517)",
+)
+async def jwks(identity: IdentityDep, response: Response) -> Jwks:
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return Jwks.model_validate(identity.signing_key.jwks())

@@ -1,0 +1,97 @@
+"""Identification workflow API models: a step's request, batches, quota overrides, and their answers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from services.registry.identification.domain import Command
+from shared.schemas import RequestModel
+
+__all__ = [
+    "BatchApplied",
+    "BatchCommandIn",
+    "BatchItem",
+    "BatchRefused",
+    "BatchResult",
+    "Command",
+    "QuotaOverrideIn",
+    "QuotaOverridePublic",
+    "WorkflowCommandIn",
+    "WorkflowStepResult",
+]
+
+Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["2014年洪灾致贫, 县扶贫办批准"])]
+
+
+class WorkflowCommandIn(RequestModel):
+    """One step: its reason (required for rejections, objections, removals) and its command-specific data."""
+
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Command-specific fields (see README), e.g. village_review: minutes_ref, attendees, votes_for, "
+        "approved; start_notice: places; propose_exit: minutes_ref and the exit survey answers",
+    )
+
+
+class BatchItem(RequestModel):
+    household_id: uuid.UUID
+    version: int | None = Field(None, description="If given, the command applies only at this version")
+
+
+class BatchCommandIn(WorkflowCommandIn):
+    items: Annotated[list[BatchItem], Field(min_length=1, max_length=1000)]
+
+
+class QuotaOverrideIn(RequestModel):
+    household_id: uuid.UUID
+    reason: Reason
+
+
+class WorkflowStepResult(BaseModel):
+    """The household after a step: its status, the step's sequence number in its history, the new version."""
+
+    id: uuid.UUID
+    status: str
+    seq: int
+    version: int
+
+
+class BatchApplied(BaseModel):
+    household_id: uuid.UUID
+    outcome: Literal["applied"] = "applied"
+    status: str
+    version: int
+
+
+class BatchRefused(BaseModel):
+    """An item the rules refused: the problem's status, detail and (when it has them) code, earliest, version."""
+
+    household_id: uuid.UUID
+    outcome: Literal["refused"] = "refused"
+    status_code: int
+    detail: str
+    code: str | None = None
+    earliest: str | None = Field(None, description="When a notice can close (notice_not_over)")
+    current_version: int | None = Field(None, description="The household's version (a stale item)")
+
+
+class BatchResult(BaseModel):
+    """Every item of a batch, applied or refused on its own (one savepoint each)."""
+
+    batch_id: uuid.UUID
+    applied: int
+    refused: int
+    items: list[Annotated[BatchApplied | BatchRefused, Field(discriminator="outcome")]]
+
+
+class QuotaOverridePublic(BaseModel):
+    """A county's override of the village quota for one household and its quota year (invariant 24)."""
+
+    id: int
+    household_id: uuid.UUID
+    year: int
+    reason: str
