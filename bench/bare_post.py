@@ -51,7 +51,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
-#: A new visit as the registry stores it (help_records/store.py: version 1, every column it writes), one row
+#: A new visit as the registry stores it (help_records/repository.py: version 1, every column it writes), one row
 #: per statement. The raw-INSERT baseline and the bare leaf run exactly this.
 INSERT_SQL = (
     "INSERT INTO registry_help_record (id, version, household_id, cadre_id, record_type, device_time,"

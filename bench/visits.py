@@ -1108,7 +1108,7 @@ def run(args: argparse.Namespace) -> int:
             posts, idem = post_phase(args, plat, cadre, households)
             batches = batch_phase(args, plat, cadre, households)
         else:
-            skipped = "the registry has no /help-records routes yet (services/registry/helprecords)"
+            skipped = "the registry has no /help-records routes yet (services/registry/help_records)"
             _say(f"  (a), (b) skipped: {skipped}")
     finally:
         if loadgen is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
-__all__ = ["CHINA_TIME", "Clock", "china_date", "utcnow"]
+__all__ = ["CHINA_TIME", "Clock", "china_date", "rfc3339", "utcnow"]
 
 #: China Standard Time (UTC+8).
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -28,3 +28,8 @@ def utcnow() -> datetime:
 def china_date(moment: datetime) -> date:
     """The calendar date in China at `moment` (which must be timezone-aware)."""
     return moment.astimezone(CHINA_TIME).date()
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` in UTC as RFC 3339 with `Z` (the wire format of every time), e.g. 2026-12-02T13:32:44.351080Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

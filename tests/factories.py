@@ -177,3 +177,128 @@ async def token_for(client: httpx.AsyncClient, user: User) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+# -- the demo county (ops/seed.py DEMO_REGIONS), loaded by the `seed_regions` fixture ----------------------------
+PROVINCE = "450000000000"  # 广西壮族自治区
+PREFECTURE = "451000000000"  # 百色市
+COUNTY = "451025000000"  # 靖西县
+TOWNSHIP = "451025100000"  # 新靖镇
+VILLAGE = "451025100201"  # 旧州村
+SIBLING_VILLAGE = "451025100202"  # 渠洋村
+OTHER_TOWNSHIP = "451025101000"  # 化峒镇
+OTHER_VILLAGE = "451025101201"  # 化峒村
+#: Not in the demo tree: tests that need a second county add it (那坡县 and a township and village of it).
+OTHER_COUNTY = "451026000000"
+OTHER_COUNTY_TOWNSHIP = "451026100000"
+OTHER_COUNTY_VILLAGE = "451026100201"
+
+Headers = dict[str, str]
+
+
+def headers_for(signing_key: SigningKey, role: str, region: str, sub: str | None = None) -> Headers:
+    """Bearer headers of a caller with `role` bound to `region` (a token as the gateway would issue it)."""
+    return auth(issue(signing_key, role, region, sub=sub))
+
+
+# -- the registry's database, for checks the API does not expose -------------------------------------------------
+async def sql(db_urls: dict[str, str], statement: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of a statement on the registry's database."""
+    conn = await asyncpg.connect(db_urls["registry"])
+    try:
+        return list(await conn.fetch(statement, *args))
+    finally:
+        await conn.close()
+
+
+async def count_rows(db_urls: dict[str, str], table: str) -> int:
+    """Rows in a registry table, or of `table WHERE …` (to prove a refused request changed nothing)."""
+    rows = await sql(db_urls, f"SELECT count(*) FROM {table}")  # noqa: S608 - table names from the tests
+    return int(rows[0][0])
+
+
+async def set_household_status(db_urls: dict[str, str], household_id: str, status: str) -> None:
+    """Put a household in a workflow status without walking the workflow (for tests of other features)."""
+    await sql(db_urls, "UPDATE registry_household SET status = $2 WHERE id = $1", household_id, status)
+
+
+# -- registry builders ---------------------------------------------------------------------------------------
+async def create_household(
+    registry: httpx.AsyncClient, headers: Headers, village: str = VILLAGE, *, head: str = "黄志强", **kw: Any
+) -> str:
+    """A new household (status candidate) through the API; its id."""
+    payload = household_payload(village, **kw)
+    payload["members"][0]["name"] = head
+    response = await registry.post("/households", json=payload, headers=headers)
+    assert response.status_code == 201, response.text
+    household_id: str = response.json()["id"]
+    return household_id
+
+
+async def registered_household(
+    registry: httpx.AsyncClient,
+    clerk: Headers,
+    db_urls: dict[str, str],
+    *,
+    village: str = VILLAGE,
+    headers: Headers | None = None,
+) -> str:
+    """A household created through the API and set to `registered` (建档立卡) in the database."""
+    household_id = await create_household(registry, headers or clerk, village)
+    await set_household_status(db_urls, household_id, "registered")
+    return household_id
+
+
+#: A helping unit of the demo county.
+UNIT = {"name": "靖西市财政局", "kind": "government_department", "region_code": COUNTY}
+
+
+async def unit_and_cadres(
+    registry: httpx.AsyncClient, admin: Headers, *levels: str, subs: tuple[str, ...] = ()
+) -> tuple[str, list[str]]:
+    """A helping unit and one cadre per position level (the first `subs` get logins); their ids."""
+    unit = await registry.post("/helping-units", json=UNIT, headers=admin)
+    assert unit.status_code == 201, unit.text
+    cadres = []
+    for i, level in enumerate(levels):
+        body = {
+            "unit_id": unit.json()["id"],
+            "name": f"干部{i}",
+            "position_level": level,
+            "phone": "13800001234",
+        }
+        if i < len(subs):
+            body["user_sub"] = subs[i]
+        response = await registry.post("/cadres", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        cadres.append(response.json()["id"])
+    return unit.json()["id"], cadres
+
+
+async def pair(
+    registry: httpx.AsyncClient,
+    admin: Headers,
+    household_id: str,
+    cadre_id: str,
+    valid_from: str,
+    **extra: str,
+) -> dict[str, Any]:
+    """A pairing of a cadre with a household from `valid_from`; the answer."""
+    body = {"household_id": household_id, "cadre_id": cadre_id, "valid_from": valid_from, **extra}
+    response = await registry.post("/pairings", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def put_population(
+    registry: httpx.AsyncClient,
+    headers: Headers,
+    code: str,
+    year: int,
+    population: int,
+    households: int | None = None,
+) -> httpx.Response:
+    """Record a region's population for a year (the base of incidence)."""
+    body = {"population": population} | ({"households": households} if households is not None else {})
+    return await registry.put(f"/regions/{code}/population/{year}", json=body, headers=headers)

@@ -22,10 +22,13 @@ from starlette.routing import Route
 from gateway.main import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, issue
+from tests.factories import (
+    COUNTY,
+    assert_problem,
+    auth,
+    issue,
+)
 from tests.harness import running, serve
-
-COUNTY = "451025000000"
 
 
 def echo_app(events: dict[str, asyncio.Event] | None = None) -> Starlette:

@@ -15,11 +15,18 @@ from gateway.main import create_app as create_gateway
 from gateway.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from shared.jwt import SigningKey
-from tests.factories import MakeClient, MakeUser, assert_problem, bearer, login, token_for
+from tests.factories import (
+    COUNTY,
+    PROVINCE,
+    MakeClient,
+    MakeUser,
+    assert_problem,
+    bearer,
+    login,
+    token_for,
+)
 from tests.harness import running
 
-COUNTY = "451025000000"
-PROVINCE = "450000000000"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -9,15 +9,19 @@ import httpx
 import pytest
 
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    PROVINCE,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    issue,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_VILLAGE = "451025101201"
-PROVINCE = "450000000000"
 ALL_DEMO = {
     "450000000000",
     "451000000000",

@@ -27,10 +27,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.jwt import SigningKey
-from tests.factories import bearer, login, token_for
+from tests.factories import (
+    COUNTY,
+    bearer,
+    login,
+    token_for,
+)
 
 PROBLEM_JSON = "application/problem+json"
-COUNTY = "451025000000"
 AUDIENCES = ["jingzhun-gateway", "jingzhun-registry", "jingzhun-planning", "jingzhun-assessment"]
 ATTACKER_URL = "https://attacker.example/jwks.json"
 DROP = object()  # claim/header override meaning "leave this one out"

@@ -20,6 +20,8 @@ from gateway.identity import refresh_revocations
 from gateway.settings import GatewaySettings
 from shared.jwt import KeySet, SigningKey
 from tests.factories import (
+    COUNTY,
+    PROVINCE,
     MakeClient,
     MakeUser,
     User,
@@ -32,8 +34,6 @@ from tests.factories import (
 )
 
 PROBLEM_JSON = "application/problem+json"
-COUNTY = "451025000000"
-PROVINCE = "450000000000"
 ALL_AUDIENCES = ["jingzhun-gateway", "jingzhun-registry", "jingzhun-planning", "jingzhun-assessment"]
 
 

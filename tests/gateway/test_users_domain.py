@@ -10,12 +10,14 @@ import pytest
 from gateway.users import domain
 from shared.errors import Invalid, NotAllowed
 from shared.roles import Principal, Role
+from tests.factories import (
+    COUNTY,
+    OTHER_COUNTY,
+    TOWNSHIP,
+    VILLAGE,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-VILLAGE = "451025100201"
 OTHER_TOWNSHIP_VILLAGE = "451025101201"
-OTHER_COUNTY = "451026000000"
 
 
 def principal(role: Role, region: str, sub: str | None = None) -> Principal:

@@ -22,17 +22,25 @@ import pytest
 
 from gateway.users.schemas import USERNAME_ORDER
 from shared.pagination import encode_cursor
-from tests.factories import MakeClient, MakeUser, User, assert_problem, bearer, login, token_for
+from tests.factories import (
+    COUNTY,
+    OTHER_COUNTY,
+    MakeClient,
+    MakeUser,
+    User,
+    assert_problem,
+    bearer,
+    login,
+    token_for,
+)
 
 NEW_PASSWORD = "a brand new passphrase"
 
-COUNTY = "451025000000"
 XINJING = "451025100000"
 JIUZHOU = "451025100201"
 QUYANG = "451025100202"
 HUADONG = "451025101000"
 HUADONG_VILLAGE = "451025101201"
-OTHER_COUNTY = "451026000000"
 OTHER_TOWNSHIP = "451026100000"
 OTHER_VILLAGE = "451026100201"
 

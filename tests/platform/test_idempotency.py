@@ -16,10 +16,14 @@ from fastapi.responses import JSONResponse
 from shared.clock import utcnow
 from shared.idempotency import KEY_TTL, purge_expired
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 from tests.harness import running
-
-VILLAGE = "451025100201"
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 

@@ -8,10 +8,14 @@ from fastapi import FastAPI
 
 from services.registry.settings import RegistrySettings
 from shared.jwt import KeySet, SigningKey
-from tests.factories import assert_problem, auth, issue
+from tests.factories import (
+    COUNTY,
+    assert_problem,
+    auth,
+    issue,
+)
 from tests.harness import running
 
-COUNTY = "451025000000"
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
 

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
-from tests.factories import assert_problem
-from tests.registry.test_pairing_routes import (
+from tests.factories import (
     COUNTY,
     OTHER_VILLAGE,
-    TODAY,
     VILLAGE,
     Headers,
-    officer,
+    assert_problem,
+    headers_for,
     pair,
     registered_household,
     unit_and_cadres,
@@ -26,15 +27,17 @@ from tests.registry.test_pairing_routes import (
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
+TODAY = datetime.now(UTC).astimezone(CHINA_TIME).date()
+
 
 @pytest.fixture
 def admin(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "county_admin", COUNTY, "county-1")
+    return headers_for(signing_key, "county_admin", COUNTY, "county-1")
 
 
 @pytest.fixture
 def clerk(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "village_officer", VILLAGE, "clerk-1")
+    return headers_for(signing_key, "village_officer", VILLAGE, "clerk-1")
 
 
 def plan(cadre_id: str, **extra: Any) -> dict[str, Any]:
@@ -96,7 +99,7 @@ async def planned(
     if paired:
         await pair(registry, admin, hid, wang, str(TODAY))
     return Planned(
-        hid, wang, officer(signing_key, "cadre", COUNTY, "cadre-wang"), f"/households/{hid}/help-plan"
+        hid, wang, headers_for(signing_key, "cadre", COUNTY, "cadre-wang"), f"/households/{hid}/help-plan"
     )
 
 
@@ -122,7 +125,7 @@ class TestPutPlan:
         p = await planned(registry, admin, clerk, db_urls, signing_key, paired=False)
         # Only the paired cadre (or officers in scope) writes the plan.
         assert_problem(await registry.put(p.url, json=plan(p.wang), headers=p.cadre), 404)
-        other = officer(signing_key, "village_officer", OTHER_VILLAGE)
+        other = headers_for(signing_key, "village_officer", OTHER_VILLAGE)
         assert_problem(await registry.put(p.url, json=plan(p.wang), headers=other), 404)
 
     async def test_wrong_role(
@@ -134,11 +137,11 @@ class TestPutPlan:
         second = await registry.put(p.url, json=plan(p.wang), headers=p.cadre | {"If-Match": '"1"'})
         assert second.status_code == 200
         # Province reads, never writes.
-        province = officer(signing_key, "province_system", "450000000000")
+        province = headers_for(signing_key, "province_system", "450000000000")
         assert_problem(
             await registry.put(p.url, json=plan(p.wang), headers=province | {"If-Match": '"2"'}), 403
         )
-        service = officer(signing_key, "service", "000000000000")
+        service = headers_for(signing_key, "service", "000000000000")
         assert_problem(
             await registry.put(p.url, json=plan(p.wang), headers=service | {"If-Match": '"2"'}), 403
         )
@@ -239,10 +242,10 @@ class TestGetPlan:
         p = await planned(registry, admin, clerk, db_urls, signing_key)
         await first_version(registry, p)
         # Another cadre sees nothing.
-        other = officer(signing_key, "cadre", COUNTY, "someone-else")
+        other = headers_for(signing_key, "cadre", COUNTY, "someone-else")
         assert_problem(await registry.get(p.url, headers=other), 404)
         assert_problem(
-            await registry.get(p.url, headers=officer(signing_key, "village_officer", OTHER_VILLAGE)), 404
+            await registry.get(p.url, headers=headers_for(signing_key, "village_officer", OTHER_VILLAGE)), 404
         )
 
     async def test_invalid(
@@ -271,7 +274,7 @@ class TestGetPlan:
             current.headers["etag"] == '"2"' and current.json()["items"][0]["description"] == "养山羊 15 只"
         )
         # Province reads.
-        province = officer(signing_key, "province_system", "450000000000")
+        province = headers_for(signing_key, "province_system", "450000000000")
         assert (await registry.get(p.url, headers=province)).status_code == 200
 
 
@@ -291,7 +294,7 @@ class TestAcknowledge:
         p = await planned(registry, admin, clerk, db_urls, signing_key)
         await first_version(registry, p)
         ack = {"version": 1, "signatory": "黄志强", "acknowledged_on": "2015-03-02"}
-        other = officer(signing_key, "cadre", COUNTY, "someone-else")
+        other = headers_for(signing_key, "cadre", COUNTY, "someone-else")
         assert_problem(await registry.post(f"{p.url}/acknowledgement", json=ack, headers=other), 404)
 
     async def test_invalid(
@@ -344,7 +347,7 @@ class TestProgress:
     ) -> None:  # fmt: skip
         p = await planned(registry, admin, clerk, db_urls, signing_key)
         item_id = (await first_version(registry, p))["items"][0]["item_id"]
-        other = officer(signing_key, "village_officer", OTHER_VILLAGE)
+        other = headers_for(signing_key, "village_officer", OTHER_VILLAGE)
         url = f"{p.url}/items/{item_id}/progress"
         assert_problem(await registry.post(url, json={"percent": 40}, headers=other), 404)
         assert_problem(

@@ -24,13 +24,18 @@ from services.registry.help_records.fast import RecordWriter
 from services.registry.help_records.schemas import HelpRecordPublic
 from shared.jwt import SigningKey
 from shared.pagination import encode_cursor
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-OTHER_VILLAGE = "451025101201"
 #: 旧州村, roughly; households are placed around it.
 BASE = (Decimal("23.134000"), Decimal("106.417000"))
 

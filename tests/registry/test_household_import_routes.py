@@ -15,13 +15,18 @@ import pytest
 
 from bench.registry_data import generate, region_csv
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_COUNTY_VILLAGE,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_COUNTY_VILLAGE = "451026100201"
 NDJSON = {"Content-Type": "application/x-ndjson"}
 INCOME = {
     "year": 2013,

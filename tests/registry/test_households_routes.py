@@ -21,21 +21,29 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import TypeAdapter
 
 from services.registry.households.fast import card_route
-from services.registry.households.schemas import HouseholdCard
+from services.registry.households.schemas import LIST_FIELDS, HouseholdCard, HouseholdListItem
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
-
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_VILLAGE = "451025101201"
-OTHER_COUNTY = "451026000000"
-OTHER_COUNTY_TOWNSHIP = "451026100000"
-OTHER_COUNTY_VILLAGE = "451026100201"
+from shared.pagination import Page
+from tests.factories import (
+    COUNTY,
+    OTHER_COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    count_rows,
+    create_household,
+    household_payload,
+    issue,
+    put_population,
+    sql,
+)
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
@@ -67,27 +75,6 @@ async def create_raw(registry: httpx.AsyncClient, headers: Headers, payload: Pay
 
 async def create(registry: httpx.AsyncClient, headers: Headers, **kw: Any) -> tuple[str, str]:
     return await create_raw(registry, headers, household_payload(**kw))
-
-
-async def create_named(
-    registry: httpx.AsyncClient, headers: Headers, village: str = VILLAGE, *, head: str = "黄志强", **kw: Any
-) -> str:
-    payload = household_payload(village, **kw)
-    payload["members"][0]["name"] = head
-    return (await create_raw(registry, headers, payload))[0]
-
-
-async def sql(db_urls: dict[str, str], statement: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        return list(await conn.fetch(statement, *args))
-    finally:
-        await conn.close()
-
-
-async def count(db_urls: dict[str, str], table: str) -> int:
-    rows = await sql(db_urls, f"SELECT count(*) FROM {table}")  # noqa: S608 - table names from the test
-    return int(rows[0][0])
 
 
 SETTABLE = frozenset({"status", "objection_open", "returned", "per_capita_net_income", "updated_at"})
@@ -174,7 +161,7 @@ INVALID_HOUSEHOLDS: list[tuple[Callable[[Payload], object], str]] = [
 class TestCreateHousehold:
     async def test_anonymous(self, registry: httpx.AsyncClient, db_urls: dict[str, str]) -> None:
         assert_problem(await registry.post("/households", json=household_payload()), 401)
-        assert await count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
 
     @pytest.mark.parametrize(("role", "region"), [("cadre", COUNTY), ("province_system", "450000000000")])
     async def test_wrong_role(
@@ -187,7 +174,7 @@ class TestCreateHousehold:
     ) -> None:
         headers = auth(issue(signing_key, role, region))
         assert_problem(await registry.post("/households", json=household_payload(), headers=headers), 403)
-        assert await count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
 
     async def test_other_region(
         self, registry: httpx.AsyncClient, clerk: Headers, db_urls: dict[str, str]
@@ -195,7 +182,7 @@ class TestCreateHousehold:
         assert_problem(
             await registry.post("/households", json=household_payload(OTHER_VILLAGE), headers=clerk), 404
         )
-        assert await count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
 
     @pytest.mark.parametrize(("mutate", "pointer"), INVALID_HOUSEHOLDS)
     async def test_invalid(
@@ -211,8 +198,8 @@ class TestCreateHousehold:
         response = await registry.post("/households", json=payload, headers=clerk)
         body = assert_problem(response, 422)
         assert pointer in response.text, body
-        assert await count(db_urls, "registry_household") == 0
-        assert await count(db_urls, "registry_member") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_member") == 0
 
     async def test_invalid_region_that_does_not_exist(
         self, registry: httpx.AsyncClient, admin: Headers, db_urls: dict[str, str]
@@ -221,7 +208,7 @@ class TestCreateHousehold:
             await registry.post("/households", json=household_payload("451025100299"), headers=admin), 422
         )
         assert body["code"] == "region_unknown" and body["field"] == "/village_code"
-        assert await count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
 
     async def test_invalid_birth_in_the_future(self, registry: httpx.AsyncClient, clerk: Headers) -> None:
         payload = household_payload()
@@ -288,7 +275,7 @@ class TestCreateHousehold:
         third = household_payload(OTHER_VILLAGE)
         third["members"][0]["resident_id_number"] = first["members"][0]["resident_id_number"].lower()
         assert_problem(await registry.post("/households", json=third, headers=other), 409)
-        assert await count(db_urls, "registry_household") == 1
+        assert await count_rows(db_urls, "registry_household") == 1
 
 
 # == GET /households/{household_id} (the fast path, and the documented route) ================================
@@ -728,7 +715,7 @@ class TestSplitHousehold:
         ):
             r = await registry.post(f"/households/{hid}/split", json=body, headers=clerk | {"If-Match": tag})
             assert assert_problem(r, 422)["code"] == code
-        assert await count(db_urls, "registry_household") == 1
+        assert await count_rows(db_urls, "registry_household") == 1
 
 
 class TestMergeHousehold:
@@ -868,14 +855,14 @@ class TestClearFlag:
             403,
         )
         assert body["code"] == "flag_clear_not_allowed"
-        assert await count(db_urls, "registry_household_flag WHERE cleared_at IS NOT NULL") == 0
+        assert await count_rows(db_urls, "registry_household_flag WHERE cleared_at IS NOT NULL") == 0
 
 
 # == GET /households ========================================================================================
 @pytest.fixture
 async def four(registry: httpx.AsyncClient, admin: Headers, db_urls: dict[str, str]) -> dict[str, str]:
     """Four households with distinct regions, statuses, causes, attributes, incomes, names and flags."""
-    a = await create_named(
+    a = await create_household(
         registry,
         admin,
         VILLAGE,
@@ -884,7 +871,7 @@ async def four(registry: httpx.AsyncClient, admin: Headers, db_urls: dict[str, s
         poverty_causes_other=["lack_of_capital"],
         poverty_attribute="general_poor",
     )
-    b = await create_named(
+    b = await create_household(
         registry,
         admin,
         SIBLING_VILLAGE,
@@ -975,7 +962,7 @@ VILLAGES = [VILLAGE, SIBLING_VILLAGE, OTHER_VILLAGE]
 async def many(registry: httpx.AsyncClient, admin: Headers, db_urls: dict[str, str]) -> list[asyncpg.Record]:
     """25 households; names, villages, incomes and update times repeat so the id breaks ties."""
     created = [
-        await create_named(registry, admin, VILLAGES[i % 3], head=NAMES[i % len(NAMES)], size=2)
+        await create_household(registry, admin, VILLAGES[i % 3], head=NAMES[i % len(NAMES)], size=2)
         for i in range(25)
     ]
     base = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -1013,6 +1000,23 @@ class TestListHouseholds:
     async def test_anonymous(self, registry: httpx.AsyncClient) -> None:
         assert_problem(await registry.get("/households"), 401)
 
+    @pytest.mark.parametrize("fields", [None, "head_name,per_capita_net_income,updated_at", "flags"])
+    async def test_the_fast_json_is_the_documented_page(
+        self, registry: httpx.AsyncClient, admin: Headers, four: dict[str, str], fields: str | None
+    ) -> None:
+        """The list is serialised without a model per item; its JSON must be exactly `Page[HouseholdListItem]`'s."""
+        params: dict[str, Any] = {"limit": 3} | ({"fields": fields} if fields else {})
+        response = await registry.get("/households", params=params, headers=admin)
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        adapter = TypeAdapter(Page[HouseholdListItem])
+        page = adapter.validate_json(response.content)
+        assert json.loads(adapter.dump_json(page, exclude_unset=True)) == response.json()
+        asked = {"id", *(fields.split(",") if fields else LIST_FIELDS)}
+        assert all(set(item) == asked for item in response.json()["items"])
+        assert all(
+            item["updated_at"].endswith("Z") for item in response.json()["items"] if "updated_at" in item
+        )
+
     async def test_valid_filters(
         self, registry: httpx.AsyncClient, admin: Headers, four: dict[str, str]
     ) -> None:
@@ -1028,9 +1032,9 @@ class TestListHouseholds:
         assert len(items) == 1
         assert items[0]["status"] == "registered" and items[0]["objection_open"] is True
         assert items[0]["head_name"] == "李四" and items[0]["per_capita_net_income"] == "4000.00"
-        # Times are written as the list always wrote them.
+        # Times are RFC 3339 with Z, like every typed answer.
         assert datetime.fromisoformat(items[0]["updated_at"]).tzinfo is not None
-        assert items[0]["updated_at"].endswith("+00:00")
+        assert items[0]["updated_at"].endswith("Z")
 
     async def test_other_region_is_empty(
         self,
@@ -1113,7 +1117,7 @@ class TestListHouseholds:
 
     async def test_invalid_cursors_are_400(self, registry: httpx.AsyncClient, admin: Headers) -> None:
         for head in ("黄志强", "李四"):
-            await create_named(registry, admin, head=head)
+            await create_household(registry, admin, head=head)
         first = (
             await registry.get("/households", params={"sort": "village", "limit": 1}, headers=admin)
         ).json()
@@ -1265,7 +1269,7 @@ async def stats_data(
     registry: httpx.AsyncClient, admin: Headers, db_urls: dict[str, str], seed_regions: None
 ) -> None:
     changes = [
-        (uuid.UUID(await create_named(registry, admin, village, size=size)), status, returned)
+        (uuid.UUID(await create_household(registry, admin, village, size=size)), status, returned)
         for village, size, status, returned in STATS_HOUSEHOLDS
     ]
     conn = await asyncpg.connect(db_urls["registry"])
@@ -1287,18 +1291,6 @@ def counts(entry: dict[str, Any]) -> tuple[int, ...]:
         "returned_households",
     )
     return tuple(entry[k] for k in keys)
-
-
-async def put_population(
-    registry: httpx.AsyncClient,
-    headers: Headers,
-    code: str,
-    year: int,
-    population: int,
-    households: int | None = None,
-) -> httpx.Response:
-    body = {"population": population} | ({"households": households} if households is not None else {})
-    return await registry.put(f"/regions/{code}/population/{year}", json=body, headers=headers)
 
 
 @pytest.mark.usefixtures("stats_data")

@@ -15,14 +15,18 @@ import httpx
 import pytest
 
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
-
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_VILLAGE = "451025101201"
+from tests.factories import (
+    COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 

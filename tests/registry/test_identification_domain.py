@@ -172,7 +172,7 @@ class TestIdentification:
         to_first_notice(h)
         h.now = datetime(2014, 6, 9, 23, 59, tzinfo=CHINA_TIME).astimezone(UTC)  # 7th full day not over
         error = h.refused("notice_not_over", Command.township_review, TOWNSHIP, approve=True)
-        assert error.details["earliest"] == "2014-06-09T16:00:00+00:00"
+        assert error.details["earliest"] == "2014-06-09T16:00:00Z"
         h.now = datetime(2014, 6, 10, 0, 0, tzinfo=CHINA_TIME).astimezone(UTC)
         assert h.do(Command.township_review, TOWNSHIP, approve=True).status is Status.township_reviewed
 

@@ -16,12 +16,17 @@ import pytest
 from fastapi import FastAPI
 
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-VILLAGE = "451025100201"
-OTHER_VILLAGE = "451025101201"
 YEAR = 2014
 
 pytestmark = pytest.mark.usefixtures("seed_regions")

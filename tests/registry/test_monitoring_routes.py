@@ -12,14 +12,14 @@ import pytest
 from fastapi import FastAPI
 
 from shared.jwt import SigningKey
-from tests.factories import assert_problem
-from tests.registry.test_pairing_routes import (
+from tests.factories import (
     COUNTY,
     OTHER_TOWNSHIP,
     TOWNSHIP,
     VILLAGE,
     Headers,
-    officer,
+    assert_problem,
+    headers_for,
     pair,
     registered_household,
     unit_and_cadres,
@@ -33,17 +33,17 @@ ROUND = {"township_code": TOWNSHIP, "year": 2015, "half": "H2"}
 
 @pytest.fixture
 def admin(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "county_admin", COUNTY, "county-1")
+    return headers_for(signing_key, "county_admin", COUNTY, "county-1")
 
 
 @pytest.fixture
 def township(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "township_officer", TOWNSHIP, "township-1")
+    return headers_for(signing_key, "township_officer", TOWNSHIP, "township-1")
 
 
 @pytest.fixture
 def clerk(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "village_officer", VILLAGE, "clerk-1")
+    return headers_for(signing_key, "village_officer", VILLAGE, "clerk-1")
 
 
 async def insert_visits(
@@ -115,11 +115,11 @@ class TestOpenRound:
             ),
             403,
         )
-        cadre = officer(signing_key, "cadre", COUNTY)
+        cadre = headers_for(signing_key, "cadre", COUNTY)
         assert_problem(await registry.post("/monitoring/rounds", json=ROUND, headers=cadre), 403)
 
     async def test_other_region(self, registry: httpx.AsyncClient, signing_key: SigningKey) -> None:
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(await registry.post("/monitoring/rounds", json=ROUND, headers=other), 404)
 
     async def test_invalid(self, registry: httpx.AsyncClient, township: Headers) -> None:
@@ -172,7 +172,7 @@ class TestAddFinding:
         self, registry: httpx.AsyncClient, monitored: Monitored, township: Headers, signing_key: SigningKey
     ) -> None:
         rid = await open_round(registry, township)
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         body = FINDING | {"pairing_id": monitored.pa}
         assert_problem(
             await registry.post(f"/monitoring/rounds/{rid}/findings", json=body, headers=other), 404
@@ -255,7 +255,7 @@ class TestCloseRound:
         self, registry: httpx.AsyncClient, monitored: Monitored, township: Headers, signing_key: SigningKey
     ) -> None:
         rid = await open_round(registry, township)
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(
             await registry.post(f"/monitoring/rounds/{rid}/close", json={"summary": "x"}, headers=other), 404
         )
@@ -300,9 +300,9 @@ class TestGetRound:
         self, registry: httpx.AsyncClient, monitored: Monitored, township: Headers, signing_key: SigningKey
     ) -> None:
         rid = await open_round(registry, township)
-        cadre_h = officer(signing_key, "cadre", COUNTY)
+        cadre_h = headers_for(signing_key, "cadre", COUNTY)
         assert_problem(await registry.get(f"/monitoring/rounds/{rid}", headers=cadre_h), 404)
-        other_township = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other_township = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(await registry.get(f"/monitoring/rounds/{rid}", headers=other_township), 404)
         assert_problem(await registry.get(f"/monitoring/rounds/{uuid.uuid4()}", headers=township), 404)
 
@@ -328,9 +328,9 @@ class TestOverdue:
         assert_problem(await registry.get(f"/monitoring/overdue?region={COUNTY}"), 401)
 
     async def test_other_region(self, registry: httpx.AsyncClient, signing_key: SigningKey) -> None:
-        cadre_h = officer(signing_key, "cadre", COUNTY)
+        cadre_h = headers_for(signing_key, "cadre", COUNTY)
         assert_problem(await registry.get(f"/monitoring/overdue?region={COUNTY}", headers=cadre_h), 404)
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(await registry.get(f"/monitoring/overdue?region={TOWNSHIP}", headers=other), 404)
 
     async def test_invalid(self, registry: httpx.AsyncClient, admin: Headers) -> None:
@@ -363,11 +363,11 @@ class TestVisitFrequency:
         assert_problem(await registry.get(f"/monitoring/visit-frequency?region={COUNTY}&year=2015"), 401)
 
     async def test_other_region(self, registry: httpx.AsyncClient, signing_key: SigningKey) -> None:
-        cadre_h = officer(signing_key, "cadre", COUNTY)
+        cadre_h = headers_for(signing_key, "cadre", COUNTY)
         assert_problem(
             await registry.get(f"/monitoring/visit-frequency?region={COUNTY}&year=2015", headers=cadre_h), 404
         )
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(
             await registry.get(f"/monitoring/visit-frequency?region={TOWNSHIP}&year=2015", headers=other), 404
         )

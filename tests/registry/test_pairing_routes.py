@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import asyncpg
 import httpx
@@ -12,94 +12,38 @@ from fastapi import FastAPI
 
 from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
-
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-OTHER_VILLAGE = "451025101201"
+from tests.factories import (
+    COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    TOWNSHIP,
+    UNIT,
+    VILLAGE,
+    Headers,
+    assert_problem,
+    auth,
+    headers_for,
+    household_payload,
+    issue,
+    pair,
+    registered_household,
+    set_household_status,
+    unit_and_cadres,
+)
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
 TODAY = datetime.now(UTC).astimezone(CHINA_TIME).date()
-UNIT = {"name": "靖西市财政局", "kind": "government_department", "region_code": COUNTY}
-
-Headers = dict[str, str]
-
-
-# -- builders the plan and monitoring tests share ----------------------------------------------------------------
-def officer(signing_key: SigningKey, role: str, region: str, sub: str | None = None) -> Headers:
-    return auth(issue(signing_key, role, region, sub=sub))
-
-
-async def set_status(db_urls: dict[str, str], household_id: str, status: str) -> None:
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        await conn.execute("UPDATE registry_household SET status = $2 WHERE id = $1", household_id, status)
-    finally:
-        await conn.close()
-
-
-async def registered_household(
-    registry: httpx.AsyncClient,
-    clerk: Headers,
-    db_urls: dict[str, str],
-    *,
-    village: str = VILLAGE,
-    headers: Headers | None = None,
-) -> str:
-    r = await registry.post("/households", json=household_payload(village), headers=headers or clerk)
-    assert r.status_code == 201, r.text
-    household_id: str = r.json()["id"]
-    await set_status(db_urls, household_id, "registered")
-    return household_id
-
-
-async def unit_and_cadres(
-    registry: httpx.AsyncClient, admin: Headers, *levels: str, subs: tuple[str, ...] = ()
-) -> tuple[str, list[str]]:
-    unit = await registry.post("/helping-units", json=UNIT, headers=admin)
-    assert unit.status_code == 201, unit.text
-    cadres = []
-    for i, level in enumerate(levels):
-        body = {
-            "unit_id": unit.json()["id"],
-            "name": f"干部{i}",
-            "position_level": level,
-            "phone": "13800001234",
-        }
-        if i < len(subs):
-            body["user_sub"] = subs[i]
-        r = await registry.post("/cadres", json=body, headers=admin)
-        assert r.status_code == 201, r.text
-        cadres.append(r.json()["id"])
-    return unit.json()["id"], cadres
-
-
-async def pair(
-    registry: httpx.AsyncClient,
-    admin: Headers,
-    household_id: str,
-    cadre_id: str,
-    valid_from: str,
-    **extra: str,
-) -> dict[str, Any]:
-    body = {"household_id": household_id, "cadre_id": cadre_id, "valid_from": valid_from, **extra}
-    r = await registry.post("/pairings", json=body, headers=admin)
-    assert r.status_code == 201, r.text
-    created: dict[str, Any] = r.json()
-    return created
 
 
 @pytest.fixture
 def admin(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "county_admin", COUNTY, "county-1")
+    return headers_for(signing_key, "county_admin", COUNTY, "county-1")
 
 
 @pytest.fixture
 def clerk(signing_key: SigningKey) -> Headers:
-    return officer(signing_key, "village_officer", VILLAGE, "clerk-1")
+    return headers_for(signing_key, "village_officer", VILLAGE, "clerk-1")
 
 
 # -- helping units --------------------------------------------------------------------------------------------------
@@ -112,7 +56,7 @@ class TestCreateUnit:
         assert_problem(await registry.post("/helping-units", json=body, headers=clerk), 403)
 
     async def test_other_region(self, registry: httpx.AsyncClient, signing_key: SigningKey) -> None:
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         body = {"name": "x", "kind": "other", "region_code": TOWNSHIP}
         assert_problem(await registry.post("/helping-units", json=body, headers=other), 404)
 
@@ -172,7 +116,7 @@ class TestListUnits:
             json={"name": "百色学院", "kind": "public_institution", "region_code": COUNTY},
             headers=admin,
         )
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         assert [u["id"] for u in (await registry.get("/helping-units", headers=wang_h)).json()["items"]] == [
             unit_id
         ]
@@ -192,10 +136,10 @@ class TestGetUnit:
             json={"name": "百色学院", "kind": "public_institution", "region_code": COUNTY},
             headers=admin,
         )
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         assert (await registry.get(f"/helping-units/{unit_id}", headers=wang_h)).status_code == 200
         assert_problem(await registry.get(f"/helping-units/{other_unit.json()['id']}", headers=wang_h), 404)
-        township = officer(signing_key, "township_officer", TOWNSHIP)
+        township = headers_for(signing_key, "township_officer", TOWNSHIP)
         assert_problem(await registry.get(f"/helping-units/{unit_id}", headers=township), 404)
 
     async def test_valid(self, registry: httpx.AsyncClient, admin: Headers) -> None:
@@ -213,7 +157,7 @@ class TestCreateCadre:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         unit_id, _ = await unit_and_cadres(registry, admin, "staff", subs=("cadre-wang",))
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         body = {"unit_id": unit_id, "name": "x", "position_level": "staff"}
         assert_problem(await registry.post("/cadres", json=body, headers=wang_h), 403)
 
@@ -221,7 +165,7 @@ class TestCreateCadre:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         unit_id, _ = await unit_and_cadres(registry, admin)
-        township = officer(signing_key, "township_officer", TOWNSHIP)
+        township = headers_for(signing_key, "township_officer", TOWNSHIP)
         body = {"unit_id": unit_id, "name": "x", "position_level": "staff"}
         assert_problem(await registry.post("/cadres", json=body, headers=township), 404)
 
@@ -261,7 +205,7 @@ class TestListCadres:
         _, (wang, _li) = await unit_and_cadres(
             registry, admin, "staff", "staff", subs=("cadre-wang", "cadre-li")
         )
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         assert [c["id"] for c in (await registry.get("/cadres", headers=wang_h)).json()["items"]] == [wang]
 
 
@@ -276,12 +220,12 @@ class TestGetCadre:
         _, (wang, li) = await unit_and_cadres(
             registry, admin, "staff", "staff", subs=("cadre-wang", "cadre-li")
         )
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
-        li_h = officer(signing_key, "cadre", COUNTY, "cadre-li")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
+        li_h = headers_for(signing_key, "cadre", COUNTY, "cadre-li")
         assert_problem(await registry.get(f"/cadres/{li}", headers=wang_h), 404)
         assert_problem(await registry.get(f"/cadres/{wang}", headers=li_h), 404)
         assert (await registry.get(f"/cadres/{li}", headers=li_h)).status_code == 200
-        township = officer(signing_key, "township_officer", TOWNSHIP)
+        township = headers_for(signing_key, "township_officer", TOWNSHIP)
         assert_problem(await registry.get(f"/cadres/{wang}", headers=township), 404)
 
     async def test_valid(self, registry: httpx.AsyncClient, admin: Headers) -> None:
@@ -350,7 +294,7 @@ class TestAssign:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         _, (wang,) = await unit_and_cadres(registry, admin, "staff", subs=("cadre-wang",))
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         body = {
             "village_code": VILLAGE,
             "cadre_id": wang,
@@ -363,7 +307,7 @@ class TestAssign:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         _, (wang,) = await unit_and_cadres(registry, admin, "staff")
-        township = officer(signing_key, "township_officer", TOWNSHIP)
+        township = headers_for(signing_key, "township_officer", TOWNSHIP)
         body = {
             "village_code": OTHER_VILLAGE,
             "cadre_id": wang,
@@ -413,9 +357,9 @@ class TestVillageAssignments:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         await unit_and_cadres(registry, admin, "staff", subs=("cadre-wang",))
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         assert_problem(await registry.get(f"/villages/{VILLAGE}/assignments", headers=wang_h), 404)
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(await registry.get(f"/villages/{VILLAGE}/assignments", headers=other), 404)
 
     async def test_valid(self, registry: httpx.AsyncClient, admin: Headers) -> None:
@@ -448,7 +392,7 @@ class TestCreatePairing:
     ) -> None:  # fmt: skip
         _, (li,) = await unit_and_cadres(registry, admin, "staff", subs=("cadre-li",))
         hid = await registered_household(registry, clerk, db_urls)
-        li_h = officer(signing_key, "cadre", COUNTY, "cadre-li")
+        li_h = headers_for(signing_key, "cadre", COUNTY, "cadre-li")
         body = {"household_id": hid, "cadre_id": li, "valid_from": str(TODAY)}
         assert_problem(await registry.post("/pairings", json=body, headers=li_h), 403)
 
@@ -458,7 +402,7 @@ class TestCreatePairing:
     ) -> None:  # fmt: skip
         _, (wang,) = await unit_and_cadres(registry, admin, "staff")
         hid = await registered_household(registry, clerk, db_urls)
-        other = officer(signing_key, "village_officer", OTHER_VILLAGE)
+        other = headers_for(signing_key, "village_officer", OTHER_VILLAGE)
         body = {"household_id": hid, "cadre_id": wang, "valid_from": str(TODAY)}
         assert_problem(await registry.post("/pairings", json=body, headers=other), 404)
 
@@ -562,7 +506,7 @@ class TestEndPairing:
         signing_key: SigningKey,
     ) -> None:  # fmt: skip
         _, pid, _, li = await self.paired(registry, admin, clerk, db_urls)
-        cadre = officer(signing_key, "cadre", COUNTY)
+        cadre = headers_for(signing_key, "cadre", COUNTY)
         body = self.END | {"successor": {"cadre_id": li}}
         assert_problem(await registry.post(f"/pairings/{pid}/end", json=body, headers=cadre), 403)
 
@@ -571,7 +515,7 @@ class TestEndPairing:
         signing_key: SigningKey,
     ) -> None:  # fmt: skip
         _, pid, _, li = await self.paired(registry, admin, clerk, db_urls)
-        other = officer(signing_key, "village_officer", OTHER_VILLAGE)
+        other = headers_for(signing_key, "village_officer", OTHER_VILLAGE)
         body = self.END | {"successor": {"cadre_id": li}}
         assert_problem(await registry.post(f"/pairings/{pid}/end", json=body, headers=other), 404)
 
@@ -639,7 +583,7 @@ class TestEndPairing:
         self, registry: httpx.AsyncClient, admin: Headers, clerk: Headers, db_urls: dict[str, str]
     ) -> None:
         hid, pid, _, _ = await self.paired(registry, admin, clerk, db_urls)
-        await set_status(db_urls, hid, "exited")
+        await set_household_status(db_urls, hid, "exited")
         end = {"valid_to": "2016-01-10", "end_reason": "household_exited"}
         r = await registry.post(f"/pairings/{pid}/end", json=end, headers=admin)
         assert r.status_code == 200 and r.json()["successor"] is None, r.text
@@ -675,7 +619,7 @@ class TestHouseholdPairings:
         self, registry: httpx.AsyncClient, clerk: Headers, db_urls: dict[str, str], signing_key: SigningKey
     ) -> None:
         hid = await registered_household(registry, clerk, db_urls)
-        other = officer(signing_key, "village_officer", OTHER_VILLAGE)
+        other = headers_for(signing_key, "village_officer", OTHER_VILLAGE)
         assert_problem(await registry.get(f"/households/{hid}/pairings", headers=other), 404)
 
     async def test_invalid(
@@ -739,8 +683,8 @@ class TestHouseholdPairings:
         )
         paired, unpaired = [await registered_household(registry, clerk, db_urls) for _ in range(2)]
         await pair(registry, admin, paired, wang, str(TODAY - timedelta(days=30)))
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
-        li_h = officer(signing_key, "cadre", COUNTY, "cadre-li")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
+        li_h = headers_for(signing_key, "cadre", COUNTY, "cadre-li")
         assert_problem(await registry.get(f"/households/{unpaired}/pairings", headers=li_h), 404)
         assert_problem(await registry.get(f"/households/{paired}/pairings", headers=li_h), 404)
         assert (await registry.get(f"/households/{paired}/pairings", headers=wang_h)).status_code == 200
@@ -754,9 +698,9 @@ class TestPairingGaps:
         self, registry: httpx.AsyncClient, admin: Headers, signing_key: SigningKey
     ) -> None:
         await unit_and_cadres(registry, admin, "staff", subs=("cadre-li",))
-        li_h = officer(signing_key, "cadre", COUNTY, "cadre-li")
+        li_h = headers_for(signing_key, "cadre", COUNTY, "cadre-li")
         assert_problem(await registry.get(f"/pairings/gaps?region={COUNTY}", headers=li_h), 404)
-        other = officer(signing_key, "township_officer", OTHER_TOWNSHIP)
+        other = headers_for(signing_key, "township_officer", OTHER_TOWNSHIP)
         assert_problem(await registry.get(f"/pairings/gaps?region={TOWNSHIP}", headers=other), 404)
 
     async def test_invalid(self, registry: httpx.AsyncClient, admin: Headers) -> None:
@@ -800,7 +744,7 @@ class TestMyHouseholds:
         )
         hid = await registered_household(registry, clerk, db_urls)
         p = await pair(registry, admin, hid, wang, str(TODAY - timedelta(days=30)))
-        wang_h = officer(signing_key, "cadre", COUNTY, "cadre-wang")
+        wang_h = headers_for(signing_key, "cadre", COUNTY, "cadre-wang")
         mine = (await registry.get("/me/households", headers=wang_h)).json()
         assert [h["household_id"] for h in mine["active"]] == [hid] and mine["past"] == []
         assert mine["active"][0]["active"] is True and mine["active"][0]["head_name"] == "黄志强"

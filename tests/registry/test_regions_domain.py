@@ -11,10 +11,12 @@ from services.registry.regions import domain
 from services.registry.regions.domain import KnownRegion, PolicyVersion, RegionStatusKind
 from shared.errors import DomainError, Invalid, NotAllowed, Refused, TooLarge
 from shared.roles import Principal, RegionLevel, Role
+from tests.factories import (
+    COUNTY,
+    TOWNSHIP,
+    VILLAGE,
+)
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-VILLAGE = "451025100201"
 ADMIN = Principal(sub="admin", role=Role.county_admin, region=COUNTY)
 OFFICER = Principal(sub="officer", role=Role.township_officer, region=TOWNSHIP)
 

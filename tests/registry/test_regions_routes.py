@@ -7,6 +7,7 @@ role is 403, the province system is read-only, invalid input is 422 and changes 
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -17,17 +18,26 @@ from fastapi import FastAPI
 
 from shared.jwt import SigningKey
 from shared.pagination import decode_cursor
-from tests.factories import assert_problem, auth, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_COUNTY,
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    PREFECTURE,
+    PROVINCE,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    Headers,
+    assert_problem,
+    auth,
+    count_rows,
+    headers_for,
+    issue,
+    put_population,
+    sql,
+)
 
-PROVINCE = "450000000000"
-PREFECTURE = "451000000000"
-COUNTY = "451025000000"
-OTHER_COUNTY = "451026000000"
-TOWNSHIP = "451025100000"
-OTHER_TOWNSHIP = "451025101000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_VILLAGE = "451025101201"
 YEAR = 2014
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
@@ -46,14 +56,6 @@ def officer(signing_key: SigningKey) -> dict[str, str]:
 @pytest.fixture
 def province(signing_key: SigningKey) -> dict[str, str]:
     return auth(issue(signing_key, "province_system", PROVINCE))
-
-
-async def _count(db_urls: dict[str, str], table: str) -> int:
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))  # noqa: S608 - fixed names
-    finally:
-        await conn.close()
 
 
 async def _add_other_county(db_urls: dict[str, str]) -> None:
@@ -160,7 +162,7 @@ class TestCreateRegion:
         officer = auth(issue(signing_key, "township_officer", TOWNSHIP))
         body = {"code": "451025100203", "name": "新村"}
         assert_problem(await registry.post("/regions", json=body, headers=officer), 403)
-        assert await _count(db_urls, "registry_region") == 8
+        assert await count_rows(db_urls, "registry_region") == 8
 
     async def test_outside_the_county(self, registry: httpx.AsyncClient, admin: dict[str, str]) -> None:
         body = {"code": "451026100000", "name": "外县镇"}
@@ -183,7 +185,7 @@ class TestCreateRegion:
         db_urls: dict[str, str],
     ) -> None:
         assert_problem(await registry.post("/regions", json=body, headers=admin), 422)
-        assert await _count(db_urls, "registry_region") == 8
+        assert await count_rows(db_urls, "registry_region") == 8
 
 
 class TestGetStatuses:
@@ -251,7 +253,7 @@ class TestPutStatuses:
         assert (await registry.get(f"/regions/{VILLAGE}/statuses", headers=admin)).json()[
             "statuses_by_year"
         ] == {str(YEAR): ["poor_village"]}
-        assert await _count(db_urls, "registry_region_status") == 1
+        assert await count_rows(db_urls, "registry_region_status") == 1
 
     async def test_out_of_scope_is_404(
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
@@ -332,11 +334,11 @@ class TestImportRegions:
     async def test_dry_run_validates_and_writes_nothing(
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
     ) -> None:
-        before = await _count(db_urls, "registry_region")
+        before = await count_rows(db_urls, "registry_region")
         response = await self._import(registry, admin, "code,name\n451025102000,龙临镇\n", dry_run="true")
         assert response.status_code == 200, response.text
         assert response.json()["dry_run"] is True and response.json()["created"] == 1
-        assert await _count(db_urls, "registry_region") == before
+        assert await count_rows(db_urls, "registry_region") == before
         bad = await self._import(registry, admin, "code,name\n12,x\n", dry_run="true")
         assert assert_problem(bad, 422)["errors"] == [
             {"row": 2, "field": "code", "message": "not a valid statistical division code"}
@@ -345,7 +347,7 @@ class TestImportRegions:
     async def test_any_error_rejects_the_whole_file_with_per_row_errors(
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
     ) -> None:
-        before = await _count(db_urls, "registry_region")
+        before = await count_rows(db_urls, "registry_region")
         text = (
             "code,name,parent_code\n"
             "451025102000,龙临镇,\n"  # fine
@@ -369,7 +371,7 @@ class TestImportRegions:
             (9, "code"),
         ]
         assert all(e["message"] for e in body["errors"])
-        assert await _count(db_urls, "registry_region") == before
+        assert await count_rows(db_urls, "registry_region") == before
         assert_problem(await registry.get("/regions/451025102000", headers=admin), 404)
 
     async def test_parent_later_in_the_file_is_an_error(
@@ -411,12 +413,12 @@ class TestImportRegions:
         region: str,
         db_urls: dict[str, str],
     ) -> None:
-        before = await _count(db_urls, "registry_region")
+        before = await count_rows(db_urls, "registry_region")
         response = await self._import(
             registry, auth(issue(signing_key, role, region)), "code,name\n451025102000,x\n"
         )
         assert_problem(response, 403)
-        assert await _count(db_urls, "registry_region") == before
+        assert await count_rows(db_urls, "registry_region") == before
 
 
 class TestRegionSubtree:
@@ -540,7 +542,7 @@ class TestPutPolicy:
             )
             assert params["notice_days"]["value"] == days
             assert params["notice_days"]["version"] == version
-        assert await _count(db_urls, "registry_policy_parameter") == 2
+        assert await count_rows(db_urls, "registry_policy_parameter") == 2
         conn = await asyncpg.connect(db_urls["registry"])
         try:
             rows = await conn.fetch("SELECT version, value FROM registry_policy_parameter ORDER BY version")
@@ -573,7 +575,7 @@ class TestPutPolicy:
             f"/regions/{COUNTY}/policy/{YEAR}/{name}", json={"value": value, "reason": "x"}, headers=admin
         )
         assert_problem(response, 422)
-        assert await _count(db_urls, "registry_policy_parameter") == 0
+        assert await count_rows(db_urls, "registry_policy_parameter") == 0
 
     async def test_reason_is_required(
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
@@ -581,7 +583,7 @@ class TestPutPolicy:
         url = f"/regions/{COUNTY}/policy/{YEAR}/notice_days"
         assert_problem(await registry.put(url, json={"value": 7}, headers=admin), 422)
         assert_problem(await registry.put(url, json={"value": 7, "reason": ""}, headers=admin), 422)
-        assert await _count(db_urls, "registry_policy_parameter") == 0
+        assert await count_rows(db_urls, "registry_policy_parameter") == 0
 
     async def test_scope_and_roles(
         self,
@@ -616,7 +618,7 @@ class TestPutPolicy:
             403,
         )
         assert (await registry.get(f"/regions/{VILLAGE}/policy/{YEAR}", headers=province)).status_code == 200
-        assert await _count(db_urls, "registry_policy_parameter") == 0
+        assert await count_rows(db_urls, "registry_policy_parameter") == 0
 
 
 # -- quotas -----------------------------------------------------------------------------------------------------
@@ -767,7 +769,7 @@ class TestPutQuota:
             _quota_url(target), json={"people": 1}, headers=auth(issue(signing_key, role, region))
         )
         assert_problem(response, 403)
-        assert await _count(db_urls, "registry_quota") == 0
+        assert await count_rows(db_urls, "registry_quota") == 0
 
     async def test_out_of_scope_is_404(
         self,
@@ -783,7 +785,7 @@ class TestPutQuota:
         assert_problem(await registry.get(_quota_url(OTHER_TOWNSHIP), headers=officer), 404)
         assert_problem(await registry.put(_quota_url(COUNTY), json={"people": 1}, headers=officer), 404)
         assert_problem(await registry.put(_quota_url(OTHER_COUNTY), json={"people": 1}, headers=admin), 404)
-        assert await _count(db_urls, "registry_quota") == 0
+        assert await count_rows(db_urls, "registry_quota") == 0
 
     @pytest.mark.parametrize(
         "body", [{"people": -1}, {"people": "many"}, {"people": 1.5}, {}, {"people": 1, "x": 2}]
@@ -796,7 +798,7 @@ class TestPutQuota:
         db_urls: dict[str, str],
     ) -> None:
         assert_problem(await registry.put(_quota_url(COUNTY), json=body, headers=admin), 422)
-        assert await _count(db_urls, "registry_quota") == 0
+        assert await count_rows(db_urls, "registry_quota") == 0
 
 
 # -- population ---------------------------------------------------------------------------------------------------
@@ -830,14 +832,14 @@ class TestPutPopulation:
             f"/regions/{VILLAGE}/population/{YEAR}", json={"population": 1}, headers=headers
         )
         assert_problem(response, 403)
-        assert await _count(db_urls, "registry_region_population") == 0
+        assert await count_rows(db_urls, "registry_region_population") == 0
 
     async def test_other_region(
         self, registry: httpx.AsyncClient, officer: dict[str, str], db_urls: dict[str, str]
     ) -> None:
         url = f"/regions/{OTHER_VILLAGE}/population/{YEAR}"
         assert_problem(await registry.put(url, json={"population": 1}, headers=officer), 404)
-        assert await _count(db_urls, "registry_region_population") == 0
+        assert await count_rows(db_urls, "registry_region_population") == 0
 
     @pytest.mark.parametrize("body", [{"population": -1}, {}, {"population": 1, "x": 1}])
     async def test_invalid(
@@ -850,4 +852,77 @@ class TestPutPopulation:
         assert_problem(
             await registry.put(f"/regions/{VILLAGE}/population/{YEAR}", json=body, headers=admin), 422
         )
-        assert await _count(db_urls, "registry_region_population") == 0
+        assert await count_rows(db_urls, "registry_region_population") == 0
+
+    async def test_valid_invalid_and_scope_with_audit(
+        self,
+        registry: httpx.AsyncClient,
+        signing_key: SigningKey,
+        admin: Headers,
+        db_urls: dict[str, str],
+    ) -> None:
+        clerk = headers_for(signing_key, "village_officer", VILLAGE, sub="clerk-jiuzhou")
+        township = headers_for(signing_key, "township_officer", TOWNSHIP, sub="officer-xinjing")
+        assert (await put_population(registry, clerk, VILLAGE, 2014, 1200, 300)).status_code == 204
+        rows = await sql(
+            db_urls,
+            "SELECT region_code, year, population, households, updated_by FROM registry_region_population",
+        )
+        assert [tuple(r) for r in rows] == [(VILLAGE, 2014, 1200, 300, "clerk-jiuzhou")]
+        # Upsert: the same region and year is replaced, not duplicated.
+        response = await put_population(registry, township, VILLAGE, 2014, 1250)
+        assert response.status_code == 204 and response.content == b""
+        rows = await sql(
+            db_urls,
+            "SELECT region_code, year, population, households, updated_by FROM registry_region_population",
+        )
+        assert [tuple(r) for r in rows] == [(VILLAGE, 2014, 1250, None, "officer-xinjing")]
+        assert (await put_population(registry, township, TOWNSHIP, 2015, 5000)).status_code == 204
+        assert (await put_population(registry, admin, COUNTY, 2014, 0)).status_code == 204
+        assert len(await sql(db_urls, "SELECT 1 FROM registry_region_population")) == 3
+        events = await sql(
+            db_urls,
+            "SELECT record_id, region_code, detail FROM registry_audit_event WHERE action = 'population.set' ORDER BY id",
+        )
+        assert [(e["record_id"], e["region_code"]) for e in events] == [
+            (VILLAGE, VILLAGE),
+            (VILLAGE, VILLAGE),
+            (TOWNSHIP, TOWNSHIP),
+            (COUNTY, COUNTY),
+        ]
+        assert json.loads(events[1]["detail"]) == {"year": 2014, "population": 1250, "households": None}
+        # Roles that may not record population.
+        for role, region in (("province_system", "450000000000"), ("cadre", COUNTY)):
+            headers = auth(issue(signing_key, role, region))
+            assert_problem(await put_population(registry, headers, VILLAGE, 2014, 1), 403)
+        # Regions outside the caller's scope, or missing, are 404.
+        for headers, code in (
+            (clerk, SIBLING_VILLAGE),
+            (clerk, TOWNSHIP),
+            (township, OTHER_TOWNSHIP),
+            (township, OTHER_VILLAGE),
+            (township, COUNTY),
+            (auth(issue(signing_key, "county_admin", OTHER_COUNTY)), VILLAGE),
+            (admin, "451025100299"),
+        ):
+            assert_problem(await put_population(registry, headers, code, 2014, 1), 404)
+        # Invalid values.
+        for body, year in (
+            ({"population": -1}, 2014),
+            ({"population": 10, "households": -1}, 2014),
+            ({"population": "many"}, 2014),
+            ({}, 2014),
+            ({"population": 10, "extra": 1}, 2014),
+            ({"population": 10}, 1999),
+        ):
+            assert_problem(
+                await registry.put(f"/regions/{VILLAGE}/population/{year}", json=body, headers=admin), 422
+            )
+        assert_problem(
+            await registry.put("/regions/4510/population/2014", json={"population": 1}, headers=admin), 422
+        )
+        # Nothing refused changed anything.
+        rows = await sql(
+            db_urls, "SELECT population FROM registry_region_population WHERE region_code = $1", VILLAGE
+        )
+        assert [r["population"] for r in rows] == [1250]

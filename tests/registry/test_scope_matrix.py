@@ -35,14 +35,19 @@ from fastapi.routing import iter_route_contexts
 from services.registry.settings import RegistrySettings
 from shared.clock import CHINA_TIME
 from shared.jwt import KeySet, SigningKey
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    COUNTY,
+    OTHER_TOWNSHIP,
+    SIBLING_VILLAGE,
+    TOWNSHIP,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 from tests.harness import running
 
-COUNTY = "451025000000"
-TOWNSHIP = "451025100000"
-VILLAGE = "451025100201"
-SIBLING_VILLAGE = "451025100202"
-OTHER_TOWNSHIP = "451025101000"
 #: A code inside the county that names no region: the "missing" twin of a region code.
 MISSING_CODE = "451025100299"
 TODAY = datetime.now(UTC).astimezone(CHINA_TIME).date()

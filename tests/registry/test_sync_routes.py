@@ -24,10 +24,15 @@ from services.registry.sync.domain import SyncCursor
 from services.registry.sync.schemas import SyncDownload, decode_cursor, encode_cursor
 from shared.jwt import SigningKey
 from shared.pagination import encode_cursor as encode_keyset
-from tests.factories import assert_problem, auth, household_payload, issue
+from tests.factories import (
+    COUNTY,
+    VILLAGE,
+    assert_problem,
+    auth,
+    household_payload,
+    issue,
+)
 
-COUNTY = "451025000000"
-VILLAGE = "451025100201"
 START = date(2026, 1, 1)
 
 pytestmark = pytest.mark.usefixtures("seed_regions")

@@ -11,6 +11,7 @@ from fastapi import Query
 from services.registry.audit.schemas import AuditEventPage
 from services.registry.audit.service import AuditQuery, AuditService
 from shared.context import ReadContextDep
+from shared.pagination import MAX_CURSOR_LENGTH
 from shared.routing import APIRouter
 
 router = APIRouter(tags=["audit"])
@@ -35,7 +36,7 @@ async def audit_log(
     since: Annotated[datetime | None, Query(description="Inclusive; RFC 3339 with a timezone")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive; RFC 3339 with a timezone")] = None,
     cursor: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor` of the previous page")
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEventPage:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from shared.pagination import Page
 from shared.schemas import ResponseModel
 
 __all__ = ["AuditEventPage", "AuditEventPublic"]
@@ -30,8 +31,5 @@ class AuditEventPublic(ResponseModel):
     request_id: str | None
 
 
-class AuditEventPage(ResponseModel):
-    """Newest first; `next_cursor` continues with older entries."""
-
-    items: list[AuditEventPublic]
-    next_cursor: int | None = Field(None, description="Pass as `cursor` for older entries; null at the end")
+#: Newest first; `next_cursor` continues with older entries.
+AuditEventPage = Page[AuditEventPublic]

@@ -256,41 +256,18 @@ def _yuan(fen: int) -> Decimal:
 
 def created_public(row: VersionRow) -> HelpRecordPublic:
     """The public shape of a record just stored (version 1: no signature, photo or raised flag yet)."""
-    return HelpRecordPublic(
-        id=row.id,
+    version = HelpRecordVersion(
         version=row.version,
-        household_id=row.household_id,
-        cadre_id=row.cadre_id,
-        record_type=row.record_type,
-        device_time=row.device_time,
         received_at=row.received_at,
-        device_id=row.device_id,
-        place=row.place,
-        gps_lat=row.gps_lat,
-        gps_lon=row.gps_lon,
-        content=row.content,
-        money_yuan=_yuan(row.money_fen),
-        goods=row.goods,
-        measures=row.measures,
-        flags=sorted(row.flags),
+        created_by=row.created_by,
         correction_reason=row.correction_reason,
-        confirmation_status=domain.ConfirmationStatus.draft,
-        confirmations=[],
-        attachments=[],
-        versions=[
-            HelpRecordVersion(
-                version=row.version,
-                received_at=row.received_at,
-                created_by=row.created_by,
-                correction_reason=row.correction_reason,
-                payload_hash=row.payload_hash,
-            )
-        ],
+        payload_hash=row.payload_hash,
     )
+    return _public(row, versions=[version], raised=set(), confirmations=[], attachments=[])
 
 
 def _public(
-    row: HelpRecord,
+    row: HelpRecord | VersionRow,
     *,
     versions: list[HelpRecordVersion],
     raised: set[str],

@@ -30,8 +30,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from services.registry.households.domain import HouseholdStatus, VillageTally
 from services.registry.households.schemas import (
     LIST_FIELDS,
-    HouseholdListItem,
     HouseholdQuery,
+    ListPage,
+    ListRow,
     SortKey,
 )
 from services.registry.identification.domain import IN_IDENTIFICATION, POOR_STATUSES, Status
@@ -48,7 +49,7 @@ from services.registry.scope import household_scope
 from shared.context import Context
 from shared.db import execute, scope_filter
 from shared.errors import Refused
-from shared.pagination import CursorValue, Page, decode_cursor, encode_cursor
+from shared.pagination import CursorValue, decode_cursor, encode_cursor
 from shared.problems import BadRequest
 from shared.roles import Role, scope_prefix
 
@@ -462,7 +463,7 @@ class HouseholdRepository:
         ]
 
     # -- the list --------------------------------------------------------------------------------------------
-    async def page(self, query: HouseholdQuery) -> Page[HouseholdListItem]:
+    async def page(self, query: HouseholdQuery) -> ListPage:
         """One keyset page of the households in scope matching `query` (each order is served by an index)."""
         sort_field = _SORT_FIELD[query.sort]
         column = _LIST_COLUMNS[sort_field]
@@ -520,12 +521,12 @@ class HouseholdRepository:
         )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [HouseholdListItem.model_construct(**{f: r[f] for f in selected}) for r in rows]
+        items: list[ListRow] = [{f: r[f] for f in selected} for r in rows]
         next_cursor = None
         if more and rows:
             last = rows[-1]
             next_cursor = encode_cursor(query.sort.value, last[sort_field], last["id"])
-        return Page[HouseholdListItem](items=items, next_cursor=next_cursor)
+        return ListPage(items, next_cursor)
 
     # -- statistics ------------------------------------------------------------------------------------------
     async def region(self, code: str) -> Region | None:

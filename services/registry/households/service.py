@@ -27,7 +27,6 @@ from services.registry.households.schemas import (
     HeadChange,
     HouseholdCard,
     HouseholdCreate,
-    HouseholdListItem,
     HouseholdQuery,
     HouseholdSplit,
     HouseholdStats,
@@ -35,6 +34,7 @@ from services.registry.households.schemas import (
     HouseholdVersion,
     IncomeSet,
     IncomeVersion,
+    ListPage,
     MemberCreate,
     MemberFields,
     MemberLeave,
@@ -51,7 +51,6 @@ from services.registry.pii import PersonalDataCipher, mask_bank_account, mask_id
 from shared.context import Context
 from shared.errors import Invalid
 from shared.etag import stale
-from shared.pagination import Page
 from shared.problems import NotFound, UnprocessableEntity
 from shared.roles import Role, scope_prefix
 
@@ -725,14 +724,14 @@ class HouseholdService:
         )
         return card.model_copy(update=update)
 
-    async def page(self, query: HouseholdQuery) -> Page[HouseholdListItem]:
+    async def page(self, query: HouseholdQuery) -> ListPage:
         unknown = [f for f in query.fields if f not in LIST_FIELDS]
         if unknown:
             raise UnprocessableEntity(
                 f"unknown fields: {', '.join(unknown)}", field="fields", allowed=sorted(LIST_FIELDS)
             )
         if query.region is not None and not domain.region_visible(self.ctx.principal, query.region):
-            return Page[HouseholdListItem](items=[], next_cursor=None)
+            return ListPage([], None)
         return await self.repo.page(query)
 
     async def stats(self, region_code: str, year: int) -> HouseholdStats:

@@ -31,7 +31,7 @@ from services.registry.households.domain import (
     LaborCapacity,
     PovertyAttribute,
 )
-from shared.clock import CHINA_TIME
+from shared.clock import CHINA_TIME, rfc3339
 from shared.errors import DomainError, Invalid, NotAllowed, Refused
 from shared.roles import Role
 
@@ -563,8 +563,8 @@ def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: date
         now >= closes,
         Refused,
         "notice_not_over",
-        f"the notice runs {policy.notice_days} full days; it can close at {closes.isoformat()}",
-        earliest=closes.isoformat(),
+        f"the notice runs {policy.notice_days} full days; it can close at {rfc3339(closes)}",
+        earliest=rfc3339(closes),
     )
     _need(
         not state.open_objections,

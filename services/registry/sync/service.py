@@ -17,6 +17,7 @@ from typing import Any
 from services.registry.sync import domain
 from services.registry.sync.repository import SyncRepository, prune_changes
 from services.registry.sync.schemas import decode_cursor, encode_cursor
+from shared.clock import rfc3339
 from shared.context import Context
 
 __all__ = ["SyncService", "prune_change_feed"]
@@ -63,7 +64,7 @@ class SyncService:
             + ',"removed":'
             + json.dumps(sorted(str(h) for h in removed))
             + ',"server_time":'
-            + json.dumps(now.isoformat())
+            + json.dumps(rfc3339(now))
             + "}"
         )
         return body.encode()

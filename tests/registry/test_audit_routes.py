@@ -1,12 +1,7 @@
-"""Population and the audit log as the household routes fill them (moved from tests/test_household_queries.py).
-
-`PUT /regions/{code}/population/{year}` (the base of poverty incidence) and `GET /audit` (county administrators)
-belong to the regions and audit features; these tests drive them with the writes and unmasked reads of households.
-"""
+"""`GET /audit`: the registry's audit log (county administrators), as the writes and unmasked reads fill it."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,19 +9,19 @@ import httpx
 import pytest
 
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, auth, issue
-from tests.registry.test_households_routes import (
+from shared.pagination import decode_cursor, encode_cursor
+from tests.factories import (
     COUNTY,
     OTHER_COUNTY,
     OTHER_COUNTY_TOWNSHIP,
     OTHER_COUNTY_VILLAGE,
-    OTHER_TOWNSHIP,
-    OTHER_VILLAGE,
-    SIBLING_VILLAGE,
     TOWNSHIP,
     VILLAGE,
     Headers,
-    create_named,
+    assert_problem,
+    auth,
+    create_household,
+    issue,
     put_population,
     sql,
 )
@@ -60,81 +55,6 @@ async def add_other_county(db_urls: dict[str, str]) -> None:
     )
 
 
-class TestPutPopulation:
-    async def test_valid_invalid_and_scope(
-        self,
-        registry: httpx.AsyncClient,
-        signing_key: SigningKey,
-        admin: Headers,
-        township: Headers,
-        clerk: Headers,
-        db_urls: dict[str, str],
-    ) -> None:
-        assert (await put_population(registry, clerk, VILLAGE, 2014, 1200, 300)).status_code == 204
-        rows = await sql(
-            db_urls,
-            "SELECT region_code, year, population, households, updated_by FROM registry_region_population",
-        )
-        assert [tuple(r) for r in rows] == [(VILLAGE, 2014, 1200, 300, "clerk-jiuzhou")]
-        # Upsert: the same region and year is replaced, not duplicated.
-        response = await put_population(registry, township, VILLAGE, 2014, 1250)
-        assert response.status_code == 204 and response.content == b""
-        rows = await sql(
-            db_urls,
-            "SELECT region_code, year, population, households, updated_by FROM registry_region_population",
-        )
-        assert [tuple(r) for r in rows] == [(VILLAGE, 2014, 1250, None, "officer-xinjing")]
-        assert (await put_population(registry, township, TOWNSHIP, 2015, 5000)).status_code == 204
-        assert (await put_population(registry, admin, COUNTY, 2014, 0)).status_code == 204
-        assert len(await sql(db_urls, "SELECT 1 FROM registry_region_population")) == 3
-        events = await sql(
-            db_urls,
-            "SELECT record_id, region_code, detail FROM registry_audit_event WHERE action = 'population.set' ORDER BY id",
-        )
-        assert [(e["record_id"], e["region_code"]) for e in events] == [
-            (VILLAGE, VILLAGE),
-            (VILLAGE, VILLAGE),
-            (TOWNSHIP, TOWNSHIP),
-            (COUNTY, COUNTY),
-        ]
-        assert json.loads(events[1]["detail"]) == {"year": 2014, "population": 1250, "households": None}
-        # Roles that may not record population.
-        for role, region in (("province_system", "450000000000"), ("cadre", COUNTY)):
-            headers = auth(issue(signing_key, role, region))
-            assert_problem(await put_population(registry, headers, VILLAGE, 2014, 1), 403)
-        # Regions outside the caller's scope, or missing, are 404.
-        for headers, code in (
-            (clerk, SIBLING_VILLAGE),
-            (clerk, TOWNSHIP),
-            (township, OTHER_TOWNSHIP),
-            (township, OTHER_VILLAGE),
-            (township, COUNTY),
-            (auth(issue(signing_key, "county_admin", OTHER_COUNTY)), VILLAGE),
-            (admin, "451025100299"),
-        ):
-            assert_problem(await put_population(registry, headers, code, 2014, 1), 404)
-        # Invalid values.
-        for body, year in (
-            ({"population": -1}, 2014),
-            ({"population": 10, "households": -1}, 2014),
-            ({"population": "many"}, 2014),
-            ({}, 2014),
-            ({"population": 10, "extra": 1}, 2014),
-            ({"population": 10}, 1999),
-        ):
-            assert_problem(
-                await registry.put(f"/regions/{VILLAGE}/population/{year}", json=body, headers=admin), 422
-            )
-        assert_problem(
-            await registry.put("/regions/4510/population/2014", json={"population": 1}, headers=admin), 422
-        )
-        # Nothing refused changed anything.
-        rows = await sql(
-            db_urls, "SELECT population FROM registry_region_population WHERE region_code = $1", VILLAGE
-        )
-        assert [r["population"] for r in rows] == [1250]
-
-
 class TestAuditLog:
     async def test_wrong_role(
         self, registry: httpx.AsyncClient, signing_key: SigningKey, township: Headers, clerk: Headers
@@ -157,8 +77,8 @@ class TestAuditLog:
         db_urls: dict[str, str],
     ) -> None:
         await add_other_county(db_urls)
-        h1 = await create_named(registry, clerk)
-        h2 = await create_named(registry, clerk, head="李四")
+        h1 = await create_household(registry, clerk)
+        h2 = await create_household(registry, clerk, head="李四")
         patched = await registry.patch(
             f"/households/{h1}", json={"bank_name": "邮政储蓄"}, headers=township | {"If-Match": '"1"'}
         )
@@ -166,7 +86,7 @@ class TestAuditLog:
         assert (await registry.get(f"/households/{h1}?unmask=true", headers=admin)).status_code == 200
         assert (await put_population(registry, admin, VILLAGE, 2014, 1000)).status_code == 204
         other_admin = auth(issue(signing_key, "county_admin", OTHER_COUNTY, sub="admin-debao"))
-        foreign = await create_named(registry, other_admin, OTHER_COUNTY_VILLAGE)
+        foreign = await create_household(registry, other_admin, OTHER_COUNTY_VILLAGE)
         assert (
             await put_population(registry, other_admin, OTHER_COUNTY_TOWNSHIP, 2014, 10)
         ).status_code == 204
@@ -241,10 +161,14 @@ class TestAuditLog:
             {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
             {"since": "yesterday"},
             {"household_id": "not-a-uuid"},
-            {"cursor": 0},
             {"limit": 0},
         ):
             assert_problem(await registry.get("/audit", params=params, headers=admin), 422)
+
+        # A cursor is opaque: a number, another list's cursor or garbage is 400 cursor_invalid.
+        for bad in ("0", encode_cursor("region", VILLAGE), "!!!"):
+            body = assert_problem(await registry.get("/audit", params={"cursor": bad}, headers=admin), 400)
+            assert body["code"] == "cursor_invalid"
 
         # Keyset pages: newest first, next_cursor until the last page.
         pages: list[list[int]] = []
@@ -259,7 +183,7 @@ class TestAuditLog:
             cursor = body["next_cursor"]
             if cursor is None:
                 break
-            assert cursor == pages[-1][-1]
+            assert decode_cursor(cursor, "audit", [int]) == (pages[-1][-1],)  # opaque: the last id served
         assert pages == [[e["id"] for e in log[i : i + 2]] for i in range(0, 5, 2)]
         # Paging combines with a filter; an exact multiple ends without a dangling cursor.
         first = (
