@@ -8,11 +8,13 @@ stack traces.
 from __future__ import annotations
 
 import logging
-from typing import Any, Self
+import re
+from typing import Any, Literal, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import DomainError
@@ -22,11 +24,13 @@ __all__ = [
     "AppError",
     "BadRequest",
     "Conflict",
+    "FieldProblem",
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
     "PreconditionRequired",
+    "Problem",
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
@@ -35,10 +39,44 @@ __all__ = [
     "UpstreamUnavailable",
     "from_domain",
     "install_problem_handlers",
+    "instance_of",
+    "json_pointer",
     "problem_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    """One invalid input of a validation problem: a JSON Pointer into the body, or a parameter."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    pointer: str | None = Field(
+        None, description="RFC 6901 JSON Pointer into the request body", examples=["/members/0/name"]
+    )
+    parameter: str | None = Field(None, description="The query, path or header parameter", examples=["limit"])
+    in_: Literal["query", "path", "header", "cookie"] | None = Field(None, alias="in")
+    message: str
+    code: str = Field(description="The validation error's type", examples=["missing"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every error of every process (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["https://jingzhun.example/problems/not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(ge=400, le=599, examples=[404])
+    detail: str
+    instance: str | None = Field(
+        None, description="The path the client called", examples=["/api/registry/regions"]
+    )
+    code: str | None = Field(None, description="A stable code for clients to switch on, when a rule refused")
+    errors: list[FieldProblem] | None = Field(None, description="The invalid inputs (validation problems)")
+
+
 _log = logging.getLogger("jingzhun.errors")
 _TYPE_BASE = "https://jingzhun.example/problems/"
 
@@ -192,18 +230,41 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def json_pointer(path: tuple[int | str, ...] | list[int | str]) -> str:
+    """RFC 6901 JSON Pointer of a location in a JSON document ("" for the whole document)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """One entry per error: a JSON Pointer into the body (`pointer`), or the parameter and where it was sent."""
     errors = []
     for err in exc.errors():
-        errors.append(
-            {
-                # "body.members.0.id_number": where in the request the problem is.
-                "pointer": ".".join(str(p) for p in err.get("loc", ())),
-                "message": err.get("msg", ""),
-                "code": err.get("type", ""),
-            }
-        )
+        loc = list(err.get("loc", ()))
+        where = str(loc[0]) if loc else "body"
+        entry: dict[str, Any]
+        if where == "body":
+            entry = {"pointer": json_pointer(loc[1:])}
+        else:
+            entry = {"parameter": ".".join(str(p) for p in loc[1:]), "in": where}
+        entry.update(message=err.get("msg", ""), code=err.get("type", ""))
+        errors.append(entry)
     return errors
+
+
+def _where(error: dict[str, Any]) -> str:
+    if "pointer" in error:
+        return str(error["pointer"] or "body")
+    return f"{error['in']} parameter {error['parameter']}"
+
+
+#: The prefix a reverse proxy says it serves this process under (the gateway sends `/api/{service}`).
+_FORWARDED_PREFIX = re.compile(r"^/api/[a-z][a-z_]{0,31}$")
+
+
+def instance_of(request: Request) -> str:
+    """The path the client called: the gateway's `/api/{service}` prefix (X-Forwarded-Prefix), then the path."""
+    prefix = request.headers.get("x-forwarded-prefix", "")
+    return (prefix if _FORWARDED_PREFIX.match(prefix) else "") + request.url.path
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -216,7 +277,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.title,
             exc.detail,
             slug=exc.slug,
-            instance=request.url.path,
+            instance=instance_of(request),
             headers=exc.headers,
             **{k: v for k, v in exc.extensions.items() if k not in _STANDARD_MEMBERS},
         )
@@ -228,13 +289,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _field_errors(exc)
-        detail = "; ".join(f"{e['pointer']}: {e['message']}" for e in errors[:5])
+        detail = "; ".join(f"{_where(e)}: {e['message']}" for e in errors[:5])
         return problem_response(
             422,
             "Validation failed",
             detail,
             slug="validation-error",
-            instance=request.url.path,
+            instance=instance_of(request),
             errors=errors,
         )
 
@@ -247,7 +308,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             title,
             detail,
             slug=slug,
-            instance=request.url.path,
+            instance=instance_of(request),
             headers=dict(exc.headers or {}),
         )
 

@@ -281,7 +281,7 @@ class TestCreateUser:
             "/users", json=new_user("cadre", COUNTY, username="bad name!"), headers=admin
         )
         body = assert_problem(response, 422)
-        assert [e["pointer"] for e in body["errors"]] == ["body.username"]
+        assert [e["pointer"] for e in body["errors"]] == ["/username"]
 
     async def test_cannot_create_a_county_admin(
         self, gateway: httpx.AsyncClient, make_user: MakeUser
@@ -343,7 +343,7 @@ class TestCreateUser:
         admin = await as_user(gateway, make_user, "county_admin", COUNTY)
         response = await gateway.post("/users", json=new_user("cadre", region), headers=admin)
         body = assert_problem(response, 422)
-        assert [e["pointer"] for e in body["errors"]] == ["body.region_code"]
+        assert [e["pointer"] for e in body["errors"]] == ["/region_code"]
 
     async def test_duplicate_username_is_409(
         self, gateway: httpx.AsyncClient, make_user: MakeUser, db_urls: dict[str, str]
@@ -380,8 +380,8 @@ class TestCreateUser:
         admin = await as_user(gateway, make_user, "county_admin", COUNTY)
         response = await gateway.post("/users", json=new_user("cadre", COUNTY, **{field: "x"}), headers=admin)
         body = assert_problem(response, 422)
-        assert {"pointer": f"body.{field}", "code": "extra_forbidden"}.items() <= body["errors"][0].items()
-        assert f"body.{field}" in body["detail"]
+        assert {"pointer": f"/{field}", "code": "extra_forbidden"}.items() <= body["errors"][0].items()
+        assert f"/{field}" in body["detail"]
 
     @pytest.mark.parametrize("field", ["display_name", "username", "password"])
     async def test_nul_byte_in_a_string_is_422(
@@ -419,7 +419,7 @@ class TestCreateUser:
         payload[field] = value
         response = await gateway.post("/users", json=payload, headers=admin)
         body = assert_problem(response, 422)
-        assert [e["pointer"] for e in body["errors"]] == [f"body.{field}"]
+        assert [e["pointer"] for e in body["errors"]] == [f"/{field}"]
 
     async def test_creation_is_audited(
         self, gateway: httpx.AsyncClient, make_user: MakeUser, db_urls: dict[str, str]
@@ -673,7 +673,7 @@ class TestGetUser:
     async def test_invalid(self, gateway: httpx.AsyncClient, make_user: MakeUser) -> None:
         headers = await as_user(gateway, make_user, "county_admin", COUNTY)
         body = assert_problem(await gateway.get("/users/not-a-uuid", headers=headers), 422)
-        assert body["errors"][0]["pointer"] == "path.user_id"
+        assert (body["errors"][0]["parameter"], body["errors"][0]["in"]) == ("user_id", "path")
 
 
 # -- POST /users/{user_id}/disable ----------------------------------------------------------------------------

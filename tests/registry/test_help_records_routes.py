@@ -684,7 +684,7 @@ class TestBatchHelpRecords:
             "version": 1,
         }
         # A rejected record carries its problem's code (null for validation errors) and the field errors.
-        assert results[17]["code"] is None and results[17]["errors"][0]["pointer"].startswith("money_yuan")
+        assert results[17]["code"] is None and results[17]["errors"][0]["pointer"].startswith("/money_yuan")
         assert results[42]["code"] == "not_found" and results[42]["errors"] == []
         # Each accepted result references the record: read it at its id, at the version given.
         stored = await read(registry, phone.headers, records[0]["id"])

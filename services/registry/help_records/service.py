@@ -57,7 +57,14 @@ from shared.context import Context
 from shared.errors import DomainError
 from shared.etag import stale
 from shared.pagination import Page, decode_cursor, encode_cursor
-from shared.problems import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, from_domain
+from shared.problems import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    from_domain,
+    json_pointer,
+)
 from shared.roles import Principal
 
 __all__ = [
@@ -354,7 +361,7 @@ class HelpRecordService:
                 payload = HelpRecordCreate.model_validate(raw)
             except ValidationError as exc:
                 errors = [
-                    FieldError(pointer=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"])
+                    FieldError(pointer=json_pointer(list(e["loc"])), message=e["msg"], code=e["type"])
                     for e in exc.errors(include_url=False, include_input=False)
                 ]
                 results[index] = BatchRejected(
