@@ -1,7 +1,7 @@
 # One word per task. Everything goes through scripts/dev.py, which creates .venv and installs the lock file.
 PY ?= python3
 
-.PHONY: run test lint typecheck bench bench-registry lock migrate seed keys deploy-check
+.PHONY: run test lint typecheck contract bench bench-registry lock migrate seed keys deploy-check
 
 run:        ## start PostgreSQL (embedded unless DATABASE_URL), migrate, seed the demo county, serve on :8000
 	$(PY) scripts/dev.py run
@@ -14,6 +14,9 @@ lint:       ## ruff (lint + format check), mypy --strict over app code and tests
 
 typecheck:  ## mypy --strict over app code and tests
 	$(PY) scripts/dev.py typecheck
+
+contract:   ## the API contract: merged OpenAPI → var/openapi.json, Spectral, Redocly, openapi-typescript + tsc; ARGS="kotlin"
+	.venv/bin/python scripts/contract.py $(ARGS)
 
 bench:      ## gateway vs direct benchmark (prints a table); ARGS="--quick" for a short run
 	$(PY) scripts/dev.py bench $(ARGS)

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway import proxy
+from gateway.deps import authenticated_caller
+from gateway.edge import EdgeMiddleware
 from gateway.identity import Identity, Revocations, refresh_revocations
 from gateway.openapi_merge import OpenAPIMerger
 from gateway.passwords import Passwords
@@ -27,6 +27,7 @@ from shared.auth import TokenAuthority
 from shared.db import create_engine, install_sessions, ping
 from shared.jwt import KeySet, SigningKey
 from shared.observability import configure_logging
+from shared.openapi import declare_dependency, install_docs, install_openapi, operation_id
 
 __all__ = ["create_app"]
 
@@ -34,6 +35,21 @@ _log = logging.getLogger("jingzhun.gateway")
 
 #: How long shutdown waits for a revocation refresh under way before cancelling it.
 _REFRESH_STOP_SECONDS = 2.0
+
+#: How a client authenticates: a bearer token, which Swagger UI's "Authorize" gets with the password grant.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from `POST /auth/token` (15 minutes)",
+    },
+    "password": {
+        "type": "oauth2",
+        "description": "The password grant of `POST /auth/token` (for Swagger UI's Authorize)",
+        "flows": {"password": {"tokenUrl": "/auth/token", "scopes": {}}},
+    },
+}
 
 DESCRIPTION = """
 Jingzhun (精准) platform API: identity at the gateway, and the registry, planning and assessment services
@@ -96,6 +112,9 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
         app.state.identity = Identity(settings, key, passwords, revocations)
         app.state.rate_limiter = make_rate_limiter(settings.redis_url)
         app.state.upstream = proxy.make_upstream(settings)
+        app.state.route_templates = proxy.RouteTemplates(
+            settings.upstreams, refresh=settings.route_templates_refresh_seconds
+        )
         app.state.openapi_merger = OpenAPIMerger(settings.upstreams)
 
         stopping = asyncio.Event()
@@ -124,6 +143,7 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
+            await app.state.route_templates.close()
             await app.state.upstream.close()
             await app.state.rate_limiter.close()
             await engine.dispose()
@@ -133,11 +153,15 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # /openapi.json (merged), /docs and /redoc: shared.openapi.install_docs, with offline assets.
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    # Inside the observability middleware (its durations include compression) and CORS.
+    app.add_middleware(EdgeMiddleware, minimum_size=settings.gzip_min_bytes, level=settings.gzip_level)
     install_common(app, settings, service="gateway", cors_origins=settings.cors_origins)
     app.include_router(health_router(_ready))
     app.include_router(tokens.router)
@@ -146,29 +170,16 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
     # First: the busiest route is matched before the few dozen identity routes (none of which starts with /api/).
     app.router.routes.insert(0, proxy.route)
 
-    def gateway_openapi() -> dict[str, Any]:
-        from fastapi.openapi.utils import get_openapi
+    # `app.openapi()` is the gateway's own document (finished by shared.openapi, as the services' are);
+    # `/openapi.json` answers it merged with the services' (gateway/openapi_merge.py), and scripts/contract.py
+    # builds the same merged document offline from each process's `app.openapi()`.
+    declare_dependency(authenticated_caller, 401, 429)
+    install_openapi(app, security_schemes=SECURITY_SCHEMES, security=[{"bearer": []}, {"password": []}])
 
-        doc = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        doc.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-            "password": {
-                "type": "oauth2",
-                "flows": {"password": {"tokenUrl": "/auth/token", "scopes": {}}},
-            },
-        }
-        doc["security"] = [{"bearer": []}, {"password": []}]
-        return doc
-
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(request: Request) -> JSONResponse:
+    async def merged_document(request: Request) -> dict[str, Any]:
         merger: OpenAPIMerger = request.app.state.openapi_merger
-        return JSONResponse(await merger.document(gateway_openapi()))
+        return await merger.document(app.openapi())  # `servers`: the gateway's root
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Jingzhun API")
+    install_docs(app, document=merged_document)
 
     return app

@@ -6,12 +6,23 @@ or slow upstream becomes 502/504 problem+json rather than a hang.
 
 Two upstream clients are available (`PROXY_CLIENT`): aiohttp (default) and httpx. On 2-core machines httpx
 costs several times more CPU per proxied request (encode/httpx#3215); `bench/gateway.py` measures both.
+
+The upstream learns the path the client called: `X-Forwarded-Prefix: /api/{service}` (problem `instance`
+members are built from it; a client's own copy never passes). Metrics and access logs label a proxied request
+with the upstream's route template under its prefix (`/api/registry/households/{household_id}`), matched
+against the paths of the service's OpenAPI document (`RouteTemplates`); a path no service route has stays
+`unmatched`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,9 +34,18 @@ from starlette.routing import Route
 
 from gateway.deps import authenticated_caller
 from gateway.settings import GatewaySettings
-from shared.problems import NotFound, UpstreamTimeout, UpstreamUnavailable
+from shared.observability import UNMATCHED
+from shared.problems import AppError, NotFound, UpstreamTimeout, UpstreamUnavailable
 
-__all__ = ["AiohttpUpstream", "HttpxUpstream", "Upstream", "make_upstream", "proxy", "route"]
+__all__ = [
+    "AiohttpUpstream",
+    "HttpxUpstream",
+    "RouteTemplates",
+    "Upstream",
+    "make_upstream",
+    "proxy",
+    "route",
+]
 
 _log = logging.getLogger("jingzhun.proxy")
 
@@ -50,6 +70,8 @@ _HOP_BY_HOP = frozenset(
 
 # Set again by the gateway's own server and middleware.
 _RESPONSE_SKIP = _HOP_BY_HOP | {"date", "server", "x-request-id"}
+# Request headers the proxy sets itself: a client's copy never reaches the service.
+_SET_HERE = frozenset({"x-forwarded-for", "x-forwarded-prefix", "x-request-id"})
 
 
 class UpstreamResponse(Protocol):
@@ -185,14 +207,143 @@ def make_upstream(settings: GatewaySettings) -> Upstream:
     return AiohttpUpstream(settings) if settings.proxy_client == "aiohttp" else HttpxUpstream(settings)
 
 
+# -- route templates -------------------------------------------------------------------------------------
+class _Node:
+    __slots__ = ("literal", "param", "template")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.template: str | None = None
+
+
+def _segments(path: str) -> list[str]:
+    """`/households/{household_id}` or `households/1` → its segments (a trailing slash is an empty one)."""
+    return path.removeprefix("/").split("/")
+
+
+def _tree(templates: Iterable[str]) -> _Node:
+    root = _Node()
+    for template in templates:
+        node = root
+        for segment in _segments(template):
+            if segment.startswith("{") and segment.endswith("}"):
+                node.param = node.param or _Node()
+                node = node.param
+            else:
+                node = node.literal.setdefault(segment, _Node())
+        node.template = template
+    return root
+
+
+def _match(node: _Node, segments: list[str], at: int) -> str | None:
+    """The template matching `segments[at:]`: a literal segment before a parameter (`/households/stats` before
+    `/households/{household_id}`), backtracking when the literal branch leads nowhere."""
+    if at == len(segments):
+        return node.template
+    segment = segments[at]
+    child = node.literal.get(segment)
+    if child is not None:
+        found = _match(child, segments, at + 1)
+        if found is not None:
+            return found
+    if node.param is not None and segment:
+        return _match(node.param, segments, at + 1)
+    return None
+
+
+class RouteTemplates:
+    """Each service's route templates, learned from the paths of its OpenAPI document, to label proxied requests.
+
+    Why the OpenAPI document: it is the list of the service's public routes (the fast Starlette routes are
+    documented by their FastAPI twins), it is already served and cached by every service, and a lookup in a
+    tree of its paths costs a few microseconds per request with no extra hop or header. A service's paths are
+    loaded on its first proxied request after authentication (concurrent requests share the one fetch, which
+    is awaited at most `FIRST_LOAD_WAIT` seconds), then refreshed in the background every `refresh` seconds
+    and — at most every `retry` seconds — when a path matched nothing (a route deployed since) or the last
+    fetch failed. Until a service's paths are known, its requests are `unmatched`.
+    """
+
+    FIRST_LOAD_WAIT = 3.0
+
+    def __init__(self, upstreams: dict[str, str], *, refresh: float = 300.0, retry: float = 10.0) -> None:
+        self._upstreams = upstreams
+        self._refresh = refresh
+        self._retry = retry
+        self._trees: dict[str, _Node] = {}
+        self._loaded_at: dict[str, float] = {}
+        self._tried_at: dict[str, float] = {}
+        self._loading: dict[str, asyncio.Task[None]] = {}
+
+    def label(self, service: str, path: str) -> str:
+        """`/api/{service}{template}` for an upstream path (`households/…`, no leading slash), or `unmatched`."""
+        tree = self._trees.get(service)
+        template = _match(tree, _segments(path), 0) if tree is not None else None
+        return f"/api/{service}{template}" if template is not None else UNMATCHED
+
+    def known(self, service: str) -> bool:
+        return service in self._trees
+
+    async def first_load(self, service: str, upstream: Upstream) -> bool:
+        """Load a service's templates never loaded yet, waiting for them (briefly); whether they are known now.
+        After a failed fetch, requests do not wait again for `retry` seconds."""
+        if (
+            service not in self._loading
+            and time.monotonic() - self._tried_at.get(service, -math.inf) < self._retry
+        ):
+            return False
+        task = self._start(service, upstream)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self.FIRST_LOAD_WAIT)
+        return service in self._trees
+
+    def refresh_if_due(self, service: str, upstream: Upstream, *, missed: bool) -> None:
+        """Refetch a known service's templates in the background when stale, or after a miss (rate-limited)."""
+        now = time.monotonic()
+        due = missed or now - self._loaded_at[service] >= self._refresh
+        if due and now - self._tried_at[service] >= self._retry:
+            self._start(service, upstream)
+
+    def _start(self, service: str, upstream: Upstream) -> asyncio.Task[None]:
+        task = self._loading.get(service)
+        if task is None:
+            self._tried_at[service] = time.monotonic()
+            task = asyncio.create_task(self._load(service, upstream))
+            self._loading[service] = task
+            task.add_done_callback(lambda _: self._loading.pop(service, None))
+        return task
+
+    async def _load(self, service: str, upstream: Upstream) -> None:
+        url = f"{self._upstreams[service]}/openapi.json"
+        try:
+            resp = await upstream.send("GET", url, [("accept", "application/json")], None)
+            body = await resp.read()
+            if resp.status != 200:
+                raise ValueError(f"status {resp.status}")
+            paths = json.loads(body)["paths"]
+        except (AppError, aiohttp.ClientError, httpx.HTTPError, TimeoutError, ValueError, KeyError) as exc:
+            _log.warning("route templates not loaded", extra={"upstream": service, "error": repr(exc)})
+            return
+        self._trees[service] = _tree(p for p in paths if isinstance(p, str))
+        self._loaded_at[service] = time.monotonic()
+
+    async def close(self) -> None:
+        for task in list(self._loading.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 # -- the route -------------------------------------------------------------------------------------------
-def _forward_headers(request: Request) -> list[tuple[str, str]]:
+def _forward_headers(request: Request, service: str) -> list[tuple[str, str]]:
     headers = [(k, v) for k, v in request.headers.items() if k not in _HOP_BY_HOP]
     client = request.client.host if request.client else ""
     prior = request.headers.get("x-forwarded-for")
-    headers = [(k, v) for k, v in headers if k not in ("x-forwarded-for", "x-request-id")]
+    headers = [(k, v) for k, v in headers if k not in _SET_HERE]
     headers.append(("x-forwarded-for", f"{prior}, {client}" if prior else client))
     headers.append(("x-forwarded-proto", request.scope.get("scheme", "http")))
+    # The path the client called is /api/{service}/…: problem `instance` members say so (shared.problems).
+    headers.append(("x-forwarded-prefix", f"/api/{service}"))
     headers.append(("x-request-id", request.state.request_id))
     return headers
 
@@ -211,18 +362,28 @@ async def proxy(request: Request) -> Response:
     # A plain Starlette route, not a FastAPI endpoint: the hottest path skips dependency solving and parameter
     # validation. Authentication, revocation and the rate limit are the same function the FastAPI routes use,
     # and errors still reach the app's problem+json handlers.
-    await authenticated_caller(request)
     service: str = request.path_params["service"]
     path: str = request.path_params["path"]
+    templates: RouteTemplates = request.app.state.route_templates
+    # Labelled first, so that a 401, 429, 502 or 504 on a known route is counted under its template.
+    label = request.state.route_template = templates.label(service, path)  # observability.ROUTE_TEMPLATE
+    await authenticated_caller(request)
     base = request.app.state.settings.upstreams.get(service)
     if base is None:
         raise NotFound(f"no service named '{service}'")
+    upstream: Upstream = request.app.state.upstream
+    if not templates.known(service):
+        if await templates.first_load(service, upstream):
+            request.state.route_template = templates.label(service, path)
+    else:
+        templates.refresh_if_due(service, upstream, missed=label == UNMATCHED)
     url = f"{base}/{path}"
     query: bytes = request.scope.get("query_string", b"")
     if query:
         url = f"{url}?{query.decode('latin-1')}"
-    upstream: Upstream = request.app.state.upstream
-    resp = await upstream.send(request.method, url, _forward_headers(request), await _request_body(request))
+    resp = await upstream.send(
+        request.method, url, _forward_headers(request, service), await _request_body(request)
+    )
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
     location = headers.get("location") or headers.get("Location")
     if location is not None and location.startswith("/"):

@@ -27,6 +27,13 @@ class GatewaySettings(CommonSettings):
     proxy_connect_timeout: float = Field(3.0, gt=0)
     proxy_read_timeout: float = Field(30.0, gt=0)
     proxy_pool_size: int = Field(100, ge=1)
+    #: How often the proxy relearns each service's route templates (its OpenAPI paths) for metrics and logs.
+    route_templates_refresh_seconds: float = Field(300.0, gt=0)
+
+    #: gzip JSON answers of at least this many bytes for clients that accept it (gateway/edge.py).
+    gzip_min_bytes: int = Field(1024, ge=0)
+    #: zlib level: 1 (nginx's default) costs half the CPU of 6 for a few per cent more bytes.
+    gzip_level: int = Field(1, ge=1, le=9)
 
     redis_url: str | None = None
     rate_limit_per_minute: int = Field(1200, ge=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -15,6 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +116,31 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit(f"{url} did not become healthy in {timeout:.0f}s")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+@dataclass
+class Platform:
+    """The platform `start_platform` started: the four processes, their ports, and what the demo seed made."""
+
+    host: str
+    ports: dict[str, int]
+    procs: dict[str, subprocess.Popen[bytes]]
+    seeded: bool
+    demo: dict[str, Any] | None
+    province_secret: Path
+
+    @property
+    def gateway(self) -> str:
+        return f"http://{self.host}:{self.ports['gateway']}"
+
+
+@contextlib.contextmanager
+def start_platform(
+    urls: dict[str, str], ports: dict[str, int], *, host: str = "127.0.0.1"
+) -> Iterator[Platform]:
+    """What `make run` starts, on the given ports: migrations, development keys and client secrets, the demo
+    county (into empty databases), the four processes (once healthy) and the demo households. The processes are
+    stopped when the block ends (tests/platform/test_clients.py starts the platform this way too)."""
     from ops.seed import DEMO_PASSWORD, seed_demo
 
-    _say("Jingzhun: starting the platform")
-    urls = configured_urls()
-    server = None
-    if urls is None:
-        _say(f"  no DATABASE_URL: using the embedded PostgreSQL in {VAR / 'pgdata'}")
-        server, urls = embedded_urls(VAR / "pgdata")
-    else:
-        _say("  using the configured PostgreSQL (DATABASE_URL)")
     migrate_all(urls)
     private_key = (
         Path(os.environ["JWT_PRIVATE_KEY_FILE"])
@@ -136,8 +153,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeded = asyncio.run(
         seed_demo(urls, {s: p.read_text() for s, p in client_secrets.items()}, province_secret.read_text())
     )
-    base = args.port
-    ports = {s: base + PORT_OFFSETS[s] for s in SERVICES}
     common_env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -146,23 +161,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     for s in ("registry", "planning", "assessment"):
         common_env[f"{s.upper()}_URL"] = f"http://127.0.0.1:{ports[s]}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def stop(*_: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    # Installed explicitly: a process started with SIGINT ignored (e.g. from a script) would otherwise not stop.
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
     try:
         for service in ("registry", "planning", "assessment", "gateway"):
             env = dict(common_env)
@@ -178,49 +176,82 @@ def cmd_run(args: argparse.Namespace) -> int:
                 from services.registry.pii import write_dev_keys as write_dev_pii_keys
 
                 env["PII_KEYS_FILE"] = str(write_dev_pii_keys(VAR / "keys"))
-            cmd = uvicorn_command(APPS[service], args.host, ports[service])
+            cmd = uvicorn_command(APPS[service], host, ports[service])
             procs[service] = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: S603
         for service in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
         gw = f"http://127.0.0.1:{ports['gateway']}"
         demo = _load_demo_households(gw, DEMO_PASSWORD) if seeded else None
-        _say("")
-        _say("Jingzhun is running. Ctrl-C stops everything.")
-        _say(f"  API (gateway)      {gw}")
-        _say(f"  API docs           {gw}/docs   (merged OpenAPI: {gw}/openapi.json)")
-        for s in ("registry", "planning", "assessment"):
-            _say(f"  {s:<18} http://127.0.0.1:{ports[s]}   (docs: /docs; reached through {gw}/api/{s}/…)")
-        _say("")
-        _say(f"  Demo logins (password for all: {DEMO_PASSWORD}){' — just created' if seeded else ''}:")
-        from ops.seed import DEMO_USERS
+        yield Platform(host, ports, procs, seeded, demo, province_secret)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
-        for username, role, region, _name in DEMO_USERS:
-            _say(f"    {username:<24} {role:<18} region {region}")
-        _say(f"  Province client:   client_id=guangxi-province  client_secret=$(cat {province_secret})")
-        _say("")
-        _say("  Try:")
-        _say(
-            f"    TOKEN=$(curl -s -d grant_type=password -d username=admin.jingxi -d password={DEMO_PASSWORD} \\"
-        )
-        _say(
-            f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
-        )
-        _say(f'    curl -s -H "Authorization: Bearer $TOKEN" {gw}/api/registry/regions/451025000000')
-        if demo is not None:
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ops.seed import DEMO_PASSWORD, DEMO_USERS
+
+    _say("Jingzhun: starting the platform")
+    urls = configured_urls()
+    server = None
+    if urls is None:
+        _say(f"  no DATABASE_URL: using the embedded PostgreSQL in {VAR / 'pgdata'}")
+        server, urls = embedded_urls(VAR / "pgdata")
+    else:
+        _say("  using the configured PostgreSQL (DATABASE_URL)")
+    ports = {s: args.port + PORT_OFFSETS[s] for s in SERVICES}
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a process started with SIGINT ignored (e.g. from a script) would otherwise not stop.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        with start_platform(urls, ports, host=args.host) as platform:
+            gw = f"http://127.0.0.1:{ports['gateway']}"
+            seeded, demo, province_secret = platform.seeded, platform.demo, platform.province_secret
+            _say("")
+            _say("Jingzhun is running. Ctrl-C stops everything.")
+            _say(f"  API (gateway)      {gw}")
+            _say(f"  API docs           {gw}/docs   (merged OpenAPI: {gw}/openapi.json)")
+            for s in ("registry", "planning", "assessment"):
+                _say(f"  {s:<18} http://127.0.0.1:{ports[s]}   (docs: /docs; reached through {gw}/api/{s}/…)")
+            _say("")
+            _say(f"  Demo logins (password for all: {DEMO_PASSWORD}){' — just created' if seeded else ''}:")
+            for username, role, region, _name in DEMO_USERS:
+                _say(f"    {username:<24} {role:<18} region {region}")
+            _say(f"  Province client:   client_id=guangxi-province  client_secret=$(cat {province_secret})")
+            _say("")
+            _say("  Try:")
             _say(
-                f"  Demo data: {demo['households']} registered households; cadre.wang is paired with "
-                f"{len(demo['paired'])} (log in as cadre.wang, then GET {gw}/api/registry/sync/download)"
+                f"    TOKEN=$(curl -s -d grant_type=password -d username=admin.jingxi -d password={DEMO_PASSWORD} \\"
             )
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(0.5)
-        dead = [s for s, p in procs.items() if p.poll() is not None]
-        _say(f"process exited: {', '.join(dead)}; stopping the rest")
-        return 1
+            _say(
+                f"            {gw}/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+            )
+            _say(f'    curl -s -H "Authorization: Bearer $TOKEN" {gw}/api/registry/regions/451025000000')
+            if demo is not None:
+                _say(
+                    f"  Demo data: {demo['households']} registered households; cadre.wang is paired with "
+                    f"{len(demo['paired'])} (log in as cadre.wang, then GET {gw}/api/registry/sync/download)"
+                )
+            procs = platform.procs
+            while all(p.poll() is None for p in procs.values()):
+                time.sleep(0.5)
+            dead = [s for s, p in procs.items() if p.poll() is not None]
+            _say(f"process exited: {', '.join(dead)}; stopping the rest")
+            return 1
     except KeyboardInterrupt:
         _say("\nstopping …")
         return 0
     finally:
-        stop()
         # The embedded PostgreSQL (if any) is stopped by pgserver's exit hook once this process ends.
         _ = server
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("gateway", "services/registry", "services/planning", "services/assessment")
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
-PURE_SHARED = frozenset({"shared.roles", "shared.clock", "shared.errors"})
+PURE_SHARED = frozenset({"shared.roles", "shared.clock", "shared.errors", "shared.labels"})
 SQL = ("sqlalchemy", "sqlmodel", "asyncpg")
 WEB = ("fastapi", "starlette", "uvicorn", "httpx", "aiohttp")
 COMMIT_POINT = ROOT / "shared" / "routing.py"

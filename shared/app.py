@@ -3,8 +3,9 @@
 `build_service_app` gives a service, in its lifespan, its engine and session factories, two plain asyncpg pools
 for the hot paths that skip the ORM (`read_pool`: read-only sessions; `write_pool`: single atomic statements and
 the Idempotency-Key rows), its token authority and its clock (`app.state.clock`, which tests replace); plus
-`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`, and the Idempotency-Key
-middleware when the service names its key table.
+`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`, the Idempotency-Key
+middleware when the service names its key table, and its OpenAPI document (shared/openapi.py: finished by
+`install_openapi`, served with `/docs` and `/redoc` offline by `install_docs`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -31,16 +32,46 @@ from shared.db import create_engine, install_sessions, ping
 from shared.idempotency import install_idempotency
 from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
+from shared.openapi import install_docs, install_openapi, operation_id
 from shared.problems import install_problem_handlers, problem_response
 from shared.routing import APIRouter
 from shared.schemas import ResponseModel
 from shared.settings import CommonSettings, ServiceSettings
 
-__all__ = ["build_service_app", "health_router", "install_common", "load_keyset"]
+__all__ = [
+    "CORS_ALLOW_HEADERS",
+    "CORS_EXPOSE_HEADERS",
+    "build_service_app",
+    "health_router",
+    "install_common",
+    "load_keyset",
+]
 
 _log = logging.getLogger("jingzhun.app")
 
 ReadyCheck = Callable[[FastAPI], Awaitable[dict[str, Any]]]
+
+#: What a browser page may send (besides the CORS-safelisted ones): the token, JSON bodies, the conditional and
+#: idempotent-write headers, the language of problems, and a request id to trace by.
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Accept-Language",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+)
+#: What a browser page may read of an answer: the version (ETag), where a record was created (Location), a
+#: replayed idempotent write, when to retry (429/503), the request id, and the language of a problem.
+CORS_EXPOSE_HEADERS = (
+    "ETag",
+    "Location",
+    "Idempotent-Replayed",
+    "Retry-After",
+    "X-Request-ID",
+    "Content-Language",
+)
 
 
 def install_common(
@@ -53,8 +84,8 @@ def install_common(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
             max_age=600,
         )
     app.add_middleware(
@@ -75,16 +106,18 @@ def health_router(ready_check: ReadyCheck) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", response_model=HealthPublic, summary="Liveness: the process answers (no I/O)")
-    async def healthz() -> HealthPublic:
+    async def check_liveness() -> HealthPublic:
+        """The process is up and answering; no dependency is touched (a liveness probe)."""
         return HealthPublic(status="ok")
 
     @router.get(
         "/readyz",
         response_model=ReadinessPublic,
         summary="Readiness: dependencies reachable",
-        responses={503: {"description": "Not ready (problem+json with `checks`)"}},
+        responses={503: {"description": "Not ready: the problem's `checks` name what failed"}},
     )
-    async def readyz(request: Request) -> ReadinessPublic | JSONResponse:
+    async def check_readiness(request: Request) -> ReadinessPublic | JSONResponse:
+        """The database answers and the token keys are loaded (a readiness probe): 503 names what is missing."""
         try:
             checks = await asyncio.wait_for(ready_check(request.app), timeout=5)
         except Exception as exc:  # any failing dependency means not ready
@@ -190,6 +223,7 @@ def build_service_app(
     version: str = "0.1.0",
     extra_lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]] | None = None,
     idempotency_keys: sa.Table | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """A domain service: routers behind shared auth, errors, observability and health endpoints."""
     configure_logging(settings.log_level, json_logs=settings.json_logs)
@@ -226,7 +260,11 @@ def build_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
-        responses={401: {"description": "Missing or invalid token (problem+json)"}},
+        # /openapi.json, /docs and /redoc are served by shared.openapi.install_docs (offline assets).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     #: The service's clock; tests replace it (notice windows, pairing dates, expiries all read it).
@@ -238,4 +276,6 @@ def build_service_app(
     if idempotency_keys is not None:
         # Innermost: inside the observability middleware, so its refusals are problem+json with a request id.
         install_idempotency(app, idempotency_keys)
+    install_openapi(app, tags=tags)
+    install_docs(app)
     return app

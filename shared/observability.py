@@ -2,6 +2,10 @@
 
 Pure ASGI (not BaseHTTPMiddleware) because it sits on every request, including proxied streams, and must
 neither buffer response bodies nor add a task hop.
+
+Every request is counted and logged under its route template (`route_label`): FastAPI routes by their path,
+the plain Starlette fast routes by theirs (`LabelledRoute`), the gateway's proxy by the upstream's template
+under `/api/{service}` (gateway/proxy.py); only a request no route took is `unmatched`.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problems import PROBLEM_JSON
 
-__all__ = ["ObservabilityMiddleware", "configure_logging", "metrics_response"]
+__all__ = [
+    "ROUTE_TEMPLATE",
+    "UNMATCHED",
+    "LabelledRoute",
+    "ObservabilityMiddleware",
+    "configure_logging",
+    "metrics_response",
+    "route_label",
+]
 
 _log = logging.getLogger("jingzhun.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -65,6 +78,38 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+#: The label of a request that no route took (a 404 for an unknown path, a body refused before routing).
+UNMATCHED = "unmatched"
+#: `request.state` key under which a route names a template of its own (the proxy: the upstream's template).
+ROUTE_TEMPLATE = "route_template"
+
+
+class LabelledRoute(Route):
+    """A plain Starlette route (the fast paths) that metrics and logs know by its template.
+
+    FastAPI's router puts only its own APIRoutes in `scope["route"]`; this route puts itself there too, as
+    APIRoute does, on a full match and on a method mismatch (the 405 is counted under the route as well).
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def route_label(scope: Scope, state: MutableMapping[str, Any]) -> str:
+    """The route template a request is counted and logged under: what the route named in `request.state`
+    (the proxy's `/api/registry/households/{household_id}`), else the template of the route that took it
+    (`path_format`: `/households/{household_id}`, without Starlette's `:uuid` convertor), else `unmatched`."""
+    named = state.get(ROUTE_TEMPLATE)
+    if named:
+        return str(named)
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else UNMATCHED
 
 
 def metrics_response(_: Request) -> Response:
@@ -168,8 +213,7 @@ class ObservabilityMiddleware:
     def _record(
         self, scope: Scope, state: MutableMapping[str, Any], status: int, elapsed: float, request_id: str
     ) -> None:
-        route = scope.get("route")
-        route_path = getattr(route, "path", None) or "unmatched"
+        route_path = route_label(scope, state)
         method = scope["method"]
         REQUESTS.labels(self.service, method, route_path, str(status)).inc()
         LATENCY.labels(self.service, method, route_path).observe(elapsed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Self
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import DomainError
+from shared.i18n import ProblemLocaliser, default_localiser
 
 __all__ = [
     "PROBLEM_JSON",
@@ -74,6 +76,7 @@ class Problem(BaseModel):
         None, description="The path the client called", examples=["/api/registry/regions"]
     )
     code: str | None = Field(None, description="A stable code for clients to switch on, when a rule refused")
+    parameter: str | None = Field(None, description="The parameter a problem is about (`unknown_parameter`)")
     errors: list[FieldProblem] | None = Field(None, description="The invalid inputs (validation problems)")
 
 
@@ -214,9 +217,12 @@ def problem_response(
     slug: str | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    request: Request | None = None,
+    validation_contexts: Sequence[Mapping[str, Any] | None] = (),
     **extensions: Any,
 ) -> JSONResponse:
-    """Build an `application/problem+json` response."""
+    """Build an `application/problem+json` response; given the `request`, in the language it accepts (the
+    localiser on `app.state.problem_localiser`, shared.i18n), with `Content-Language`."""
     body: dict[str, Any] = {
         "type": _TYPE_BASE + (slug or _STATUS_SLUGS.get(status, ("error", ""))[0]),
         "title": title,
@@ -227,6 +233,21 @@ def problem_response(
         body["instance"] = instance
     # Extension members never replace the standard ones (RFC 9457 §3.1): a detail named "status" is dropped.
     body.update({k: v for k, v in extensions.items() if k not in _STANDARD_MEMBERS})
+    headers = dict(headers or {})
+    localiser: ProblemLocaliser | None = (
+        getattr(request.app.state, "problem_localiser", None) if request else None
+    )
+    language = "en"
+    if request is not None and localiser is not None:
+        try:
+            body, language = localiser.localise(
+                body, request.headers.get("accept-language"), contexts=validation_contexts
+            )
+        except Exception:  # an error answer never fails for its translation: English it is
+            _log.exception("problem localisation failed")
+        vary = headers.get("Vary")
+        headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+    headers.setdefault("Content-Language", language)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -268,7 +289,9 @@ def instance_of(request: Request) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Register the handlers that make every error an RFC 9457 problem."""
+    """Register the handlers that make every error an RFC 9457 problem, in the caller's language."""
+    if getattr(app.state, "problem_localiser", None) is None:
+        app.state.problem_localiser = default_localiser()  # the catalogues, read once per process
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -279,6 +302,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug=exc.slug,
             instance=instance_of(request),
             headers=exc.headers,
+            request=request,
             **{k: v for k, v in exc.extensions.items() if k not in _STANDARD_MEMBERS},
         )
 
@@ -296,6 +320,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail,
             slug="validation-error",
             instance=instance_of(request),
+            request=request,
+            validation_contexts=[err.get("ctx") for err in exc.errors()],
             errors=errors,
         )
 
@@ -310,11 +336,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug=slug,
             instance=instance_of(request),
             headers=dict(exc.headers or {}),
+            request=request,
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            500, "Internal server error", "An unexpected error occurred.", slug="internal"
+            500, "Internal server error", "An unexpected error occurred.", slug="internal", request=request
         )

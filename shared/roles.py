@@ -12,9 +12,10 @@ is in scope.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
+
+from shared.labels import LabelledEnum, code_list
 
 __all__ = [
     "MANAGER_ROLES",
@@ -34,15 +35,16 @@ __all__ = [
 ]
 
 
-class Role(enum.StrEnum):
+@code_list("role", "系统角色", "System role")
+class Role(LabelledEnum):
     """System roles (DOMAIN.md §1.4)."""
 
-    county_admin = "county_admin"  # 县扶贫办: county poverty alleviation office
-    township_officer = "township_officer"  # 乡镇扶贫专干: township specialist
-    village_officer = "village_officer"  # 村两委 / 驻村工作队: village clerk or work team
-    cadre = "cadre"  # 帮扶干部: responsible helper, sees paired households only
-    province_system = "province_system"  # 省级系统: machine client, read-only
-    service = "service"  # internal: one service calling another
+    county_admin = "county_admin", "县扶贫办", "County poverty alleviation office"
+    township_officer = "township_officer", "乡镇扶贫专干", "Township specialist"
+    village_officer = "village_officer", "村两委 / 驻村工作队", "Village committees or work team"
+    cadre = "cadre", "帮扶干部", "Helping cadre"  # sees paired households only
+    province_system = "province_system", "省级系统", "Provincial system"  # machine client, read-only
+    service = "service", "内部服务", "Internal service"  # one service calling another
 
 
 #: Higher rank manages lower ranks (users may only create/disable/reset roles strictly below their own).
@@ -62,15 +64,16 @@ MANAGER_ROLES = frozenset({Role.county_admin, Role.township_officer})
 READ_ONLY_ROLES = frozenset({Role.province_system})
 
 
-class RegionLevel(enum.StrEnum):
+@code_list("region_level", "行政区划级别", "Region level")
+class RegionLevel(LabelledEnum):
     """Administrative level of a region (DOMAIN.md §1.1)."""
 
-    national = "national"
-    province = "province"  # 省 / 自治区
-    prefecture = "prefecture"  # 地级市
-    county = "county"  # 县 / 区 / 县级市
-    township = "township"  # 乡 / 镇 / 街道
-    village = "village"  # 行政村 / 社区
+    national = "national", "全国"
+    province = "province", "省 / 自治区"
+    prefecture = "prefecture", "地级市", "Prefecture-level city"
+    county = "county", "县 / 区 / 县级市"
+    township = "township", "乡 / 镇 / 街道"
+    village = "village", "行政村 / 社区", "Administrative village"
 
 
 #: The level of region each role is bound to (None: any level).

@@ -21,7 +21,9 @@ me_router = APIRouter(tags=["caller"])
 
 
 @me_router.get("/me", response_model=CallerPublic, summary="The verified caller and their region scope")
-async def me(principal: PrincipalDep) -> CallerPublic:
+async def get_caller(principal: PrincipalDep) -> CallerPublic:
+    """The verified caller as this service sees them: subject, role, region and the region prefix that scopes
+    every query."""
     return CallerPublic(
         sub=principal.sub,
         role=principal.role,

@@ -9,25 +9,35 @@ fails becomes the request's error: no response claims a write that did not happe
 
 Plain Starlette routes on hot paths use `unit_of_work(request)` for the same guarantee. Nothing else in the
 codebase calls `commit()` (`make lint` checks).
+
+A `CommitRoute` also refuses query parameters it does not declare (its own and its dependencies'): 400, problem
+`code` `unknown_parameter` naming the first in `parameter` and each in `errors[]`, before anything else runs, so a
+misspelt filter (`?updated_afer=`) or one the API does not have is an error rather than the whole list. Plain
+Starlette routes call `refuse_unknown_parameters(request, names)` with the names they read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
+import fastapi.routing as _fastapi_routing
 from fastapi import APIRouter as _FastAPIRouter
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import AliasChoices, BaseModel
+from pydantic.fields import FieldInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.db import UNITS_OF_WORK, enlist
-from shared.problems import AppError
+from shared.problems import AppError, BadRequest
 
-__all__ = ["APIRouter", "CommitRoute", "unit_of_work"]
+__all__ = ["APIRouter", "CommitRoute", "query_parameters", "refuse_unknown_parameters", "unit_of_work"]
 
 
 async def _commit(request: Request) -> None:
@@ -36,13 +46,88 @@ async def _commit(request: Request) -> None:
         await session.commit()
 
 
+def _names(name: str, info: FieldInfo) -> set[str]:
+    """The names a client may send a parameter (or a field of a query model) under."""
+    names = {info.alias or name}
+    if isinstance(info.validation_alias, str):
+        names.add(info.validation_alias)
+    elif isinstance(info.validation_alias, AliasChoices):
+        names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return names
+
+
+def _query_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model of a query-model parameter (`Annotated[Filters, Query()]`, optional or not)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = members[0] if len(members) == 1 else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def query_parameters(dependant: Dependant) -> frozenset[str] | None:
+    """Every query parameter name the route reads, its dependencies' included; None when it takes any name (a
+    query model that allows extra fields)."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        for field in current.query_params:
+            model = _query_model(field.field_info.annotation)
+            if model is None:
+                names |= _names(field.name, field.field_info) | {field.alias}
+            elif model.model_config.get("extra") == "allow":
+                return None
+            else:
+                for name, info in model.model_fields.items():
+                    names |= _names(name, info)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def refuse_unknown_parameters(request: Request, known: frozenset[str]) -> None:
+    """400 `unknown_parameter` when the query string names a parameter outside `known`."""
+    if not request.scope.get("query_string"):
+        return  # the common case: nothing to parse
+    unknown = [name for name in request.query_params if name not in known]
+    if not unknown:
+        return
+    takes = ", ".join(sorted(known)) or "none"
+    raise BadRequest(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        f" (this operation takes: {takes})",
+        code="unknown_parameter",
+        parameter=unknown[0],
+        errors=[
+            {"parameter": name, "in": "query", "message": "unknown parameter", "code": "unknown_parameter"}
+            for name in unknown
+        ],
+    )
+
+
+def _solved_dependant(route: APIRoute) -> Dependant:
+    """The dependant FastAPI solves for `route` while it builds the route's handler: for a route of an included
+    router (FastAPI keeps those as inclusion contexts) the context's, which adds the including router's own
+    dependencies; else the route's."""
+    var = getattr(_fastapi_routing, "_effective_route_context_var", None)
+    context = var.get() if var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        dependant = getattr(context, "dependant", None)
+        if isinstance(dependant, Dependant):
+            return dependant
+    return route.dependant
+
+
 class CommitRoute(APIRoute):
-    """A route that commits the request's sessions after its endpoint returned, before the response is sent."""
+    """A route that commits the request's sessions after its endpoint returned, before the response is sent, and
+    refuses query parameters it does not declare."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = query_parameters(_solved_dependant(self))
 
         async def commit_after(request: Request) -> Response:
+            if known is not None:
+                refuse_unknown_parameters(request, known)
             try:
                 response = await handler(request)
             except AppError as exc:

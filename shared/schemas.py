@@ -2,25 +2,56 @@
 
 Request models reject unknown fields (no mass assignment) and NUL bytes anywhere in the payload; integers
 are range-checked against PostgreSQL's column types before a query is ever sent.
+
+Exact numbers have one wire type each, documented as such in every OpenAPI document (never `anyOf: [number,
+string]`, which generated Kotlin and Java clients turn into empty classes):
+
+- money (`Yuan`, `SignedYuan`): a decimal string with exactly two places, `"5200.00"` (integer fen fields stay
+  integers);
+- other exact decimals: `Percent` (`"4.50"`) and `Quantity` (areas, 亩, km, goods: `"12.50"`), strings with
+  their own patterns;
+- GPS (`Latitude`, `Longitude`): a JSON number with its bounds and at most six decimals (WGS-84).
+
+Input stays lenient (a number or a string is read as a `Decimal`, and the bounds and places are checked); the
+answer always has the documented form.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 #: Validation-context key: the input is known to hold no NUL character (see RequestModel).
 NUL_CHECKED = "nul_checked"
 
 __all__ = [
+    "MONEY_PATTERN",
     "NUL_CHECKED",
+    "PERCENT_PATTERN",
+    "QUANTITY_PATTERN",
     "Int32",
     "Int64",
+    "Latitude",
+    "Longitude",
+    "Percent",
     "PositiveInt32",
+    "Quantity",
     "RegionCode",
     "RequestModel",
     "ResponseModel",
+    "SignedYuan",
+    "Yuan",
     "reject_nul",
 ]
 
@@ -34,6 +65,95 @@ RegionCode = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9]{12}$"),
     Field(description="12-digit statistical division code (统计用区划代码)", examples=["451025100201"]),
+]
+
+#: Money on the wire: yuan as a decimal string with exactly two places (negative only where a type says so).
+MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+#: A percentage: 0-100 (or more, for a ratio that may exceed it) with exactly two places.
+PERCENT_PATTERN = r"^[0-9]{1,4}\.[0-9]{2}$"
+#: A non-negative quantity (an area in m² or 亩, a distance in km, a count of goods) with exactly two places.
+QUANTITY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
+#: Every money amount fits PostgreSQL's numeric(14, 2) (features bound their inputs more tightly).
+_MONEY_LIMIT = Decimal("999999999999.99")
+
+
+def _two_places(value: Decimal) -> str:
+    """A decimal as fixed-point text with exactly two places ("5200.00", never "5.2E+3")."""
+    return f"{value:.2f}"
+
+
+def _decimal_string(pattern: str, description: str, example: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "pattern": pattern, "description": description, "examples": [example]}
+    )
+
+
+_AS_TEXT = PlainSerializer(_two_places, return_type=str, when_used="json")
+
+#: Money (元), >= 0: `"5200.00"` on the wire; a number or a string with at most two places is accepted.
+Yuan = Annotated[
+    Decimal,
+    Field(ge=0, le=_MONEY_LIMIT, decimal_places=2),
+    _AS_TEXT,
+    _decimal_string(MONEY_PATTERN, "Yuan (元), a decimal string with two places", "5200.00"),
+]
+#: Money that may be negative (a net income after operating expenses): `"-120.00"`.
+SignedYuan = Annotated[
+    Decimal,
+    Field(ge=-_MONEY_LIMIT, le=_MONEY_LIMIT, decimal_places=2),
+    _AS_TEXT,
+    _decimal_string(MONEY_PATTERN, "Yuan (元), a decimal string with two places; may be negative", "-120.00"),
+]
+#: A percentage with two places: `"4.50"`.
+Percent = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("9999.99"), decimal_places=2),
+    _AS_TEXT,
+    _decimal_string(PERCENT_PATTERN, "Percent, a decimal string with two places", "4.50"),
+]
+#: A non-negative quantity with at most two places (m², 亩, km, goods): `"12.50"`.
+Quantity = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("99999999.99"), decimal_places=2),
+    _AS_TEXT,
+    _decimal_string(QUANTITY_PATTERN, "A quantity, a decimal string with two places", "12.50"),
+]
+
+
+def _degrees(value: Decimal) -> float:
+    return float(value)
+
+
+_AS_NUMBER = PlainSerializer(_degrees, return_type=float, when_used="json")
+#: WGS-84 latitude in degrees: a JSON number in -90..90 with at most six decimals.
+Latitude = Annotated[
+    Decimal,
+    Field(ge=-90, le=90, max_digits=9, decimal_places=6),
+    _AS_NUMBER,
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": -90,
+            "maximum": 90,
+            "description": "WGS-84 latitude in degrees, at most six decimals",
+            "examples": [23.456789],
+        }
+    ),
+]
+#: WGS-84 longitude in degrees: a JSON number in -180..180 with at most six decimals.
+Longitude = Annotated[
+    Decimal,
+    Field(ge=-180, le=180, max_digits=9, decimal_places=6),
+    _AS_NUMBER,
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": -180,
+            "maximum": 180,
+            "description": "WGS-84 longitude in degrees, at most six decimals",
+            "examples": [106.123456],
+        }
+    ),
 ]
 
 
@@ -72,6 +192,9 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base for response bodies, built from ORM rows."""
+    """Base for response bodies, built from ORM rows.
 
-    model_config = ConfigDict(from_attributes=True)
+    A field with a default is still always in the answer, so the document marks every field required (generated
+    clients get non-optional properties); an answer that leaves fields out is not a `ResponseModel`."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)

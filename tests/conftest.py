@@ -26,6 +26,7 @@ from shared.jwt import KeySet, SigningKey, generate_private_key_pem
 from shared.migrate import upgrade
 from tests.factories import PASSWORD, MakeClient, MakeUser, User
 from tests.harness import running, with_database
+from tests.wire_format import check_time_format
 
 SERVICES = ("gateway", "registry", "planning", "assessment")
 
@@ -64,6 +65,13 @@ async def db_urls() -> AsyncIterator[dict[str, str]]:
         await conn.close()
 
 
+#: Catalogues the migrations ship as data: kept across tests, emptied only of what tests added to them.
+CATALOGUES = {
+    "planning_indicator": "DELETE FROM planning_indicator WHERE county_code IS NOT NULL",
+    "planning_earmark_rule": "DELETE FROM planning_earmark_rule WHERE county_code <> ''",
+}
+
+
 @pytest.fixture(autouse=True)
 async def _clean_tables(request: pytest.FixtureRequest) -> None:
     """Empty every table before a test that touches a database; pure tests (domain rules) need none."""
@@ -73,13 +81,19 @@ async def _clean_tables(request: pytest.FixtureRequest) -> None:
     for service in SERVICES:
         conn = await asyncpg.connect(db_urls[service])
         try:
-            tables = await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic_%'"
-            )
-            if tables:
-                await conn.execute(
-                    "TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE"
+            tables = [
+                t["tablename"]
+                for t in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename NOT LIKE 'alembic_%'"
                 )
+            ]
+            wiped = [t for t in tables if t not in CATALOGUES]
+            if wiped:
+                await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in wiped) + " CASCADE")
+            for table in tables:
+                if table in CATALOGUES:
+                    await conn.execute(CATALOGUES[table])
         finally:
             await conn.close()
 
@@ -121,7 +135,14 @@ async def gateway(
     app = create_gateway(gateway_settings, signing_key=signing_key)
     async with running(app) as client:
         client.app = app  # type: ignore[attr-defined]
-        yield client
+        yield checked(client)
+
+
+def checked(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The in-process client with the wire checks of every answer it receives (tests/wire_format.py: every time
+    in a JSON body is RFC 3339 with `Z`)."""
+    client.event_hooks["response"].append(check_time_format)
+    return client
 
 
 def service_settings(cls: type[Any], url: str) -> Any:
@@ -139,7 +160,7 @@ def registry_app(db_urls: dict[str, str], keyset: KeySet) -> FastAPI:
 @pytest.fixture
 async def registry(registry_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with running(registry_app) as client:
-        yield client
+        yield checked(client)
 
 
 @pytest.fixture
@@ -149,7 +170,7 @@ async def planning(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[htt
 
     app = create_planning(service_settings(PlanningSettings, db_urls["planning"]), keyset=keyset)
     async with running(app) as client:
-        yield client
+        yield checked(client)
 
 
 @pytest.fixture
@@ -159,7 +180,7 @@ async def assessment(db_urls: dict[str, str], keyset: KeySet) -> AsyncIterator[h
 
     app = create_assessment(service_settings(AssessmentSettings, db_urls["assessment"]), keyset=keyset)
     async with running(app) as client:
-        yield client
+        yield checked(client)
 
 
 # -- data helpers -------------------------------------------------------------------------------------------

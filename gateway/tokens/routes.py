@@ -31,7 +31,7 @@ router = APIRouter(tags=["auth"])
         429: {"description": "Too many attempts"},
     },
 )
-async def token(
+async def issue_token(
     form: Annotated[TokenForm, Form()],
     request: Request,
     ctx: PublicContextDep,
@@ -54,17 +54,19 @@ async def token(
     responses={204: {"description": "Logged out (no content)"}},
     summary="Revoke the current access token and its refresh family",
 )
-async def logout(
+async def log_out(
     ctx: CallerContextDep,
     identity: IdentityDep,
     refresh_token: Annotated[str | None, Form(max_length=4096)] = None,
 ) -> Response:
+    """Revoke the current access token and, when sent, its refresh token's family."""
     await TokenService(ctx, identity).logout(ctx.principal, refresh_token)
     return Response(status_code=204)
 
 
 @router.get("/auth/me", response_model=WhoAmI, summary="The caller as the platform sees them")
-async def me(caller: CallerDep) -> WhoAmI:
+async def get_me(caller: CallerDep) -> WhoAmI:
+    """The caller as the platform sees them: user, role, region and whether the role only reads."""
     return WhoAmI.of(caller)
 
 
@@ -73,6 +75,7 @@ async def me(caller: CallerDep) -> WhoAmI:
     response_model=Jwks,
     summary="Public keys that verify access tokens (RFC 7517)",
 )
-async def jwks(identity: IdentityDep, response: Response) -> Jwks:
+async def get_jwks(identity: IdentityDep, response: Response) -> Jwks:
+    """The public keys (RFC 7517) that verify access tokens; services fetch them every few minutes."""
     response.headers["Cache-Control"] = "public, max-age=300"
     return Jwks.model_validate(identity.signing_key.jwks())

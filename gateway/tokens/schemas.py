@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -97,7 +98,7 @@ class WhoAmI(ResponseModel):
     role: Role
     region: str
     scope_prefix: str
-    expires_at: int
+    expires_at: datetime = Field(description="When the access token expires (its `exp`), RFC 3339 with Z")
 
     @classmethod
     def of(cls, principal: Principal) -> WhoAmI:
@@ -107,7 +108,7 @@ class WhoAmI(ResponseModel):
             role=principal.role,
             region=principal.region,
             scope_prefix=principal.prefix,
-            expires_at=principal.expires_at,
+            expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
         )
 
 

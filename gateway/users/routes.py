@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from gateway.deps import IdentityDep, ManagerContextDep, ReadCallerContextDep, ReadManagerContextDep
 from gateway.users.schemas import AuditEventPublic, PasswordReset, UserCreate, UserPublic
@@ -36,12 +36,20 @@ _MANAGED: dict[int | str, dict[str, Any]] = {
     summary="Create a user in your subtree",
     responses={403: {"description": "Role not below yours"}, 409: {"description": "Username taken"}},
 )
-async def create_user(payload: UserCreate, ctx: ManagerContextDep, identity: IdentityDep) -> UserPublic:
-    return await UserService(ctx, identity).create(payload)
+async def create_user(
+    payload: UserCreate, ctx: ManagerContextDep, identity: IdentityDep, response: Response
+) -> UserPublic:
+    """Create a user in your region subtree with a role below yours (用户管理); `Location` is the user."""
+    user = await UserService(ctx, identity).create(payload)
+    response.headers["Location"] = f"/users/{user.id}"
+    return user
 
 
 @router.get(
-    "", response_model=Page[UserPublic], summary="List users in your subtree (keyset pages by username)"
+    "",
+    response_model=Page[UserPublic],
+    responses={403: {"description": "Not a user administrator"}},
+    summary="List users in your subtree (keyset pages by username)",
 )
 async def list_users(
     ctx: ReadManagerContextDep,
@@ -52,6 +60,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[UserPublic]:
+    """The users of your region subtree, by username (keyset pages)."""
     return await UserService(ctx, identity).page(
         role=role, region_code=region_code, include_disabled=include_disabled, cursor=cursor, limit=limit
     )
@@ -59,6 +68,7 @@ async def list_users(
 
 @router.get("/{user_id}", response_model=UserPublic, responses=_MANAGED, summary="One user of your subtree")
 async def get_user(user_id: uuid.UUID, ctx: ReadManagerContextDep, identity: IdentityDep) -> UserPublic:
+    """One user of your region subtree."""
     return await UserService(ctx, identity).get(user_id)
 
 
@@ -69,6 +79,7 @@ async def get_user(user_id: uuid.UUID, ctx: ReadManagerContextDep, identity: Ide
     summary="Disable a user and revoke their tokens",
 )
 async def disable_user(user_id: uuid.UUID, ctx: ManagerContextDep, identity: IdentityDep) -> UserPublic:
+    """Disable a user and revoke their tokens."""
     return await UserService(ctx, identity).disable(user_id)
 
 
@@ -76,6 +87,7 @@ async def disable_user(user_id: uuid.UUID, ctx: ManagerContextDep, identity: Ide
     "/{user_id}/enable", response_model=UserPublic, responses=_MANAGED, summary="Re-enable a disabled user"
 )
 async def enable_user(user_id: uuid.UUID, ctx: ManagerContextDep, identity: IdentityDep) -> UserPublic:
+    """Re-enable a disabled user."""
     return await UserService(ctx, identity).enable(user_id)
 
 
@@ -88,6 +100,7 @@ async def enable_user(user_id: uuid.UUID, ctx: ManagerContextDep, identity: Iden
 async def reset_password(
     user_id: uuid.UUID, payload: PasswordReset, ctx: ManagerContextDep, identity: IdentityDep
 ) -> UserPublic:
+    """Set a new password, unlock the account and revoke existing tokens."""
     return await UserService(ctx, identity).reset_password(user_id, payload)
 
 
@@ -97,7 +110,7 @@ async def reset_password(
     responses={403: {"description": "Only county administrators read the identity audit log"}},
     summary="Identity audit events (county admins; newest first, keyset by id)",
 )
-async def list_audit(
+async def list_identity_audit(
     ctx: ReadCallerContextDep,
     target: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
@@ -106,6 +119,8 @@ async def list_audit(
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEventPublic]:
+    """Identity audit events (登录与用户管理审计): logins, token refreshes, user changes; newest first (county
+    administrators)."""
     return await IdentityAuditService(ctx).events(
         target=target, actor=actor, since=since, until=until, before_id=before_id, limit=limit
     )

@@ -1,20 +1,58 @@
-"""Planning service: Village plans, projects, budgets and funds (规划与项目)."""
+"""Planning service: village profiles and plans, the project library, funds and their ledger (DOMAIN.md §5)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
 from fastapi import FastAPI
 
+from services.planning.models import idempotency_key
+from services.planning.registry import REGISTRY_AUDIENCE, REGISTRY_TIMEOUT_SECONDS, RegistryGateway
 from services.planning.settings import PlanningSettings
 from shared.app import build_service_app
 from shared.jwt import KeySet
 from shared.routes import me_router
+from shared.service_client import ServiceClient, ServiceTokenProvider
+
+__all__ = ["create_app"]
 
 
-def create_app(settings: PlanningSettings | None = None, *, keyset: KeySet | None = None) -> FastAPI:
+def create_app(
+    settings: PlanningSettings | None = None,
+    *,
+    keyset: KeySet | None = None,
+    registry_transport: httpx.AsyncBaseTransport | None = None,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The planning app; the transports let tests reach an in-process registry and gateway."""
+    settings = settings or PlanningSettings()
+
+    @contextlib.asynccontextmanager
+    async def planning_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = httpx.AsyncClient(base_url=settings.gateway_url, transport=gateway_transport, timeout=5)
+        tokens = ServiceTokenProvider(gateway, settings.service_client_id or "", settings.client_secret or "")
+        client = ServiceClient(
+            settings.registry_url,
+            REGISTRY_AUDIENCE,
+            tokens,
+            transport=registry_transport,
+            timeout=REGISTRY_TIMEOUT_SECONDS,
+        )
+        app.state.registry = RegistryGateway(client)
+        try:
+            yield
+        finally:
+            await app.state.registry.aclose()
+            await gateway.aclose()
+
     return build_service_app(
-        settings or PlanningSettings(),
+        settings,
         title="Jingzhun planning",
-        description="Village plans, projects, budgets and funds (规划与项目).",
+        description="Village profiles and plans, projects, funding lines and the fund ledger (规划、项目与资金).",
         routers=[me_router],
         keyset=keyset,
+        extra_lifespan=planning_lifespan,
+        idempotency_keys=idempotency_key,
     )

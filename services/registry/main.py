@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.registry.audit.routes import router as audit_router
+from services.registry.code_lists.routes import router as code_lists_router
 from services.registry.help_plans.routes import router as plans_router
 from services.registry.help_records.fast import RecordWriter
 from services.registry.help_records.fast import create_route as help_record_create_route
@@ -89,6 +90,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             sync_router,
             regions_router,
             audit_router,
+            code_lists_router,
             me_router,
         ],
         keyset=keyset,

@@ -3,10 +3,13 @@ merged document keeps them beside the services' (which are fetched live, and abs
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
+
+from tests.factories import COUNTY, VILLAGE, MakeUser, bearer, token_for
 
 IDENTITY_PATHS = {
     "/auth/token",
@@ -69,3 +72,34 @@ async def test_docs_page_points_at_the_merged_document(gateway: httpx.AsyncClien
     page = await gateway.get("/docs")
     assert page.status_code == 200
     assert "/openapi.json" in page.text
+
+
+async def test_the_merged_document_is_served_with_the_gateways_root(gateway: httpx.AsyncClient) -> None:
+    doc: dict[str, Any] = (await gateway.get("/openapi.json")).json()
+    assert doc["servers"] == [{"url": "/", "description": "The gateway"}]
+    assert doc["paths"]["/auth/token"]["post"]["operationId"] == "issueToken"
+    assert doc["paths"]["/auth/token"]["post"]["security"] == []
+    problem = doc["paths"]["/users"]["get"]["responses"]["401"]["content"]["application/problem+json"]
+    assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert {t["name"] for t in doc["tags"]} >= {"auth", "users", "audit", "operations"}
+
+
+async def test_redoc_page_points_at_the_merged_document(gateway: httpx.AsyncClient) -> None:
+    page = await gateway.get("/redoc")
+    assert page.status_code == 200 and 'spec-url="/openapi.json"' in page.text
+
+
+async def test_creating_a_user_answers_its_location(gateway: httpx.AsyncClient, make_user: MakeUser) -> None:
+    """Every 201 says where the record it created is (issue #10: `POST /users` did not)."""
+    admin = bearer(await token_for(gateway, await make_user("county_admin", COUNTY)))
+    payload = {
+        "username": f"new.{uuid.uuid4().hex[:10]}",
+        "display_name": "新用户 (new user)",
+        "password": "another long passphrase 2026",
+        "role": "village_officer",
+        "region_code": VILLAGE,
+    }
+    created = await gateway.post("/users", json=payload, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"/users/{created.json()['id']}"
+    assert (await gateway.get(created.headers["location"], headers=admin)).json() == created.json()

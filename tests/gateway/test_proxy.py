@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +22,10 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from gateway.main import create_app as create_gateway
+from gateway.proxy import RouteTemplates
 from gateway.settings import GatewaySettings
 from shared.jwt import SigningKey
+from shared.problems import UpstreamUnavailable
 from tests.factories import (
     COUNTY,
     assert_problem,
@@ -357,3 +361,163 @@ class TestBodyLimit:
                 headers=auth(token, **{"Content-Type": "application/json"}),
             )
             assert_problem(response, 413)
+
+
+class TestForwardedPrefix:
+    async def test_the_upstream_learns_the_prefix_and_a_client_copy_never_passes(
+        self, gateway_settings: GatewaySettings, signing_key: SigningKey, token: str
+    ) -> None:
+        async with (
+            serve(echo_app()) as upstream,
+            gateway_over(gateway_settings, signing_key, planning=upstream) as gw,
+        ):
+            sent = await gw.get(
+                "/api/planning/echo/x", headers=auth(token, **{"X-Forwarded-Prefix": "/api/registry"})
+            )
+            plain = await gw.get("/api/planning/echo/x", headers=auth(token))
+        assert sent.json()["headers"]["x-forwarded-prefix"] == "/api/planning"
+        assert plain.json()["headers"]["x-forwarded-prefix"] == "/api/planning"
+
+    async def test_a_proxied_problem_names_the_path_the_client_called(
+        self,
+        gateway_settings: GatewaySettings,
+        signing_key: SigningKey,
+        registry_app: FastAPI,
+        seed_regions: None,
+        token: str,
+    ) -> None:
+        async with (
+            serve(registry_app) as registry_url,
+            gateway_over(gateway_settings, signing_key, registry=registry_url) as gw,
+        ):
+            missing = await gw.get("/api/registry/regions/451025999999", headers=auth(token))
+            invalid = await gw.get("/api/registry/households?limit=oops", headers=auth(token))
+        assert assert_problem(missing, 404)["instance"] == "/api/registry/regions/451025999999"
+        assert assert_problem(invalid, 422)["instance"] == "/api/registry/households"
+
+    async def test_the_gateways_own_problems_ignore_a_client_prefix(self, gateway: httpx.AsyncClient) -> None:
+        response = await gateway.get("/auth/me", headers={"X-Forwarded-Prefix": "/api/registry"})
+        assert assert_problem(response, 401)["instance"] == "/auth/me"
+
+
+class FakeAnswer:
+    """An upstream answer of the `UpstreamResponse` protocol."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.headers: list[tuple[str, str]] = [("content-type", "application/json")]
+        self.content_length: int | None = len(body)
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeUpstream:
+    """Serves an OpenAPI document with `paths` (or fails), counting the fetches."""
+
+    def __init__(self, *paths: str) -> None:
+        self.paths = list(paths)
+        self.fetches = 0
+        self.down = False
+
+    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: Any) -> FakeAnswer:
+        self.fetches += 1
+        assert (method, url) == ("GET", "http://registry/openapi.json")
+        if self.down:
+            raise UpstreamUnavailable("the service is unreachable")
+        return FakeAnswer(200, json.dumps({"paths": {p: {} for p in self.paths}}).encode())
+
+    async def close(self) -> None:
+        return None
+
+
+async def settled() -> None:
+    """Let background refreshes finish (the fake upstream answers at once)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+CARD = "/households/{household_id}"
+REGISTRY_PATHS = (
+    "/households",
+    "/households/stats",
+    CARD,
+    "/households/{household_id}/members/{member_id}",
+    "/help-records",
+    "/regions/{code}/population/{year}",
+)
+
+
+class TestRouteTemplates:
+    async def test_paths_are_labelled_with_the_upstream_template(self) -> None:
+        templates = RouteTemplates({"registry": "http://registry"})
+        upstream = FakeUpstream(*REGISTRY_PATHS)
+        assert templates.label("registry", "households/1") == "unmatched"  # not learnt yet
+        assert await templates.first_load("registry", upstream)
+        assert templates.label("registry", "households/3f1c") == f"/api/registry{CARD}"
+        assert templates.label("registry", "households/stats") == "/api/registry/households/stats"
+        assert templates.label("registry", "households") == "/api/registry/households"
+        assert templates.label("registry", "help-records") == "/api/registry/help-records"
+        assert (
+            templates.label("registry", "households/stats/members/9")  # a literal that leads nowhere
+            == "/api/registry/households/{household_id}/members/{member_id}"
+        )
+        assert (
+            templates.label("registry", "regions/451025000000/population/2026")
+            == "/api/registry/regions/{code}/population/{year}"
+        )
+        for unknown in ("nope", "households/1/unknown", "households/", "", "households//members/1"):
+            assert templates.label("registry", unknown) == "unmatched", unknown
+        assert templates.label("planning", "households/1") == "unmatched"
+        await templates.close()
+
+    async def test_concurrent_first_requests_share_one_fetch(self) -> None:
+        templates = RouteTemplates({"registry": "http://registry"})
+        upstream = FakeUpstream(*REGISTRY_PATHS)
+        loaded = await asyncio.gather(*(templates.first_load("registry", upstream) for _ in range(10)))
+        assert all(loaded) and upstream.fetches == 1
+
+    async def test_a_miss_relearns_at_most_every_retry_seconds(self) -> None:
+        templates = RouteTemplates({"registry": "http://registry"}, retry=0.0)
+        upstream = FakeUpstream(*REGISTRY_PATHS)
+        await templates.first_load("registry", upstream)
+        upstream.paths.append("/sync/download")  # deployed since
+        assert templates.label("registry", "sync/download") == "unmatched"
+        templates.refresh_if_due("registry", upstream, missed=True)
+        await settled()
+        assert templates.label("registry", "sync/download") == "/api/registry/sync/download"
+        assert upstream.fetches == 2
+
+        slow = RouteTemplates({"registry": "http://registry"}, retry=3600.0)
+        await slow.first_load("registry", upstream)
+        for _ in range(5):
+            slow.refresh_if_due("registry", upstream, missed=True)
+        await settled()
+        assert upstream.fetches == 3  # the first load only: misses within `retry` fetch nothing
+
+    async def test_stale_templates_are_refreshed_in_the_background(self) -> None:
+        templates = RouteTemplates({"registry": "http://registry"}, refresh=0.0, retry=0.0)
+        upstream = FakeUpstream(CARD)
+        await templates.first_load("registry", upstream)
+        upstream.paths = ["/households/{household_id}/card"]
+        templates.refresh_if_due("registry", upstream, missed=False)
+        await settled()
+        assert (
+            templates.label("registry", "households/1/card") == "/api/registry/households/{household_id}/card"
+        )
+
+    async def test_a_service_that_is_down_is_not_waited_for_again(self) -> None:
+        templates = RouteTemplates({"registry": "http://registry"}, retry=3600.0)
+        upstream = FakeUpstream(CARD)
+        upstream.down = True
+        assert not await templates.first_load("registry", upstream)
+        assert not await templates.first_load("registry", upstream)
+        assert upstream.fetches == 1
+        assert templates.label("registry", "households/1") == "unmatched"

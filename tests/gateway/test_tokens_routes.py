@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from gateway.identity import refresh_revocations
 from gateway.settings import GatewaySettings
+from shared.clock import rfc3339
 from shared.jwt import KeySet, SigningKey
 from tests.factories import (
     COUNTY,
@@ -698,7 +700,7 @@ class TestMe:
             "role": "township_officer",
             "region": "451025100000",
             "scope_prefix": "451025100",
-            "expires_at": jwt_part(token, 1)["exp"],
+            "expires_at": rfc3339(datetime.fromtimestamp(jwt_part(token, 1)["exp"], UTC)),
         }
 
     async def test_a_registry_token_is_not_a_gateway_token(

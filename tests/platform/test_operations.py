@@ -6,23 +6,31 @@ import asyncio
 import io
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
 
 from gateway.settings import GatewaySettings
 from services.assessment.settings import AssessmentSettings
 from services.planning.settings import PlanningSettings
 from services.registry.settings import RegistrySettings
+from shared.app import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS
 from shared.jwt import KeySet, SigningKey, write_dev_keys
-from shared.observability import JsonFormatter
-from tests.factories import assert_problem, auth, issue
+from shared.observability import ROUTE_TEMPLATE, UNMATCHED, JsonFormatter, LabelledRoute, route_label
+from tests.factories import COUNTY, VILLAGE, assert_problem, auth, household_payload, issue
 from tests.harness import free_socket, running, serve
+from tests.registry.test_help_records_routes import Db, Phone, record
 
 
 # The apps are imported when a test builds one: a process that does not import fails its tests here, not the
@@ -141,6 +149,153 @@ class TestMetricsAndLogs:
         assert isinstance(line["duration_ms"], float)
 
 
+Sample = tuple[str, str, str, str]  # service, method, route, status
+
+
+def request_counts(metrics_text: str) -> dict[Sample, float]:
+    """`jingzhun_http_requests_total` by its labels, from a /metrics answer."""
+    counts: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "jingzhun_http_requests_total":
+                key = (sample.labels["service"], sample.labels["method"], sample.labels["route"])
+                counts[(*key, sample.labels["status"])] = sample.value
+    return counts
+
+
+@dataclass
+class LabelledStack:
+    gateway: httpx.AsyncClient  # in-process, in front of the two servers below
+    registry: httpx.AsyncClient  # the registry's own socket (fast routes called directly)
+    db: Db
+
+
+@pytest.fixture
+async def labelled_stack(
+    gateway_settings: GatewaySettings,
+    signing_key: SigningKey,
+    registry_app: FastAPI,
+    db_urls: dict[str, str],
+    keyset: KeySet,
+    seed_regions: None,
+) -> AsyncIterator[LabelledStack]:
+    planning_app = create_planning(
+        PlanningSettings(environment="test", database_url=db_urls["planning"], json_logs=False), keyset=keyset
+    )
+    async with serve(registry_app) as reg, serve(planning_app) as plan:
+        settings = gateway_settings.model_copy(
+            update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
+        )
+        async with (
+            running(create_gateway(settings, signing_key=signing_key)) as gw,
+            httpx.AsyncClient(base_url=reg) as direct,
+        ):
+            yield LabelledStack(gw, direct, Db(db_urls["registry"]))
+
+
+class TestRouteLabels:
+    """Metrics and access logs carry the route template of every route (dashboards and alerts group by it)."""
+
+    async def test_no_representative_call_is_unmatched(
+        self, labelled_stack: LabelledStack, signing_key: SigningKey
+    ) -> None:
+        gw, direct = labelled_stack.gateway, labelled_stack.registry
+        clerk = auth(issue(signing_key, "village_officer", VILLAGE))
+        admin = auth(issue(signing_key, "county_admin", COUNTY))
+        phone = Phone(signing_key, labelled_stack.db)
+        await phone.register()
+        before = request_counts((await gw.get("/metrics")).text)
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        logger = logging.getLogger("jingzhun.access")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            created = await gw.post("/api/registry/households", json=household_payload(), headers=clerk)
+            assert created.status_code == 201, created.text
+            household = created.json()["id"]
+            await phone.pair(household)
+            calls = [
+                await gw.get(f"/api/registry/households/{household}", headers=admin),  # the card (fast route)
+                await gw.get(f"/api/registry/households/{uuid.uuid4()}", headers=admin),  # 404, same route
+                await gw.get(f"/api/registry/households/{household}"),  # 401 at the gateway, same route
+                await gw.get("/api/registry/households?limit=5", headers=admin),
+                await gw.get(f"/api/registry/regions/{COUNTY}", headers=admin),
+                await gw.post("/api/registry/help-records", json=record(household), headers=phone.headers),
+                await gw.get("/api/registry/sync/download", headers=phone.headers),
+                await gw.get("/api/planning/me", headers=admin),
+                await gw.get("/.well-known/jwks.json"),
+                await direct.get(f"/households/{household}", headers=admin),
+                await direct.post("/help-records", json=record(household), headers=phone.headers),
+            ]
+        finally:
+            logger.removeHandler(handler)
+        assert [c.status_code for c in calls] == [200, 404, 401, 200, 200, 201, 200, 200, 200, 200, 201]
+        after = request_counts((await gw.get("/metrics")).text)
+
+        grown = {
+            key: value - before.get(key, 0.0) for key, value in after.items() if value > before.get(key, 0.0)
+        }
+        assert not {key for key in grown if key[2] == "unmatched"}, sorted(grown)
+        card = "/api/registry/households/{household_id}"
+        assert {
+            ("gateway", "POST", "/api/registry/households", "201"),
+            ("gateway", "GET", card, "200"),
+            ("gateway", "GET", card, "404"),
+            ("gateway", "GET", card, "401"),
+            ("gateway", "GET", "/api/registry/households", "200"),
+            ("gateway", "POST", "/api/registry/help-records", "201"),
+            ("gateway", "GET", "/api/registry/sync/download", "200"),
+            ("gateway", "GET", "/api/planning/me", "200"),
+            ("registry", "GET", "/households/{household_id}", "200"),  # the plain Starlette card route
+            ("registry", "POST", "/help-records", "201"),  # the plain Starlette POST
+        } <= set(grown)
+
+        lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+        assert len(lines) >= len(calls)
+        assert [line for line in lines if line["route"] == "unmatched"] == []
+        logged = {(line["service"], line["method"], line["route"]) for line in lines}
+        assert ("gateway", "GET", card) in logged
+        assert ("registry", "GET", "/households/{household_id}") in logged
+        assert ("registry", "POST", "/help-records") in logged
+
+    def test_the_label_of_a_request(self) -> None:
+        async def endpoint(_: Request) -> Response:
+            return Response()
+
+        card = LabelledRoute("/households/{household_id:uuid}", endpoint, methods=["GET"])
+        assert route_label({"route": card}, {}) == "/households/{household_id}"  # no `:uuid` convertor
+        named = {ROUTE_TEMPLATE: "/api/registry/households/{household_id}"}
+        assert route_label({"route": card}, named) == "/api/registry/households/{household_id}"
+        assert route_label({}, {}) == UNMATCHED
+
+    @pytest.mark.parametrize(("method", "expected"), [("GET", Match.FULL), ("POST", Match.PARTIAL)])
+    def test_a_labelled_route_names_itself_in_the_scope(self, method: str, expected: Match) -> None:
+        async def endpoint(_: Request) -> Response:
+            return Response()
+
+        card = LabelledRoute("/households/{household_id:uuid}", endpoint, methods=["GET"])
+        scope = {"type": "http", "method": method, "path": f"/households/{uuid.uuid4()}", "root_path": ""}
+        match, child_scope = card.matches(scope)
+        assert match is expected and child_scope["route"] is card  # a 405 is counted under the route too
+        assert card.matches({**scope, "path": "/households/stats"})[0] is Match.NONE
+
+    async def test_unknown_paths_stay_unmatched(
+        self, labelled_stack: LabelledStack, signing_key: SigningKey
+    ) -> None:
+        gw = labelled_stack.gateway
+        admin = auth(issue(signing_key, "county_admin", COUNTY))
+        assert (await gw.get("/api/registry/regions", headers=admin)).status_code == 200  # learns the routes
+        before = request_counts((await gw.get("/metrics")).text)
+        assert (await gw.get("/api/registry/no/such/route", headers=admin)).status_code == 404
+        assert (await gw.get("/api/nope/x", headers=admin)).status_code == 404
+        assert (await gw.get("/no-such-gateway-route")).status_code == 404
+        after = request_counts((await gw.get("/metrics")).text)
+        unmatched = ("gateway", "GET", "unmatched", "404")
+        assert after[unmatched] - before.get(unmatched, 0.0) == 3
+
+
 class TestOpenAPI:
     async def test_merged_document_covers_every_service(self, live_gateway: httpx.AsyncClient) -> None:
         doc = (await live_gateway.get("/openapi.json")).json()
@@ -188,6 +343,53 @@ class TestCors:
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://dash.example.org"
         assert "access-control-allow-origin" not in other.headers
+
+    async def test_preflight_allows_the_conditional_idempotent_and_language_headers(
+        self, gateway_settings: GatewaySettings, signing_key: SigningKey
+    ) -> None:
+        settings = gateway_settings.model_copy(update={"cors_origins": ["https://dash.example.org"]})
+        asked = ["authorization", "if-none-match", "accept-language", "idempotency-key", "if-match"]
+        async with running(create_gateway(settings, signing_key=signing_key)) as gw:
+            preflight = await gw.options(
+                "/api/registry/help-records/batch",
+                headers={
+                    "Origin": "https://dash.example.org",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": ", ".join(asked),
+                },
+            )
+            refused = await gw.options(
+                "/api/registry/households",
+                headers={
+                    "Origin": "https://dash.example.org",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "x-not-allowed",
+                },
+            )
+        assert preflight.status_code == 200, preflight.text
+        allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+        assert set(asked) <= allowed
+        assert {h.lower() for h in CORS_ALLOW_HEADERS} <= allowed
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert refused.status_code == 400
+
+    async def test_answers_expose_the_headers_clients_read(
+        self, gateway_settings: GatewaySettings, signing_key: SigningKey
+    ) -> None:
+        settings = gateway_settings.model_copy(update={"cors_origins": ["https://dash.example.org"]})
+        async with running(create_gateway(settings, signing_key=signing_key)) as gw:
+            response = await gw.get("/.well-known/jwks.json", headers={"Origin": "https://dash.example.org"})
+        assert response.headers["access-control-allow-origin"] == "https://dash.example.org"
+        exposed = {h.strip() for h in response.headers["access-control-expose-headers"].split(",")}
+        assert {
+            "ETag",
+            "Location",
+            "Idempotent-Replayed",
+            "Retry-After",
+            "X-Request-ID",
+            "Content-Language",
+        } <= exposed
+        assert set(CORS_EXPOSE_HEADERS) == exposed
 
     def test_origins_parse_from_comma_separated_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")

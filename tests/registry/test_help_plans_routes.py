@@ -191,14 +191,14 @@ class TestPutPlan:
         body = first.json()
         assert (
             first.headers["etag"] == '"1"'
-            and body["expected_income_gain_yuan"] == "9000"
-            and body["cost_yuan"] == "8000"
+            and body["expected_income_gain_yuan"] == "9000.00"
+            and body["cost_yuan"] == "8000.00"
         )
         assert body["household_id"] == p.household_id and body["version"] == 1 and body["note"] == "户主同意"
         assert body["acknowledged"] is None and body["created_by"] == "cadre-wang"
         goats, cleaner = body["items"]
         assert goats["cost_yuan"] == "8000.00" and goats["funding_source"] == "credit"
-        assert cleaner["cost_yuan"] == "0" and cleaner["funding_amount_yuan"] is None
+        assert cleaner["cost_yuan"] == "0.00" and cleaner["funding_amount_yuan"] is None
         assert goats["progress"] is None and goats["progress_history"] == []
         card = (await registry.get(f"/households/{p.household_id}", headers=admin)).json()
         assert card["planned_exit_year"] == 2016

@@ -318,7 +318,7 @@ class TestGetRound:
         shown = await registry.get(f"/monitoring/rounds/{rid}", headers=admin)
         assert shown.status_code == 200 and shown.json()["id"] == rid
         (finding,) = shown.json()["findings"]
-        assert finding["pairing_id"] == monitored.pb and finding["funds_yuan"] == "8000"
+        assert finding["pairing_id"] == monitored.pb and finding["funds_yuan"] == "8000.00"
         assert finding["cadre_name"] == "干部1" and finding["head_name"] == "黄志强"
         assert finding["flags"] == ["visits_below_minimum"]
 

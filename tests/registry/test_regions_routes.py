@@ -480,9 +480,10 @@ class TestGetPolicy:
         self, registry: httpx.AsyncClient, admin: dict[str, str]
     ) -> None:
         params = _params(await registry.get(f"/regions/{VILLAGE}/policy/2013", headers=admin))
-        assert params["identification_income_line_yuan"]["value"] == 2736
+        # Every value is a decimal string on the wire (issue #10): whole yuan/days as "2736", percentages "4.50".
+        assert params["identification_income_line_yuan"]["value"] == "2736"
         assert params["identification_income_line_yuan"]["source"] == "default"
-        assert params["notice_days"]["value"] == 7
+        assert params["notice_days"]["value"] == "7"
         assert params["exit_income_line_yuan"] == {
             **params["exit_income_line_yuan"],
             "value": None,
@@ -497,7 +498,7 @@ class TestGetPolicy:
         await _insert_parameter(db_urls, PROVINCE, YEAR, "identification_income_line_yuan", Decimal(2800))
         await _insert_parameter(db_urls, PROVINCE, YEAR, "village_exit_incidence_max_percent", Decimal(3))
         params = _params(await registry.get(f"/regions/{VILLAGE}/policy/{YEAR}", headers=admin))
-        assert params["identification_income_line_yuan"]["value"] == 2800
+        assert params["identification_income_line_yuan"]["value"] == "2800"
         assert params["identification_income_line_yuan"]["region_code"] == PROVINCE
 
         county = await registry.put(
@@ -514,7 +515,7 @@ class TestGetPolicy:
         assert town.status_code == 200, town.text
 
         village = _params(await registry.get(f"/regions/{VILLAGE}/policy/{YEAR}", headers=admin))
-        assert village["identification_income_line_yuan"]["value"] == 3500
+        assert village["identification_income_line_yuan"]["value"] == "3500"
         assert village["identification_income_line_yuan"]["region_code"] == COUNTY
         assert village["identification_income_line_yuan"]["reason"] == "县定标准"
         assert village["village_exit_incidence_max_percent"]["value"] == "4.50"
@@ -527,7 +528,7 @@ class TestGetPolicy:
             _params(await registry.get(f"/regions/{VILLAGE}/policy/2015", headers=admin))[
                 "identification_income_line_yuan"
             ]["value"]
-            == 2736
+            == "2736"
         )
 
 
@@ -540,7 +541,7 @@ class TestPutPolicy:
             params = _params(
                 await registry.put(url, json={"value": days, "reason": f"r{days}"}, headers=admin)
             )
-            assert params["notice_days"]["value"] == days
+            assert params["notice_days"]["value"] == str(days)
             assert params["notice_days"]["version"] == version
         assert await count_rows(db_urls, "registry_policy_parameter") == 2
         conn = await asyncpg.connect(db_urls["registry"])
@@ -926,3 +927,32 @@ class TestPutPopulation:
             db_urls, "SELECT population FROM registry_region_population WHERE region_code = $1", VILLAGE
         )
         assert [r["population"] for r in rows] == [1250]
+
+
+# == GET /regions/{code} with If-None-Match (304) ================================================================
+class TestGetRegionNotModified:
+    """The region's answer is its own columns, each change of them a new version: its ETag is the version, and a
+    conditional read of the current one answers 304 with no body."""
+
+    async def test_anonymous(self, registry: httpx.AsyncClient) -> None:
+        assert_problem(await registry.get(f"/regions/{VILLAGE}", headers={"If-None-Match": "*"}), 401)
+
+    async def test_other_region(self, registry: httpx.AsyncClient, officer: dict[str, str]) -> None:
+        held = officer | {"If-None-Match": "*"}
+        assert_problem(await registry.get(f"/regions/{OTHER_VILLAGE}", headers=held), 404)
+
+    async def test_valid_not_modified_until_renamed(
+        self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
+    ) -> None:
+        first = await registry.get(f"/regions/{VILLAGE}", headers=admin)
+        tag = first.headers["etag"]
+        held = await registry.get(f"/regions/{VILLAGE}", headers=admin | {"If-None-Match": f'W/{tag}, "99"'})
+        assert held.status_code == 304 and held.content == b"" and held.headers["etag"] == tag
+        await sql(
+            db_urls,
+            "UPDATE registry_region SET name = '新旧州村', version = version + 1 WHERE code = $1",
+            VILLAGE,
+        )
+        renamed = await registry.get(f"/regions/{VILLAGE}", headers=admin | {"If-None-Match": tag})
+        assert renamed.status_code == 200 and renamed.json()["name"] == "新旧州村"
+        assert renamed.headers["etag"] == f'"{first.json()["version"] + 1}"'

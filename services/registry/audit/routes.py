@@ -27,7 +27,7 @@ router = APIRouter(tags=["audit"])
     },
     summary="The registry's audit log: writes and unmasked reads, newest first (county administrators)",
 )
-async def audit_log(
+async def list_audit_events(
     ctx: ReadContextDep,
     record_id: Annotated[str | None, Query(max_length=64)] = None,
     household_id: uuid.UUID | None = None,
@@ -40,6 +40,8 @@ async def audit_log(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditEventPage:
+    """The registry's audit log (审计日志): every write and every unmasked read, newest first (county
+    administrators)."""
     query = AuditQuery(
         record_id=record_id,
         household_id=str(household_id) if household_id else None,

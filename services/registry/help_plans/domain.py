@@ -15,7 +15,6 @@ Pure: the standard library, `shared.roles` and `shared.errors`. Time is passed i
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from datetime import date
 from decimal import Decimal
 
 from shared.errors import Invalid, Missing, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import Role
 
 __all__ = [
@@ -47,45 +47,47 @@ __all__ = [
 ]
 
 
-class Measure(enum.StrEnum):
+@code_list("measure", "帮扶措施", "Help measure")
+class Measure(LabelledEnum):
     """Help measures (精选路子, DOMAIN.md §4.1)."""
 
-    planting = "planting"  # 种植
-    breeding = "breeding"  # 养殖
-    education = "education"  # 教育扶贫
-    labor_export = "labor_export"  # 劳务输出 / 转移就业
-    housing_renovation = "housing_renovation"  # 危房改造
-    skills_training = "skills_training"  # 技术培训 / 雨露计划
-    relocation = "relocation"  # 易地搬迁
-    equity_dividend = "equity_dividend"  # 入股分红 / 资产收益
-    dibao_guarantee = "dibao_guarantee"  # 低保兜底
-    infrastructure = "infrastructure"  # 基础设施建设
-    industry_support = "industry_support"  # 产业扶持
-    capital_support = "capital_support"  # 资金扶持 / 小额贷款
-    tech_guidance = "tech_guidance"  # 技术指导
-    medical_service = "medical_service"  # 医疗服务 / 大病救助
-    public_welfare_job = "public_welfare_job"  # 公益岗位
-    workshop_employment = "workshop_employment"  # 扶贫车间
-    enterprise_employment = "enterprise_employment"  # 企业招工
-    cooperative_join = "cooperative_join"  # 加入合作社
-    temporary_relief = "temporary_relief"  # 临时救助 / 物资帮助
-    insurance_subsidy = "insurance_subsidy"  # 保险个人缴费补助
-    disability_support = "disability_support"  # 残疾人两项补贴
-    motivation_support = "motivation_support"  # 扶志
-    information_service = "information_service"  # 信息服务 / 电商
-    ecological_compensation = "ecological_compensation"  # 生态补偿
+    planting = "planting", "种植"
+    breeding = "breeding", "养殖"
+    education = "education", "教育扶贫", "Education support"
+    labor_export = "labor_export", "劳务输出 / 转移就业", "Labour export"
+    housing_renovation = "housing_renovation", "危房改造", "Dangerous-house renovation"
+    skills_training = "skills_training", "技术培训 / 雨露计划", "Skills training"
+    relocation = "relocation", "易地扶贫搬迁", "Poverty relocation"
+    equity_dividend = "equity_dividend", "入股分红 / 资产收益", "Equity dividends"
+    dibao_guarantee = "dibao_guarantee", "低保兜底", "Dibao safety net"
+    infrastructure = "infrastructure", "基础设施建设"
+    industry_support = "industry_support", "产业扶持"
+    capital_support = "capital_support", "资金扶持 / 小额信贷", "Capital support / micro-credit"
+    tech_guidance = "tech_guidance", "技术指导", "Technical guidance"
+    medical_service = "medical_service", "医疗服务 / 大病救助", "Medical services and assistance"
+    public_welfare_job = "public_welfare_job", "公益岗位", "Public-welfare job"
+    workshop_employment = "workshop_employment", "扶贫车间", "Poverty workshop employment"
+    enterprise_employment = "enterprise_employment", "企业招工", "Enterprise job placement"
+    cooperative_join = "cooperative_join", "加入合作社", "Join a cooperative"
+    temporary_relief = "temporary_relief", "临时救助 / 物资帮助", "Temporary relief"
+    insurance_subsidy = "insurance_subsidy", "保险个人缴费补助", "Insurance premium subsidy"
+    disability_support = "disability_support", "残疾人两项补贴", "Disability support"
+    motivation_support = "motivation_support", "扶志", "Motivational support"
+    information_service = "information_service", "信息服务 / 电商", "Information services / e-commerce"
+    ecological_compensation = "ecological_compensation", "生态补偿"
 
 
-class FundingSource(enum.StrEnum):
+@code_list("funding_source", "资金来源", "Funding source")
+class FundingSource(LabelledEnum):
     """Where an item's money comes from (DOMAIN.md §5.6)."""
 
-    fiscal_special = "fiscal_special"  # 财政专项扶贫资金
-    industry_fund = "industry_fund"  # 行业部门资金
-    helping_unit = "helping_unit"  # 帮扶单位
-    credit = "credit"  # 信贷 (小额贷款)
-    social_donation = "social_donation"  # 社会捐助
-    self_raised = "self_raised"  # 自筹
-    other = "other"
+    fiscal_special = "fiscal_special", "财政专项扶贫资金", "Fiscal special poverty fund"
+    industry_fund = "industry_fund", "行业部门资金", "Line-department funds"
+    helping_unit = "helping_unit", "帮扶单位"
+    credit = "credit", "信贷(小额贷款)", "Credit (micro-loan)"
+    social_donation = "social_donation", "社会捐助"
+    self_raised = "self_raised", "群众自筹", "Self-raised"
+    other = "other", "其他"
 
 
 #: Who writes a household's plan: the officers of its region and the cadre paired with it today (the region

@@ -43,9 +43,11 @@ PlanVersionDep = Annotated[int | None, Depends(_plan_version)]
     dependencies=[require_writer],
     summary="Write the household's help plan (一户一策): a new version (If-Match: the plan version)",
 )
-async def put_plan(
+async def set_help_plan(
     household_id: Id, payload: PlanSet, version: PlanVersionDep, ctx: ContextDep, response: Response
 ) -> PlanPublic:
+    """Write the household's help plan (一户一策) as a new version: the first needs no `If-Match`, later ones name
+    the version they replace."""
     plan = await PlanService(ctx).set(household_id, version, payload)
     response.headers["ETag"] = etag(plan.version)
     return plan
@@ -57,12 +59,14 @@ async def put_plan(
     responses={404: {"description": "No plan, or household not found"}},
     summary="The current help plan (or `version=N`), with the head's acknowledgement and progress per item",
 )
-async def get_plan(
+async def get_help_plan(
     household_id: Id,
     ctx: ContextDep,
     response: Response,
     version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> PlanPublic:
+    """The household's current help plan (or `version=N`), with the head's acknowledgement and the progress of
+    each measure."""
     plan = await PlanService(ctx).show(household_id, version)
     response.headers["ETag"] = etag(plan.version)
     return plan
@@ -75,7 +79,10 @@ async def get_plan(
     dependencies=[require_writer],
     summary="Record the household head's acknowledgement (签字确认) of the current version",
 )
-async def acknowledge(household_id: Id, payload: PlanAck, ctx: ContextDep, response: Response) -> PlanPublic:
+async def acknowledge_help_plan(
+    household_id: Id, payload: PlanAck, ctx: ContextDep, response: Response
+) -> PlanPublic:
+    """Record the household head's acknowledgement (签字确认) of the current version."""
     plan = await PlanService(ctx).acknowledge(household_id, payload)
     response.headers["ETag"] = etag(plan.version)
     return plan
@@ -88,9 +95,10 @@ async def acknowledge(household_id: Id, payload: PlanAck, ctx: ContextDep, respo
     dependencies=[require_writer],
     summary="Record progress on a measure (appended; the latest shows on the plan)",
 )
-async def progress(
+async def record_plan_progress(
     household_id: Id, item_id: Id, payload: ProgressIn, ctx: ContextDep, response: Response
 ) -> PlanPublic:
+    """Record progress on a measure of the plan (appended; the latest shows on the plan)."""
     plan = await PlanService(ctx).progress(household_id, item_id, payload)
     response.headers["ETag"] = etag(plan.version)
     return plan

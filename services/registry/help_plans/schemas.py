@@ -11,6 +11,7 @@ from pydantic import Field
 
 from services.registry.help_plans.domain import FundingSource, Measure
 from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import Yuan as _Yuan
 
 __all__ = [
     "AcknowledgementPublic",
@@ -25,7 +26,7 @@ __all__ = [
     "ProgressPublic",
 ]
 
-Yuan = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2, examples=["1200.00"])]
+Yuan = Annotated[_Yuan, Field(le=Decimal("99999999.99"))]
 
 
 class PlanItem(RequestModel):
@@ -36,8 +37,8 @@ class PlanItem(RequestModel):
     description: Annotated[str, Field(min_length=1, max_length=1000)]
     responsible_cadre_id: uuid.UUID
     due_date: date
-    expected_income_gain_yuan: Yuan = Decimal(0)
-    cost_yuan: Yuan = Decimal(0)
+    expected_income_gain_yuan: Yuan = Decimal("0.00")
+    cost_yuan: Yuan = Decimal("0.00")
     funding_source: FundingSource | None = None
     funding_amount_yuan: Yuan | None = None
 
@@ -84,10 +85,10 @@ class PlanItemPublic(ResponseModel):
     description: str
     responsible_cadre_id: uuid.UUID
     due_date: date
-    expected_income_gain_yuan: Decimal
-    cost_yuan: Decimal
+    expected_income_gain_yuan: _Yuan
+    cost_yuan: _Yuan
     funding_source: FundingSource | None
-    funding_amount_yuan: Decimal | None
+    funding_amount_yuan: _Yuan | None
     progress: ProgressPublic | None = Field(None, description="The latest entry")
     progress_history: list[ProgressPublic] = Field(
         default_factory=list, description="Every entry, oldest first"
@@ -108,8 +109,8 @@ class PlanPublic(ResponseModel):
     year_from: int
     year_to: int
     target_exit_year: int
-    expected_income_gain_yuan: Decimal
-    cost_yuan: Decimal
+    expected_income_gain_yuan: _Yuan = Field(description="Sum over the items")
+    cost_yuan: _Yuan = Field(description="Sum over the items")
     note: str | None
     created_at: datetime
     created_by: str

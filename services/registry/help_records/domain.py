@@ -22,7 +22,6 @@ database or the network.
 
 from __future__ import annotations
 
-import enum
 import math
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -30,7 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from services.registry.help_plans.domain import Measure
 from shared.errors import DomainError, Invalid, Missing, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import Role
 
 __all__ = [
@@ -82,65 +83,43 @@ __all__ = [
 
 
 # -- vocabulary ---------------------------------------------------------------------------------------------
-class RecordType(enum.StrEnum):
+@code_list("help_record_type", "帮扶记录类型", "Help record type")
+class RecordType(LabelledEnum):
     """帮扶记录类型: what kind of contact the entry records (DOMAIN.md §3.2)."""
 
-    visit = "visit"  # 走访
-    condolence_visit = "condolence_visit"  # 走访慰问 (holidays, hardship)
-    survey = "survey"  # 摸底调查
-    measure_delivery = "measure_delivery"  # 措施落实
-    policy_publicity = "policy_publicity"  # 政策宣传
-    training_referral = "training_referral"  # 培训推荐
-    emergency_visit = "emergency_visit"  # 突发事件走访
+    visit = "visit", "走访"
+    condolence_visit = "condolence_visit", "走访慰问"  # holidays, hardship
+    survey = "survey", "摸底调查"
+    measure_delivery = "measure_delivery", "措施落实"
+    policy_publicity = "policy_publicity", "政策宣传"
+    training_referral = "training_referral", "培训推荐"
+    emergency_visit = "emergency_visit", "突发事件走访"
 
 
-class MeasureCode(enum.StrEnum):
-    """The measure catalogue (帮扶措施) of DOMAIN.md §4.1."""
-
-    planting = "planting"  # 种植
-    breeding = "breeding"  # 养殖
-    education = "education"  # 教育扶贫
-    labor_export = "labor_export"  # 劳务输出
-    housing_renovation = "housing_renovation"  # 危房改造
-    skills_training = "skills_training"  # 技术培训
-    relocation = "relocation"  # 易地搬迁
-    equity_dividend = "equity_dividend"  # 入股分红
-    dibao_guarantee = "dibao_guarantee"  # 低保兜底
-    infrastructure = "infrastructure"  # 基础设施建设
-    industry_support = "industry_support"  # 产业扶持
-    capital_support = "capital_support"  # 资金扶持 / 小额信贷
-    tech_guidance = "tech_guidance"  # 技术指导
-    medical_service = "medical_service"  # 医疗服务
-    public_welfare_job = "public_welfare_job"  # 公益岗位
-    workshop_employment = "workshop_employment"  # 扶贫车间
-    enterprise_employment = "enterprise_employment"  # 企业招工
-    cooperative_join = "cooperative_join"  # 加入合作社
-    temporary_relief = "temporary_relief"  # 临时救助
-    insurance_subsidy = "insurance_subsidy"  # 保险缴费补助
-    disability_support = "disability_support"  # 残疾补贴
-    motivation_support = "motivation_support"  # 扶志
-    information_service = "information_service"  # 信息服务
-    ecological_compensation = "ecological_compensation"  # 生态补偿
+#: The measure catalogue (帮扶措施) of DOMAIN.md §4.1: one code list with the help plans' items.
+MeasureCode = Measure
 
 
-class ConfirmationParty(enum.StrEnum):
+@code_list("confirmation_party", "签字确认方", "Confirmation party")
+class ConfirmationParty(LabelledEnum):
     """The three signatures of a record card (签字确认, DOMAIN.md §3.2 [S 000], invariant 30)."""
 
-    household_head = "household_head"  # 贫困户主
-    village_director = "village_director"  # 村主任
-    unit_responsible = "unit_responsible"  # 帮扶单位责任人
+    household_head = "household_head", "贫困户户主", "Household head"
+    village_director = "village_director", "村主任", "Village director"
+    unit_responsible = "unit_responsible", "帮扶单位责任人", "Helping unit's responsible person"
 
 
 #: All three must sign before an entry is `confirmed` (invariant 30).
 ALL_PARTIES: frozenset[ConfirmationParty] = frozenset(ConfirmationParty)
 
 
-class ConfirmationStatus(enum.StrEnum):
+@code_list("confirmation_status", "确认状态", "Confirmation status")
+class ConfirmationStatus(LabelledEnum):
     """确认状态 of an entry, derived from its signatures (DOMAIN.md §3.2 `confirmation_status`)."""
 
-    draft = "draft"  # no signature yet
-    partially_confirmed = "partially_confirmed"  # one or two of the three
-    confirmed = "confirmed"  # all three (invariant 30)
+    draft = "draft", "未签字", "Draft"  # no signature yet
+    partially_confirmed = "partially_confirmed", "部分签字", "Partially confirmed"  # one or two of the three
+    confirmed = "confirmed", "三方签字确认", "Confirmed"  # all three (invariant 30)
 
 
 #: A record in these states may still be corrected: no signature confirms its content yet.
@@ -149,13 +128,18 @@ CORRECTABLE: frozenset[ConfirmationStatus] = frozenset({ConfirmationStatus.draft
 SIGNED: frozenset[ConfirmationStatus] = frozenset(ConfirmationStatus) - CORRECTABLE
 
 
-class EvidenceFlag(enum.StrEnum):
+@code_list("evidence_flag", "佐证核查标记", "Evidence flag")
+class EvidenceFlag(LabelledEnum):
     """Evidence checks that flag a record for review (W: the record is kept, an officer looks)."""
 
-    clock_skew = "clock_skew"  # device time far from the server's receipt (invariant 31)
-    far_from_household = "far_from_household"  # the visit's GPS is far from the household's location
-    impossible_speed = "impossible_speed"  # too fast between two neighbouring visits of the cadre
-    photo_reused = "photo_reused"  # the same photo on a record of another household
+    # device time far from the server's receipt (invariant 31)
+    clock_skew = "clock_skew", "设备时间异常", "Device clock skew"
+    # the visit's GPS is far from the household's location
+    far_from_household = "far_from_household", "定位远离农户", "Far from the household"
+    # too fast between two neighbouring visits of the cadre
+    impossible_speed = "impossible_speed", "行程速度异常", "Impossible speed"
+    # the same photo on a record of another household
+    photo_reused = "photo_reused", "照片重复使用", "Photo reused"
 
 
 # -- who records --------------------------------------------------------------------------------------------

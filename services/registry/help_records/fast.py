@@ -32,7 +32,6 @@ from prometheus_client import Histogram
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from services.registry.help_records.repository import HelpRecordStore
 from services.registry.help_records.schemas import HelpRecordCreate, HelpRecordPublic
@@ -47,8 +46,9 @@ from services.registry.help_records.service import (
 from shared.auth import current_principal
 from shared.context import context_for
 from shared.etag import etag
+from shared.observability import LabelledRoute
 from shared.problems import Forbidden, UnsupportedMediaType
-from shared.routing import unit_of_work
+from shared.routing import refuse_unknown_parameters, unit_of_work
 
 __all__ = ["MAX_FLUSHES", "MAX_GROUP", "RecordWriter", "create_route"]
 
@@ -137,6 +137,7 @@ def _answer(record: HelpRecordPublic, status_code: int) -> Response:
 
 async def _create_endpoint(request: Request) -> Response:
     """`POST /help-records` as a plain Starlette route (see the module docstring)."""
+    refuse_unknown_parameters(request, frozenset())  # it takes no query parameter
     principal = await current_principal(request)
     if principal.read_only:
         raise Forbidden(f"role '{principal.role}' is read-only")
@@ -161,4 +162,4 @@ async def _create_endpoint(request: Request) -> Response:
 
 
 #: Put before the routers by services.registry.main; the FastAPI route in routes.py documents it.
-create_route = Route("/help-records", _create_endpoint, methods=["POST"])
+create_route = LabelledRoute("/help-records", _create_endpoint, methods=["POST"])

@@ -53,6 +53,7 @@ from services.registry.models import (
 from services.registry.scope import PAIRING_ACTIVE_SQL, household_scope
 from shared.db import raw_connection
 from shared.roles import Principal
+from shared.sql_json import rfc3339_sql
 
 __all__ = [
     "AttachmentBytes",
@@ -581,14 +582,6 @@ _STATUS_SQL = (
 )
 
 
-def _rfc3339(expr: str) -> str:
-    """A timestamptz as the schemas write an aware UTC datetime: RFC 3339 with `Z`, microseconds only when not
-    zero (so the download's text equals the REST answer's, whatever the session's TimeZone)."""
-    return (
-        f"(replace(to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || 'Z')"
-    )
-
-
 def _version_json(v: str, received_at: str) -> str:
     return (
         f"json_build_object('version', {v}.version, 'received_at', {received_at},"
@@ -604,9 +597,9 @@ def record_json(x: str) -> tuple[str, str]:
     serialise a record alike (tests/registry/test_sync_routes.py compares them)."""
     expression = f"""json_build_object(
     'id', {x}.id, 'version', {x}.version, 'household_id', {x}.household_id, 'cadre_id', {x}.cadre_id,
-    'record_type', {x}.record_type, 'device_time', {_rfc3339(f"{x}.device_time")},
+    'record_type', {x}.record_type, 'device_time', {rfc3339_sql(f"{x}.device_time")},
     'received_at', cf.received_at,
-    'device_id', {x}.device_id, 'place', {x}.place, 'gps_lat', {x}.gps_lat::text, 'gps_lon', {x}.gps_lon::text,
+    'device_id', {x}.device_id, 'place', {x}.place, 'gps_lat', {x}.gps_lat, 'gps_lon', {x}.gps_lon,
     'content', {x}.content, 'money_yuan', ({x}.money_fen::numeric / 100)::numeric(14, 2)::text,
     'goods', {x}.goods, 'measures', {x}.measures,
     'flags', to_json(ARRAY(SELECT DISTINCT fl COLLATE "C" AS flag FROM unnest({x}.flags || ARRAY(
@@ -617,18 +610,18 @@ def record_json(x: str) -> tuple[str, str]:
     'confirmations', cf.confirmations,
     'attachments', (SELECT coalesce(json_agg(json_build_object(
                       'id', a.id, 'sha256', a.sha256, 'content_type', a.content_type, 'size', a.size,
-                      'uploaded_at', {_rfc3339("a.uploaded_at")}) ORDER BY a.uploaded_at, a.id), '[]'::json)
+                      'uploaded_at', {rfc3339_sql("a.uploaded_at")}) ORDER BY a.uploaded_at, a.id), '[]'::json)
                     FROM registry_attachment a WHERE a.record_id = {x}.id),
     'versions', CASE WHEN {x}.version = 1 THEN json_build_array({_version_json(x, "cf.received_at")})
-                ELSE (SELECT json_agg({_version_json("v", _rfc3339("v.received_at"))} ORDER BY v.version)
+                ELSE (SELECT json_agg({_version_json("v", rfc3339_sql("v.received_at"))} ORDER BY v.version)
                       FROM registry_help_record v WHERE v.id = {x}.id) END
   )"""  # noqa: S608 - built from constants and the caller's alias
     join = f"""CROSS JOIN LATERAL (
     SELECT count(DISTINCT hc.party) FILTER (WHERE hc.party IN ({_PARTIES})) AS parties,
            coalesce(json_agg(json_build_object(
              'party', hc.party, 'signatory', hc.signatory, 'note', hc.note,
-             'confirmed_at', {_rfc3339("hc.confirmed_at")}, 'confirmed_by', hc.confirmed_by)
+             'confirmed_at', {rfc3339_sql("hc.confirmed_at")}, 'confirmed_by', hc.confirmed_by)
              ORDER BY hc.confirmed_at, hc.party), '[]'::json) AS confirmations,
-           {_rfc3339(f"{x}.received_at")} AS received_at
+           {rfc3339_sql(f"{x}.received_at")} AS received_at
     FROM registry_help_confirmation hc WHERE hc.record_id = {x}.id) cf"""  # noqa: S608 - as above
     return expression, join

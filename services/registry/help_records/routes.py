@@ -79,7 +79,7 @@ async def create_help_record(
     dependencies=[require_writer],
     summary="Sync up to 500 records; one answer per record (created, already_present, rejected)",
 )
-async def batch_help_records(payload: BatchIn, ctx: ContextDep) -> BatchAnswer:
+async def create_help_record_batch(payload: BatchIn, ctx: ContextDep) -> BatchAnswer:
     """Sync a phone's queue (离线同步): each record is validated and stored or refused on its own."""
     return await HelpRecordService(ctx).batch(payload.records)
 
@@ -90,7 +90,7 @@ async def batch_help_records(payload: BatchIn, ctx: ContextDep) -> BatchAnswer:
     responses={404: _WRITE[404]},
     summary="A help record: newest version, versions, confirmations, attachment metadata",
 )
-async def read_help_record(record_id: RecordId, ctx: ReadContextDep, response: Response) -> HelpRecordPublic:
+async def get_help_record(record_id: RecordId, ctx: ReadContextDep, response: Response) -> HelpRecordPublic:
     """A help record card entry (帮扶记录卡) at its newest version."""
     record = await HelpRecordService(ctx).read(record_id)
     response.headers["ETag"] = etag(record.version)
@@ -189,7 +189,7 @@ async def add_attachment(
     },
     summary="The photo's bytes (ETag: its sha256)",
 )
-async def read_attachment(
+async def get_attachment(
     record_id: RecordId,
     attachment_id: Annotated[uuid.UUID, Path(description="Attachment id")],
     request: Request,

@@ -17,7 +17,6 @@ Encryption of personal data is not here: it needs keys (services/registry/pii.py
 from __future__ import annotations
 
 import builtins
-import enum
 import re
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from shared.errors import Invalid, Missing, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import Principal, RegionLevel, Role, in_scope, level_of
 
 __all__ = [
@@ -85,98 +85,113 @@ __all__ = [
 
 
 # == code lists the rules use (the others live with the API models) =========================================
-class Relation(enum.StrEnum):
+@code_list("relation_to_head", "与户主关系", "Relation to the household head")
+class Relation(LabelledEnum):
     """与户主关系 (relation to the head)."""
 
-    head = "head"  # 户主
-    spouse = "spouse"  # 配偶
-    son = "son"  # 之子
-    daughter = "daughter"  # 之女
-    daughter_in_law = "daughter_in_law"  # 儿媳
-    son_in_law = "son_in_law"  # 女婿
-    grandchild = "grandchild"  # 孙子女
-    parent = "parent"  # 父母
-    sibling = "sibling"  # 兄弟姐妹
-    other = "other"  # 其他
+    head = "head", "户主", "Household head"
+    spouse = "spouse", "配偶"
+    son = "son", "之子"
+    daughter = "daughter", "之女"
+    daughter_in_law = "daughter_in_law", "儿媳", "Daughter-in-law"
+    son_in_law = "son_in_law", "女婿", "Son-in-law"
+    grandchild = "grandchild", "孙子女"
+    parent = "parent", "父母"
+    sibling = "sibling", "兄弟姐妹"
+    other = "other", "其他"
 
 
-class Sex(enum.StrEnum):
+@code_list("sex", "性别", "Sex")
+class Sex(LabelledEnum):
     """性别; the 17th digit of an ID number is odd for men, even for women (invariant 1)."""
 
-    male = "male"  # 男
-    female = "female"  # 女
+    male = "male", "男"
+    female = "female", "女"
 
 
-class LaborCapacity(enum.StrEnum):
+@code_list("labor_capacity", "劳动能力", "Labour capacity")
+class LaborCapacity(LabelledEnum):
     """劳动能力."""
 
-    ordinary = "ordinary"  # 普通劳动力
-    skilled = "skilled"  # 技能劳动力
-    lost = "lost"  # 丧失劳动力
-    none = "none"  # 无劳动力 (child, student, elderly)
+    ordinary = "ordinary", "普通劳动力", "Ordinary labour"
+    skilled = "skilled", "技能劳动力", "Skilled labour"
+    lost = "lost", "丧失劳动力", "Lost labour capacity"
+    none = "none", "无劳动力", "No labour capacity"  # child, student, elderly
 
 
 #: Members who count as labour (主要劳动力, §2.2 `labor_count`).
 WORKING: frozenset[LaborCapacity] = frozenset({LaborCapacity.ordinary, LaborCapacity.skilled})
 
 
-class HouseGrade(enum.StrEnum):
+@code_list("dangerous_house_grade", "危房等级", "Dangerous-house grade")
+class HouseGrade(LabelledEnum):
     """危房等级: C and D count as dangerous (§2.2)."""
 
-    A = "A"
-    B = "B"
-    C = "C"
-    D = "D"
+    A = "A", "A级", "Grade A"
+    B = "B", "B级", "Grade B"
+    C = "C", "C级(局部危房)", "Grade C (partly dangerous)"
+    D = "D", "D级(整幢危房)", "Grade D (whole house dangerous)"
 
 
 #: Dangerous housing: the exit test's "housing safe" fails on these grades (§6.5-A item 5).
 DANGEROUS_HOUSE_GRADES: frozenset[HouseGrade] = frozenset({HouseGrade.C, HouseGrade.D})
 
 
-class PovertyAttribute(enum.StrEnum):
+@code_list("poverty_attribute", "贫困户属性", "Poverty attribute")
+class PovertyAttribute(LabelledEnum):
     """贫困户属性 (DOMAIN.md §2.7)."""
 
-    general_poor = "general_poor"  # 一般贫困户
-    dibao_poor = "dibao_poor"  # 低保贫困户
-    wubao_poor = "wubao_poor"  # 五保(特困供养)贫困户
+    general_poor = "general_poor", "一般贫困户", "General poor household"
+    dibao_poor = "dibao_poor", "低保贫困户", "Dibao poor household"
+    wubao_poor = "wubao_poor", "五保(特困供养)贫困户", "Wubao (five-guarantee) poor household"
 
 
-class LeftReason(enum.StrEnum):
+@code_list("left_reason", "减员原因", "Reason for leaving")
+class LeftReason(LabelledEnum):
     """减员原因."""
 
-    death = "death"  # 死亡
-    marriage_out = "marriage_out"  # 婚出
-    household_transfer = "household_transfer"  # 户口迁出 / 分户
-    military_service = "military_service"  # 服兵役
-    other = "other"
+    death = "death", "死亡"
+    marriage_out = "marriage_out", "婚出", "Married out"
+    household_transfer = "household_transfer", "户口迁出 / 分户", "Household registration moved out"
+    military_service = "military_service", "服兵役"
+    other = "other", "其他"
 
 
-class HouseholdStatus(enum.StrEnum):
+@code_list("household_record_status", "档案状态", "Household record status")
+class HouseholdStatus(LabelledEnum):
     """The record's own states outside the workflow chain (§2.15; the chain is `identification.domain.Status`)."""
 
-    candidate = "candidate"  # on record, no workflow step yet
-    removed = "removed"  # 识别不准清退 (the workflow's removal)
-    dissolved = "dissolved"  # merged into another household: no active member left [I]
+    candidate = "candidate", "候选(未进入识别流程)", "Candidate"  # on record, no workflow step yet
+    removed = "removed", "识别不准清退", "Removed (mis-identified)"  # the workflow's removal
+    # merged into another household: no active member left [I]
+    dissolved = "dissolved", "户已消亡(已合并)", "Dissolved (merged)"
 
 
 #: Records whose history is closed: they accept no edit (a removal or a merge is final).
 CLOSED_STATUSES: frozenset[HouseholdStatus] = frozenset({HouseholdStatus.removed, HouseholdStatus.dissolved})
 
 
-class FlagCode(enum.StrEnum):
+@code_list("integrity_flag", "核查标记", "Integrity flag")
+class FlagCode(LabelledEnum):
     """Integrity flags (§2.11): raised for review, cleared by the township or county with a reason."""
 
-    split_recent = "split_recent"  # 拆户/分户 within SPLIT_FLAG_MONTHS (invariant 5)
-    formed_recently = "formed_recently"  # formed within SPLIT_FLAG_MONTHS, origin not recorded (invariant 5)
-    single_person_new = "single_person_new"  # a newly formed single-person household (§2.11)
-    nobody_resident = "nobody_resident"  # 空挂户 (invariant 6)
-    related_to_official = "related_to_official"  # 优亲厚友 declaration (invariant 7)
-    id_mismatch = "id_mismatch"  # ID birth date or sex differs from the record (invariant 1, W)
-    no_id_number = "no_id_number"  # a member without an ID number yet (invariant 1, infants)
-    net_income_negative = "net_income_negative"  # allowed, but flagged (invariant 8, W)
-    quota_override = (
-        "quota_override"  # registered over the village quota by county override (invariant 24, W)
-    )
+    # 拆户/分户 within SPLIT_FLAG_MONTHS (invariant 5)
+    split_recent = "split_recent", "近期拆户、分户", "Recently split"
+    # formed within SPLIT_FLAG_MONTHS, origin not recorded (invariant 5)
+    formed_recently = "formed_recently", "近期新立户(来源未记录)", "Formed recently"
+    # a newly formed single-person household (§2.11)
+    single_person_new = "single_person_new", "新立单人户", "New single-person household"
+    nobody_resident = "nobody_resident", "空挂户", "Nobody resident (empty household)"  # invariant 6
+    # 优亲厚友 declaration (invariant 7)
+    related_to_official = "related_to_official", "优亲厚友(与干部有亲属关系)", "Related to an official"
+    # ID birth date or sex differs from the record (invariant 1, W)
+    id_mismatch = "id_mismatch", "身份证号与登记信息不符", "ID number does not match the record"
+    # a member without an ID number yet (invariant 1, infants)
+    no_id_number = "no_id_number", "无身份证号", "No ID number"
+    # allowed, but flagged (invariant 8, W)
+    net_income_negative = "net_income_negative", "家庭纯收入为负", "Negative net income"
+    # registered over the village quota by county override (invariant 24, W)
+    quota_override = "quota_override", "超规模指标登记", "Registered over the quota (override)"
 
 
 # == resident ID numbers (invariant 1) ========================================================================

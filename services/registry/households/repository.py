@@ -31,6 +31,7 @@ from services.registry.households.domain import HouseholdStatus, VillageTally
 from services.registry.households.schemas import (
     LIST_FIELDS,
     HouseholdQuery,
+    HouseholdSummary,
     ListPage,
     ListRow,
     SortKey,
@@ -51,7 +52,8 @@ from shared.db import execute, scope_filter
 from shared.errors import Refused
 from shared.pagination import CursorValue, decode_cursor, encode_cursor
 from shared.problems import BadRequest
-from shared.roles import Role, scope_prefix
+from shared.roles import NATIONAL_CODE, Principal, Role, scope_prefix
+from shared.sql_json import rfc3339_sql
 
 _Row = TypeVar("_Row")
 
@@ -63,8 +65,10 @@ __all__ = [
     "card_statement",
 ]
 
-#: The card of household `h` (joined with its village `v`) as one JSON object.
-CARD_OBJECT = """json_build_object(
+_t = rfc3339_sql
+#: The card of household `h` (joined with its village `v`) as one JSON object; every time in the wire format
+#: (shared/sql_json.py), so the model reads it and writes it back unchanged.
+CARD_OBJECT = f"""json_build_object(
   'id', h.id, 'village_code', h.village_code, 'village_name', v.name,
   'natural_village', h.natural_village, 'villager_group', h.villager_group,
   'national_household_code', h.national_household_code,
@@ -82,8 +86,8 @@ CARD_OBJECT = """json_build_object(
   'details', h.details,
   'origin_household_id', h.origin_household_id, 'origin_kind', h.origin_kind, 'formed_on', h.formed_on,
   'flags', h.flags, 'planned_exit_year', h.planned_exit_year, 'exit_effective_year', h.exit_effective_year,
-  'version', h.version, 'created_at', h.created_at, 'created_by', h.created_by,
-  'updated_at', h.updated_at, 'updated_by', h.updated_by,
+  'version', h.version, 'created_at', {_t("h.created_at")}, 'created_by', h.created_by,
+  'updated_at', {_t("h.updated_at")}, 'updated_by', h.updated_by,
   'members', (
     SELECT coalesce(json_agg(json_build_object(
       'id', m.id, 'person_id', m.person_id, 'name', m.name, 'relation', m.relation, 'sex', m.sex,
@@ -108,26 +112,27 @@ CARD_OBJECT = """json_build_object(
       'property', i.property::text, 'transfer', i.transfer::text,
       'operating_expenses', i.operating_expenses::text, 'household_size', i.household_size,
       'net_income', i.net_income::text, 'per_capita_net_income', i.per_capita_net_income::text,
-      'surveyed_on', i.surveyed_on, 'note', i.note, 'recorded_at', i.recorded_at, 'recorded_by', i.recorded_by
+      'surveyed_on', i.surveyed_on, 'note', i.note, 'recorded_at', {_t("i.recorded_at")},
+      'recorded_by', i.recorded_by
     ) ORDER BY i.year DESC), '[]'::json)
     FROM (SELECT DISTINCT ON (year) * FROM registry_household_income
           WHERE household_id = h.id ORDER BY year, version DESC) i),
   'workflow', (
     SELECT coalesce(json_agg(json_build_object(
-      'seq', e.seq, 'command', e.command, 'at', e.at, 'actor', e.actor, 'role', e.role,
+      'seq', e.seq, 'command', e.command, 'at', {_t("e.at")}, 'actor', e.actor, 'role', e.role,
       'reason', e.reason, 'data', e.data, 'status_after', e.status_after, 'batch_id', e.batch_id
     ) ORDER BY e.seq), '[]'::json)
     FROM registry_workflow_event e WHERE e.household_id = h.id),
   'flags_detail', (
     SELECT coalesce(json_agg(json_build_object(
-      'id', f.id, 'code', f.code, 'detail', f.detail, 'raised_at', f.raised_at,
-      'cleared_at', f.cleared_at, 'cleared_by', f.cleared_by, 'clear_reason', f.clear_reason
+      'id', f.id, 'code', f.code, 'detail', f.detail, 'raised_at', {_t("f.raised_at")},
+      'cleared_at', {_t("f.cleared_at")}, 'cleared_by', f.cleared_by, 'clear_reason', f.clear_reason
     ) ORDER BY f.id), '[]'::json)
     FROM registry_household_flag f WHERE f.household_id = h.id),
   'membership_changes', (
     SELECT coalesce(json_agg(json_build_object(
       'person_id', c.person_id, 'kind', c.kind, 'from_household_id', c.from_household_id,
-      'to_household_id', c.to_household_id, 'at', c.at, 'actor', c.actor, 'reason', c.reason
+      'to_household_id', c.to_household_id, 'at', {_t("c.at")}, 'actor', c.actor, 'reason', c.reason
     ) ORDER BY c.id), '[]'::json)
     FROM registry_membership_change c WHERE c.from_household_id = h.id OR c.to_household_id = h.id),
   'pairings', (
@@ -139,7 +144,7 @@ CARD_OBJECT = """json_build_object(
     FROM registry_pairing p JOIN registry_cadre c ON c.id = p.cadre_id
     JOIN registry_helping_unit u ON u.id = p.unit_id
     WHERE p.household_id = h.id AND p.superseded_at IS NULL)
-)"""
+)"""  # noqa: S608 - built from constants
 
 
 def card_statement(where: str, *, columns: str = "::text AS card, h.version") -> str:
@@ -586,3 +591,27 @@ class HouseholdRepository:
             col(Region.code).startswith(prefix, autoescape=True)
         )
         return [(code, parent) for code, parent in (await self.session.exec(query)).all()]
+
+    # -- lookup by id (other services) -----------------------------------------------------------------------
+    async def lookup(
+        self, ids: Sequence[uuid.UUID], *, paired_with: str | None, limit: int
+    ) -> list[HouseholdSummary]:
+        """The households in scope among `ids` (all of them when empty), or only those the cadre whose login
+        is `paired_with` is paired with today (their own scope: services/registry/scope.py); at most `limit`."""
+        statement = sa.select(
+            col(Household.id),
+            col(Household.village_code),
+            col(Household.status),
+            col(Household.head_name),
+            col(Household.household_size),
+        ).where(self._scope())
+        if ids:
+            statement = statement.where(col(Household.id).in_(list(ids)))
+        if paired_with is not None:
+            cadre = Principal(sub=paired_with, role=Role.cadre, region=NATIONAL_CODE)
+            statement = statement.where(household_scope(cadre, today=self.ctx.today))
+        rows = (await execute(self.session, statement.order_by(col(Household.id)).limit(limit))).all()
+        return [
+            HouseholdSummary(id=i, village_code=v, status=s, head_name=h, household_size=n)
+            for i, v, s, h, n in rows
+        ]

@@ -8,7 +8,6 @@ Starlette route of households/fast.py; the FastAPI route here documents it and a
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Response
@@ -17,10 +16,13 @@ from services.registry.deps import CipherDep
 from services.registry.households.schemas import (
     LIST_FIELDS,
     FlagClear,
+    FlagCode,
     HeadChange,
     HouseholdCard,
     HouseholdCreate,
     HouseholdListItem,
+    HouseholdLookup,
+    HouseholdLookupAnswer,
     HouseholdQuery,
     HouseholdSplit,
     HouseholdStats,
@@ -35,15 +37,27 @@ from services.registry.households.schemas import (
     MemberVersion,
     MergeRequest,
     MoveRequest,
+    PovertyAttribute,
+    PovertyCause,
     SortKey,
     SplitRequest,
+    StatusFilter,
 )
 from services.registry.households.service import HouseholdService
 from shared.auth import require_writer
 from shared.context import ContextDep, ReadContextDep
-from shared.etag import IfMatchDep, etag
+from shared.etag import (
+    NOT_MODIFIED,
+    IfMatchDep,
+    IfNoneMatchHeader,
+    etag,
+    not_modified,
+    not_modified_response,
+    representation_etag,
+)
 from shared.pagination import Page
 from shared.routing import APIRouter
+from shared.schemas import Yuan
 
 __all__ = ["router"]
 
@@ -71,13 +85,14 @@ def _tagged(response: Response, version: int) -> None:
     "/households",
     status_code=201,
     response_model=HouseholdVersion,
-    responses=WRITE_ERRORS,
+    responses={k: v for k, v in WRITE_ERRORS.items() if k not in (412, 428)},
     dependencies=[require_writer],
     summary="Register a household record (status candidate) with its members",
 )
 async def create_household(
     payload: HouseholdCreate, ctx: ContextDep, cipher: CipherDep, response: Response
 ) -> HouseholdVersion:
+    """Register a household (建档立卡 record, status `candidate`) with its members; `Location` is its card."""
     result = await HouseholdService(ctx, cipher).create(payload)
     _tagged(response, result.version)
     response.headers["Location"] = f"/households/{result.id}"
@@ -97,16 +112,16 @@ async def list_households(
     cipher: CipherDep,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="Region subtree")] = None,
     status: Annotated[
-        list[str] | None, Query(description="Status (repeatable); objection_pending too")
+        list[StatusFilter] | None, Query(description="Status (repeatable); `objection_pending` too")
     ] = None,
-    cause: Annotated[str | None, Query(max_length=32, description="Primary or other poverty cause")] = None,
-    attribute: Annotated[str | None, Query(max_length=16)] = None,
-    income_min: Annotated[
-        Decimal | None, Query(ge=0, le=10**9, description="Per-capita net income >=")
+    cause: Annotated[
+        PovertyCause | None, Query(description="Primary or other poverty cause (致贫原因)")
     ] = None,
-    income_max: Annotated[Decimal | None, Query(ge=0, le=10**9)] = None,
+    attribute: Annotated[PovertyAttribute | None, Query(description="Poverty attribute (贫困户属性)")] = None,
+    income_min: Annotated[Yuan | None, Query(description="Per-capita net income >= (元)")] = None,
+    income_max: Annotated[Yuan | None, Query(description="Per-capita net income <= (元)")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=64, description="Head's name prefix")] = None,
-    flag: Annotated[str | None, Query(max_length=32, description="Open integrity flag")] = None,
+    flag: Annotated[FlagCode | None, Query(description="Open integrity flag (核查标记)")] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Identification year")] = None,
     has_labor_capacity: bool | None = None,
     returned: bool | None = None,
@@ -118,6 +133,8 @@ async def list_households(
         str | None, Query(max_length=1000, description="Comma-separated subset of item fields")
     ] = None,
 ) -> Response:
+    """List and search the households of your region: filters, an order, keyset pages (`next_cursor`), and
+    `fields=` to choose the item fields."""
     chosen = LIST_FIELDS if not fields else tuple(f.strip() for f in fields.split(",") if f.strip())
     query = HouseholdQuery(
         region=region,
@@ -142,18 +159,35 @@ async def list_households(
     return Response(page.json(), media_type="application/json")
 
 
+@router.post(
+    "/households/lookup",
+    response_model=HouseholdLookupAnswer,
+    responses={403: {"description": "`paired_with` asked by a caller other than a service"}},
+    summary="Look households up by id (at most 500): village, status, head and size",
+)
+async def lookup_households(
+    payload: HouseholdLookup, ctx: ReadContextDep, cipher: CipherDep
+) -> HouseholdLookupAnswer:
+    """Look households up by id (按户查询), for a service checking the ids it was given (planning's project
+    beneficiaries): the ones that exist in your scope, each with its village, status, head's name and size;
+    missing and out-of-scope ids are simply absent. Reads only (a POST for the size of the list)."""
+    return await HouseholdService(ctx, cipher).lookup(payload)
+
+
 @router.get(
     "/households/stats",
     response_model=HouseholdStats,
     summary="Counts and poverty incidence for a region and its child regions",
     responses={404: {"description": "Region missing or outside your scope"}},
 )
-async def household_stats(
+async def get_household_stats(
     ctx: ContextDep,
     cipher: CipherDep,
     region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
     year: Annotated[int, Query(ge=2000, le=2100, description="Population year")],
 ) -> HouseholdStats:
+    """Counts of households and people by where they stand, and the poverty incidence (贫困发生率), for a region
+    and each child region."""
     return await HouseholdService(ctx, cipher).stats(region, year)
 
 
@@ -164,6 +198,7 @@ async def household_stats(
     response_model_exclude_unset=True,
     summary="The full household card (扶贫手册 view) in one request",
     responses={
+        **NOT_MODIFIED,
         403: {"description": "unmask asked by a role that may not"},
         404: {"description": "Not found"},
     },
@@ -174,11 +209,20 @@ async def get_household(
     cipher: CipherDep,
     response: Response,
     unmask: Annotated[bool, Query(description="Full ID numbers, phones, bank account (audited)")] = False,
-) -> HouseholdCard:
+    if_none_match: IfNoneMatchHeader = None,
+) -> HouseholdCard | Response:
+    """The household card (扶贫手册 view): the record, members, incomes, workflow, flags and pairings in one
+    answer; personal data masked unless `unmask`."""
     card = await HouseholdService(ctx, cipher).card(household_id, unmask=unmask)
-    _tagged(response, card.version)
-    if unmask:
+    if unmask:  # no-store: nothing keeps it, nothing revalidates it; always in full
+        _tagged(response, card.version)
         response.headers["Cache-Control"] = "no-store"
+        return card
+    # The card shows more than its version counts (pairings, names): its ETag is `"<version>-<digest>"`.
+    tag = representation_etag(card.version, card.model_dump_json(exclude_unset=True).encode())
+    if not_modified(if_none_match, tag):
+        return not_modified_response(tag)
+    response.headers["ETag"] = tag
     return card
 
 
@@ -197,6 +241,7 @@ async def update_household(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdVersion:
+    """Edit household fields, based on the version you read (`If-Match`); derived values are recomputed."""
     result = await HouseholdService(ctx, cipher).update(household_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -219,8 +264,10 @@ async def add_member(
     cipher: CipherDep,
     response: Response,
 ) -> MemberVersion:
+    """Add a member (birth, marriage in, …) to the household, based on the version you read (`If-Match`)."""
     result = await HouseholdService(ctx, cipher).add_member(household_id, version, payload)
     _tagged(response, result.version)
+    response.headers["Location"] = f"/households/{household_id}/members/{result.member_id}"
     return result
 
 
@@ -240,6 +287,7 @@ async def update_member(
     cipher: CipherDep,
     response: Response,
 ) -> MemberVersion:
+    """Edit a member's fields, based on the household version you read (`If-Match`)."""
     result = await HouseholdService(ctx, cipher).update_member(household_id, member_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -252,7 +300,7 @@ async def update_member(
     dependencies=[require_writer],
     summary="A member leaves (death, marriage out, transfer, military service)",
 )
-async def member_leaves(
+async def remove_member(
     household_id: HouseholdId,
     member_id: MemberId,
     payload: MemberLeave,
@@ -261,6 +309,7 @@ async def member_leaves(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdVersion:
+    """A member leaves the household (death, marriage out, transfer, military service); their history stays."""
     result = await HouseholdService(ctx, cipher).leave(household_id, member_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -282,6 +331,7 @@ async def move_member(
     cipher: CipherDep,
     response: Response,
 ) -> MemberMoved:
+    """Move a member to another household of the registry, keeping their identity and history."""
     result = await HouseholdService(ctx, cipher).move(household_id, member_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -302,6 +352,7 @@ async def change_head(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdVersion:
+    """Make another member the head of the household (户主), with the former head's new relation."""
     result = await HouseholdService(ctx, cipher).change_head(household_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -323,8 +374,10 @@ async def split_household(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdSplit:
+    """Split members off into a new household (分户); the new one is flagged for review. `Location` is its card."""
     result = await HouseholdService(ctx, cipher).split(household_id, version, payload)
     _tagged(response, result.version)
+    response.headers["Location"] = f"/households/{result.new_household_id}"
     return result
 
 
@@ -343,6 +396,7 @@ async def merge_household(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdVersion:
+    """Absorb another household of the village (合户); the absorbed one is dissolved."""
     result = await HouseholdService(ctx, cipher).merge(household_id, version, payload)
     _tagged(response, result.version)
     return result
@@ -356,7 +410,7 @@ async def merge_household(
     dependencies=[require_writer],
     summary="Record the income components of a reference year (a new version; per-capita computed)",
 )
-async def put_income(
+async def set_income(
     household_id: HouseholdId,
     year: YearPath,
     payload: IncomeSet,
@@ -365,6 +419,8 @@ async def put_income(
     cipher: CipherDep,
     response: Response,
 ) -> IncomeVersion:
+    """Record the income components of a reference year (a new version); net and per-capita income are
+    computed."""
     result = await HouseholdService(ctx, cipher).set_income(household_id, year, version, payload)
     _tagged(response, result.version)
     return result
@@ -386,6 +442,7 @@ async def clear_flag(
     cipher: CipherDep,
     response: Response,
 ) -> HouseholdVersion:
+    """Clear an integrity flag (核查标记) after review, with the reason."""
     result = await HouseholdService(ctx, cipher).clear_flag(household_id, flag_id, payload.reason)
     _tagged(response, result.version)
     return result

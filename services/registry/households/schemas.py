@@ -1,7 +1,8 @@
 """Household API models: the fields of DOMAIN.md §2.2-§2.7 with their standard code lists, and every answer.
 
 Enumerations keep the Chinese term beside each code (the ones the rules use live in `households/domain.py`).
-Money is `Decimal` with two places, never a float; areas and counts are non-negative (invariants 8, 9). Derived
+Money is a decimal string with two places (`shared.schemas.Yuan`), never a float; areas and counts are
+non-negative (invariants 8, 9). Derived
 values (household size, labour count, per-capita net income) are never accepted from the client (invariant 11).
 
 `HouseholdCard` is the JSON that PostgreSQL builds for the card's fast path (households/fast.py): the model
@@ -11,7 +12,6 @@ fast path answer one shape (tests/registry/test_households_routes.py checks them
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,31 +20,40 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.registry.households.domain import (
     WORKING,
+    FlagCode,
     HouseGrade,
+    HouseholdStatus,
     LaborCapacity,
     LeftReason,
     PovertyAttribute,
     Relation,
     Sex,
 )
-from shared.schemas import RegionCode, RequestModel, ResponseModel
+from services.registry.identification.domain import Status
+from shared.labels import LabelledEnum, code_list
+from shared.schemas import Percent, Quantity, RegionCode, RequestModel, ResponseModel, SignedYuan, Yuan
 
 __all__ = [
     "LIST_FIELDS",
+    "LOOKUP_LIMIT",
     "WORKING",
     "FlagClear",
+    "FlagCode",
     "HeadChange",
     "HouseGrade",
     "HouseholdCard",
     "HouseholdCreate",
     "HouseholdListItem",
+    "HouseholdLookup",
+    "HouseholdLookupAnswer",
     "HouseholdQuery",
     "HouseholdSplit",
     "HouseholdStats",
+    "HouseholdSummary",
     "HouseholdUpdate",
     "HouseholdVersion",
     "IncomeSet",
@@ -64,125 +73,135 @@ __all__ = [
     "Sex",
     "SortKey",
     "SplitRequest",
+    "StatusFilter",
     "Year",
 ]
 
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999.99"), decimal_places=2, examples=["3600.00"])]
-Area = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
+Money = Annotated[Yuan, Field(le=Decimal("999999999.99"))]
+Area = Quantity
 Year = Annotated[int, Field(ge=2000, le=2100, examples=[2014])]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["户主申请"])]
 
 
-class HealthStatus(enum.StrEnum):
+@code_list("health_status", "健康状况", "Health status")
+class HealthStatus(LabelledEnum):
     """健康状况."""
 
-    healthy = "healthy"  # 健康
-    chronic_illness = "chronic_illness"  # 长期慢性病
-    serious_illness = "serious_illness"  # 大病
-    disabled = "disabled"  # 残疾
+    healthy = "healthy", "健康"
+    chronic_illness = "chronic_illness", "长期慢性病"
+    serious_illness = "serious_illness", "大病"
+    disabled = "disabled", "残疾"
 
 
-class EducationLevel(enum.StrEnum):
+@code_list("education_level", "文化程度", "Education level")
+class EducationLevel(LabelledEnum):
     """文化程度."""
 
-    illiterate = "illiterate"  # 文盲半文盲
-    primary = "primary"  # 小学
-    junior_middle = "junior_middle"  # 初中
-    senior_high = "senior_high"  # 高中
-    college_plus = "college_plus"  # 大专及以上
-    preschool = "preschool"  # 学龄前
+    illiterate = "illiterate", "文盲半文盲", "Illiterate or semi-literate"
+    primary = "primary", "小学", "Primary school"
+    junior_middle = "junior_middle", "初中", "Junior middle school"
+    senior_high = "senior_high", "高中", "Senior high school"
+    college_plus = "college_plus", "大专及以上", "College or above"
+    preschool = "preschool", "学龄前", "Preschool age"
 
 
-class SchoolStatus(enum.StrEnum):
+@code_list("school_status", "在校生状况", "School status")
+class SchoolStatus(LabelledEnum):
     """在校生状况."""
 
-    not_in_school = "not_in_school"  # 非在校生
-    preschool = "preschool"  # 学前教育
-    primary = "primary"  # 小学
-    junior_middle = "junior_middle"  # 初中
-    senior_high = "senior_high"  # 高中
-    secondary_vocational = "secondary_vocational"  # 中职
-    college = "college"  # 大中专院校
+    not_in_school = "not_in_school", "非在校生"
+    preschool = "preschool", "学前教育", "Preschool"
+    primary = "primary", "小学", "Primary school"
+    junior_middle = "junior_middle", "初中", "Junior middle school"
+    senior_high = "senior_high", "高中", "Senior high school"
+    secondary_vocational = "secondary_vocational", "中职", "Secondary vocational school"
+    college = "college", "大中专院校", "College or university"
 
 
-class WorkStatus(enum.StrEnum):
+@code_list("work_status", "务工/务农状况", "Work status")
+class WorkStatus(LabelledEnum):
     """务工/务农状况."""
 
-    migrant_long_term = "migrant_long_term"  # 常年在外务工
-    farming = "farming"  # 在家务农
-    odd_jobs = "odd_jobs"  # 打零工
-    public_welfare_post = "public_welfare_post"  # 公益岗位
-    poverty_workshop = "poverty_workshop"  # 扶贫车间
-    student = "student"  # 在校生
-    none = "none"  # 无
+    migrant_long_term = "migrant_long_term", "常年在外务工", "Long-term migrant work"
+    farming = "farming", "在家务农", "Farming at home"
+    odd_jobs = "odd_jobs", "打零工"
+    public_welfare_post = "public_welfare_post", "公益岗位", "Public-welfare post"
+    poverty_workshop = "poverty_workshop", "扶贫车间", "Poverty-alleviation workshop"
+    student = "student", "在校生"
+    none = "none", "无"
 
 
-class WorkLocation(enum.StrEnum):
-    township = "township"  # 乡镇内
-    county = "county"  # 县内
-    province = "province"  # 省内
-    outside_province = "outside_province"  # 省外
+@code_list("work_location", "务工地点", "Work location")
+class WorkLocation(LabelledEnum):
+    township = "township", "乡镇内", "Within the township"
+    county = "county", "县内", "Within the county"
+    province = "province", "省内", "Within the province"
+    outside_province = "outside_province", "省外"
 
 
-class PovertyCause(enum.StrEnum):
+@code_list("poverty_cause", "致贫原因", "Poverty cause")
+class PovertyCause(LabelledEnum):
     """致贫原因 (national list + local causes, DOMAIN.md §2.6)."""
 
-    illness = "illness"  # 因病
-    disability = "disability"  # 因残
-    schooling = "schooling"  # 因学
-    disaster = "disaster"  # 因灾
-    lack_of_land = "lack_of_land"  # 缺土地
-    lack_of_water = "lack_of_water"  # 缺水
-    lack_of_skills = "lack_of_skills"  # 缺技术
-    lack_of_labor = "lack_of_labor"  # 缺劳力
-    lack_of_capital = "lack_of_capital"  # 缺资金
-    poor_transport = "poor_transport"  # 交通条件落后
-    low_motivation = "low_motivation"  # 自身发展动力不足
-    old_age = "old_age"  # 因老
-    lack_of_information = "lack_of_information"  # 缺信息
-    dangerous_housing = "dangerous_housing"  # 住房危旧
-    low_education = "low_education"  # 文化程度低
-    other = "other"  # 其他
+    illness = "illness", "因病"
+    disability = "disability", "因残"
+    schooling = "schooling", "因学", "Schooling costs"
+    disaster = "disaster", "因灾", "Natural disaster"
+    lack_of_land = "lack_of_land", "缺土地"
+    lack_of_water = "lack_of_water", "缺水"
+    lack_of_skills = "lack_of_skills", "缺技术", "Lack of skills / technology"
+    lack_of_labor = "lack_of_labor", "缺劳力", "Lack of labour"
+    lack_of_capital = "lack_of_capital", "缺资金"
+    poor_transport = "poor_transport", "交通条件落后"
+    low_motivation = "low_motivation", "自身发展动力不足", "Insufficient self-motivation"
+    old_age = "old_age", "因老"
+    lack_of_information = "lack_of_information", "缺信息"
+    dangerous_housing = "dangerous_housing", "住房危旧"
+    low_education = "low_education", "文化程度低"
+    other = "other", "其他"
 
 
-class IncomeSource(enum.StrEnum):
+@code_list("main_income_source", "家庭经济收入主要来源", "Main income source")
+class IncomeSource(LabelledEnum):
     """家庭经济收入主要依靠."""
 
-    migrant_work = "migrant_work"  # 外出务工
-    farming = "farming"  # 种植
-    local_odd_jobs = "local_odd_jobs"  # 本地零工
-    breeding = "breeding"  # 养殖
-    public_welfare_job = "public_welfare_job"  # 公益岗位
-    transfer = "transfer"  # 转移性收入
-    other = "other"  # 其他
+    migrant_work = "migrant_work", "外出务工"
+    farming = "farming", "种植", "Farming"
+    local_odd_jobs = "local_odd_jobs", "本地零工"
+    breeding = "breeding", "养殖", "Breeding (livestock)"
+    public_welfare_job = "public_welfare_job", "公益岗位", "Public-welfare job"
+    transfer = "transfer", "转移性收入", "Transfer income"
+    other = "other", "其他"
 
 
-class HouseStructure(enum.StrEnum):
+@code_list("house_structure", "房屋结构", "House structure")
+class HouseStructure(LabelledEnum):
     """房屋结构."""
 
-    mud_brick = "mud_brick"  # 泥砖房
-    adobe = "adobe"  # 土坯房
-    thatched = "thatched"  # 茅草房
-    earth_wood = "earth_wood"  # 土木
-    stone_wood_tile = "stone_wood_tile"  # 石木瓦
-    brick_wood = "brick_wood"  # 砖木
-    brick_concrete = "brick_concrete"  # 砖混
+    mud_brick = "mud_brick", "泥砖房"
+    adobe = "adobe", "土坯房", "Adobe (rammed earth)"
+    thatched = "thatched", "茅草房"
+    earth_wood = "earth_wood", "土木", "Earth and wood"
+    stone_wood_tile = "stone_wood_tile", "石木瓦", "Stone, wood and tile"
+    brick_wood = "brick_wood", "砖木", "Brick and wood"
+    brick_concrete = "brick_concrete", "砖混", "Brick and concrete"
 
 
-class SocialSecurityItem(enum.StrEnum):
+@code_list("social_security_item", "社会保障和救助项目", "Social-security and assistance item")
+class SocialSecurityItem(LabelledEnum):
     """Social-security and assistance items (DOMAIN.md §2.5)."""
 
-    ncms = "ncms"  # 新农合 / 城乡居民医保
-    critical_illness_insurance = "critical_illness_insurance"  # 大病医疗保险
-    medical_assistance = "medical_assistance"  # 医疗救助
-    pension = "pension"  # 城乡居民基本养老保险
-    dibao = "dibao"  # 农村最低生活保障
-    wubao = "wubao"  # 五保供养
-    temporary_assistance = "temporary_assistance"  # 临时救助
-    disability_subsidy = "disability_subsidy"  # 残疾人两项补贴
-    education_aid = "education_aid"  # 教育扶贫补贴 / 雨露计划
-    family_doctor = "family_doctor"  # 家庭医生签约
+    ncms = "ncms", "新农合 / 城乡居民医保", "Rural cooperative medical scheme"
+    critical_illness_insurance = "critical_illness_insurance", "大病医疗保险"
+    medical_assistance = "medical_assistance", "医疗救助"
+    pension = "pension", "城乡居民基本养老保险", "Basic pension insurance"
+    dibao = "dibao", "农村最低生活保障(低保)", "Minimum living guarantee (dibao)"
+    wubao = "wubao", "五保供养", "Five-guarantee support (wubao)"
+    temporary_assistance = "temporary_assistance", "临时救助"
+    disability_subsidy = "disability_subsidy", "残疾人两项补贴", "Disability subsidies"
+    education_aid = "education_aid", "教育扶贫补贴 / 雨露计划", "Education aid"
+    family_doctor = "family_doctor", "家庭医生签约", "Family doctor contract"
 
 
 # -- member -----------------------------------------------------------------------------------------------------
@@ -346,7 +365,7 @@ class LivingConditions(RequestModel):
 
 class Cooperative(RequestModel):
     name: ShortText
-    share_yuan: Money = Decimal(0)
+    share_yuan: Money = Decimal("0.00")
 
 
 class SocialSecurity(RequestModel):
@@ -440,14 +459,14 @@ class IncomeSet(RequestModel):
 class IncomePublic(ResponseModel):
     year: int
     version: int
-    wage: Decimal
-    operating: Decimal
-    property: Decimal
-    transfer: Decimal
-    operating_expenses: Decimal
+    wage: Yuan
+    operating: Yuan
+    property: Yuan
+    transfer: Yuan
+    operating_expenses: Yuan
     household_size: int
-    net_income: Decimal
-    per_capita_net_income: Decimal
+    net_income: SignedYuan
+    per_capita_net_income: SignedYuan
     surveyed_on: date | None
     note: str | None
     recorded_at: datetime
@@ -525,18 +544,9 @@ class IncomeVersion(BaseModel):
 
 
 # == the card (扶贫手册 view) =====================================================================================
-def _postgres_time(value: datetime) -> str:
-    """A time as PostgreSQL writes it in JSON: ISO 8601 with the offset, fractional seconds without trailing
-    zeros (the fast path sends PostgreSQL's own text; the model must answer the same)."""
-    text = value.isoformat()
-    if value.microsecond:
-        moment, sign, offset = text.partition("+") if "+" in text[19:] else text.rpartition("-")
-        text = moment.rstrip("0") + sign + offset
-    return text
-
-
-#: A timestamp of the card (RFC 3339 with its offset, as PostgreSQL renders it).
-CardTime = Annotated[datetime, PlainSerializer(_postgres_time, return_type=str, when_used="json")]
+#: A timestamp of the card: RFC 3339 in UTC with `Z`, as every answer writes it (the card's SQL writes it the same
+#: way, shared/sql_json.py, so the fast path's text and the model's agree).
+CardTime = datetime
 
 
 class _Card(BaseModel):
@@ -559,7 +569,7 @@ class CardMember(_Card):
     education_level: EducationLevel | None
     school_status: SchoolStatus | None
     resident: bool
-    annual_personal_income: Decimal | None
+    annual_personal_income: Yuan | None
     phone: str | None = Field(description="Masked (last 4) unless the card is unmasked")
     details: dict[str, Any]
     joined_on: date
@@ -578,14 +588,14 @@ class CardFormerMember(_Card):
 class CardIncome(_Card):
     year: int
     version: int
-    wage: Decimal
-    operating: Decimal
-    property: Decimal
-    transfer: Decimal
-    operating_expenses: Decimal
+    wage: Yuan
+    operating: Yuan
+    property: Yuan
+    transfer: Yuan
+    operating_expenses: Yuan
     household_size: int
-    net_income: Decimal
-    per_capita_net_income: Decimal
+    net_income: SignedYuan
+    per_capita_net_income: SignedYuan
     surveyed_on: date | None
     note: str | None
     recorded_at: CardTime
@@ -664,8 +674,8 @@ class HouseholdCard(_Card):
     main_income_source: IncomeSource | None
     dangerous_house_grade: HouseGrade | None
     income_year: int | None
-    net_income: Decimal | None
-    per_capita_net_income: Decimal | None
+    net_income: SignedYuan | None
+    per_capita_net_income: SignedYuan | None
     contact_phone: str | None
     bank_account: str | None
     bank_name: str | None
@@ -694,19 +704,21 @@ class HouseholdCard(_Card):
 
 
 # == the list ===================================================================================================
-class SortKey(enum.StrEnum):
+@code_list("household_sort", "农户列表排序", "Household list order")
+class SortKey(LabelledEnum):
     """List orders; each is served by an index (keyset pages stay as fast at depth 100 000 as on page 1)."""
 
-    village = "village"  # village code, then id
-    head_name = "head_name"
-    income = "income"  # per-capita net income (households with an income record only)
-    updated = "updated"
+    village = "village", "按村", "By village"  # village code, then id
+    head_name = "head_name", "按户主姓名", "By the head's name"
+    # per-capita net income (households with an income record only)
+    income = "income", "按人均纯收入", "By per-capita net income"
+    updated = "updated", "按更新时间", "By last update"
 
 
 class HouseholdListItem(BaseModel):
     """One household of a list page: the fields asked for with `fields=` (all of them by default); `id` always."""
 
-    id: uuid.UUID | None = None
+    id: uuid.UUID = Field(description="Always present, whatever `fields=` selects")
     village_code: str | None = None
     natural_village: str | None = None
     status: str | None = Field(
@@ -724,7 +736,7 @@ class HouseholdListItem(BaseModel):
     poverty_attribute: str | None = None
     dangerous_house_grade: str | None = None
     income_year: int | None = None
-    per_capita_net_income: Decimal | None = None
+    per_capita_net_income: SignedYuan | None = None
     flags: list[str] | None = None
     version: int | None = None
     updated_at: datetime | None = None
@@ -756,6 +768,46 @@ def list_page_json(rows: Sequence[ListRow], next_cursor: str | None) -> bytes:
     (a test checks that the answer validates against `Page[HouseholdListItem]` and equals its serialisation).
     """
     return pydantic_core.to_json({"items": rows, "next_cursor": next_cursor})
+
+
+@code_list("household_list_status", "农户状态(列表筛选)", "Household status (list filter)")
+class StatusFilter(LabelledEnum):
+    """A status `GET /households?status=` filters by: a workflow status (`identification.domain.Status`), one of
+    the record's own (`HouseholdStatus`: `candidate`, `dissolved`), or `objection_pending` (an objection is open,
+    DOMAIN.md §2.15). The labels are the members' own (tests/registry/test_openapi.py checks the codes agree)."""
+
+    none = "none", Status.none.label, Status.none.english
+    applied = "applied", Status.applied.label, Status.applied.english
+    return_applied = "return_applied", Status.return_applied.label, Status.return_applied.english
+    village_reviewed = "village_reviewed", Status.village_reviewed.label, Status.village_reviewed.english
+    first_notice = "first_notice", Status.first_notice.label, Status.first_notice.english
+    township_reviewed = "township_reviewed", Status.township_reviewed.label, Status.township_reviewed.english
+    second_notice = "second_notice", Status.second_notice.label, Status.second_notice.english
+    county_reviewed = "county_reviewed", Status.county_reviewed.label, Status.county_reviewed.english
+    registered = "registered", Status.registered.label, Status.registered.english
+    exit_proposed = "exit_proposed", Status.exit_proposed.label, Status.exit_proposed.english
+    exit_first_notice = "exit_first_notice", Status.exit_first_notice.label, Status.exit_first_notice.english
+    exit_township_reviewed = (
+        "exit_township_reviewed",
+        Status.exit_township_reviewed.label,
+        Status.exit_township_reviewed.english,
+    )
+    exit_second_notice = (
+        "exit_second_notice",
+        Status.exit_second_notice.label,
+        Status.exit_second_notice.english,
+    )
+    exit_county_reviewed = (
+        "exit_county_reviewed",
+        Status.exit_county_reviewed.label,
+        Status.exit_county_reviewed.english,
+    )
+    exited = "exited", Status.exited.label, Status.exited.english
+    rejected = "rejected", Status.rejected.label, Status.rejected.english
+    removed = "removed", Status.removed.label, Status.removed.english
+    candidate = "candidate", HouseholdStatus.candidate.label, HouseholdStatus.candidate.english
+    dissolved = "dissolved", HouseholdStatus.dissolved.label, HouseholdStatus.dissolved.english
+    objection_pending = "objection_pending", "异议处理中", "Objection pending"
 
 
 class HouseholdQuery(BaseModel):
@@ -797,7 +849,7 @@ class RegionCounts(BaseModel):
     population: int | None = Field(
         description="The region's registered rural population of the year, if known"
     )
-    incidence_percent: Decimal | None = Field(description="poor people / population x 100, two places")
+    incidence_percent: Percent | None = Field(description="poor people / population x 100 (贫困发生率)")
 
 
 class HouseholdStats(BaseModel):
@@ -807,3 +859,41 @@ class HouseholdStats(BaseModel):
     region: RegionCounts
     children: list[RegionCounts]
     note: str
+
+
+# == lookup by id (other services: planning's beneficiary checks) ================================================
+#: One lookup names at most this many households.
+LOOKUP_LIMIT = 500
+
+
+class HouseholdLookup(RequestModel):
+    """Households by id, for a service checking the ids it was given (planning's project beneficiaries)."""
+
+    ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=LOOKUP_LIMIT, description="At most 500 household ids"
+    )
+    paired_with: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Only households paired today with the cadre whose login is this user id (services only);"
+        " with no `ids`, all of them (at most 500)",
+    )
+
+
+class HouseholdSummary(BaseModel):
+    """What another service needs of a household: where it lives, its status, its head (for disclosure)."""
+
+    id: uuid.UUID
+    village_code: str
+    status: str = Field(
+        description="The workflow status (`registered`, `exit_proposed`, …) or the record's own"
+    )
+    head_name: str
+    household_size: int
+
+
+class HouseholdLookupAnswer(BaseModel):
+    """The households among the ids that exist in your scope (missing and out-of-scope ids are absent)."""
+
+    items: list[HouseholdSummary]

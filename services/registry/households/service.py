@@ -24,9 +24,12 @@ from services.registry.households.domain import FlagMember, FlagSubject, Househo
 from services.registry.households.repository import HouseholdRepository
 from services.registry.households.schemas import (
     LIST_FIELDS,
+    LOOKUP_LIMIT,
     HeadChange,
     HouseholdCard,
     HouseholdCreate,
+    HouseholdLookup,
+    HouseholdLookupAnswer,
     HouseholdQuery,
     HouseholdSplit,
     HouseholdStats,
@@ -51,7 +54,7 @@ from services.registry.pii import PersonalDataCipher, mask_bank_account, mask_id
 from shared.context import Context
 from shared.errors import Invalid
 from shared.etag import stale
-from shared.problems import NotFound, UnprocessableEntity
+from shared.problems import Forbidden, NotFound, UnprocessableEntity
 from shared.roles import Role, scope_prefix
 
 __all__ = ["HouseholdService", "contact_values", "member_values", "new_member_row"]
@@ -733,6 +736,18 @@ class HouseholdService:
         if query.region is not None and not domain.region_visible(self.ctx.principal, query.region):
             return ListPage([], None)
         return await self.repo.page(query)
+
+    async def lookup(self, payload: HouseholdLookup) -> HouseholdLookupAnswer:
+        """The households among `payload.ids` that exist in the caller's scope (a service's scope is all); with
+        `paired_with` (services only), only those that cadre is paired with today."""
+        if payload.paired_with is not None and self.ctx.principal.role is not Role.service:
+            raise Forbidden("only a service asks which households another user is paired with")
+        if not payload.ids and payload.paired_with is None:
+            return HouseholdLookupAnswer(items=[])
+        items = await self.repo.lookup(
+            list(dict.fromkeys(payload.ids)), paired_with=payload.paired_with, limit=LOOKUP_LIMIT
+        )
+        return HouseholdLookupAnswer(items=items)
 
     async def stats(self, region_code: str, year: int) -> HouseholdStats:
         """Counts and poverty incidence for a region and each of its child regions, from the records."""

@@ -18,7 +18,6 @@ The service persists events, checks region scope and asks the regions feature ab
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +32,7 @@ from services.registry.households.domain import (
 )
 from shared.clock import CHINA_TIME, rfc3339
 from shared.errors import DomainError, Invalid, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import Role
 
 __all__ = [
@@ -86,26 +86,27 @@ __all__ = [
 ]
 
 
-class Status(enum.StrEnum):
+@code_list("workflow_status", "识别流程状态", "Workflow status")
+class Status(LabelledEnum):
     """Household status along the workflow (DOMAIN.md §2.15)."""
 
-    none = "none"  # not in the registry yet
-    applied = "applied"  # 农户申请
-    return_applied = "return_applied"  # 返贫申请
-    village_reviewed = "village_reviewed"  # 民主评议
-    first_notice = "first_notice"  # 第一次公示
-    township_reviewed = "township_reviewed"  # 乡审核
-    second_notice = "second_notice"  # 第二次公示
-    county_reviewed = "county_reviewed"  # 县复审
-    registered = "registered"  # 建档立卡
-    exit_proposed = "exit_proposed"  # 脱贫评议
-    exit_first_notice = "exit_first_notice"
-    exit_township_reviewed = "exit_township_reviewed"
-    exit_second_notice = "exit_second_notice"
-    exit_county_reviewed = "exit_county_reviewed"
-    exited = "exited"  # 已脱贫
-    rejected = "rejected"
-    removed = "removed"  # 识别不准清退
+    none = "none", "未入库", "Not in the registry"  # not in the registry yet
+    applied = "applied", "农户申请", "Applied"
+    return_applied = "return_applied", "返贫申请", "Return applied"
+    village_reviewed = "village_reviewed", "民主评议", "Village reviewed"
+    first_notice = "first_notice", "第一次公示", "First notice"
+    township_reviewed = "township_reviewed", "乡审核", "Township reviewed"
+    second_notice = "second_notice", "第二次公示", "Second notice"
+    county_reviewed = "county_reviewed", "县复审", "County re-reviewed"
+    registered = "registered", "建档立卡", "Registered"
+    exit_proposed = "exit_proposed", "脱贫评议", "Exit proposed"
+    exit_first_notice = "exit_first_notice", "脱贫第一次公示", "Exit first notice"
+    exit_township_reviewed = "exit_township_reviewed", "脱贫乡审核", "Exit township reviewed"
+    exit_second_notice = "exit_second_notice", "脱贫第二次公示", "Exit second notice"
+    exit_county_reviewed = "exit_county_reviewed", "脱贫县复审", "Exit county re-reviewed"
+    exited = "exited", "已脱贫", "Exited"
+    rejected = "rejected", "未通过", "Rejected"
+    removed = "removed", "识别不准清退", "Removed (mis-identified)"
 
 
 #: Counted against the scale-control quota of their quota year: past an approved village review (§2.10,
@@ -151,27 +152,29 @@ IN_IDENTIFICATION: frozenset[Status] = frozenset(
 )
 
 
-class Chain(enum.StrEnum):
-    identification = "identification"
-    exit = "exit"
-    return_ = "return"
+@code_list("workflow_chain", "流程", "Workflow chain")
+class Chain(LabelledEnum):
+    identification = "identification", "精确识别", "Identification"
+    exit = "exit", "脱贫", "Exit"
+    return_ = "return", "返贫", "Return to poverty"
 
 
-class Command(enum.StrEnum):
+@code_list("workflow_command", "流程步骤", "Workflow command")
+class Command(LabelledEnum):
     """The workflow's steps, also the `{command}` of the HTTP routes."""
 
-    apply = "apply"  # 农户申请
-    apply_return = "apply_return"  # 返贫申请
-    village_review = "village_review"  # 民主评议
-    cosign = "cosign"  # 村委会、工作队签字
-    start_notice = "start_notice"  # 公示
-    file_objection = "file_objection"  # 异议
-    resolve_objection = "resolve_objection"
-    township_review = "township_review"  # 乡审核
-    county_review = "county_review"  # 县复审
-    announce = "announce"  # 公告
-    propose_exit = "propose_exit"  # 拟脱贫
-    remove = "remove"  # 清退
+    apply = "apply", "农户申请", "Apply"
+    apply_return = "apply_return", "返贫申请", "Apply to return"
+    village_review = "village_review", "民主评议", "Village review"
+    cosign = "cosign", "村委会、工作队签字", "Co-sign"
+    start_notice = "start_notice", "公示", "Start the notice"
+    file_objection = "file_objection", "提出异议", "File an objection"
+    resolve_objection = "resolve_objection", "处理异议", "Resolve the objection"
+    township_review = "township_review", "乡审核", "Township review"
+    county_review = "county_review", "县复审", "County re-review"
+    announce = "announce", "公告", "Announce"
+    propose_exit = "propose_exit", "拟脱贫", "Propose exit"
+    remove = "remove", "清退", "Remove"
 
 
 #: The command of the event a bulk import writes: the household's history starts at the status it names.

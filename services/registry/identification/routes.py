@@ -15,6 +15,7 @@ from services.registry.identification.schemas import (
     BatchCommandIn,
     BatchResult,
     Command,
+    FromStatus,
     QuotaOverrideIn,
     QuotaOverridePublic,
     WorkflowCommandIn,
@@ -52,7 +53,7 @@ BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     dependencies=[require_writer],
     summary="Take one workflow step (identification, exit, return, objections, removal)",
 )
-async def workflow_command(
+async def run_workflow_step(
     household_id: HouseholdId,
     command: Command,
     payload: WorkflowCommandIn,
@@ -61,6 +62,8 @@ async def workflow_command(
     cipher: CipherDep,
     response: Response,
 ) -> WorkflowStepResult:
+    """Take one step of the identification, exit or return workflow (识别、退出、返贫) on a household, based on the
+    version you read (`If-Match`); the rules of DOMAIN.md §2.15 decide."""
     result = await WorkflowService(ctx, cipher).run(
         household_id, command, version=version, reason=payload.reason, data=payload.data
     )
@@ -76,9 +79,11 @@ async def workflow_command(
     dependencies=[require_writer],
     summary="Move a village's or township's list through one step together; each item reported",
 )
-async def workflow_batch(
+async def run_workflow_batch(
     command: Command, payload: BatchCommandIn, ctx: ContextDep, cipher: CipherDep
 ) -> BatchResult:
+    """Take one workflow step for a list of households together (a village's or township's list); each item is
+    applied or refused on its own."""
     return await WorkflowService(ctx, cipher).batch(
         command,
         [(i.household_id, i.version) for i in payload.items],
@@ -95,14 +100,16 @@ async def workflow_batch(
     dependencies=[require_writer],
     summary="Apply a step to every household of a village/township currently at `from_status`",
 )
-async def workflow_region_batch(
+async def run_region_workflow_batch(
     command: Command,
     payload: WorkflowCommandIn,
     ctx: ContextDep,
     cipher: CipherDep,
     region: Annotated[str, Query(pattern=r"^[0-9]{12}$")],
-    from_status: Annotated[str, Query(max_length=32)],
+    from_status: Annotated[FromStatus, Query(description="The status the households are at")],
 ) -> BatchResult:
+    """Take one workflow step for every household of a village or township currently at `from_status`; each
+    item is reported."""
     return await WorkflowService(ctx, cipher).region_batch(
         command, region, from_status, reason=payload.reason, data=payload.data
     )
@@ -116,9 +123,17 @@ async def workflow_region_batch(
     dependencies=[require_writer],
     summary="County override of the village quota for one household, with a reason",
 )
-async def quota_override(
-    household_id: HouseholdId, payload: QuotaOverrideIn, ctx: ContextDep, cipher: CipherDep
+async def override_quota(
+    household_id: HouseholdId,
+    payload: QuotaOverrideIn,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
 ) -> QuotaOverridePublic:
-    return await WorkflowService(ctx, cipher).override_quota(
+    """A county's override of the village quota (规模控制) for one household, with the reason; the household is
+    flagged. `Location` is its card."""
+    override = await WorkflowService(ctx, cipher).override_quota(
         household_id, payload.household_id, payload.reason
     )
+    response.headers["Location"] = f"/households/{override.household_id}"
+    return override

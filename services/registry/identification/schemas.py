@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.registry.identification.domain import Command
+from services.registry.households.domain import HouseholdStatus
+from services.registry.identification.domain import Command, Status
 from shared.schemas import RequestModel
 
 __all__ = [
@@ -17,11 +18,16 @@ __all__ = [
     "BatchRefused",
     "BatchResult",
     "Command",
+    "FromStatus",
     "QuotaOverrideIn",
     "QuotaOverridePublic",
+    "Status",
     "WorkflowCommandIn",
     "WorkflowStepResult",
 ]
+
+#: The status a region batch takes households from: a workflow status, or the record's own (`candidate`).
+FromStatus = Status | HouseholdStatus
 
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["2014年洪灾致贫, 县扶贫办批准"])]
 
@@ -60,7 +66,16 @@ class WorkflowStepResult(BaseModel):
     version: int
 
 
+def _outcome_required(schema: dict[str, Any]) -> None:
+    # `outcome` always appears (it discriminates the union): documented as required though it has a default.
+    required: list[str] = schema.setdefault("required", [])
+    if "outcome" not in required:
+        required.append("outcome")
+
+
 class BatchApplied(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_outcome_required)
+
     household_id: uuid.UUID
     outcome: Literal["applied"] = "applied"
     status: str
@@ -69,6 +84,8 @@ class BatchApplied(BaseModel):
 
 class BatchRefused(BaseModel):
     """An item the rules refused: the problem's status, detail and (when it has them) code, earliest, version."""
+
+    model_config = ConfigDict(json_schema_extra=_outcome_required)
 
     household_id: uuid.UUID
     outcome: Literal["refused"] = "refused"

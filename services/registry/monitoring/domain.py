@@ -13,7 +13,6 @@ Pure: the standard library, `shared.roles`, `shared.clock` and `shared.errors`. 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from decimal import Decimal
 
 from shared.clock import china_date
 from shared.errors import Invalid, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import RegionLevel, Role, level_of
 
 __all__ = [
@@ -50,11 +50,12 @@ __all__ = [
 ]
 
 
-class Half(enum.StrEnum):
+@code_list("monitoring_half", "监测轮次", "Monitoring half")
+class Half(LabelledEnum):
     """The two rounds of a year."""
 
-    H1 = "H1"  # June round (6月监测)
-    H2 = "H2"  # December round (12月监测)
+    H1 = "H1", "上半年(6月监测)", "First half (June round)"  # June round (6月监测)
+    H2 = "H2", "下半年(12月监测)", "Second half (December round)"  # December round (12月监测)
 
 
 #: Each round is due by the end of its month (month, day) [S 002: "每年6月和12月各监测一次"].
@@ -70,10 +71,11 @@ MIN_VISITS_PARAMETER = "min_visits_per_household_per_year"
 VISITS_BELOW_MINIMUM = "visits_below_minimum"
 
 
-class OverdueState(enum.StrEnum):
-    missing = "missing"  # never opened
-    open = "open"  # opened, not closed
-    closed_late = "closed_late"  # closed after its due date
+@code_list("monitoring_overdue_state", "监测逾期状态", "Overdue state")
+class OverdueState(LabelledEnum):
+    missing = "missing", "未开展", "Missing (never opened)"  # never opened
+    open = "open", "未结束", "Open (not closed)"  # opened, not closed
+    closed_late = "closed_late", "逾期结束", "Closed late"  # closed after its due date
 
 
 # -- errors (stable codes) --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Response
 
 from services.registry.monitoring.schemas import (
     FindingCreate,
@@ -44,8 +44,11 @@ _WRITE: dict[int | str, dict[str, Any]] = {
     dependencies=[require_writer],
     summary="Open a June (H1) or December (H2) round for a township",
 )
-async def open_round(payload: RoundCreate, ctx: ContextDep) -> RoundPublic:
-    return await MonitoringService(ctx).open(payload)
+async def open_monitoring_round(payload: RoundCreate, ctx: ContextDep, response: Response) -> RoundPublic:
+    """Open the June (H1) or December (H2) monitoring round (监测) of a township; `Location` is the round."""
+    monitoring_round = await MonitoringService(ctx).open(payload)
+    response.headers["Location"] = f"/monitoring/rounds/{monitoring_round.id}"
+    return monitoring_round
 
 
 @router.get(
@@ -54,7 +57,8 @@ async def open_round(payload: RoundCreate, ctx: ContextDep) -> RoundPublic:
     responses=_READ,
     summary="A round with its findings",
 )
-async def get_round(round_id: Id, ctx: ContextDep) -> RoundWithFindings:
+async def get_monitoring_round(round_id: Id, ctx: ContextDep) -> RoundWithFindings:
+    """A monitoring round with its findings."""
     return await MonitoringService(ctx).show(round_id)
 
 
@@ -66,8 +70,14 @@ async def get_round(round_id: Id, ctx: ContextDep) -> RoundWithFindings:
     dependencies=[require_writer],
     summary="Record the finding for one pairing (projects, funds, results)",
 )
-async def add_finding(round_id: Id, payload: FindingCreate, ctx: ContextDep) -> FindingCreated:
-    return await MonitoringService(ctx).add_finding(round_id, payload)
+async def add_finding(
+    round_id: Id, payload: FindingCreate, ctx: ContextDep, response: Response
+) -> FindingCreated:
+    """Record what the round found for one pairing: projects, funds and results (扶贫手册); visits are counted
+    against the yearly minimum."""
+    finding = await MonitoringService(ctx).add_finding(round_id, payload)
+    response.headers["Location"] = f"/monitoring/rounds/{round_id}"
+    return finding
 
 
 @router.post(
@@ -77,7 +87,8 @@ async def add_finding(round_id: Id, payload: FindingCreate, ctx: ContextDep) -> 
     dependencies=[require_writer],
     summary="Close a round with its summary for the county",
 )
-async def close_round(round_id: Id, payload: RoundClose, ctx: ContextDep) -> RoundWithFindings:
+async def close_monitoring_round(round_id: Id, payload: RoundClose, ctx: ContextDep) -> RoundWithFindings:
+    """Close a round with its summary for the county."""
     return await MonitoringService(ctx).close(round_id, payload)
 
 
@@ -87,7 +98,8 @@ async def close_round(round_id: Id, payload: RoundClose, ctx: ContextDep) -> Rou
     responses=_READ,
     summary="Townships whose June or December round was not closed by its due date",
 )
-async def overdue(ctx: ContextDep, region: Code, on: date | None = None) -> OverdueReport:
+async def list_overdue_rounds(ctx: ContextDep, region: Code, on: date | None = None) -> OverdueReport:
+    """Townships whose June or December round was not closed by its due date (invariant 20)."""
     return await MonitoringService(ctx).overdue(region, on)
 
 
@@ -97,7 +109,8 @@ async def overdue(ctx: ContextDep, region: Code, on: date | None = None) -> Over
     responses=_READ,
     summary="Pairings whose cadre visited less often than the yearly minimum",
 )
-async def visit_frequency(
+async def get_visit_frequency(
     ctx: ContextDep, region: Code, year: Annotated[int, Query(ge=2000, le=2100)]
 ) -> VisitFrequencyReport:
+    """Pairings whose cadre visited less often than the yearly minimum (invariant 33)."""
     return await MonitoringService(ctx).visit_frequency(region, year)

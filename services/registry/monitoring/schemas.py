@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from services.registry.monitoring.domain import Half, OverdueState
-from shared.schemas import RegionCode, RequestModel, ResponseModel
+from shared.schemas import RegionCode, RequestModel, ResponseModel, Yuan
 
 __all__ = [
     "FindingCreate",
@@ -43,7 +43,7 @@ class FindingCreate(RequestModel):
 
     pairing_id: uuid.UUID
     projects: Annotated[str, Field(min_length=1, max_length=2000, description="Help projects (帮扶项目)")]
-    funds_yuan: Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)] = Decimal(0)
+    funds_yuan: Annotated[Yuan, Field(le=Decimal("99999999.99"))] = Decimal("0.00")
     results: Annotated[str, Field(min_length=1, max_length=2000, description="Help results (帮扶成效)")]
 
 
@@ -91,7 +91,7 @@ class FindingCreated(FindingPublic):
 class RoundFinding(FindingPublic):
     cadre_name: str
     head_name: str
-    funds_yuan: Decimal
+    funds_yuan: Yuan
 
 
 class RoundWithFindings(RoundPublic):

@@ -22,7 +22,6 @@ the current row of the logical pairing with a new one (`end_pairing` returns the
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ from typing import Protocol, TypeVar
 
 from services.registry.identification.domain import Status
 from shared.errors import Invalid, NotAllowed, Refused
+from shared.labels import LabelledEnum, code_list
 from shared.roles import RegionLevel, Role, level_of
 
 __all__ = [
@@ -84,49 +84,54 @@ __all__ = [
 
 
 # -- vocabulary -------------------------------------------------------------------------------------------------
-class UnitKind(enum.StrEnum):
+@code_list("helping_unit_kind", "帮扶单位类型", "Helping unit kind")
+class UnitKind(LabelledEnum):
     """Helping unit kinds (帮扶单位)."""
 
-    government_department = "government_department"  # 党政机关
-    public_institution = "public_institution"  # 事业单位
-    state_enterprise = "state_enterprise"  # 国有企业
-    private_enterprise = "private_enterprise"  # 民营企业
-    social_organisation = "social_organisation"  # 社会组织
-    other = "other"
+    government_department = "government_department", "党政机关", "Party or government department"
+    public_institution = "public_institution", "事业单位"
+    state_enterprise = "state_enterprise", "国有企业", "State-owned enterprise"
+    private_enterprise = "private_enterprise", "民营企业"
+    social_organisation = "social_organisation", "社会组织"
+    other = "other", "其他"
 
 
-class PositionLevel(enum.StrEnum):
+@code_list("position_level", "职级", "Position level")
+class PositionLevel(LabelledEnum):
     """Position level (职级): drives the unit ratio policy (P1)."""
 
-    unit_leader = "unit_leader"  # 单位领导
-    middle_level = "middle_level"  # 中层干部
-    staff = "staff"  # 一般干部职工
+    unit_leader = "unit_leader", "单位领导"
+    middle_level = "middle_level", "中层干部", "Middle-level cadre"
+    staff = "staff", "一般干部职工", "Staff"
 
 
-class AssignmentRole(enum.StrEnum):
+@code_list("assignment_role", "驻村职务", "Village assignment role")
+class AssignmentRole(LabelledEnum):
     """A cadre's role in a village (领导挂点、单位包村, P5)."""
 
-    first_secretary = "first_secretary"  # 第一书记
-    work_team_leader = "work_team_leader"  # 驻村工作队队长
-    work_team_member = "work_team_member"  # 驻村工作队队员
+    first_secretary = "first_secretary", "第一书记"
+    work_team_leader = "work_team_leader", "驻村工作队队长", "Work team leader"
+    work_team_member = "work_team_member", "驻村工作队队员", "Work team member"
 
 
-class PairingRole(enum.StrEnum):
+@code_list("pairing_role", "帮扶角色", "Pairing role")
+class PairingRole(LabelledEnum):
     """A cadre's role in a pairing (many-to-one is allowed, P13)."""
 
-    primary = "primary"  # 主要帮扶责任人
-    secondary = "secondary"
+    primary = "primary", "主要帮扶责任人", "Primary helper"
+    secondary = "secondary", "协助帮扶责任人", "Secondary helper"
 
 
-class EndReason(enum.StrEnum):
+@code_list("pairing_end_reason", "结对结束原因", "Pairing end reason")
+class EndReason(LabelledEnum):
     """Why a pairing ends (DOMAIN.md §3.1 data implications)."""
 
-    household_exited = "household_exited"  # 脱贫
-    handover = "handover"  # 工作调整, 自然接替 (P4)
-    unit_change = "unit_change"
-    death = "death"
-    household_removed = "household_removed"  # 识别不准清退 / 户已消亡
-    other = "other"
+    household_exited = "household_exited", "已脱贫", "Household exited"
+    handover = "handover", "工作调整(自然接替)", "Handover"  # 自然接替 (P4)
+    unit_change = "unit_change", "帮扶单位调整", "Unit change"
+    death = "death", "死亡"
+    household_removed = "household_removed", "清退或户已消亡", "Household removed or dissolved"
+    other = "other", "其他"
 
 
 #: Households that can be paired: registered (建档立卡) and not yet exited, the exit chain in progress included.

@@ -14,7 +14,6 @@ Checkable against DOMAIN.md:
 from __future__ import annotations
 
 import csv
-import enum
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.errors import Invalid, Missing, NotAllowed, Refused, TooLarge
+from shared.labels import LabelledEnum, code_list
 from shared.roles import Principal, RegionLevel, Role, ancestors_of, is_region_code, level_of
 
 __all__ = [
@@ -227,16 +227,17 @@ def plan_import(
 
 
 # -- statuses --------------------------------------------------------------------------------------------------
-class RegionStatusKind(enum.StrEnum):
+@code_list("region_status", "区域特殊身份", "Region status")
+class RegionStatusKind(LabelledEnum):
     """Special statuses a region holds per year (DOMAIN.md §1.1)."""
 
-    poor_county = "poor_county"  # 贫困县
-    old_revolutionary_base = "old_revolutionary_base"  # 老区
-    poor_village = "poor_village"  # 贫困村
-    national_poor_village = "national_poor_village"  # 国定扶贫村
-    provincial_poor_village = "provincial_poor_village"  # 省扶贫村
-    extremely_poor_natural_village = "extremely_poor_natural_village"  # 特困自然村
-    designated_help_village = "designated_help_village"  # 定点帮扶村
+    poor_county = "poor_county", "贫困县"
+    old_revolutionary_base = "old_revolutionary_base", "老区", "Old revolutionary base county"
+    poor_village = "poor_village", "贫困村"
+    national_poor_village = "national_poor_village", "国定扶贫村", "Nationally designated poor village"
+    provincial_poor_village = "provincial_poor_village", "省扶贫村", "Provincially designated poor village"
+    extremely_poor_natural_village = "extremely_poor_natural_village", "特困自然村"
+    designated_help_village = "designated_help_village", "定点帮扶村", "Designated-help village"
 
 
 #: Which level of region may hold which status (natural villages are recorded on their village).
@@ -274,10 +275,11 @@ def check_statuses(
 
 
 # -- policy parameters (§2.8) ------------------------------------------------------------------------------------
-class ParameterKind(enum.StrEnum):
-    yuan = "yuan"  # integer yuan
-    days = "days"  # integer days
-    percent = "percent"  # Decimal, 0..100, two places
+@code_list("parameter_kind", "参数类型", "Policy parameter kind")
+class ParameterKind(LabelledEnum):
+    yuan = "yuan", "元(整数)", "Yuan (whole number)"  # integer yuan
+    days = "days", "整数(天数或次数)", "Whole number (days or a count)"  # integer days
+    percent = "percent", "百分比", "Percentage"  # Decimal, 0..100, two places
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,7 @@ class ParameterSpec:
 #: | village_exit_incidence_max_percent | percent | none (8, 4, 2 or 3 %) | DOMAIN.md §2.8                   |
 #: | exit_income_line_yuan              | yuan    | none (set per region) | DOMAIN.md §2.8                   |
 #: | min_visits_per_household_per_year  | count   | 4 (quarterly)         | DOMAIN.md §3.3 [D]               |
+#: | village_exit_collective_income_min_yuan | yuan | none (8,000 in S 001#13) | DOMAIN.md §5.4 一低七有     |
 PARAMETERS: dict[str, ParameterSpec] = {
     "identification_income_line_yuan": ParameterSpec(
         ParameterKind.yuan,
@@ -326,6 +329,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "exit_income_line_yuan": ParameterSpec(
         ParameterKind.yuan,
         "Per-capita annual net income a household must stably reach to exit (yuan)",
+    ),
+    "village_exit_collective_income_min_yuan": ParameterSpec(
+        ParameterKind.yuan,
+        "Village exit (一低七有): the village collective's yearly income must reach this (yuan)",
     ),
 }
 

@@ -30,7 +30,7 @@ from services.registry.regions.service import (
 )
 from shared.auth import require_writer
 from shared.context import ContextDep, ReadContextDep
-from shared.etag import etag
+from shared.etag import NOT_MODIFIED, IfNoneMatchHeader, etag, not_modified, not_modified_response
 from shared.pagination import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.problems import PayloadTooLarge, UnsupportedMediaType
 from shared.roles import RegionLevel
@@ -68,11 +68,21 @@ def _page(rows: list[Any], next_code: str | None) -> RegionPage:
 
 
 @router.get(
-    "/{code}", response_model=RegionPublic, responses=_NOT_FOUND, summary="One region of your subtree"
+    "/{code}",
+    response_model=RegionPublic,
+    responses={**NOT_MODIFIED, **_NOT_FOUND},
+    summary="One region of your subtree",
 )
-async def get_region(code: CodePath, ctx: ReadContextDep, response: Response) -> RegionPublic:
+async def get_region(
+    code: CodePath, ctx: ReadContextDep, response: Response, if_none_match: IfNoneMatchHeader = None
+) -> RegionPublic | Response:
+    """One region (行政区划) of your subtree; its `version` is the ETag (304 with `If-None-Match` while current:
+    the answer is the region's own columns, and every change of them is a new version)."""
     region = await RegionService(ctx).get(code)
-    response.headers["ETag"] = etag(region.version)
+    tag = etag(region.version)
+    if not_modified(if_none_match, tag):
+        return not_modified_response(tag)
+    response.headers["ETag"] = tag
     return RegionPublic.model_validate(region)
 
 
@@ -88,6 +98,8 @@ async def list_regions(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> RegionPage:
+    """The regions of your subtree by code, optionally children of a parent, of a level or under a code prefix
+    (keyset pages)."""
     rows, next_code = await RegionService(ctx).page(
         parent_code=parent_code, level=level, under=under, after=_after(cursor), limit=limit
     )
@@ -103,6 +115,7 @@ async def list_regions(
     summary="Add a region below your county",
 )
 async def create_region(payload: RegionCreate, ctx: ContextDep, response: Response) -> RegionPublic:
+    """Add a region (a township, village or group) below your county; `Location` is the region."""
     region = await RegionService(ctx).create(payload)
     response.headers["Location"] = f"/regions/{region.code}"
     response.headers["ETag"] = etag(region.version)
@@ -129,6 +142,7 @@ async def import_regions(
     ctx: ContextDep,
     dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
 ) -> ImportResult:
+    """Import regions from a CSV file (`code,name[,parent_code]`): all rows or none; `dry_run` validates only."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "text/csv":
         raise UnsupportedMediaType("send the file as text/csv")
@@ -146,9 +160,10 @@ async def import_regions(
     responses={**_NOT_FOUND, 400: {"description": "Invalid cursor"}},
     summary="A region and its descendants in your scope, by code (keyset pages)",
 )
-async def region_subtree(
+async def list_region_subtree(
     code: CodePath, ctx: ReadContextDep, cursor: Cursor = None, limit: Limit = 100
 ) -> RegionPage:
+    """A region and its descendants in your scope, by code (keyset pages)."""
     rows, next_code = await RegionService(ctx).subtree(code, after=_after(cursor), limit=limit)
     return _page(rows, next_code)
 
@@ -159,7 +174,8 @@ async def region_subtree(
     responses=_NOT_FOUND,
     summary="Statuses of a region by year",
 )
-async def get_statuses(code: CodePath, ctx: ReadContextDep) -> StatusesPublic:
+async def get_region_statuses(code: CodePath, ctx: ReadContextDep) -> StatusesPublic:
+    """A region's statuses (贫困村, 深度贫困 …) by year."""
     return await StatusService(ctx).list(code)
 
 
@@ -170,9 +186,10 @@ async def get_statuses(code: CodePath, ctx: ReadContextDep) -> StatusesPublic:
     responses=_WRITE,
     summary="Replace a region's statuses for one year (county admin)",
 )
-async def put_statuses(
+async def set_region_statuses(
     code: CodePath, year: YearPath, payload: StatusesSet, ctx: ContextDep
 ) -> StatusesPublic:
+    """Replace a region's statuses for one year (county administrators)."""
     return await StatusService(ctx).replace(code, year, payload)
 
 
@@ -183,6 +200,8 @@ async def put_statuses(
     summary="Effective policy parameters (nearest region along the ancestor chain, newest version)",
 )
 async def get_policy(code: CodePath, year: YearPath, ctx: ContextDep) -> PolicyPublic:
+    """The policy parameters in effect for a region and year: each from the nearest region along the ancestor
+    chain, newest version, else the default."""
     return await PolicyService(ctx).effective(code, year)
 
 
@@ -193,13 +212,14 @@ async def get_policy(code: CodePath, year: YearPath, ctx: ContextDep) -> PolicyP
     responses={**_WRITE, 409: {"description": "Changed concurrently; retry"}},
     summary="Append a new version of a policy parameter (county admin)",
 )
-async def put_policy(
+async def set_policy_parameter(
     code: CodePath,
     year: YearPath,
     name: Annotated[str, Path(pattern=r"^[a-z_]{1,64}$")],
     payload: PolicyParameterSet,
     ctx: ContextDep,
 ) -> PolicyPublic:
+    """Append a new version of one policy parameter for a region and year (county administrators)."""
     return await PolicyService(ctx).set(code, year, name, payload)
 
 
@@ -210,6 +230,7 @@ async def put_policy(
     summary="Scale-control quota: own, allocated to children, remaining, used",
 )
 async def get_quota(code: CodePath, year: YearPath, ctx: ContextDep) -> QuotaPublic:
+    """A region's scale-control quota (规模控制): its own, allocated to its children, remaining and used."""
     return await QuotaService(ctx).show(code, year)
 
 
@@ -223,7 +244,8 @@ async def get_quota(code: CodePath, year: YearPath, ctx: ContextDep) -> QuotaPub
     },
     summary="Set a quota (county admin: county and townships; township officer: villages)",
 )
-async def put_quota(code: CodePath, year: YearPath, payload: QuotaSet, ctx: ContextDep) -> QuotaPublic:
+async def set_quota(code: CodePath, year: YearPath, payload: QuotaSet, ctx: ContextDep) -> QuotaPublic:
+    """Set a region's quota (county administrators: the county and townships; township officers: villages)."""
     return await QuotaService(ctx).set(code, year, payload)
 
 
@@ -235,6 +257,7 @@ async def put_quota(code: CodePath, year: YearPath, payload: QuotaSet, ctx: Cont
     dependencies=[require_writer],
     summary="Record a region's registered rural population for a year (the base of incidence)",
 )
-async def put_population(code: CodePath, year: YearPath, payload: PopulationSet, ctx: ContextDep) -> Response:
+async def set_population(code: CodePath, year: YearPath, payload: PopulationSet, ctx: ContextDep) -> Response:
+    """Record a region's registered rural population for a year (the base of the poverty incidence)."""
     await PopulationService(ctx).set(code, year, payload.population, payload.households)
     return Response(status_code=204)

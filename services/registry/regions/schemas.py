@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from services.registry.regions.domain import ParameterKind, RegionStatusKind
 from shared.pagination import Page
@@ -72,10 +72,33 @@ class ImportResult(ResponseModel):
     unchanged: int
 
 
+#: A policy parameter's value: whole yuan, days or counts (`"3500"`), or a percentage with two places (`"4.50"`).
+POLICY_VALUE_PATTERN = r"^-?[0-9]+(\.[0-9]{1,2})?$"
+
+
+def _policy_text(value: int | Decimal) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.2f}"
+
+
+#: One wire type for every parameter (a decimal string); a number is accepted on input too.
+PolicyValue = Annotated[
+    int | Decimal,
+    PlainSerializer(_policy_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": POLICY_VALUE_PATTERN,
+            "description": 'Whole yuan, days or counts (`"3500"`), or a percentage with two places (`"4.50"`)',
+            "examples": ["3500"],
+        }
+    ),
+]
+
+
 class PolicyParameterSet(RequestModel):
     value: Annotated[
-        int | Decimal,
-        Field(description="Integer yuan/days, or a percentage with at most two decimals", examples=[3500]),
+        PolicyValue,
+        Field(description="Whole yuan/days, or a percentage with at most two decimals", examples=["3500"]),
     ]
     reason: Annotated[str, Field(min_length=1, max_length=500, examples=["县定标准 (county line)"])]
 
@@ -84,7 +107,7 @@ class EffectiveParameter(ResponseModel):
     name: str
     kind: ParameterKind
     description: str
-    value: int | Decimal | None
+    value: PolicyValue | None
     source: str = Field(description="'region' (a row along the ancestor chain), 'default' or 'unset'")
     region_code: str | None = Field(None, description="The region whose row applies (source 'region')")
     version: int | None = None

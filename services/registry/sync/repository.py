@@ -25,6 +25,7 @@ from services.registry.help_records.repository import record_json
 from services.registry.households.repository import card_statement
 from services.registry.scope import PAIRING_ACTIVE_SQL
 from services.registry.sync.domain import FeedHead
+from shared.sql_json import rfc3339_sql
 
 __all__ = ["PRUNE_CHUNK", "FeedChange", "SyncRepository", "prune_changes"]
 
@@ -93,7 +94,8 @@ LEFT JOIN LATERAL (
     'acknowledged', EXISTS (SELECT 1 FROM registry_help_plan_ack k
                             WHERE k.household_id = hp.household_id AND k.version = hp.version),
     'progress', (SELECT coalesce(json_object_agg(q.item_id, json_build_object(
-                   'percent', q.percent, 'completed_on', q.completed_on, 'recorded_at', q.recorded_at)), '{{}}'::json)
+                   'percent', q.percent, 'completed_on', q.completed_on,
+                   'recorded_at', {rfc3339_sql("q.recorded_at")})), '{{}}'::json)
                  FROM (SELECT DISTINCT ON (item_id) * FROM registry_help_plan_progress
                        WHERE household_id = c.id ORDER BY item_id, id DESC) q)
   ) AS plan

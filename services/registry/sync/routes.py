@@ -27,7 +27,7 @@ router = APIRouter(tags=["sync"])
         403: {"description": "Only cadres download"},
     },
 )
-async def sync_download(
+async def download_sync(
     ctx: ReadContextDep,
     request: Request,
     cursor: Annotated[

@@ -1,0 +1,169 @@
+"""The registry as planning sees it: villages, households and policy parameters, over HTTP, never by import.
+
+Planning authenticates as itself (the `planning-service` client, a service token for the registry's audience) and
+reads only what its rules need. A registry that does not answer (refused connection, timeout, 5xx) is a **503**
+problem `registry_unavailable` with `Retry-After`, never a hang or a 500: the request that needed it changes
+nothing. What the registry says is missing (404) is missing here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from shared.problems import AppError
+from shared.service_client import ServiceClient
+
+__all__ = [
+    "HouseholdSummary",
+    "RegistryGateway",
+    "RegistryUnavailable",
+    "VillageFigures",
+]
+
+#: The registry's audience (tokens planning fetches for it carry only this one).
+REGISTRY_AUDIENCE = "jingzhun-registry"
+#: How long planning waits for the registry before answering 503.
+REGISTRY_TIMEOUT_SECONDS = 3.0
+
+
+class RegistryUnavailable(AppError):
+    status, slug, title = 503, "registry-unavailable", "The registry is unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"}, code="registry_unavailable")
+
+
+@dataclass(frozen=True, slots=True)
+class VillageFigures:
+    """The registry's figures of one region for one year (the base of a profile's cross-checks)."""
+
+    region_code: str
+    year: int
+    poor_households: int
+    poor_people: int
+    population: int | None
+    incidence_percent: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdSummary:
+    """What planning needs of a registry household: where it lives, its status, its head (for disclosure)."""
+
+    id: uuid.UUID
+    village_code: str
+    status: str
+    head_name: str
+    household_size: int
+
+
+class RegistryGateway:
+    """Typed calls of the registry's API (the responses' shapes are the registry's documented models)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def _get(self, path: str, *, request_id: str | None, **params: Any) -> httpx.Response | None:
+        try:
+            response = await self.client.get(path, params=params or None, request_id=request_id)
+        except (httpx.HTTPError, OSError) as exc:
+            raise RegistryUnavailable(f"the registry did not answer ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            raise RegistryUnavailable(f"the registry answered {response.status_code}")
+        return response
+
+    async def _post(self, path: str, body: Any, *, request_id: str | None) -> httpx.Response:
+        try:
+            response = await self.client.request("POST", path, json=body, request_id=request_id)
+        except (httpx.HTTPError, OSError) as exc:
+            raise RegistryUnavailable(f"the registry did not answer ({type(exc).__name__})") from exc
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            raise RegistryUnavailable(f"the registry answered {response.status_code}")
+        return response
+
+    async def village_figures(
+        self, region_code: str, year: int, *, request_id: str | None = None
+    ) -> VillageFigures | None:
+        """Poor households and people, population and incidence of a region in a year (`GET /households/stats`)."""
+        response = await self._get("/households/stats", request_id=request_id, region=region_code, year=year)
+        if response is None:
+            return None
+        region: dict[str, Any] = response.json()["region"]
+        incidence = region.get("incidence_percent")
+        return VillageFigures(
+            region_code=region_code,
+            year=year,
+            poor_households=int(region.get("poor_households") or 0),
+            poor_people=int(region.get("poor_people") or 0),
+            population=region.get("population"),
+            incidence_percent=None if incidence is None else Decimal(str(incidence)),
+        )
+
+    async def households(
+        self, ids: list[uuid.UUID], *, request_id: str | None = None
+    ) -> dict[uuid.UUID, HouseholdSummary]:
+        """The registry households among `ids` that exist (`POST /households/lookup`); missing ids are absent."""
+        if not ids:
+            return {}
+        response = await self._post(
+            "/households/lookup", {"ids": [str(i) for i in ids]}, request_id=request_id
+        )
+        if response.status_code != 200:
+            raise RegistryUnavailable(f"the registry refused the lookup ({response.status_code})")
+        out: dict[uuid.UUID, HouseholdSummary] = {}
+        for item in response.json()["items"]:
+            summary = HouseholdSummary(
+                id=uuid.UUID(item["id"]),
+                village_code=item["village_code"],
+                status=item["status"],
+                head_name=item["head_name"],
+                household_size=int(item["household_size"]),
+            )
+            out[summary.id] = summary
+        return out
+
+    async def paired_households(
+        self, cadre_sub: str, *, request_id: str | None = None
+    ) -> dict[uuid.UUID, HouseholdSummary]:
+        """The households the cadre whose login is `cadre_sub` is paired with today (`POST /households/lookup`
+        with `paired_with`): what a cadre may read of planning is their paired households' projects."""
+        response = await self._post(
+            "/households/lookup", {"ids": [], "paired_with": cadre_sub}, request_id=request_id
+        )
+        if response.status_code != 200:
+            raise RegistryUnavailable(f"the registry refused the lookup ({response.status_code})")
+        return {
+            summary.id: summary
+            for summary in (
+                HouseholdSummary(
+                    id=uuid.UUID(item["id"]),
+                    village_code=item["village_code"],
+                    status=item["status"],
+                    head_name=item["head_name"],
+                    household_size=int(item["household_size"]),
+                )
+                for item in response.json()["items"]
+            )
+        }
+
+    async def policy(
+        self, region_code: str, year: int, *, request_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """The effective policy parameters of a region in a year: name → value (`GET /regions/{code}/policy`)."""
+        response = await self._get(f"/regions/{region_code}/policy/{year}", request_id=request_id)
+        if response is None:
+            return None
+        return {p["name"]: p["value"] for p in response.json()["parameters"]}
+
+    async def region_exists(self, region_code: str, *, request_id: str | None = None) -> bool:
+        """Whether the registry knows the region (`GET /regions/{code}`)."""
+        return await self._get(f"/regions/{region_code}", request_id=request_id) is not None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
