@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.registry.households.domain import HouseholdStatus
 from services.registry.identification.domain import Command, Status
+from shared.labels import LabelledEnum
 from shared.schemas import RequestModel
 
 __all__ = [
@@ -27,7 +28,17 @@ __all__ = [
 ]
 
 #: The status a region batch takes households from: a workflow status, or the record's own (`candidate`).
-FromStatus = Status | HouseholdStatus
+#: One enum on the wire (not a union of two), so generated clients get one enum class.
+if TYPE_CHECKING:
+    FromStatus: TypeAlias = Status | HouseholdStatus
+else:
+    FromStatus = LabelledEnum(
+        "FromStatus",
+        {
+            member.name: (member.value, member.label, member.english)
+            for member in (*Status, HouseholdStatus.candidate)
+        },
+    )
 
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["2014年洪灾致贫, 县扶贫办批准"])]
 
