@@ -8,8 +8,21 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
+from services.planning.code_lists.routes import router as code_lists_router
+from services.planning.funds.routes import TAGS as FUNDS_TAGS
+from services.planning.funds.routes import router as funds_router
+from services.planning.indicators.routes import TAGS as INDICATOR_TAGS
+from services.planning.indicators.routes import router as indicators_router
 from services.planning.models import idempotency_key
+from services.planning.plans.routes import TAGS as PLAN_TAGS
+from services.planning.plans.routes import router as plans_router
+from services.planning.profiles.routes import TAGS as PROFILE_TAGS
+from services.planning.profiles.routes import router as profiles_router
+from services.planning.projects.routes import TAGS as PROJECT_TAGS
+from services.planning.projects.routes import router as projects_router
 from services.planning.registry import REGISTRY_AUDIENCE, REGISTRY_TIMEOUT_SECONDS, RegistryGateway
+from services.planning.risk_funds.routes import TAGS as RISK_FUND_TAGS
+from services.planning.risk_funds.routes import router as risk_funds_router
 from services.planning.settings import PlanningSettings
 from shared.app import build_service_app
 from shared.jwt import KeySet
@@ -51,7 +64,17 @@ def create_app(
         settings,
         title="Jingzhun planning",
         description="Village profiles and plans, projects, funding lines and the fund ledger (规划、项目与资金).",
-        routers=[me_router],
+        routers=[
+            me_router,
+            code_lists_router,
+            indicators_router,
+            profiles_router,
+            plans_router,
+            projects_router,
+            funds_router,
+            risk_funds_router,
+        ],
+        tags={**INDICATOR_TAGS, **PROFILE_TAGS, **PLAN_TAGS, **PROJECT_TAGS, **FUNDS_TAGS, **RISK_FUND_TAGS},
         keyset=keyset,
         extra_lifespan=planning_lifespan,
         idempotency_keys=idempotency_key,

@@ -1,0 +1,31 @@
+"""Planning's code-list catalogue: its own lists (`planning_*`, defined by the feature domains imported below) and
+the shared ones (roles, region levels), read from the labelled enums (shared/code_lists.py, shared/labels.py)."""
+
+from __future__ import annotations
+
+# Imported for their code lists (each module files its enums when it is imported).
+import services.planning.indicators.domain
+import services.planning.plans.domain
+import services.planning.profiles.domain  # noqa: F401
+from services.planning.code_lists.schemas import CodeListCatalogue, CodeListPublic
+from shared.code_lists import CodeListBook
+
+__all__ = ["CodeListService"]
+
+#: Planning's lists and the shared ones; never another service's (they may share the interpreter in tests).
+_BOOK = CodeListBook(("services.planning.", "shared."))
+
+
+class CodeListService:
+    """Reads the code lists; no database, no scope: the lists are the same for every caller."""
+
+    def catalogue(self) -> tuple[CodeListCatalogue, str]:
+        """Every code list, and the catalogue's ETag."""
+        return _BOOK.catalogue()
+
+    def one(self, name: str) -> CodeListPublic:
+        """The code list named `name` (404 when planning has none)."""
+        return _BOOK.one(name)
+
+    def not_modified(self, if_none_match: str | None, tag: str) -> bool:
+        return _BOOK.not_modified(if_none_match, tag)
