@@ -56,10 +56,11 @@ async def test_upgrade_downgrade_upgrade(scratch_db: str, service: str) -> None:
     await asyncio.to_thread(upgrade, service, scratch_db)
 
 
-@pytest.mark.parametrize("service", ["gateway", "registry", "planning"])
+@pytest.mark.parametrize("service", ["gateway", "registry", "planning", "assessment"])
 async def test_models_match_migrations(db_urls: dict[str, str], service: str) -> None:
     """No drift: autogenerate finds no table or column to add or drop between models and migrated schema."""
     import gateway.models  # noqa: F401 - registers the tables
+    import services.assessment.models
     import services.planning.models
     import services.registry.models  # noqa: F401
 

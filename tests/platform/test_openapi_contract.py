@@ -249,7 +249,9 @@ class TestHeaders:
         for method, path, operation in operations(document):
             refs = [p.get("$ref") for p in operation.get("parameters", [])]
             keyed = "#/components/parameters/IdempotencyKey" in refs
-            service_write = path.startswith(("/api/registry/", "/api/planning/")) and method != "GET"
+            service_write = (
+                path.startswith(("/api/registry/", "/api/planning/", "/api/assessment/")) and method != "GET"
+            )
             assert keyed == service_write, f"{method} {path}"
             if service_write:
                 success = next(r for s, r in operation["responses"].items() if s.startswith("2"))
