@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from services.registry.audit.routes import router as audit_router
 from services.registry.code_lists.routes import router as code_lists_router
+from services.registry.figures.routes import TAGS as FIGURE_TAGS
+from services.registry.figures.routes import router as figures_router
 from services.registry.help_plans.routes import router as plans_router
 from services.registry.help_records.fast import RecordWriter
 from services.registry.help_records.fast import create_route as help_record_create_route
@@ -87,6 +89,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             pairing_router,
             plans_router,
             monitoring_router,
+            figures_router,
             sync_router,
             regions_router,
             audit_router,
@@ -96,6 +99,7 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
         keyset=keyset,
         extra_lifespan=registry_lifespan,
         idempotency_keys=idempotency_key,
+        tags=FIGURE_TAGS,
     )
     app.router.routes.insert(0, card_route)
     app.router.routes.insert(0, help_record_create_route)
