@@ -94,7 +94,7 @@ class TestCatalogue:
         # pairing and help
         "visits_per_pairing",
         "confirmed_records_per_pairing",
-        "measures_on_time",
+        "measures_on_schedule",
         "funds_raised_fen",
         "funds_disbursed_share",
         "projects_accepted_share",

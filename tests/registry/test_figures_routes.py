@@ -524,7 +524,7 @@ VILLAGE_2015 = {
     "pension_coverage": "50.00",  # the 10 heads of the 20 adults (the children are in school or too young)
     "junior_middle_enrolment": "50.00",  # H1's son of 2002 in school; H6's son of 2003 dropped out
     "pairing_coverage": "83.33",  # poor, labour, willing: H4-H8, H10 (H9 unwilling); H8 unpaired: 5 / 6
-    "measures_on_time": "33.33",  # H4 June (on time), H4 September (late), H5 August (not done)
+    "measures_on_schedule": "33.33",  # H4 June (on time), H4 September (late), H5 August (not done)
     "monitoring_rounds_closed": 1,  # June closed; December still open on 31 Dec
     "deadline_jan_update_met": True,  # the 2014 incomes of H1-H9 (poor at the end of 2014) imported in March 2014
     "deadline_dec_exits_met": False,  # H4 proposed in November, still at its first notice on 31 Dec
@@ -541,7 +541,7 @@ SIBLING_2015 = {
     "pension_coverage": "50.00",
     "junior_middle_enrolment": None,  # nobody of 12-14
     "pairing_coverage": None,  # nobody poor at the end of the year
-    "measures_on_time": None,
+    "measures_on_schedule": None,
     "monitoring_rounds_closed": 1,
     "deadline_jan_update_met": False,  # H11's 2014 income recorded in March 2015
     "deadline_dec_exits_met": True,
@@ -558,7 +558,7 @@ TOWNSHIP_2015 = {
     "pension_coverage": "50.00",  # 11 / 22
     "junior_middle_enrolment": "50.00",
     "pairing_coverage": "83.33",
-    "measures_on_time": "33.33",
+    "measures_on_schedule": "33.33",
     "monitoring_rounds_closed": 1,
     "deadline_jan_update_met": False,
     "deadline_dec_exits_met": False,
@@ -568,7 +568,7 @@ TOWNSHIP_2015 = {
 #: A: paired during 2015 with H1-H6 and H10 (7). B: H7, H11. C: H9.
 CADRE_A = {
     "exit_plan_achievement": "62.50",  # exited H1-H3 (10) / planned H1-H4, H6 (16)
-    "measures_on_time": "33.33",
+    "measures_on_schedule": "33.33",
     "monitoring_rounds_closed": 1,
     "visits_per_pairing": "0.57",  # 4 records of 2015 / 7
     "confirmed_records_per_pairing": "0.14",  # 1 / 7
@@ -581,7 +581,7 @@ CADRE_A = {
 }
 CADRE_B = {
     "exit_plan_achievement": None,
-    "measures_on_time": None,
+    "measures_on_schedule": None,
     "monitoring_rounds_closed": 0,  # the December round was not closed in 2015
     "visits_per_pairing": "0.50",
     "confirmed_records_per_pairing": "0.00",
@@ -594,7 +594,7 @@ CADRE_B = {
 }
 CADRE_C = {
     "exit_plan_achievement": None,
-    "measures_on_time": None,
+    "measures_on_schedule": None,
     "monitoring_rounds_closed": 0,
     "visits_per_pairing": "0.00",
     "confirmed_records_per_pairing": "0.00",
@@ -607,7 +607,7 @@ CADRE_C = {
 }
 UNIT_U = {
     "exit_plan_achievement": "81.25",  # 13 / 16
-    "measures_on_time": "33.33",
+    "measures_on_schedule": "33.33",
     "monitoring_rounds_closed": 1,
     "visits_per_pairing": "0.56",  # 5 / 9
     "confirmed_records_per_pairing": "0.11",
@@ -623,7 +623,7 @@ UNIT_U = {
 }
 UNIT_U2 = {
     "exit_plan_achievement": None,
-    "measures_on_time": None,
+    "measures_on_schedule": None,
     "monitoring_rounds_closed": 0,
     "visits_per_pairing": "0.00",
     "confirmed_records_per_pairing": "0.00",

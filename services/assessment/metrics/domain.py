@@ -200,7 +200,7 @@ _METRICS: tuple[Metric, ...] = (
        _LOWER, _SRC.registry, _HELPERS),
     _m("help_plan_completeness", "帮扶计划与手册完整率(经户认可)", "Help plans and handbooks complete, with consent",
        _U.percent, _HIGHER, _SRC.registry, _HELPERS),
-    _m("measures_on_time", "帮扶措施按期落实率", "Help-plan measures delivered on time", _U.percent, _HIGHER,
+    _m("measures_on_schedule", "帮扶措施按期落实率", "Help-plan measures delivered on time", _U.percent, _HIGHER,
        _SRC.registry, _HELPERS | _PLACES),
     _m("income_increase_vs_plan", "帮扶户增收计划完成率", "Income increase against the plan", _U.percent,
        _HIGHER, _SRC.registry, _HELPERS),

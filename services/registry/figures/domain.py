@@ -14,7 +14,7 @@ sentences, and `GET /figures/catalogue` serves them.
 | poor = registered and not yet exited (the exit chain up to the county re-review included) | §2.15 | `POOR_STATUSES` |
 | labour-capable and willing registered households have a pairing in force | §3.1 P2; invariant 27 | `pairing_coverage` |
 | a card entry is confirmed with all three signatures | §3.2; invariant 30 | `ALL_PARTIES` |
-| help-plan measures have due dates; on time = completed by its due date | §4.3; invariant 34 | `measures_on_time` |
+| help-plan measures have due dates; on time = completed by its due date | §4.3; invariant 34 | `measures_on_schedule` |
 | the household exit test §6.5-A (the registry's own exit test) | §6.5-A; invariant 22 | `household_exit` figures |
 | the township updates its data by end-January and closes June / December rounds | §2.16, §2.17; invariant 20 | `deadline_jan_update_met`, `monitoring_rounds_closed` |
 | a resident work team stays at least one year | §3.1 P7 | `resident_team_stable`, `MIN_TERM` |
@@ -186,7 +186,7 @@ class FigureCode(LabelledEnum):
         "Paired households without a card",
     )
     help_plan_completeness = "help_plan_completeness", "帮扶计划与手册完整率(经户认可)", "Help plans complete"
-    measures_on_time = "measures_on_time", "帮扶措施按期落实率", "Measures delivered on time"
+    measures_on_schedule = "measures_on_schedule", "帮扶措施按期落实率", "Measures delivered on time"
     income_increase_vs_plan = "income_increase_vs_plan", "帮扶户增收计划完成率", "Income increase vs plan"
     exit_per_plan_no_return = (
         "exit_per_plan_no_return",
@@ -326,7 +326,7 @@ CATALOGUE: tuple[Figure, ...] = (
            f"their number (P2, invariant 27). Units: of its {PAIRED} that are still poor at the end of Y, those "
            "with a pairing (of any unit) in force on D x 100 / their number (P3 不脱贫不脱钩). Null without "
            "such households."),
-    Figure(_C.measures_on_time, _U.percent, _W.decimal, _PLACES | _HELPERS,
+    Figure(_C.measures_on_schedule, _U.percent, _W.decimal, _PLACES | _HELPERS,
            "Items of the help plans as written by the end of D that fell due between 1 Jan Y and D: those with "
            "a progress entry completed on or before the due date x 100 / their number. Places: the plans of "
            "their households; cadres: the items of their paired households' plans they are responsible for; "
@@ -372,7 +372,7 @@ CATALOGUE: tuple[Figure, ...] = (
            "Every paired household whose plan (as written by D) targets exit in Y had its exit county-reviewed "
            "in Y, and no paired household re-entered (返贫) in Y. Null when no paired household has a plan."),
     Figure(_C.help_targets_missed, _U.items, _W.integer, _HELPERS,
-           "The items counted by measures_on_time that were not completed by their due date (R7)."),
+           "The items counted by measures_on_schedule that were not completed by their due date (R7)."),
     Figure(_C.resident_team_stable, _U.bool, _W.boolean, _UNIT,
            "On D one of its cadres holds a resident assignment (first secretary or work team) in a village of "
            "the region that began at least 365 days before D (in place a year), and none of its cadres' "

@@ -298,7 +298,7 @@ SELECT s.code AS id, s.name, s.parent_code, s.parent_name,
   CASE WHEN am.pension_base > 0 THEN round(am.pension * 100.0 / am.pension_base, 2) END AS pension_coverage,
   CASE WHEN am.junior_base > 0 THEN round(am.junior * 100.0 / am.junior_base, 2) END AS junior_middle_enrolment,
   CASE WHEN ah.need_pairing > 0 THEN round(ah.paired * 100.0 / ah.need_pairing, 2) END AS pairing_coverage,
-  CASE WHEN ap.due > 0 THEN round(ap.on_time * 100.0 / ap.due, 2) END AS measures_on_time,
+  CASE WHEN ap.due > 0 THEN round(ap.on_time * 100.0 / ap.due, 2) END AS measures_on_schedule,
   coalesce(mr.closed, 0)::bigint AS monitoring_rounds_closed,
   CASE WHEN :update_deadline_passed AND ah.poor_prev > 0 THEN ah.updated = ah.poor_prev END
     AS deadline_jan_update_met,
@@ -462,7 +462,7 @@ am AS (
 SELECT s.id, s.name, s.parent_code, s.parent_name,
   CASE WHEN a.planned_people > 0
        THEN round(coalesce(a.exited_people, 0) * 100.0 / a.planned_people, 2) END AS exit_plan_achievement,
-  CASE WHEN ai.due > 0 THEN round(ai.on_time * 100.0 / ai.due, 2) END AS measures_on_time,
+  CASE WHEN ai.due > 0 THEN round(ai.on_time * 100.0 / ai.due, 2) END AS measures_on_schedule,
   coalesce(am.closed, 0)::bigint AS monitoring_rounds_closed,
   CASE WHEN a.paired > 0 THEN round(coalesce(ar.records, 0) * 1.0 / a.paired, 2) END AS visits_per_pairing,
   CASE WHEN a.paired > 0 THEN round(coalesce(ar.confirmed, 0) * 1.0 / a.paired, 2) END

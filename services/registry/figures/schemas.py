@@ -96,7 +96,7 @@ class VillageFigures(ResponseModel):
     pension_coverage: Percent | None = _f(FigureCode.pension_coverage)
     junior_middle_enrolment: Percent | None = _f(FigureCode.junior_middle_enrolment)
     pairing_coverage: Percent | None = _f(FigureCode.pairing_coverage)
-    measures_on_time: Percent | None = _f(FigureCode.measures_on_time)
+    measures_on_schedule: Percent | None = _f(FigureCode.measures_on_schedule)
     monitoring_rounds_closed: Int64 | None = _f(FigureCode.monitoring_rounds_closed)
     deadline_jan_update_met: bool | None = _f(FigureCode.deadline_jan_update_met)
     deadline_dec_exits_met: bool | None = _f(FigureCode.deadline_dec_exits_met)
@@ -111,7 +111,7 @@ class TownshipFigures(VillageFigures):
 
 class _HelperFigures(ResponseModel):
     exit_plan_achievement: SignedPercent | None = _f(FigureCode.exit_plan_achievement)
-    measures_on_time: Percent | None = _f(FigureCode.measures_on_time)
+    measures_on_schedule: Percent | None = _f(FigureCode.measures_on_schedule)
     monitoring_rounds_closed: Int64 | None = _f(FigureCode.monitoring_rounds_closed)
     visits_per_pairing: Quantity | None = _f(FigureCode.visits_per_pairing)
     confirmed_records_per_pairing: Quantity | None = _f(FigureCode.confirmed_records_per_pairing)
