@@ -17,11 +17,12 @@ loaded set-wise into the planning database (`INSERT … SELECT generate_series`,
 accordingly). A sample goes through the API: an allocation, a project's three lines, a receipt and a
 disbursement, checked against the rules (`Σ = budget`, counters).
 
-(a) report: the county's budget execution (per village, funding source and category: projects, committed,
-    received and disbursed computed from the ledger) as ONE raw SQL statement (`REPORT_SQL`), one client at a
-    time; and the same report through the gateway (`--report-path`, the reports route of issue #11), timed the
-    same way, when the planning service serves it (a 404/405 means the route is not there yet: the raw figure is
-    reported alone). Target: route <= 2x the raw statement (median latency).
+(a) report: the county's budget execution (per village and in total: approved projects starting in the year,
+    committed, received and disbursed computed from the ledger) as ONE raw SQL statement (`REPORT_SQL`, the
+    route's own statement, run as the route runs it: custom plans), one client at a time; and the same report
+    through the gateway (`--report-path`, `GET /reports/budget-execution`), the two alternating run by run (a
+    pair sees the same machine), the route's answer checked against the raw rows (money as the same `*_yuan`
+    text; a 404/405 means the route is not there: the raw figure is reported alone). Target: route <= 2x the raw statement (median latency).
 (b) approvals: `--approvals` (50) projects, each with one line of `--approval-yuan` on ONE allocation that holds
     only 2/3 of their sum, approved at the same moment, each in its own transaction — the money step of the
     county approval, `FundsService.draw_for_approval` (services/planning/funds/service.py), with the status
@@ -73,6 +74,8 @@ from bench.gateway import (  # noqa: E402
 )
 from bench.registry import _check, _request, _table  # noqa: E402
 from bench.registry_data import region_csv  # noqa: E402
+from services.planning.reports.domain import GroupBy  # noqa: E402
+from services.planning.reports.repository import budget_execution_sql, execution_parameters  # noqa: E402
 
 CLIENT = "aiohttp"
 GATEWAY = f"gw-{CLIENT}"
@@ -102,31 +105,15 @@ LINES = (
     ("social_donation", "社会各界", 20),
 )
 
-#: The county's budget execution in one statement: per village, source and category, the projects, what their
-#: lines commit, and what the ledger says was received and disbursed (reversals included, being negative).
-REPORT_SQL = """
-WITH ledger AS (
-    SELECT e.line_id,
-           coalesce(sum(e.amount_fen) FILTER (WHERE e.kind = 'receipt'), 0) AS received_fen,
-           coalesce(sum(e.amount_fen) FILTER (WHERE e.kind = 'disbursement'), 0) AS disbursed_fen
-    FROM planning_ledger_entry e
-    JOIN planning_project p ON p.id = e.project_id
-    WHERE p.village_code LIKE $1 AND extract(year FROM p.starts_on) = $2
-    GROUP BY e.line_id
-)
-SELECT p.village_code, l.source, p.category,
-       count(DISTINCT p.id) AS projects,
-       sum(l.committed_fen) AS committed_fen,
-       sum(coalesce(g.received_fen, 0)) AS received_fen,
-       sum(coalesce(g.disbursed_fen, 0)) AS disbursed_fen,
-       round(100.0 * sum(coalesce(g.disbursed_fen, 0)) / nullif(sum(l.committed_fen), 0), 2) AS rate
-FROM planning_funding_line l
-JOIN planning_project p ON p.id = l.project_id
-LEFT JOIN ledger g ON g.line_id = l.id
-WHERE p.village_code LIKE $1 AND extract(year FROM p.starts_on) = $2
-GROUP BY p.village_code, l.source, p.category
-ORDER BY p.village_code, l.source, p.category
-"""
+#: The county's budget execution in one statement: the route's own (services/planning/reports/repository.py, the
+#: default `group_by=village`), per village and in total, the approved projects starting in `YEAR` (`starts_on`),
+#: what their lines commit, and what the ledger says was received and disbursed (reversals included, being
+#: negative), summed in fen and written as yuan text with two places (`*_yuan`, as the route answers them).
+#: Parameters: `REPORT_PARAMETERS`. Run, like the route runs it, with `plan_cache_mode = force_custom_plan` (a
+#: generic plan of the prepared statement loops over the ledger by index: ~4x slower).
+REPORT_SQL = budget_execution_sql(GroupBy.village)
+REPORT_PARAMETERS = execution_parameters(COUNTY[:6] + "%", YEAR)
+REPORT_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 #: What a disbursement writes, as one raw statement: the line's counter (the CHECK holds) and the ledger entry.
 RAW_DISBURSEMENT_SQL = """
@@ -516,21 +503,62 @@ class Timing:
     note: str = ""
 
 
-async def _raw_report(db: str, iterations: int) -> tuple[list[float], int]:
+async def _report_runs(
+    db: str, url: str, token: str, iterations: int
+) -> tuple[list[float], list[float], list[Any], int, bytes]:
+    """The raw statement and the route, alternately, `iterations` times each (a pair sees the same machine: the
+    ratio holds when the load moves); the raw rows, the route's first status and answer. The route's runs are
+    skipped when it is not served (404/405)."""
     import asyncpg
 
-    conn = await asyncpg.connect(db)
+    conn = await asyncpg.connect(db, server_settings=REPORT_SERVER_SETTINGS)
     try:
-        prefix = COUNTY[:6] + "%"
-        rows = await conn.fetch(REPORT_SQL, prefix, YEAR)  # warm: plan and cache
-        times = []
+        rows = await conn.fetch(REPORT_SQL, *REPORT_PARAMETERS)  # warm: plan and cache
+        status, body = await asyncio.to_thread(_request, url, token=token, timeout=120)
+        served = status == 200
+        raw_times: list[float] = []
+        route_times: list[float] = []
         for _ in range(iterations):
             started = time.perf_counter()
-            rows = await conn.fetch(REPORT_SQL, prefix, YEAR)
-            times.append(time.perf_counter() - started)
-        return times, len(rows)
+            rows = await conn.fetch(REPORT_SQL, *REPORT_PARAMETERS)
+            raw_times.append(time.perf_counter() - started)
+            if not served:
+                continue
+            started = time.perf_counter()
+            again, answer = await asyncio.to_thread(_request, url, token=token, timeout=120)
+            route_times.append(time.perf_counter() - started)
+            if again != 200:
+                raise RuntimeError(f"report route: HTTP {again}: {answer.decode(errors='replace')[:400]}")
+        return raw_times, route_times, list(rows), status, body
     finally:
         await conn.close()
+
+
+#: The figures a row is checked on (the key aside): money is yuan text with two places, written by PostgreSQL on
+#: both sides (the statement's `yuan_sql`), so it compares as strings; the rate is compared as the route's text.
+_REPORT_MONEY = ("committed_yuan", "received_yuan", "disbursed_yuan")
+
+
+def _report_figures(row: Any) -> tuple[Any, ...]:
+    rate = row["rate"]
+    if rate is not None and not isinstance(rate, str):
+        rate = f"{rate:.2f}"  # the raw row's numeric, as the route's `Percent` writes it
+    return (row["projects"], *(row[name] for name in _REPORT_MONEY), rate)
+
+
+def _check_report(body: bytes, raw_rows: list[Any]) -> None:
+    """The route's answer is the raw statement's rows: same villages, same figures (money as the same yuan text),
+    same totals."""
+    answer = json.loads(body)
+    *items, totals = raw_rows
+    got = [(r["key"], *_report_figures(r)) for r in answer["rows"]]
+    expected = [(r["key"], *_report_figures(r)) for r in items]
+    if got != expected:
+        raise RuntimeError(f"report route: {len(got)} rows differ from the raw statement's {len(expected)}")
+    if _report_figures(answer["totals"]) != _report_figures(totals):
+        raise RuntimeError(
+            f"report route: totals {answer['totals']} differ from the raw statement's {dict(totals)}"
+        )
 
 
 def _timing(target: str, times: list[float], rows: int | None, **extra: Any) -> Timing:
@@ -550,22 +578,20 @@ def _timing(target: str, times: list[float], rows: int | None, **extra: Any) -> 
 def report_phase(
     args: argparse.Namespace, plat: PlanningPlatform, tokens: TokenSource
 ) -> tuple[Timing, Timing]:
-    times, rows = asyncio.run(_raw_report(plat.databases.urls["planning"], args.report_runs))
-    raw = _timing("raw SQL", times, rows)
     url = plat.servers[GATEWAY].url + args.report_path
-    status, body = _request(url, token=tokens.get(60), timeout=120)
+    token = tokens.get(min(args.report_runs * 5 + 120, 600))
+    raw_times, route_times, raw_rows, status, body = asyncio.run(
+        _report_runs(plat.databases.urls["planning"], url, token, args.report_runs)
+    )
+    raw = _timing("raw SQL", raw_times, len(raw_rows))
     if status in (404, 405):
         return raw, Timing("gateway route", 0, None, None, None, status, "the report route is not served yet")
     if status != 200:
         raise RuntimeError(f"report route: HTTP {status}: {body.decode(errors='replace')[:400]}")
-    route_times = []
-    for _ in range(args.report_runs):
-        started = time.perf_counter()
-        status, body = _request(url, token=tokens.get(60), timeout=120)
-        route_times.append(time.perf_counter() - started)
-        if status != 200:
-            raise RuntimeError(f"report route: HTTP {status}: {body.decode(errors='replace')[:400]}")
-    return raw, _timing("gateway route", route_times, None, status=200)
+    if args.report_path == DEFAULT_REPORT_PATH:
+        _check_report(body, raw_rows)
+    rows = len(json.loads(body)["rows"]) + 1  # and the totals
+    return raw, _timing("gateway route", route_times, rows, status=200, note=f"{len(body):,} bytes of JSON")
 
 
 # == (c) the disbursement POST ======================================================================================

@@ -126,6 +126,7 @@ class Platform:
     seeded: bool
     demo: dict[str, Any] | None
     province_secret: Path
+    planning_demo: dict[str, Any] | None = None
 
     @property
     def gateway(self) -> str:
@@ -182,7 +183,8 @@ def start_platform(
             _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
         gw = f"http://127.0.0.1:{ports['gateway']}"
         demo = _load_demo_households(gw, DEMO_PASSWORD) if seeded else None
-        yield Platform(host, ports, procs, seeded, demo, province_secret)
+        planning_demo = _load_demo_planning(gw, DEMO_PASSWORD)
+        yield Platform(host, ports, procs, seeded, demo, province_secret, planning_demo)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -242,6 +244,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"  Demo data: {demo['households']} registered households; cadre.wang is paired with "
                     f"{len(demo['paired'])} (log in as cadre.wang, then GET {gw}/api/registry/sync/download)"
                 )
+            if platform.planning_demo is not None:
+                pd = platform.planning_demo
+                _say(
+                    f"  Planning demo ({pd['year']}): 旧州村's exit plan is {pd['plan_status']}, "
+                    f"{len(pd['projects'])} funded projects (GET {gw}/api/planning/projects?region={pd['village']})"
+                )
             procs = platform.procs
             while all(p.poll() is None for p in procs.values()):
                 time.sleep(0.5)
@@ -281,6 +289,45 @@ def _load_demo_households(gateway: str, password: str) -> dict[str, Any] | None:
         return asyncio.run(load())
     except Exception as exc:  # demo data is a convenience: say what failed, keep the platform up
         _say(f"  demo households not loaded: {exc}")
+        return None
+
+
+def _load_demo_planning(gateway: str, password: str) -> dict[str, Any] | None:
+    """The planning demo through the API (services/planning/demo.py), on every start: it loads what is missing
+    and writes nothing when all is there. Skipped when the demo logins do not exist (not a demo database); a
+    failure is reported and the platform keeps running."""
+    import httpx
+
+    from services.planning.demo import load_demo_planning
+
+    if os.environ.get("ENVIRONMENT") == "production":
+        return None
+
+    async def load() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+            headers: dict[str, dict[str, str]] = {}
+            for username in ("clerk.jiuzhou", "officer.xinjing", "admin.jingxi"):
+                response = await client.post(
+                    "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+                )
+                if response.status_code in (400, 401):
+                    return None
+                response.raise_for_status()
+                headers[username] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            async with httpx.AsyncClient(base_url=f"{gateway}/api/registry/", timeout=60) as registry:
+                client.base_url = httpx.URL(f"{gateway}/api/planning/")
+                return await load_demo_planning(
+                    client,
+                    village=headers["clerk.jiuzhou"],
+                    township=headers["officer.xinjing"],
+                    admin=headers["admin.jingxi"],
+                    registry=registry,
+                )
+
+    try:
+        return asyncio.run(load())
+    except Exception as exc:  # demo data is a convenience: say what failed, keep the platform up
+        _say(f"  planning demo not loaded: {exc}")
         return None
 
 

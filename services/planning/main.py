@@ -9,6 +9,10 @@ import httpx
 from fastapi import FastAPI
 
 from services.planning.code_lists.routes import router as code_lists_router
+from services.planning.disclosure.routes import TAGS as DISCLOSURE_TAGS
+from services.planning.disclosure.routes import router as disclosure_router
+from services.planning.figures.routes import TAGS as FIGURE_TAGS
+from services.planning.figures.routes import router as figures_router
 from services.planning.funds.routes import TAGS as FUNDS_TAGS
 from services.planning.funds.routes import router as funds_router
 from services.planning.indicators.routes import TAGS as INDICATOR_TAGS
@@ -21,6 +25,8 @@ from services.planning.profiles.routes import router as profiles_router
 from services.planning.projects.routes import TAGS as PROJECT_TAGS
 from services.planning.projects.routes import router as projects_router
 from services.planning.registry import REGISTRY_AUDIENCE, REGISTRY_TIMEOUT_SECONDS, RegistryGateway
+from services.planning.reports.routes import TAGS as REPORT_TAGS
+from services.planning.reports.routes import router as reports_router
 from services.planning.risk_funds.routes import TAGS as RISK_FUND_TAGS
 from services.planning.risk_funds.routes import router as risk_funds_router
 from services.planning.settings import PlanningSettings
@@ -63,7 +69,10 @@ def create_app(
     return build_service_app(
         settings,
         title="Jingzhun planning",
-        description="Village profiles and plans, projects, funding lines and the fund ledger (规划、项目与资金).",
+        description=(
+            "Village profiles and plans, projects, funding lines and the fund ledger, the public disclosure and the"
+            " reports (规划、项目与资金、公示与报表)."
+        ),
         routers=[
             me_router,
             code_lists_router,
@@ -73,8 +82,21 @@ def create_app(
             projects_router,
             funds_router,
             risk_funds_router,
+            disclosure_router,
+            reports_router,
+            figures_router,
         ],
-        tags={**INDICATOR_TAGS, **PROFILE_TAGS, **PLAN_TAGS, **PROJECT_TAGS, **FUNDS_TAGS, **RISK_FUND_TAGS},
+        tags={
+            **INDICATOR_TAGS,
+            **PROFILE_TAGS,
+            **PLAN_TAGS,
+            **PROJECT_TAGS,
+            **FUNDS_TAGS,
+            **RISK_FUND_TAGS,
+            **DISCLOSURE_TAGS,
+            **REPORT_TAGS,
+            **FIGURE_TAGS,
+        },
         keyset=keyset,
         extra_lifespan=planning_lifespan,
         idempotency_keys=idempotency_key,

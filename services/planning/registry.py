@@ -19,7 +19,9 @@ from shared.problems import AppError
 from shared.service_client import ServiceClient
 
 __all__ = [
+    "LOOKUP_PAGE",
     "HouseholdSummary",
+    "RegionSummary",
     "RegistryGateway",
     "RegistryUnavailable",
     "VillageFigures",
@@ -29,6 +31,8 @@ __all__ = [
 REGISTRY_AUDIENCE = "jingzhun-registry"
 #: How long planning waits for the registry before answering 503.
 REGISTRY_TIMEOUT_SECONDS = 3.0
+#: One `POST /households/lookup` names at most this many households (the registry's limit).
+LOOKUP_PAGE = 500
 
 
 class RegistryUnavailable(AppError):
@@ -59,6 +63,29 @@ class HouseholdSummary:
     status: str
     head_name: str
     household_size: int
+    #: The natural village or group (自然村/屯/组), as the registry records it.
+    natural_village: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSummary:
+    """A region as planning shows it: its code, name and level (`GET /regions/{code}`)."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+def _summary(item: dict[str, Any]) -> HouseholdSummary:
+    return HouseholdSummary(
+        id=uuid.UUID(item["id"]),
+        village_code=item["village_code"],
+        status=item["status"],
+        head_name=item["head_name"],
+        household_size=int(item["household_size"]),
+        natural_village=item.get("natural_village"),
+    )
 
 
 class RegistryGateway:
@@ -108,7 +135,8 @@ class RegistryGateway:
     async def households(
         self, ids: list[uuid.UUID], *, request_id: str | None = None
     ) -> dict[uuid.UUID, HouseholdSummary]:
-        """The registry households among `ids` that exist (`POST /households/lookup`); missing ids are absent."""
+        """The registry households among `ids` that exist (`POST /households/lookup`); missing ids are absent.
+        At most `LOOKUP_PAGE` ids per call: callers with more ask page by page."""
         if not ids:
             return {}
         response = await self._post(
@@ -118,13 +146,7 @@ class RegistryGateway:
             raise RegistryUnavailable(f"the registry refused the lookup ({response.status_code})")
         out: dict[uuid.UUID, HouseholdSummary] = {}
         for item in response.json()["items"]:
-            summary = HouseholdSummary(
-                id=uuid.UUID(item["id"]),
-                village_code=item["village_code"],
-                status=item["status"],
-                head_name=item["head_name"],
-                household_size=int(item["household_size"]),
-            )
+            summary = _summary(item)
             out[summary.id] = summary
         return out
 
@@ -138,19 +160,7 @@ class RegistryGateway:
         )
         if response.status_code != 200:
             raise RegistryUnavailable(f"the registry refused the lookup ({response.status_code})")
-        return {
-            summary.id: summary
-            for summary in (
-                HouseholdSummary(
-                    id=uuid.UUID(item["id"]),
-                    village_code=item["village_code"],
-                    status=item["status"],
-                    head_name=item["head_name"],
-                    household_size=int(item["household_size"]),
-                )
-                for item in response.json()["items"]
-            )
-        }
+        return {summary.id: summary for summary in (_summary(item) for item in response.json()["items"])}
 
     async def policy(
         self, region_code: str, year: int, *, request_id: str | None = None
@@ -164,6 +174,16 @@ class RegistryGateway:
     async def region_exists(self, region_code: str, *, request_id: str | None = None) -> bool:
         """Whether the registry knows the region (`GET /regions/{code}`)."""
         return await self._get(f"/regions/{region_code}", request_id=request_id) is not None
+
+    async def region(self, region_code: str, *, request_id: str | None = None) -> RegionSummary | None:
+        """The region's code, name and level (`GET /regions/{code}`); None when the registry has none."""
+        response = await self._get(f"/regions/{region_code}", request_id=request_id)
+        if response is None:
+            return None
+        body: dict[str, Any] = response.json()
+        return RegionSummary(
+            code=body["code"], name=body["name"], level=body["level"], parent_code=body.get("parent_code")
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -463,6 +463,25 @@ class TestBeneficiaries:
             village_code=VILLAGE, category=ProjectCategory.whole_township,
         )  # fmt: skip
 
+    def test_a_household_outside_the_callers_region_is_unknown(self) -> None:
+        """Out of scope looks like missing: a household neither in the project's area nor in the caller's region
+        (`caller_scope`) is `household_unknown`, its village and its dissolution untold; one in the caller's
+        region but outside the area is `household_elsewhere`."""
+        other = Household(uuid.uuid4(), SIBLING, "registered")
+        gone = Household(uuid.uuid4(), SIBLING, "dissolved")
+        found = {h.id: h for h in (other, gone)}
+        for household in (other, gone):
+            error = raises(
+                Invalid, "household_unknown", domain.check_beneficiaries, [household.id], found,
+                village_code=VILLAGE, category=ProjectCategory.road, caller_scope=VILLAGE,
+            )  # fmt: skip
+            assert error.details == {"field": "/household_ids/0", "household_id": str(household.id)}
+        township = VILLAGE[:9]
+        raises(
+            Invalid, "household_elsewhere", domain.check_beneficiaries, [other.id], found,
+            village_code=VILLAGE, category=ProjectCategory.road, caller_scope=township,
+        )  # fmt: skip
+
     def test_unique_keeps_the_first_order(self) -> None:
         a, b = uuid.uuid4(), uuid.uuid4()
         assert domain.unique([b, a, b, a]) == [b, a]

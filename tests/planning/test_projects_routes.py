@@ -726,12 +726,11 @@ class TestReplaceProjectBeneficiaries:
             headers=if_match(clerk, 1),
         )
         body = assert_problem(response, 422)
-        assert (body["code"], body["household_id"], body["household_village"]) == (
-            "household_elsewhere",
-            theirs,
-            SIBLING_VILLAGE,
-        )
-        assert theirs in body["detail"] and body["field"] == "/household_ids/1"
+        # The sibling village's household is outside the clerk's region: it answers exactly like an unknown one
+        # (its village is not told; tests/planning/test_access_matrix.py compares the two answers).
+        assert (body["code"], body["field"]) == ("household_unknown", "/household_ids/1")
+        assert body["household_id"] == theirs
+        assert "household_village" not in body and SIBLING_VILLAGE not in response.text
         assert await snapshot(db_urls) == before  # nothing changed, not even the one of the village
 
     async def test_not_editable_once_the_village_decides(
@@ -808,7 +807,8 @@ class TestReplaceProjectBeneficiaries:
         assert response.status_code == 200, response.text
         assert response.json()["poor_beneficiaries_count"] == 1
         refused = await planning.put(url, json={"household_ids": [far]}, headers=if_match(clerk, 2))
-        assert assert_problem(refused, 422)["code"] == "household_elsewhere"
+        # Outside the township and the clerk's region: like an unknown household.
+        assert assert_problem(refused, 422)["code"] == "household_unknown"
 
 
 async def planning_registry_status(db_urls: dict[str, str], household_id: str, status: str) -> None:

@@ -1662,6 +1662,7 @@ class TestLookupHouseholds:
             "status": "registered",
             "head_name": "黄志强",
             "household_size": 3,
+            "natural_village": "那坡屯",
         }
         assert items[other]["village_code"] == OTHER_VILLAGE and items[other]["head_name"] == "韦国强"
         assert items[other]["status"] == "candidate" and items[other]["household_size"] == 2

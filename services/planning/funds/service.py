@@ -374,9 +374,11 @@ class LineService(_Feature):
         self, project: domain.ProjectFacts, source: str, allocation_id: uuid.UUID
     ) -> domain.AllocationFacts:
         allocation = await self.repo.allocation_unscoped(allocation_id)
-        if allocation is None:
+        if allocation is None or allocation.county_code != project.county_code:
+            # Another county's allocation answers exactly like a missing one: its 文号 and county are not the
+            # caller's to learn (out of scope looks like missing).
             raise Invalid(
-                "unknown_allocation", f"allocation {allocation_id} does not exist", field="allocation_id"
+                "unknown_allocation", f"allocation {allocation_id} does not exist", field="/allocation_id"
             )
         domain.check_allocation_link(project, source, allocation)
         return allocation

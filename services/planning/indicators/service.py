@@ -9,7 +9,7 @@ from services.planning.models import Indicator, audit_event
 from shared.audit import AuditLog
 from shared.context import Context
 from shared.pagination import decode_cursor, encode_cursor
-from shared.problems import NotFound
+from shared.problems import BadRequest, NotFound
 
 __all__ = ["IndicatorService", "public"]
 
@@ -47,7 +47,9 @@ class IndicatorService:
         after = None
         if cursor is not None:
             (code,) = decode_cursor(cursor, _CURSOR, (str,))
-            after = str(code)
+            if not isinstance(code, str):  # a cursor of ours never holds null
+                raise BadRequest("invalid cursor: missing values", code="cursor_invalid")
+            after = code
         rows = await self.repo.page(origin=origin, unit=unit, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

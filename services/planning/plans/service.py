@@ -52,7 +52,7 @@ from shared.audit import AuditLog
 from shared.context import Context
 from shared.etag import stale
 from shared.pagination import decode_cursor, encode_cursor
-from shared.problems import NotFound
+from shared.problems import BadRequest, NotFound
 from shared.roles import Role
 
 __all__ = ["PlanService"]
@@ -60,6 +60,11 @@ __all__ = ["PlanService"]
 _AUDIT = AuditLog(audit_event)
 _BY_YEAR = "village_plans"
 _BY_VERSION = "plan_versions"
+
+
+def _cursor_invalid() -> BadRequest:
+    """A cursor of the right ordering with a value missing (`null`): 400, as any cursor that is not ours."""
+    return BadRequest("invalid cursor: missing values", code="cursor_invalid")
 
 
 def _target(t: TargetIn) -> domain.Target:
@@ -470,7 +475,8 @@ class PlanService:
         after: tuple[int, uuid.UUID] | None = None
         if cursor is not None:
             year, ident = decode_cursor(cursor, _BY_YEAR, (int, uuid.UUID))
-            assert isinstance(year, int) and isinstance(ident, uuid.UUID)
+            if not isinstance(year, int) or not isinstance(ident, uuid.UUID):
+                raise _cursor_invalid()
             after = (year, ident)
         rows = await self.repo.village_plans(
             village_code,
@@ -493,7 +499,8 @@ class PlanService:
         after = None
         if cursor is not None:
             (version,) = decode_cursor(cursor, _BY_VERSION, (int,))
-            assert isinstance(version, int)
+            if not isinstance(version, int):
+                raise _cursor_invalid()
             after = version
         rows = await self.repo.versions(plan.lineage_id, after=after, limit=limit + 1)
         more = len(rows) > limit

@@ -395,14 +395,22 @@ def check_beneficiaries(
     village_code: str,
     category: ProjectCategory,
     pointer: str = "/household_ids",
+    caller_scope: str = "",
 ) -> list[HouseholdFacts]:
     """Each id names a registry household (`found`: what the registry answered) that lies in the project's
-    area and still exists as a household; the first that does not is named (422)."""
+    area and still exists as a household; the first that does not is named (422).
+
+    The registry answers planning's service account about every household; the caller sees those of the project's
+    area and of their own region (`caller_scope`, a region prefix). Any other household answers exactly like one
+    the registry does not know (out of scope looks like missing): neither its village nor its being dissolved is
+    told."""
     area = beneficiary_area(category, village_code)
     where = "township" if category in TOWNSHIP_WIDE else "village"
     out: list[HouseholdFacts] = []
     for i, household_id in enumerate(ids):
         household = found.get(household_id)
+        if household is not None and not household.village_code.startswith((area, caller_scope)):
+            household = None
         if household is None:
             raise Invalid(
                 "household_unknown",

@@ -138,8 +138,11 @@ class ProjectRepository:
         return (await self.session.exec(query)).one()
 
     async def plan_village(self, plan_id: uuid.UUID) -> str | None:
-        """The village of a plan (None: no such plan)."""
-        query = select(col(Plan.village_code)).where(col(Plan.id) == plan_id)
+        """The village of a plan in the caller's region (None: no such plan, or one outside it, which looks the
+        same)."""
+        query = select(col(Plan.village_code)).where(
+            col(Plan.id) == plan_id, scope_filter(self.principal, col(Plan.village_code))
+        )
         village: str | None = (await self.session.exec(query)).first()
         return village
 

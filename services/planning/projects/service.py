@@ -77,7 +77,7 @@ from shared.errors import Invalid
 from shared.etag import stale
 from shared.labels import LabelledEnum
 from shared.pagination import Page, decode_cursor, encode_cursor
-from shared.problems import NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.problems import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from shared.roles import Role
 
 __all__ = ["ProjectService", "project_public"]
@@ -179,7 +179,12 @@ def _command(payload: ApprovalStepIn) -> StepCommand:
 
 
 def _after(cursor: str | None, kind: str, types: Sequence[type[Any]]) -> tuple[Any, ...] | None:
-    return None if cursor is None else decode_cursor(cursor, kind, types)
+    if cursor is None:
+        return None
+    values = decode_cursor(cursor, kind, types)
+    if any(v is None for v in values):  # a cursor of ours never holds null: 400, not an empty page
+        raise BadRequest("invalid cursor: missing values", code="cursor_invalid")
+    return values
 
 
 class ProjectService:
@@ -252,6 +257,7 @@ class ProjectService:
             village_code=project.village_code,
             category=ProjectCategory(project.category),
             pointer=pointer,
+            caller_scope=self.principal.prefix,
         )
 
     # -- projects --------------------------------------------------------------------------------------------------

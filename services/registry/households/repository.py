@@ -604,6 +604,7 @@ class HouseholdRepository:
             col(Household.status),
             col(Household.head_name),
             col(Household.household_size),
+            col(Household.natural_village),
         ).where(self._scope())
         if ids:
             statement = statement.where(col(Household.id).in_(list(ids)))
@@ -612,6 +613,8 @@ class HouseholdRepository:
             statement = statement.where(household_scope(cadre, today=self.ctx.today))
         rows = (await execute(self.session, statement.order_by(col(Household.id)).limit(limit))).all()
         return [
-            HouseholdSummary(id=i, village_code=v, status=s, head_name=h, household_size=n)
-            for i, v, s, h, n in rows
+            HouseholdSummary(
+                id=i, village_code=v, status=s, head_name=h, household_size=n, natural_village=nv
+            )
+            for i, v, s, h, n, nv in rows
         ]

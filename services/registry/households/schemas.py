@@ -891,6 +891,9 @@ class HouseholdSummary(BaseModel):
     )
     head_name: str
     household_size: int
+    natural_village: str | None = Field(
+        None, description="The natural village or group (自然村/屯/组), for public disclosure boards"
+    )
 
 
 class HouseholdLookupAnswer(BaseModel):
