@@ -3,18 +3,27 @@
 `assessment` is an in-process client of the assessment app (its real lifespan, its own database, the wire checks
 of every answer). Tests make tokens with `headers_for` (signed by the key the gateway signs with) or log real
 users in through the gateway (`gateway_headers`): the assessment verifies both alike, against the gateway's keys.
+
+Runs: `runs_app(...)` builds an assessment app whose registry (and planning) clients reach in-process apps or
+stand-ins over HTTP (ASGI or mock transports), with a real service token from the in-process gateway or a stand-in
+one; its run worker is off, and `drain(app)` runs the queue's real worker (procrastinate, real PostgreSQL) in
+process until the queue is empty. The queue's tables (schema `assessment_queue`) are emptied before every test
+that uses a database.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from shared.jwt import KeySet
-from tests.factories import Headers, MakeUser, bearer, token_for
+from tests.factories import Headers, MakeClient, MakeUser, bearer, token_for
 from tests.harness import running
 from tests.wire_format import check_time_format
 
@@ -28,7 +37,11 @@ def assessment_app(db_urls: dict[str, str], keyset: KeySet) -> FastAPI:
     from services.assessment.settings import AssessmentSettings
 
     settings = AssessmentSettings(
-        environment="test", database_url=db_urls["assessment"], json_logs=False, log_level="WARNING"
+        environment="test",
+        database_url=db_urls["assessment"],
+        json_logs=False,
+        log_level="WARNING",
+        run_worker=False,
     )
     return create_app(settings, keyset=keyset)
 
@@ -47,3 +60,109 @@ def gateway_headers(gateway: httpx.AsyncClient, make_user: MakeUser) -> GatewayH
         return bearer(await token_for(gateway, user))
 
     return _login
+
+
+# -- runs ---------------------------------------------------------------------------------------------------------
+_QUEUE_TABLES = (
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_queue(request: pytest.FixtureRequest) -> None:
+    """Empty the run queue (its own schema: the shared cleaning empties `public` only)."""
+    if "db_urls" not in request.fixturenames:
+        return
+    db_urls: dict[str, str] = request.getfixturevalue("db_urls")
+    conn = await asyncpg.connect(db_urls["assessment"])
+    try:
+        tables = ", ".join(f"assessment_queue.{t}" for t in _QUEUE_TABLES)
+        await conn.execute(f"TRUNCATE {tables} CASCADE")
+    finally:
+        await conn.close()
+
+
+class RunsApp(Protocol):
+    """`runs_app(registry=…, planning=…, gateway=…, local=…)`: an assessment app with those upstreams."""
+
+    def __call__(
+        self,
+        *,
+        registry: httpx.AsyncBaseTransport,
+        gateway: httpx.AsyncBaseTransport,
+        planning: httpx.AsyncBaseTransport | None = None,
+        local: Any = None,
+        secret: str = "s3cret-client-secret",
+    ) -> FastAPI: ...
+
+
+@pytest.fixture
+def runs_app(db_urls: dict[str, str], keyset: KeySet) -> RunsApp:
+    from services.assessment.main import create_app
+    from services.assessment.settings import AssessmentSettings
+
+    def _build(
+        *,
+        registry: httpx.AsyncBaseTransport,
+        gateway: httpx.AsyncBaseTransport,
+        planning: httpx.AsyncBaseTransport | None = None,
+        local: Any = None,
+        secret: str = "s3cret-client-secret",
+    ) -> FastAPI:
+        settings = AssessmentSettings(
+            environment="test",
+            database_url=db_urls["assessment"],
+            json_logs=False,
+            log_level="WARNING",
+            gateway_url="http://gateway",
+            registry_url="http://registry",
+            planning_url="http://planning",
+            service_client_id="assessment-service",
+            service_client_secret=secret,
+            run_worker=False,
+            figure_attempts=3,
+            figure_backoff_seconds=0.01,
+            figure_page_size=2,  # every cursor is used
+        )
+        return create_app(
+            settings,
+            keyset=keyset,
+            registry_transport=registry,
+            planning_transport=planning or _no_planning(),
+            gateway_transport=gateway,
+            local_figures=local,
+        )
+
+    return _build
+
+
+def _no_planning() -> httpx.AsyncBaseTransport:
+    """Planning as it is until its figures route lands: no such route (404)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            404, json={"type": "about:blank", "title": "Not found", "status": 404, "detail": "Not Found"}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+async def drain(app: FastAPI) -> None:
+    """Run the app's queue worker (the real one, on PostgreSQL) until every queued run is done."""
+    await app.state.run_queue.work(wait=False)
+
+
+@pytest.fixture
+async def service_secret(make_client: MakeClient) -> str:
+    """The `assessment-service` client in the gateway (what ops/seed.py registers), and its secret."""
+    return await make_client("assessment-service", "service", "000000000000")
+
+
+@contextlib.asynccontextmanager
+async def started(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(app) as client:
+        client.event_hooks["response"].append(check_time_format)
+        yield client

@@ -4,7 +4,9 @@ and the shared ones (roles, region levels), read from the labelled enums (shared
 from __future__ import annotations
 
 # Imported for their code lists (each module files its enums when it is imported).
+import services.assessment.inspections.domain
 import services.assessment.metrics.domain
+import services.assessment.runs.domain
 import services.assessment.schemes.domain  # noqa: F401
 from services.assessment.code_lists.schemas import CodeListCatalogue, CodeListPublic
 from shared.code_lists import CodeListBook
