@@ -114,11 +114,20 @@ class OpenAPIMerger:
         )
         for name, doc in available.items():
             service_schemas = doc.get("components", {}).get("schemas", {})
-            renames = {
-                schema: f"{name.capitalize()}{schema}"
-                for schema, body in service_schemas.items()
-                if schema in schemas and schemas[schema] != _rename_refs(body, {})
-            }
+            # A schema is renamed when it differs from the one of that name already merged — compared with its
+            # references renamed, to a fixpoint: a schema that points at a renamed schema differs too.
+            renames: dict[str, str] = {}
+            while True:
+                more = {
+                    schema: f"{name.capitalize()}{schema}"
+                    for schema, body in service_schemas.items()
+                    if schema not in renames
+                    and schema in schemas
+                    and schemas[schema] != _rename_refs(body, renames)
+                }
+                if not more:
+                    break
+                renames.update(more)
             for schema, body in service_schemas.items():
                 schemas[renames.get(schema, schema)] = _rename_refs(body, renames)
             for kind in ("headers", "parameters"):

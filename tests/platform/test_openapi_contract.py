@@ -8,6 +8,7 @@ class checks the `Problem` schema against problems the registry really answers.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -295,6 +296,53 @@ class TestNames:
         assert document["paths"]["/api/registry/me"]["get"]["operationId"] == "registryGetCaller"
         assert document["paths"]["/api/planning/me"]["get"]["operationId"] == "planningGetCaller"
         assert document["paths"]["/api/registry/households"]["get"]["operationId"] == "listHouseholds"
+
+    def test_every_schema_is_used(self, document: dict[str, Any]) -> None:
+        text = json.dumps(document)
+        unused = [
+            name for name in document["components"]["schemas"] if f'"#/components/schemas/{name}"' not in text
+        ]
+        assert unused == []
+
+    def test_a_schema_pointing_at_a_renamed_schema_is_renamed_too(self) -> None:
+        from gateway.openapi_merge import OpenAPIMerger
+
+        def service(leaf: str) -> dict[str, Any]:
+            return {
+                "openapi": "3.1.0",
+                "info": {"title": "s", "version": "1"},
+                "paths": {
+                    "/x": {
+                        "get": {
+                            "operationId": f"get{leaf}",
+                            "responses": {
+                                "200": {
+                                    "description": "ok",
+                                    "content": {
+                                        "application/json": {"schema": {"$ref": "#/components/schemas/Outer"}}
+                                    },
+                                }
+                            },
+                        }
+                    }
+                },
+                "components": {
+                    "schemas": {
+                        "Outer": {
+                            "type": "object",
+                            "properties": {"leaf": {"$ref": "#/components/schemas/Leaf"}},
+                        },
+                        "Leaf": {"type": "string", "enum": [leaf]},
+                    }
+                },
+            }
+
+        gateway = {"openapi": "3.1.0", "info": {"title": "g", "version": "1"}, "paths": {}, "components": {}}
+        merged = OpenAPIMerger.merge(gateway, {"registry": service("a"), "planning": service("b")})
+        schemas = merged["components"]["schemas"]
+        assert schemas["Outer"]["properties"]["leaf"]["$ref"] == "#/components/schemas/Leaf"
+        assert schemas["PlanningOuter"]["properties"]["leaf"]["$ref"] == "#/components/schemas/PlanningLeaf"
+        assert schemas["Leaf"]["enum"] == ["a"] and schemas["PlanningLeaf"]["enum"] == ["b"]
 
     def test_every_tag_is_declared_with_a_description(self, document: dict[str, Any]) -> None:
         declared = {t["name"]: t.get("description") for t in document["tags"]}
