@@ -1,4 +1,4 @@
-"""Request ids, JSON logs, Prometheus metrics and the JSON body-size limit, as one pure ASGI middleware.
+"""Request ids, JSON logs, Prometheus metrics and the JSON body checks, as one pure ASGI middleware.
 
 Pure ASGI (not BaseHTTPMiddleware) because it sits on every request, including proxied streams, and must
 neither buffer response bodies nor add a task hop.
@@ -6,6 +6,10 @@ neither buffer response bodies nor add a task hop.
 Every request is counted and logged under its route template (`route_label`): FastAPI routes by their path,
 the plain Starlette fast routes by theirs (`LabelledRoute`), the gateway's proxy by the upstream's template
 under `/api/{service}` (gateway/proxy.py); only a request no route took is `unmatched`.
+
+JSON bodies are `application/json` only: FastAPI reads any `application/*+json` body as JSON, so a JSON Patch
+(`application/json-patch+json`) sent to a merge-style PATCH would be applied as if it were the document. No route
+takes such a type, so a body sent as one is a 415 here, in every process, before routing.
 """
 
 from __future__ import annotations
@@ -117,11 +121,11 @@ def metrics_response(_: Request) -> Response:
 
 
 def _problem(
-    status: int, title: str, detail: str, request_id: str
+    status: int, title: str, detail: str, request_id: str, *, slug: str = "payload-too-large"
 ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     body = json.dumps(
         {
-            "type": "https://jingzhun.example/problems/payload-too-large",
+            "type": f"https://jingzhun.example/problems/{slug}",
             "title": title,
             "status": status,
             "detail": detail,
@@ -136,7 +140,8 @@ def _problem(
 
 
 class ObservabilityMiddleware:
-    """Assigns X-Request-ID, limits JSON bodies, logs one JSON line and records metrics per request."""
+    """Assigns X-Request-ID, limits JSON bodies (and refuses `+json` types), logs one JSON line and records
+    metrics per request."""
 
     def __init__(self, app: ASGIApp, *, service: str, max_json_body_bytes: int) -> None:
         self.app = app
@@ -176,6 +181,11 @@ class ObservabilityMiddleware:
         if not (content_type.endswith(b"/json") or content_type.endswith(b"+json")):
             return receive
         length = headers.get(b"content-length")
+        if content_type != b"application/json" and (
+            length not in (None, b"0") or b"transfer-encoding" in headers
+        ):
+            await self._refuse_media_type(send, request_id, content_type)
+            return None
         if length is not None:
             if length.isdigit() and int(length) <= self.max_json:
                 return receive
@@ -208,6 +218,17 @@ class ObservabilityMiddleware:
             413, "Request body too large", f"JSON bodies are limited to {self.max_json} bytes.", request_id
         )
         await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _refuse_media_type(self, send: Send, request_id: str, content_type: bytes) -> None:
+        body, headers = _problem(
+            415,
+            "Unsupported media type",
+            f"JSON bodies are sent as application/json, not {content_type.decode('latin-1')}.",
+            request_id,
+            slug="unsupported-media-type",
+        )
+        await send({"type": "http.response.start", "status": 415, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _record(

@@ -14,7 +14,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
@@ -29,8 +29,10 @@ T = TypeVar("T")
 #: Every cursor query parameter is at most this long.
 MAX_CURSOR_LENGTH = 400
 _INT64 = 2**63 - 1
-#: Decimals in a cursor are money or rates: bounded like the columns they come from.
-_DECIMAL_LIMIT = Decimal(10) ** 15
+#: Decimals in a cursor are money: they must fit numeric(14, 2), the column they come from, or PostgreSQL refuses
+#: the comparison (`numeric field overflow`) instead of the cursor being refused.
+_DECIMAL_LIMIT = Decimal("999999999999.99")
+_DECIMAL_PLACES = 2
 
 CursorValue = str | int | Decimal | datetime | date | uuid.UUID | None
 
@@ -75,14 +77,19 @@ def _typed(value: Any, kind: type[Any]) -> CursorValue:
         raise ValueError(f"expected a {kind.__name__} as text")
     if kind is Decimal:
         number = Decimal(value)
-        if not number.is_finite() or abs(number) >= _DECIMAL_LIMIT:
+        if not number.is_finite() or abs(number) > _DECIMAL_LIMIT:
             raise ValueError("decimal out of range")
+        exponent = number.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -_DECIMAL_PLACES:
+            raise ValueError(f"decimal with more than {_DECIMAL_PLACES} places")
         return number
     if kind is datetime:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        return moment
+        # OverflowError (an ArithmeticError, refused below) when its UTC value leaves years 1-9999, which the
+        # database driver would otherwise raise as a 500 while sending it.
+        return moment.astimezone(UTC)
     if kind is date:
         return date.fromisoformat(value)
     if kind is uuid.UUID:

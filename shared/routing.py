@@ -12,8 +12,10 @@ codebase calls `commit()` (`make lint` checks).
 
 A `CommitRoute` also refuses query parameters it does not declare (its own and its dependencies'): 400, problem
 `code` `unknown_parameter` naming the first in `parameter` and each in `errors[]`, before anything else runs, so a
-misspelt filter (`?updated_afer=`) or one the API does not have is an error rather than the whole list. Plain
-Starlette routes call `refuse_unknown_parameters(request, names)` with the names they read.
+misspelt filter (`?updated_afer=`) or one the API does not have is an error rather than the whole list. Before
+that, a NUL byte (`%00`) in any query parameter's name or value is a 422, problem `code` `nul_in_parameter` naming
+it: PostgreSQL text cannot hold NUL, so such a value would otherwise reach the database and come back a 500. Plain
+Starlette routes call `refuse_unknown_parameters(request, names)` with the names they read (NUL check included).
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.db import UNITS_OF_WORK, enlist
-from shared.problems import AppError, BadRequest
+from shared.problems import AppError, BadRequest, UnprocessableEntity
 
-__all__ = ["APIRouter", "CommitRoute", "query_parameters", "refuse_unknown_parameters", "unit_of_work"]
+__all__ = [
+    "APIRouter",
+    "CommitRoute",
+    "query_parameters",
+    "refuse_nul_parameters",
+    "refuse_unknown_parameters",
+    "unit_of_work",
+]
 
 
 async def _commit(request: Request) -> None:
@@ -84,10 +93,37 @@ def query_parameters(dependant: Dependant) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def refuse_nul_parameters(request: Request) -> None:
+    """422 `nul_in_parameter` when a query parameter's name or value holds a NUL byte."""
+    raw: bytes = request.scope.get("query_string") or b""
+    if b"%00" not in raw and b"\x00" not in raw:
+        return  # the common case, without parsing the query string
+    bad = [name for name, value in request.query_params.multi_items() if "\x00" in name or "\x00" in value]
+    if not bad:
+        return
+    parameter = bad[0].replace("\x00", "%00")
+    raise UnprocessableEntity(
+        f"query parameter {parameter} must not contain NUL (%00)",
+        code="nul_in_parameter",
+        parameter=parameter,
+        errors=[
+            {
+                "parameter": name.replace("\x00", "%00"),
+                "in": "query",
+                "message": "must not contain NUL (%00)",
+                "code": "nul_in_parameter",
+            }
+            for name in dict.fromkeys(bad)
+        ],
+    )
+
+
 def refuse_unknown_parameters(request: Request, known: frozenset[str]) -> None:
-    """400 `unknown_parameter` when the query string names a parameter outside `known`."""
+    """422 `nul_in_parameter` for a NUL byte in the query string, else 400 `unknown_parameter` when it names a
+    parameter outside `known`."""
     if not request.scope.get("query_string"):
         return  # the common case: nothing to parse
+    refuse_nul_parameters(request)
     unknown = [name for name in request.query_params if name not in known]
     if not unknown:
         return
@@ -128,6 +164,8 @@ class CommitRoute(APIRoute):
         async def commit_after(request: Request) -> Response:
             if known is not None:
                 refuse_unknown_parameters(request, known)
+            else:
+                refuse_nul_parameters(request)
             try:
                 response = await handler(request)
             except AppError as exc:

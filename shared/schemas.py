@@ -12,16 +12,24 @@ string]`, which generated Kotlin and Java clients turn into empty classes):
   their own patterns;
 - GPS (`Latitude`, `Longitude`): a JSON number with its bounds and at most six decimals (WGS-84).
 
+Times (`UtcDatetime` in bodies, `QueryDatetime` in query parameters) must lie, in UTC, within years 1-9999
+(what Python's `datetime` holds): `0001-01-01T00:00:00+14:00` is a valid RFC 3339 text whose UTC value is in
+year 0, and converting it for the database used to raise `OverflowError`, a 500. Such a time is a 422 with the
+validation code `datetime_out_of_range`.
+
 Input stays lenient (a number or a string is read as a `Decimal`, and the bounds and places are checked); the
 answer always has the documented form.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +39,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 #: Validation-context key: the input is known to hold no NUL character (see RequestModel).
 NUL_CHECKED = "nul_checked"
@@ -47,10 +56,12 @@ __all__ = [
     "Percent",
     "PositiveInt32",
     "Quantity",
+    "QueryDatetime",
     "RegionCode",
     "RequestModel",
     "ResponseModel",
     "SignedYuan",
+    "UtcDatetime",
     "Yuan",
     "reject_nul",
 ]
@@ -155,6 +166,27 @@ Longitude = Annotated[
         }
     ),
 ]
+
+
+def _utc_in_range(value: datetime) -> datetime:
+    """An aware time in UTC, or a validation error when its UTC value leaves years 1-9999; a naive time as is
+    (the types below say whether one is accepted at all)."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "the time in UTC must lie within years 1 to 9999"
+        ) from None
+
+
+_IN_RANGE = AfterValidator(_utc_in_range)
+#: A timezone-aware time whose UTC value lies within years 1-9999, normalised to UTC (request bodies).
+UtcDatetime = Annotated[AwareDatetime, _IN_RANGE]
+#: A time filter of a query string: its UTC value within years 1-9999 (normalised to UTC). A naive time passes,
+#: for the route's own rule to refuse with its code (`timezone_required`).
+QueryDatetime = Annotated[datetime, _IN_RANGE]
 
 
 def reject_nul(value: Any) -> Any:

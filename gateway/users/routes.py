@@ -8,7 +8,6 @@ missing ones.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Response
@@ -19,6 +18,7 @@ from gateway.users.service import IdentityAuditService, UserService
 from shared.pagination import Page
 from shared.roles import Role
 from shared.routing import APIRouter
+from shared.schemas import QueryDatetime
 
 router = APIRouter(prefix="/users", tags=["users"])
 audit_router = APIRouter(tags=["audit"])
@@ -114,8 +114,8 @@ async def list_identity_audit(
     ctx: ReadCallerContextDep,
     target: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryDatetime | None = None,
+    until: QueryDatetime | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEventPublic]:

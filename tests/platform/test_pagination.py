@@ -163,9 +163,10 @@ class TestValuesThatDoNotFit:
         assert_invalid(raw("k", value), "k", [Decimal])
 
     def test_decimal_just_inside_the_limit(self) -> None:
-        assert decode_cursor(raw("k", "999999999999999.99"), "k", [Decimal]) == (
-            Decimal("999999999999999.99"),
-        )
+        """Decimals are money: the limit is numeric(14, 2)'s, beyond which PostgreSQL overflows (issue #14)."""
+        assert decode_cursor(raw("k", "999999999999.99"), "k", [Decimal]) == (Decimal("999999999999.99"),)
+        for outside in ("1000000000000.00", "999999999999999.99", "0.001", "1E-1000000"):
+            assert_invalid(raw("k", outside), "k", [Decimal])
 
     @pytest.mark.parametrize("value", ["2016-01-01T00:00:00", "2016-01-01", "yesterday", 1451606400])
     def test_times(self, value: Any) -> None:

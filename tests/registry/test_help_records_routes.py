@@ -36,6 +36,9 @@ from tests.factories import (
     issue,
 )
 
+#: Valid RFC 3339 times whose UTC value is in year 0 or year 10000 (issue #14, item 1).
+OUT_OF_RANGE_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00")
+
 #: 旧州村, roughly; households are placed around it.
 BASE = (Decimal("23.134000"), Decimal("106.417000"))
 
@@ -258,6 +261,23 @@ class TestCreateHelpRecord:
         assert await count_versions(db) == 0
         paths = (await registry.get("/openapi.json")).json()["paths"]
         assert "post" in paths["/help-records"]
+
+    @pytest.mark.parametrize("moment", OUT_OF_RANGE_TIMES)
+    async def test_device_time_out_of_range(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, moment: str
+    ) -> None:
+        """A phone clock far off is a 422 naming `device_time`, not a 500."""
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        bad = await registry.post(
+            "/help-records", json=record(hid, device_time=moment), headers=phone.headers
+        )
+        body = assert_problem(bad, 422)
+        assert body["errors"][0]["pointer"] == "/device_time"
+        assert body["errors"][0]["code"] == "datetime_out_of_range"
+        edge = record(hid, device_time="0001-01-01T00:00:00Z")  # the first UTC second is stored as sent
+        assert (await posted(registry, phone, edge))["device_time"] == "0001-01-01T00:00:00Z"
+        assert await count_versions(db) == 1
 
     async def test_valid(self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone) -> None:
         hid = await new_household(registry, clerk, db)
@@ -648,6 +668,32 @@ class TestBatchHelpRecords:
             await registry.post("/help-records/batch", json={"records": []}, headers=phone.headers), 422
         )
 
+    async def test_device_time_out_of_range_is_rejected_alone(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone
+    ) -> None:
+        """One record with an impossible phone time is rejected with its reason; the rest are stored, and the
+        phone's resend answers the same (it no longer fails forever)."""
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        records = [record(hid) for _ in range(4)]
+        records[1]["device_time"], records[3]["device_time"] = OUT_OF_RANGE_TIMES
+        for attempt in range(2):
+            response = await registry.post(
+                "/help-records/batch", json={"records": records}, headers=phone.headers
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert (body["created"], body["already_present"], body["rejected"]) == (
+                (2, 0, 2) if attempt == 0 else (0, 2, 2)
+            )
+            for index in (1, 3):
+                rejected = body["results"][index]
+                assert rejected["outcome"] == "rejected" and rejected["status_code"] == 422
+                assert rejected["errors"][0]["pointer"] == "/device_time"
+                assert rejected["errors"][0]["code"] == "datetime_out_of_range"
+                assert "device_time" in rejected["detail"]
+        assert await count_versions(db) == 2
+
     async def test_valid(
         self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
     ) -> None:
@@ -798,6 +844,22 @@ class TestReadHelpRecord:
 
 # == POST /help-records/{record_id}/versions ===================================================================
 class TestCorrectHelpRecord:
+    @pytest.mark.parametrize("moment", OUT_OF_RANGE_TIMES)
+    async def test_device_time_out_of_range(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, moment: str
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        body = record(hid)
+        await posted(registry, phone, body)
+        refused = await registry.post(
+            f"/help-records/{body['id']}/versions",
+            json=correction(body, device_time=moment),
+            headers=phone.headers | {"If-Match": '"1"'},
+        )
+        assert assert_problem(refused, 422)["errors"][0]["code"] == "datetime_out_of_range"
+        assert await count_versions(db, None) == 1
+
     async def test_anonymous(self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone) -> None:
         hid = await new_household(registry, clerk, db)
         await phone.pair(hid)

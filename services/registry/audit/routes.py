@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -13,6 +12,7 @@ from services.registry.audit.service import AuditQuery, AuditService
 from shared.context import ReadContextDep
 from shared.pagination import MAX_CURSOR_LENGTH
 from shared.routing import APIRouter
+from shared.schemas import QueryDatetime
 
 router = APIRouter(tags=["audit"])
 
@@ -33,8 +33,8 @@ async def list_audit_events(
     household_id: uuid.UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=48)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive; RFC 3339 with a timezone")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive; RFC 3339 with a timezone")] = None,
+    since: Annotated[QueryDatetime | None, Query(description="Inclusive; RFC 3339 with a timezone")] = None,
+    until: Annotated[QueryDatetime | None, Query(description="Exclusive; RFC 3339 with a timezone")] = None,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
     ] = None,

@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pydantic_core
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,7 +41,7 @@ from services.registry.help_records.domain import (
     MeasureCode,
     RecordType,
 )
-from shared.schemas import Latitude, Longitude, Quantity, RequestModel
+from shared.schemas import Latitude, Longitude, Quantity, RequestModel, UtcDatetime
 from shared.schemas import Yuan as _Yuan
 
 __all__ = [
@@ -108,7 +107,7 @@ class HelpRecordFields(RequestModel):
     """What a help record says; corrections send all of it again."""
 
     record_type: RecordType
-    device_time: AwareDatetime = Field(description="When it happened, by the phone's clock (not trusted)")
+    device_time: UtcDatetime = Field(description="When it happened, by the phone's clock (not trusted)")
     device_id: str | None = Field(default=None, min_length=1, max_length=64)
     place: str | None = Field(default=None, min_length=1, max_length=200)
     gps_lat: Latitude | None = None
@@ -117,11 +116,6 @@ class HelpRecordFields(RequestModel):
     money_yuan: Yuan = Decimal("0.00")
     goods: list[GoodsItem] = Field(default_factory=list, max_length=50)
     measures: list[MeasureAdvanced] = Field(default_factory=list, max_length=30)
-
-    @field_validator("device_time")
-    @classmethod
-    def _utc(cls, value: Any) -> Any:
-        return value.astimezone(UTC)
 
     @field_validator("money_yuan")
     @classmethod

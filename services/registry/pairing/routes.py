@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Response
@@ -34,6 +34,7 @@ from shared.context import ContextDep, ReadContextDep
 from shared.etag import IfMatchDep, etag
 from shared.pagination import MAX_CURSOR_LENGTH
 from shared.routing import APIRouter
+from shared.schemas import QueryDatetime
 
 router = APIRouter(tags=["pairing"])
 
@@ -231,7 +232,7 @@ async def list_household_pairings(
     ctx: ContextDep,
     on: Annotated[date | None, Query(description="Day (China date): pairings in force that day")] = None,
     as_of: Annotated[
-        datetime | None, Query(description="What the registry knew at this time (with timezone)")
+        QueryDatetime | None, Query(description="What the registry knew at this time (with timezone)")
     ] = None,
 ) -> PairingHistory:
     """Who was responsible for the household: every pairing row, or those in force on a day as the registry
