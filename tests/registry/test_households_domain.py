@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
@@ -429,3 +430,27 @@ class TestStatistics:
         assert domain.incidence_percent(9, 1440) == Decimal("0.63")  # 0.625 rounded half up
         assert domain.incidence_percent(12, 1500) == Decimal("0.80")
         assert domain.incidence_percent(3, 0) is None and domain.incidence_percent(3, None) is None
+
+
+class TestRelationChange:
+    """A declared relation (优亲厚友, §2.11) is cleared only by someone else, with a reason."""
+
+    REL: ClassVar[list[dict[str, str]]] = [{"user_sub": "clerk-1", "name": "黄文书", "relation": "cousin"}]
+
+    def test_the_relative_cannot_clear_it(self) -> None:
+        with pytest.raises(NotAllowed) as info:
+            domain.check_relation_change(self.REL, [], actor_sub="clerk-1", reason="搞错了")
+        assert info.value.code == "relation_self_clear"
+
+    def test_clearing_needs_a_reason(self) -> None:
+        with pytest.raises(Invalid) as info:
+            domain.check_relation_change(self.REL, [], actor_sub="clerk-2", reason=None)
+        assert info.value.code == "relation_clear_reason_required"
+
+    def test_someone_else_with_a_reason(self) -> None:
+        change = domain.check_relation_change(self.REL, [], actor_sub="clerk-2", reason="核实无亲属关系")
+        assert change.cleared == ("clerk-1",) and change.declared == ()
+
+    def test_declaring_is_recorded(self) -> None:
+        change = domain.check_relation_change([], self.REL, actor_sub="clerk-2", reason=None)
+        assert change.declared == ("clerk-1",) and change.changed

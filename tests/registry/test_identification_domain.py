@@ -108,7 +108,7 @@ class History:
         return info.value
 
 
-def to_first_notice(h: History) -> None:
+def to_first_notice(h: History, *, policy: WorkflowPolicy | None = None) -> None:
     h.do(Command.apply, VILLAGE)
     h.do(
         Command.village_review,
@@ -120,7 +120,7 @@ def to_first_notice(h: History) -> None:
     )
     h.do(Command.cosign, VILLAGE, party="village_committee")
     h.do(Command.cosign, VILLAGE, party="work_team")
-    h.do(Command.start_notice, VILLAGE, **BOTH_PLACES)
+    h.do(Command.start_notice, VILLAGE, policy=policy, **BOTH_PLACES)
 
 
 def to_registered(h: History) -> None:
@@ -176,13 +176,51 @@ class TestIdentification:
         h.now = datetime(2014, 6, 10, 0, 0, tzinfo=CHINA_TIME).astimezone(UTC)
         assert h.do(Command.township_review, TOWNSHIP, approve=True).status is Status.township_reviewed
 
-    def test_notice_length_is_a_policy_parameter(self) -> None:
+    def test_notice_can_be_lengthened_by_policy(self) -> None:
         h = History()
-        to_first_notice(h)
+        long = WorkflowPolicy(notice_days=10)
+        to_first_notice(h, policy=long)
+        assert h.events[-1].data["notice_days"] == 10
+        assert h.events[-1].data["closes_at"] == "2014-06-12T16:00:00Z"
+        h.now = datetime(2014, 6, 12, 23, 59, tzinfo=CHINA_TIME).astimezone(UTC)
+        h.refused("notice_not_over", Command.township_review, TOWNSHIP, approve=True)
+        h.now = datetime(2014, 6, 13, 0, 0, tzinfo=CHINA_TIME).astimezone(UTC)
+        assert h.do(Command.township_review, TOWNSHIP, approve=True).status is Status.township_reviewed
+
+    def test_notice_never_shorter_than_seven_days(self) -> None:
+        # 公示期7天 [S 002]: a shorter policy value (one stored before the floor existed) still gives 7 days.
+        h = History()
+        to_first_notice(h, policy=WorkflowPolicy(notice_days=1))
+        assert h.events[-1].data["notice_days"] == 7
         h.wait(days=4)
-        policy = WorkflowPolicy(notice_days=3)
+        h.refused(
+            "notice_not_over",
+            Command.township_review,
+            TOWNSHIP,
+            approve=True,
+            policy=WorkflowPolicy(notice_days=1),
+        )
+
+    def test_running_notice_keeps_its_posted_length(self) -> None:
+        h = History()
+        to_first_notice(h, policy=WorkflowPolicy(notice_days=10))
+        h.now = datetime(2014, 6, 10, 0, 0, tzinfo=CHINA_TIME).astimezone(UTC)  # 7 days over, 10 not
+        # Lowering the parameter later does not shorten the running notice …
+        h.refused(
+            "notice_not_over",
+            Command.township_review,
+            TOWNSHIP,
+            approve=True,
+            policy=WorkflowPolicy(notice_days=7),
+        )
+        h2 = History()
+        to_first_notice(h2)
+        h2.now = datetime(2014, 6, 10, 0, 0, tzinfo=CHINA_TIME).astimezone(UTC)
+        # … and raising it does not lengthen one posted for 7 days.
         assert (
-            h.do(Command.township_review, TOWNSHIP, approve=True, policy=policy).status
+            h2.do(
+                Command.township_review, TOWNSHIP, approve=True, policy=WorkflowPolicy(notice_days=30)
+            ).status
             is Status.township_reviewed
         )
 
@@ -548,6 +586,13 @@ class TestStoredHistory:
 
 
 class TestAroundADecision:
+    def test_recusal_reads_the_history(self) -> None:
+        # Cleared from related_officials, but declared once: still recused (§2.11 优亲厚友).
+        with pytest.raises(Refused) as info:
+            domain.check_recusal(Command.township_review, "officer-9", [], ["officer-9"])
+        assert info.value.code == "recusal_required"
+        domain.check_recusal(Command.township_review, "officer-8", [], ["officer-9"])
+
     def test_recusal_of_a_declared_relative(self) -> None:
         related = [{"user_sub": "clerk-1", "name": "黄文书", "relation": "cousin"}]
         domain.check_recusal(Command.apply, "clerk-1", related)  # not a review

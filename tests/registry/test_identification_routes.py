@@ -263,6 +263,41 @@ class TestWorkflowCommand:
         clock.advance(days=2)
         await h.do("township_review", roles["township"], approve=True)
 
+    async def test_notice_days_below_seven_is_refused(
+        self, registry: httpx.AsyncClient, roles: Roles, clock: Clock, quotas: None
+    ) -> None:
+        # 公示期7天 [S 002]: the parameter can only lengthen the statutory notice.
+        r = await registry.put(
+            f"/regions/{COUNTY}/policy/{YEAR}/notice_days",
+            json={"value": 1, "reason": "缩短公示期"},
+            headers=roles["county"],
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "below_statutory_minimum"
+
+    async def test_a_running_notice_keeps_its_posted_length(
+        self, registry: httpx.AsyncClient, roles: Roles, clock: Clock, quotas: None
+    ) -> None:
+        url = f"/regions/{COUNTY}/policy/{YEAR}/notice_days"
+        r = await registry.put(url, json={"value": 10, "reason": "县定公示期"}, headers=roles["county"])
+        assert r.status_code == 200, r.text
+        h = await new_household(registry, roles)
+        for step in (("apply", {}), ("village_review", REVIEW)):
+            await h.do(step[0], roles["village"], **step[1])
+        await h.do("cosign", roles["village"], party="village_committee")
+        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("start_notice", roles["village"], **PLACES)
+        card = await h.card(roles["village"])
+        assert card["workflow"][-1]["data"]["notice_days"] == 10
+        r = await registry.put(url, json={"value": 7, "reason": "恢复"}, headers=roles["county"])
+        assert r.status_code == 200, r.text
+        clock.advance(days=9)
+        assert (await h.do("township_review", roles["township"], approve=True, expect=409))[
+            "code"
+        ] == "notice_not_over"
+        clock.advance(days=2)
+        await h.do("township_review", roles["township"], approve=True)
+
     async def test_objection_blocks_until_resolved(
         self, registry: httpx.AsyncClient, roles: Roles, clock: Clock, quotas: None
     ) -> None:

@@ -148,7 +148,10 @@ class TestPolicy:
             ("unknown", 1, "unknown_parameter"),
             ("identification_income_line_yuan", Decimal("2736.5"), "value_invalid"),
             ("village_exit_incidence_max_percent", Decimal("4.555"), "value_invalid"),
-            ("notice_days", 0, "value_out_of_range"),
+            ("notice_days", 0, "below_statutory_minimum"),
+            ("notice_days", 1, "below_statutory_minimum"),
+            ("notice_days", 6, "below_statutory_minimum"),
+            ("notice_days", 366, "value_out_of_range"),
             ("village_exit_incidence_max_percent", 101, "value_out_of_range"),
             ("notice_days", Decimal("Infinity"), "value_invalid"),
         ],
@@ -157,6 +160,11 @@ class TestPolicy:
         with pytest.raises(Invalid) as exc:
             domain.parse_parameter_value(ADMIN, name, value)
         assert code_of(exc) == code
+
+    def test_notice_days_may_only_lengthen_the_statutory_seven(self) -> None:
+        # 公示期7天 [S 002]
+        assert domain.parse_parameter_value(ADMIN, "notice_days", 7) == 7
+        assert domain.parse_parameter_value(ADMIN, "notice_days", 15) == 15
 
     def test_valid_values_and_roles(self) -> None:
         assert domain.parse_parameter_value(

@@ -537,7 +537,7 @@ class TestPutPolicy:
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
     ) -> None:
         url = f"/regions/{COUNTY}/policy/{YEAR}/notice_days"
-        for days, version in ((10, 1), (5, 2)):
+        for days, version in ((10, 1), (8, 2)):
             params = _params(
                 await registry.put(url, json={"value": days, "reason": f"r{days}"}, headers=admin)
             )
@@ -549,7 +549,7 @@ class TestPutPolicy:
             rows = await conn.fetch("SELECT version, value FROM registry_policy_parameter ORDER BY version")
         finally:
             await conn.close()
-        assert [(r["version"], int(r["value"])) for r in rows] == [(1, 10), (2, 5)]
+        assert [(r["version"], int(r["value"])) for r in rows] == [(1, 10), (2, 8)]
 
     @pytest.mark.parametrize(
         ("name", "value"),

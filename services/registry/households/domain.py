@@ -35,6 +35,7 @@ __all__ = [
     "DANGEROUS_HOUSE_GRADES",
     "FLAG_CLEARERS",
     "HOUSEHOLD_WRITERS",
+    "RELATIONS_AUDIT_ACTION",
     "SPLIT_FLAG_MONTHS",
     "UNMASK_ROLES",
     "WORKING",
@@ -52,6 +53,7 @@ __all__ = [
     "MemberLike",
     "PovertyAttribute",
     "Relation",
+    "RelationChange",
     "ResidentId",
     "Sex",
     "VillageTally",
@@ -63,6 +65,7 @@ __all__ = [
     "check_move_request",
     "check_mover",
     "check_new_member",
+    "check_relation_change",
     "check_village",
     "compute_income",
     "derive",
@@ -453,6 +456,57 @@ def check_village(principal: Principal, village_code: str) -> None:
 def require_open(household_id: uuid.UUID, status: str) -> None:
     if status in CLOSED_STATUSES:
         raise Refused("record_closed", f"household {household_id} is {status}; its record is closed")
+
+
+#: The audit action that records the relations a household declares and clears (the recusal history, §2.11).
+RELATIONS_AUDIT_ACTION = "household.related_officials"
+
+
+def _relation_key(relation: Mapping[str, Any]) -> str:
+    return str(relation.get("user_sub") or f"name:{relation.get('name')}")
+
+
+@dataclass(frozen=True, slots=True)
+class RelationChange:
+    """What an edit does to the declared relations (优亲厚友): the official ids declared and cleared."""
+
+    declared: tuple[str, ...]
+    cleared: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.declared or self.cleared)
+
+
+def check_relation_change(
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    *,
+    actor_sub: str,
+    reason: str | None,
+) -> RelationChange:
+    """A declared relation to an official (§2.11 优亲厚友, invariant 7) is cleared only by someone other than that
+    official, and only with a reason; otherwise the official could undo their own recusal and then review."""
+    kept = {_relation_key(r) for r in after}
+    had = {_relation_key(r) for r in before}
+    cleared = [r for r in before if _relation_key(r) not in kept]
+    if cleared and any(r.get("user_sub") == actor_sub for r in cleared):
+        raise NotAllowed(
+            "relation_self_clear",
+            "you are the declared relative: another officer must clear this relation (recusal)",
+        )
+    if cleared and not (reason and reason.strip()):
+        raise Invalid(
+            "relation_clear_reason_required",
+            "clearing a declared relation to an official needs a reason",
+            field="/reason",
+        )
+    return RelationChange(
+        declared=tuple(
+            sorted(str(r["user_sub"]) for r in after if r.get("user_sub") and _relation_key(r) not in had)
+        ),
+        cleared=tuple(sorted(_relation_key(r) for r in cleared)),
+    )
 
 
 def require_changes(given: Collection[str]) -> None:

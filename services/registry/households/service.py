@@ -20,7 +20,7 @@ from typing import Any
 
 from services.registry.audit.repository import RegistryAudit
 from services.registry.households import domain
-from services.registry.households.domain import FlagMember, FlagSubject, HouseholdStatus, Relation
+from services.registry.households.domain import FlagCode, FlagMember, FlagSubject, HouseholdStatus, Relation
 from services.registry.households.repository import HouseholdRepository
 from services.registry.households.schemas import (
     LIST_FIELDS,
@@ -49,8 +49,11 @@ from services.registry.households.schemas import (
     RegionCounts,
     SplitRequest,
 )
+from services.registry.identification import domain as workflow
+from services.registry.identification.repository import IdentificationRepository
 from services.registry.models import Household, Member, Region
 from services.registry.pii import PersonalDataCipher, mask_bank_account, mask_id_number, mask_phone
+from services.registry.regions.service import QuotaService
 from shared.context import Context
 from shared.errors import Invalid
 from shared.etag import stale
@@ -266,6 +269,42 @@ class HouseholdService:
     async def raise_flag(self, household_id: uuid.UUID, code: str, detail: Mapping[str, Any]) -> None:
         await self.repo.raise_flag(household_id, code, detail)
 
+    async def _members_joined(self, household_id: uuid.UUID, added: int, version: int) -> int:
+        """Issue #13 item 9, after `added` members joined (and `refresh` gave the new size and `version`): a
+        household counted against its quota and not registered yet must still fit the village quota (else 409
+        `quota_exceeded`, nothing changed; over it under a county override: flagged), and a running notice
+        restarts (its entries changed). Returns the household's version."""
+        ctx = self.ctx
+        events = IdentificationRepository(ctx)
+        recorded = await events.events(household_id)
+        state = workflow.state_of(recorded)
+        change = workflow.members_added(
+            state, workflow.Actor(ctx.principal.sub, ctx.principal.role), ctx.now, added=added
+        )
+        flagged = False
+        if change.recheck_quota:
+            household = await self.repo.get(household_id)
+            check = await QuotaService(ctx).check_registration(
+                village_code=household.village_code,
+                year=household.quota_year,
+                household_id=household_id,
+                people=household.household_size,
+            )
+            if check.over:
+                await self.raise_flag(
+                    household_id, FlagCode.quota_override.value, {"quota": check.quota, "used": check.used}
+                )
+                flagged = True
+        if change.renotice is not None:
+            await events.append(
+                household_id,
+                len(recorded) + 1,
+                change.renotice,
+                status_after=state.status.value,
+                batch_id=None,
+            )
+        return await self.refresh(household_id, bump=False) if flagged else version
+
     # -- create ------------------------------------------------------------------------------------------------
     async def create(self, payload: HouseholdCreate) -> HouseholdVersion:
         ctx = self.ctx
@@ -330,16 +369,32 @@ class HouseholdService:
             household_id=hid,
             detail={"members": len(members), "village_code": payload.village_code},
         )
+        relations = domain.check_relation_change(
+            [],
+            [r.model_dump(mode="json") for r in payload.details.related_officials],
+            actor_sub=ctx.principal.sub,
+            reason=None,
+        )
+        if relations.changed:
+            await self._audit_relations(hid, relations, None)
         return HouseholdVersion(id=hid, version=version)
 
     # -- edit --------------------------------------------------------------------------------------------------
     async def update(
         self, household_id: uuid.UUID, version: int, payload: HouseholdUpdate
     ) -> HouseholdVersion:
-        await self._writable(household_id, version)
+        household = await self._writable(household_id, version)
         given = payload.model_dump(exclude_unset=True)
         reason = given.pop("reason", None)
         domain.require_changes(given)
+        relations = None
+        if payload.details is not None:
+            relations = domain.check_relation_change(
+                (household.details or {}).get("related_officials") or [],
+                [r.model_dump(mode="json") for r in payload.details.related_officials],
+                actor_sub=self.ctx.principal.sub,
+                reason=reason,
+            )
         values: dict[str, Any] = {
             name: _code(getattr(payload, name)) for name in _HOUSEHOLD_COLUMNS if name in given
         }
@@ -365,7 +420,22 @@ class HouseholdService:
             reason=reason,
             detail={"fields": sorted(given)},
         )
+        if relations is not None and relations.changed:
+            await self._audit_relations(household_id, relations, reason)
         return HouseholdVersion(id=household_id, version=new_version)
+
+    async def _audit_relations(
+        self, household_id: uuid.UUID, change: domain.RelationChange, reason: str | None
+    ) -> None:
+        """The recusal history: every official ever declared related stays recused (identification reads it)."""
+        await self.audit.record(
+            domain.RELATIONS_AUDIT_ACTION,
+            record_type="household",
+            record_id=household_id,
+            household_id=household_id,
+            reason=reason,
+            detail={"declared": list(change.declared), "cleared": list(change.cleared)},
+        )
 
     # -- members -----------------------------------------------------------------------------------------------
     async def add_member(self, household_id: uuid.UUID, version: int, payload: MemberCreate) -> MemberVersion:
@@ -385,7 +455,7 @@ class HouseholdService:
                 }
             ]
         )
-        new_version = await self.refresh(household_id)
+        new_version = await self._members_joined(household_id, 1, await self.refresh(household_id))
         await self.audit.record(
             "member.create", record_type="member", record_id=row["id"], household_id=household_id
         )
@@ -621,7 +691,9 @@ class HouseholdService:
             )
         await self.repo.dissolve(payload.from_household_id)
         await self.refresh(payload.from_household_id)
-        new_version = await self.refresh(household_id)
+        new_version = await self._members_joined(
+            household_id, len(absorbed), await self.refresh(household_id)
+        )
         await self.audit.record(
             "household.merge",
             record_type="household",
@@ -652,7 +724,7 @@ class HouseholdService:
             member, payload.to_household_id, payload.relation, kind="move", reason=payload.reason
         )
         new_version = await self.refresh(household_id)
-        await self.refresh(payload.to_household_id)
+        await self._members_joined(payload.to_household_id, 1, await self.refresh(payload.to_household_id))
         await self.audit.record(
             "member.move",
             record_type="member",

@@ -40,10 +40,12 @@ __all__ = [
     "DECIDERS",
     "IMPORT_COMMAND",
     "IN_IDENTIFICATION",
+    "MEMBERS_ADDED_REASON",
     "POOR_STATUSES",
     "QUOTA_OVERRIDERS",
     "QUOTA_STATUSES",
     "REVIEWS",
+    "STATUTORY_NOTICE_DAYS",
     "Actor",
     "Announce",
     "Apply",
@@ -57,6 +59,7 @@ __all__ = [
     "ExitSurvey",
     "ExitTest",
     "FileObjection",
+    "MembersAdded",
     "NoticeWindow",
     "Outcome",
     "ProposeExit",
@@ -77,6 +80,8 @@ __all__ = [
     "decide",
     "effective_year",
     "exit_income_line",
+    "members_added",
+    "notice_length",
     "outcome",
     "parse_step",
     "replay",
@@ -231,11 +236,15 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: "公示期7天,以下公示时间均为7天" [S 002]: no notice runs fewer full days, whatever the policy says.
+STATUTORY_NOTICE_DAYS = 7
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowPolicy:
     """Configurable rules (policy parameters per region and year; defaults from DOMAIN.md)."""
 
-    notice_days: int = 7  # "公示期7天" [S 002]
+    notice_days: int = STATUTORY_NOTICE_DAYS  # "公示期7天" [S 002]; a region may only lengthen it
     return_causes: frozenset[str] = frozenset({"disaster", "illness", "schooling", "accident", "other"})
 
 
@@ -243,9 +252,13 @@ class WorkflowPolicy:
 class NoticeWindow:
     started_at: datetime
     places: tuple[str, ...]
+    #: The length the notice was posted with; a later change of `notice_days` does not touch a running notice.
+    days: int = STATUTORY_NOTICE_DAYS
 
-    def earliest_close(self, days: int) -> datetime:
-        """The notice may close after `days` full local days: from midnight after the posting day + days."""
+    def earliest_close(self, days: int | None = None) -> datetime:
+        """The notice may close after `days` (by default its own length) full local days: from midnight after
+        the posting day + days."""
+        days = self.days if days is None else days
         posted_on = self.started_at.astimezone(CHINA_TIME).date()
         close_day = posted_on + timedelta(days=days + 1)
         return datetime(close_day.year, close_day.month, close_day.day, tzinfo=CHINA_TIME).astimezone(UTC)
@@ -554,6 +567,11 @@ _FIRST_NOTICES = {Status.first_notice, Status.exit_first_notice}
 _NOTICES = _FIRST_NOTICES | {Status.second_notice, Status.exit_second_notice}
 
 
+def notice_length(policy: WorkflowPolicy) -> int:
+    """The length of a notice posted under `policy`: its `notice_days`, never below the statutory 7 days."""
+    return max(policy.notice_days, STATUTORY_NOTICE_DAYS)
+
+
 def _need(condition: bool, error: type[DomainError], code: str, message: str, **details: Any) -> None:
     if not condition:
         raise error(code, message, **details)
@@ -561,12 +579,12 @@ def _need(condition: bool, error: type[DomainError], code: str, message: str, **
 
 def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: datetime) -> None:
     assert state.notice is not None
-    closes = state.notice.earliest_close(policy.notice_days)
+    closes = state.notice.earliest_close()
     _need(
         now >= closes,
         Refused,
         "notice_not_over",
-        f"the notice runs {policy.notice_days} full days; it can close at {rfc3339(closes)}",
+        f"the notice runs {state.notice.days} full days; it can close at {rfc3339(closes)}",
         earliest=rfc3339(closes),
     )
     _need(
@@ -662,6 +680,10 @@ def decide(
                 "places_invalid",
                 "the first identification notice is also posted in the natural village (屯)",
             )
+        # The notice keeps the length it is posted with (invariant 14; 公示期7天 is the floor, S 002).
+        days = notice_length(policy)
+        data["notice_days"] = days
+        data["closes_at"] = rfc3339(NoticeWindow(started_at=now, places=places, days=days).earliest_close())
     elif isinstance(step, FileObjection):
         _need(s in _NOTICES, Refused, "wrong_state", "objections are filed during a notice")
         oid = step.objection_id or ""
@@ -752,8 +774,10 @@ def _apply(state: WorkflowState, e: Event) -> WorkflowState:
     if c is Command.cosign:
         return replace(state, cosigned_by=state.cosigned_by | {str(e.data["party"])})
     if c is Command.start_notice:
-        notice = NoticeWindow(started_at=e.at, places=tuple(e.data.get("places", ())))
-        return replace(state, status=_NOTICE_STEPS[s], notice=notice)
+        days = int(e.data.get("notice_days") or STATUTORY_NOTICE_DAYS)  # older notices: the statutory length
+        notice = NoticeWindow(started_at=e.at, places=tuple(e.data.get("places", ())), days=days)
+        # During a notice, a start_notice is its restart (`members_added`): the status stays.
+        return replace(state, status=_NOTICE_STEPS.get(s, s), notice=notice)
     if c is Command.file_objection:
         oid = str(e.data["objection_id"])
         return replace(
@@ -857,9 +881,16 @@ def require_not_dissolved(status: str) -> None:
         raise Refused("wrong_state", "the household was dissolved (merged)")
 
 
-def check_recusal(command: Command, actor_sub: str, related_officials: Iterable[Mapping[str, Any]]) -> None:
-    """A reviewer the household declared as a relative may not take its review (优亲厚友, §2.11; invariant 7)."""
-    if command in REVIEWS and any(r.get("user_sub") == actor_sub for r in related_officials):
+def check_recusal(
+    command: Command,
+    actor_sub: str,
+    related_officials: Iterable[Mapping[str, Any]],
+    ever_declared: Iterable[str] = (),
+) -> None:
+    """A reviewer the household declared as a relative may not take its review (优亲厚友, §2.11; invariant 7) —
+    nor one it ever declared (`ever_declared`, from the history): clearing the relation does not end recusal."""
+    current = any(r.get("user_sub") == actor_sub for r in related_officials)
+    if command in REVIEWS and (current or actor_sub in set(ever_declared)):
         raise Refused(
             "recusal_required",
             "you declared a relation to this household: another reviewer must decide (recusal)",
@@ -907,6 +938,50 @@ def outcome(step: Step, after: WorkflowState, *, now: datetime, year: int) -> Ou
         else None,
         checks_quota=approving,
     )
+
+
+#: Counted against the village quota and not registered yet: people added must still fit the quota (item 9).
+_QUOTA_PENDING: frozenset[Status] = QUOTA_STATUSES & IN_IDENTIFICATION
+#: Why a notice restarted when members joined the household during it.
+MEMBERS_ADDED_REASON = "家庭成员增加, 公示重新开始 (members added: the changed entry is noticed again)"
+
+
+@dataclass(frozen=True, slots=True)
+class MembersAdded:
+    """What members joining a household change in its workflow (issue #13 item 9)."""
+
+    #: The household is counted against its quota year's village quota and not registered yet: check it again
+    #: with the new household size (invariant 24).
+    recheck_quota: bool
+    #: The event restarting a running notice (the notice shows household size, invariant 49; changed entries are
+    #: noticed again, DOMAIN.md §2.9), or None outside a notice.
+    renotice: Event | None
+
+
+def members_added(state: WorkflowState, actor: Actor, now: datetime, *, added: int) -> MembersAdded:
+    """Members joined the household (`added` of them) at `now`: a running notice — identification, return or
+    exit — restarts from `now` with the places and length it was posted with; a household counted against its
+    quota and not registered yet has its quota checked again. Nobody decides this: it follows from the change."""
+    renotice = None
+    if state.status in _NOTICES and state.notice is not None:
+        posted = state.notice
+        at = max(now, state.last_at) if state.last_at is not None else now
+        window = NoticeWindow(started_at=at, places=posted.places, days=posted.days)
+        renotice = Event(
+            command=Command.start_notice,
+            at=at,
+            actor=actor.sub,
+            role=actor.role,
+            reason=MEMBERS_ADDED_REASON,
+            data={
+                "places": list(posted.places),
+                "notice_days": posted.days,
+                "closes_at": rfc3339(window.earliest_close()),
+                "restarted": "members_added",
+                "members_added": added,
+            },
+        )
+    return MembersAdded(recheck_quota=state.status in _QUOTA_PENDING, renotice=renotice)
 
 
 #: Who may let a household exceed its village's quota, with a reason (invariant 24, E → W).

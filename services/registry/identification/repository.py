@@ -17,8 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from services.registry.households.domain import RELATIONS_AUDIT_ACTION
 from services.registry.identification.domain import Event, ExitMember, Outcome
-from services.registry.models import Household, HouseholdIncome, Member, QuotaOverride, WorkflowEvent
+from services.registry.models import (
+    Household,
+    HouseholdIncome,
+    Member,
+    QuotaOverride,
+    WorkflowEvent,
+    audit_event,
+)
 from services.registry.scope import household_scope
 from shared.context import Context
 from shared.errors import Refused
@@ -46,6 +54,19 @@ class IdentificationRepository:
             .execution_options(populate_existing=True)
         )
         return list((await self.session.exec(query)).all())
+
+    async def ever_related(self, household_id: uuid.UUID) -> set[str]:
+        """Every official the household's audit history shows as ever declared related (the recusal history)."""
+        c = audit_event.c
+        declared = sa.func.jsonb_array_elements_text(c.detail["declared"]).table_valued("value")
+        stmt = (
+            sa.select(declared.c.value)
+            .select_from(audit_event)
+            .join(declared, sa.true())
+            .where(c.household_id == household_id, c.action == RELATIONS_AUDIT_ACTION)
+        )
+        connection = await self.session.connection()
+        return {str(v) for v in (await connection.execute(stmt)).scalars().all()}
 
     async def append(
         self,

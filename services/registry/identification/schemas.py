@@ -64,7 +64,12 @@ class BatchCommandIn(WorkflowCommandIn):
 
 
 class QuotaOverrideIn(RequestModel):
-    household_id: uuid.UUID
+    """The override's reason; the household is the path's (issue #13 item 19)."""
+
+    household_id: uuid.UUID | None = Field(
+        None,
+        description="Optional and redundant: the household is the path's; when given it must equal it (else 422)",
+    )
     reason: Reason
 
 

@@ -81,7 +81,12 @@ class WorkflowService:
         year = china_date(ctx.now).year
         policy_values = await PolicyService(ctx).values(household.village_code, year)
         policy = WorkflowPolicy(notice_days=int(policy_values.get("notice_days") or 7))
-        domain.check_recusal(command, principal.sub, (household.details or {}).get("related_officials") or [])
+        domain.check_recusal(
+            command,
+            principal.sub,
+            (household.details or {}).get("related_officials") or [],
+            await self.repo.ever_related(household_id) if command in domain.REVIEWS else (),
+        )
         step = domain.parse_step(command, data)
         if isinstance(step, FileObjection) and step.objection_id is None:
             step = replace(step, objection_id=uuid.uuid4().hex[:12])
@@ -198,10 +203,11 @@ class WorkflowService:
         return await self.batch(command, [(hid, None) for hid in found], reason=reason, data=data)
 
     async def override_quota(
-        self, household_id: uuid.UUID, payload_household_id: uuid.UUID, reason: str
+        self, household_id: uuid.UUID, payload_household_id: uuid.UUID | None, reason: str
     ) -> QuotaOverridePublic:
-        """Invariant 24's exception: the county records, with a reason, that this household may exceed the quota."""
-        if payload_household_id != household_id:
+        """Invariant 24's exception: the county records, with a reason, that this household may exceed the quota.
+        The household is the path's; a body that still names one must name the same (older clients)."""
+        if payload_household_id is not None and payload_household_id != household_id:
             raise UnprocessableEntity("household_id differs from the path", field="/household_id")
         domain.require_quota_overrider(self.ctx.principal.role)
         household = await self.households.lock(household_id, None)

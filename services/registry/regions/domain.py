@@ -7,8 +7,9 @@ Checkable against DOMAIN.md:
   along village → township → county → prefecture → province, else the catalogue default for the year.
 - §2.10 scale control (规模控制, invariants 24-26): quotas are set top-down (county admin: county and townships;
   township officer: villages); the children of a region never total more than its quota, and a quota never falls
-  below what its children were given; identified people in a village stay within its quota unless the county
-  records an override; every child with the same quota (平均分配) is warned about.
+  below what its children were given nor below the people already counted against it; identified people in a
+  village stay within its quota unless the county records an override; every child with the same quota
+  (平均分配) is warned about.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "RegionStatusKind",
     "check_quota_against_children",
     "check_quota_against_parent",
+    "check_quota_against_used",
     "check_registration",
     "check_statuses",
     "default_for",
@@ -290,6 +292,8 @@ class ParameterSpec:
     defaults: tuple[tuple[int, int | Decimal], ...] = field(default=())
     minimum: Decimal = Decimal(0)
     maximum: Decimal = Decimal(10_000_000)
+    #: Set when the minimum is a statutory floor (the parameter may only be stricter): its source, for the refusal.
+    statutory_minimum: str | None = None
 
 
 #: The catalogue. Thresholds are never written into logic: each rule reads its parameter by name.
@@ -297,7 +301,7 @@ class ParameterSpec:
 #: | name                               | kind    | default               | source                           |
 #: |------------------------------------|---------|-----------------------|----------------------------------|
 #: | identification_income_line_yuan    | yuan    | 2736 from 2013        | national line, DOMAIN.md §2.8 F1 |
-#: | notice_days                        | days    | 7                     | DOMAIN.md §2.9 (S 002)           |
+#: | notice_days                        | days    | 7 (statutory minimum) | DOMAIN.md §2.9 (S 002)           |
 #: | village_exit_incidence_max_percent | percent | none (8, 4, 2 or 3 %) | DOMAIN.md §2.8                   |
 #: | exit_income_line_yuan              | yuan    | none (set per region) | DOMAIN.md §2.8                   |
 #: | min_visits_per_household_per_year  | count   | 4 (quarterly)         | DOMAIN.md §3.3 [D]               |
@@ -312,8 +316,10 @@ PARAMETERS: dict[str, ParameterSpec] = {
         ParameterKind.days,
         "Length of each public notice (公示期), days",
         defaults=((0, 7),),
-        minimum=Decimal(1),
+        # "公示期7天" [S 002]: a region may lengthen its notices, never shorten them.
+        minimum=Decimal(7),
         maximum=Decimal(365),
+        statutory_minimum="公示期7天 (seed 002, DOMAIN.md §2.9)",
     ),
     "village_exit_incidence_max_percent": ParameterSpec(
         ParameterKind.percent,
@@ -364,6 +370,13 @@ def parse_parameter_value(principal: Principal, name: str, value: int | Decimal)
             raise Invalid("value_invalid", "a percentage has at most two decimal places", field="value")
     elif number != number.to_integral_value():
         raise Invalid("value_invalid", f"{spec.kind} values are whole numbers", field="value")
+    if spec.statutory_minimum is not None and number < spec.minimum:
+        raise Invalid(
+            "below_statutory_minimum",
+            f"{name} may not be below the statutory minimum of {spec.minimum} ({spec.statutory_minimum})",
+            field="value",
+            minimum=int(spec.minimum),
+        )
     if not spec.minimum <= number <= spec.maximum:
         raise Invalid(
             "value_out_of_range", f"value must be between {spec.minimum} and {spec.maximum}", field="value"
@@ -476,6 +489,21 @@ def check_quota_against_children(code: str, allocated: int, people: int) -> None
             parent=code,
             parent_quota=people,
             would_be_sum=allocated,
+        )
+
+
+def check_quota_against_used(code: str, year: int, used: int, people: int) -> None:
+    """Issue #13 item 9: a quota never falls below the people already counted against it (households of the year
+    past an approved village review, overrides included)."""
+    if people < used:
+        raise Invalid(
+            "quota_below_used",
+            f"{used} people of {code} are already counted against the quota of {year}, more than {people}",
+            field="/people",
+            region_code=code,
+            year=year,
+            used=used,
+            people=people,
         )
 
 

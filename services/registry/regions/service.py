@@ -265,6 +265,8 @@ class QuotaService:
         # Lock this region's own row: writers of its children lock it as their parent.
         await self.repo.get(code, year, lock=True)
         domain.check_quota_against_children(code, await self.repo.children_sum(code, year), payload.people)
+        used = sum((await self.repo.used_by_village(code, year)).values())
+        domain.check_quota_against_used(code, year, used, payload.people)
         await self.repo.upsert(code, year, payload.people)
         await RegistryAudit(self.ctx).record(
             "quota.set", record_type="quota", record_id=f"{code}/{year}", region_code=code,
