@@ -20,6 +20,7 @@ __all__ = [
     "Attachment",
     "Cadre",
     "ChangeFeedEntry",
+    "ExitTarget",
     "HelpConfirmation",
     "HelpPlan",
     "HelpPlanAck",
@@ -108,6 +109,20 @@ class Quota(SQLModel, table=True):
     region_code: str = Field(primary_key=True, sa_type=_code_fk(), foreign_key="registry_region.code")
     year: int = Field(primary_key=True)
     people: int
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: str = Field(max_length=64)
+
+
+class ExitTarget(SQLModel, table=True):
+    """The yearly exit target (年度减贫任务) of a region: people and households to exit that year (invariant 25)."""
+
+    __tablename__ = "registry_exit_target"
+
+    region_code: str = Field(primary_key=True, sa_type=_code_fk(), foreign_key="registry_region.code")
+    year: int = Field(primary_key=True)
+    people: int
+    households: int
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_by: str = Field(max_length=64)

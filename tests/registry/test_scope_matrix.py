@@ -361,6 +361,16 @@ PROBES: list[Probe] = [
         insider="township",
         insider_refusals=frozenset({409}),
     ),
+    Probe("GET", "/regions/{code}/exit-targets/{year}", visible_to=REGION_TREE_READERS),
+    Probe(
+        "PUT",
+        "/regions/{code}/exit-targets/{year}",
+        lambda w, v: {"people": 1, "households": 1},
+        visible_to=REGION_TREE_READERS,
+        # Like quotas: villages' targets are split by their township, under the township's own target.
+        insider="township",
+        insider_refusals=frozenset({409}),
+    ),
     Probe(
         "PUT",
         "/regions/{code}/population/{year}",
