@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -220,6 +221,50 @@ async def count_rows(db_urls: dict[str, str], table: str) -> int:
 async def set_household_status(db_urls: dict[str, str], household_id: str, status: str) -> None:
     """Put a household in a workflow status without walking the workflow (for tests of other features)."""
     await sql(db_urls, "UPDATE registry_household SET status = $2 WHERE id = $1", household_id, status)
+
+
+async def registered_since(db_urls: dict[str, str], household_ids: list[str], at: datetime) -> None:
+    """Date the households' registration (their first workflow event, an `import` when they have none) at `at`:
+    the registry's figures of a year count a household as of 31 December, by the events taken by then. The
+    event log is append-only (a trigger): the test rewrites history with triggers off for its transaction."""
+    conn = await asyncpg.connect(db_urls["registry"])
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(
+                "INSERT INTO registry_workflow_event (household_id, seq, command, at, actor, role, data,"
+                " status_after) SELECT id, 1, 'import', $2, 'test', 'county_admin', '{}', 'registered'"
+                " FROM registry_household WHERE id = ANY($1::uuid[])"
+                " ON CONFLICT (household_id, seq) DO UPDATE SET at = EXCLUDED.at",
+                household_ids,
+                at,
+            )
+    finally:
+        await conn.close()
+
+
+async def exited_since(db_urls: dict[str, str], household_ids: list[str], at: datetime) -> None:
+    """Registered households whose exit was county-reviewed and announced at `at` (two events after their last
+    one: `exit_county_reviewed`, then `exited`), without walking the exit chain."""
+    conn = await asyncpg.connect(db_urls["registry"])
+    try:
+        async with conn.transaction():
+            for command, status in (("county_review", "exit_county_reviewed"), ("announce", "exited")):
+                await conn.execute(
+                    "INSERT INTO registry_workflow_event (household_id, seq, command, at, actor, role, data,"
+                    " status_after) SELECT h, coalesce((SELECT max(e.seq) FROM registry_workflow_event e"
+                    " WHERE e.household_id = h), 0) + 1, $3, $2, 'test', 'county_admin', '{}', $4"
+                    " FROM unnest($1::uuid[]) AS h",
+                    household_ids,
+                    at,
+                    command,
+                    status,
+                )
+            await conn.execute(
+                "UPDATE registry_household SET status = 'exited' WHERE id = ANY($1::uuid[])", household_ids
+            )
+    finally:
+        await conn.close()
 
 
 # -- registry builders ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from shared.problems import AppError
+from shared.problems import AppError, UnprocessableEntity
 from shared.service_client import ServiceClient
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "RegionSummary",
     "RegistryGateway",
     "RegistryUnavailable",
+    "RegistryYearRefused",
     "VillageFigures",
 ]
 
@@ -42,9 +43,21 @@ class RegistryUnavailable(AppError):
         super().__init__(detail, headers={"Retry-After": "5"}, code="registry_unavailable")
 
 
+class RegistryYearRefused(UnprocessableEntity):
+    """The registry keeps figures of a year only from 2013 to this year (as of 31 December, or today)."""
+
+    def __init__(self, year: int) -> None:
+        super().__init__(
+            f"the registry has no figures of {year}: its years run from 2013 to this year",
+            code="registry_year_out_of_range",
+            year=year,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class VillageFigures:
-    """The registry's figures of one region for one year (the base of a profile's cross-checks)."""
+    """The registry's figures of one village as of 31 December of one year (the base of a profile's
+    cross-checks and of the exit checklist's incidence)."""
 
     region_code: str
     year: int
@@ -117,18 +130,29 @@ class RegistryGateway:
     async def village_figures(
         self, region_code: str, year: int, *, request_id: str | None = None
     ) -> VillageFigures | None:
-        """Poor households and people, population and incidence of a region in a year (`GET /households/stats`)."""
-        response = await self._get("/households/stats", request_id=request_id, region=region_code, year=year)
+        """Poor households and people, population and incidence of a village as of 31 December of `year` (the
+        registry's `GET /figures/village`: statuses as the year's workflow left them, not as they are today).
+        None when the registry has no such village; `RegistryYearRefused` (422) for a year the registry has no
+        figures of (before 2013, or in the future)."""
+        response = await self._get(
+            "/figures/village", request_id=request_id, region=region_code, year=year, limit=1
+        )
         if response is None:
             return None
-        region: dict[str, Any] = response.json()["region"]
-        incidence = region.get("incidence_percent")
+        if response.status_code == 422:
+            raise RegistryYearRefused(year)
+        if response.status_code != 200:
+            raise RegistryUnavailable(f"the registry refused the figures ({response.status_code})")
+        row = next((i for i in response.json()["items"] if i["id"] == region_code), None)
+        if row is None:  # a region that is not a village: it has no village row
+            return None
+        incidence = row["figures"].get("poverty_incidence")
         return VillageFigures(
             region_code=region_code,
             year=year,
-            poor_households=int(region.get("poor_households") or 0),
-            poor_people=int(region.get("poor_people") or 0),
-            population=region.get("population"),
+            poor_households=int(row["poor_households"]),
+            poor_people=int(row["poor_people"]),
+            population=None if row.get("population") is None else int(row["population"]),
             incidence_percent=None if incidence is None else Decimal(str(incidence)),
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +28,9 @@ from services.planning.fixtures import (
     household_sizes,
     profile_body,
 )
+from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
-from tests.factories import Headers, headers_for, household_payload, put_population
+from tests.factories import Headers, headers_for, household_payload, put_population, registered_since
 
 __all__ = [
     "Loaded",
@@ -293,11 +294,24 @@ class Loaded:
     actuals: dict[int, Json] = field(default_factory=dict)
 
 
+def registration_day(fixture: VillageFixture) -> datetime:
+    """When the fixture's households were registered: 1 January (10:00 China time) of the first year its profile
+    or plan reads, so the registry's figures of every such year (as of 31 December) count them."""
+    year = min(fixture.year, fixture.plan.start_year)
+    return datetime(year, 1, 1, 10, tzinfo=CHINA_TIME)
+
+
 async def load_village(
-    planning: httpx.AsyncClient, registry: httpx.AsyncClient, who: Officials, fixture: VillageFixture
+    planning: httpx.AsyncClient,
+    registry: httpx.AsyncClient,
+    who: Officials,
+    fixture: VillageFixture,
+    db_urls: dict[str, str],
 ) -> Loaded:
     """A village fixture through the APIs: registry figures and policy, profile, plan in force with its actuals,
-    allocations and earmark overrides, projects with lines (approved where the seed says), the ledger."""
+    allocations and earmark overrides, projects with lines (approved where the seed says), the ledger. The
+    households are registered on `registration_day` (the import's events dated then, in the registry's
+    database)."""
     loaded = Loaded()
     village = fixture.village_code
     await ensure_village(registry, who.admin, village, fixture.village_name)
@@ -308,6 +322,7 @@ async def load_village(
             assert response.status_code == 204, response.text
     if fixture.registered is not None:
         loaded.households = await register_households(registry, who.admin, village, *fixture.registered)
+        await registered_since(db_urls, [h["id"] for h in loaded.households], registration_day(fixture))
     for year, parameters in fixture.policy.items():
         for name, value in parameters.items():
             await set_policy(registry, who.admin, fixture.county_code, year, name, value)

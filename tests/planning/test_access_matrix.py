@@ -337,9 +337,8 @@ PROJECT = "/projects/{project_id}"
 LINE = "/funding-lines/{line_id}"
 RISK_FUND = VILLAGE_PATH + "/risk-fund"
 COUNTY_PATH = "/counties/{code}"
-#: A county's books are read in the county: its townships and villages do not see them (404 like missing).
-COUNTY_BOOKS = {"clerk": 404, "township": 404}
-#: The county's earmark matrix is read by every officer in the county (cadres read no books).
+#: The county's earmark matrix and its allocations are read by every officer in the county, read-only — the
+#: allocations are public under 两公开 (cadres read no books; other counties see nothing).
 OFFICERS_OF_THE_COUNTY = dict.fromkeys(("sibling clerk", "other township officer"), 200)
 #: The county's own indicators are read by everyone in the county (the catalogue is reference data, like the code
 #: lists: no role check).
@@ -516,9 +515,14 @@ PROBES: list[Probe] = [
     ),
     # funds (资金): allocations, lines, the earmark matrix, transfers, the ledger
     Probe(
-        "GET", COUNTY_PATH + "/allocations", READERS, insider="admin", params=_county, statuses=COUNTY_BOOKS
+        "GET",
+        COUNTY_PATH + "/allocations",
+        READERS,
+        insider="township",
+        params=_county,
+        statuses=OFFICERS_OF_THE_COUNTY,
     ),
-    Probe("GET", "/allocations/{allocation_id}", READERS, insider="admin", statuses=COUNTY_BOOKS),
+    Probe("GET", "/allocations/{allocation_id}", READERS, statuses=OFFICERS_OF_THE_COUNTY),
     Probe(
         "POST",
         COUNTY_PATH + "/allocations",

@@ -25,13 +25,13 @@ from services.planning.figures.domain import (
     require_reader,
     served,
     unsupported,
-    wants_ndjson,
 )
 from services.planning.figures.repository import figure_parameters, figures_sql
 from services.planning.figures.schemas import FIGURE_ROWS
 from services.planning.figures.service import catalogue
 from services.planning.plans.domain import HAVES, ExitItem
 from shared.errors import Invalid, NotAllowed
+from shared.figures import wants_ndjson
 from shared.roles import Role
 
 _MIGRATION = (

@@ -295,12 +295,13 @@ async def _accept(
 
 
 async def build_world(
-    planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey, db_url: str
+    planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey, db_urls: dict[str, str]
 ) -> World:
+    db_url = db_urls["planning"]
     loaded = {}
     for fixture in (F5, J, K):
         loaded[fixture.key] = await load_village(
-            planning, registry, officials(signing_key, fixture.village_code), fixture
+            planning, registry, officials(signing_key, fixture.village_code), fixture, db_urls
         )
     who = officials(signing_key, VILLAGE)
     j = loaded["J"]
@@ -324,7 +325,7 @@ async def build_world(
 async def world(
     planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey, db_urls: dict[str, str]
 ) -> World:
-    return await build_world(planning, registry, signing_key, db_urls["planning"])
+    return await build_world(planning, registry, signing_key, db_urls)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from shared.jwt import SigningKey
 from tests.factories import (
     COUNTY,
     OTHER_COUNTY,
+    OTHER_COUNTY_VILLAGE,
     OTHER_VILLAGE,
     TOWNSHIP,
     VILLAGE,
@@ -102,6 +103,8 @@ class People:
     province: Headers
     other_admin: Headers
     other_clerk: Headers
+    #: A village officer of another county.
+    far_clerk: Headers
 
 
 @pytest.fixture
@@ -114,6 +117,7 @@ def people(signing_key: SigningKey) -> People:
         province=headers_for(signing_key, "province_system", "450000000000", "province-1"),
         other_admin=headers_for(signing_key, "county_admin", OTHER_COUNTY, "county-2"),
         other_clerk=headers_for(signing_key, "village_officer", OTHER_VILLAGE, "clerk-2"),
+        far_clerk=headers_for(signing_key, "village_officer", OTHER_COUNTY_VILLAGE, "clerk-3"),
     )
 
 
@@ -245,10 +249,33 @@ class TestListAllocations:
         assert_problem(await planning.get(f"/counties/{COUNTY}/allocations"), 401)
 
     async def test_other_region(self, planning: httpx.AsyncClient, people: People) -> None:
-        assert_problem(await planning.get(f"/counties/{COUNTY}/allocations", headers=people.other_admin), 404)
+        await make_allocation(planning, people.admin)
+        # Another county's admin, and a village officer of that county.
+        for outsider in (people.other_admin, people.far_clerk):
+            assert_problem(await planning.get(f"/counties/{COUNTY}/allocations", headers=outsider), 404)
+        # The county's own officers asking for another county: 404 like a county that does not exist.
+        other = await planning.get(f"/counties/{OTHER_COUNTY}/allocations", headers=people.township)
+        missing = await planning.get("/counties/451088000000/allocations", headers=people.township)
+        assert assert_problem(other, 404)["detail"].replace(OTHER_COUNTY, "_") == assert_problem(
+            missing, 404
+        )["detail"].replace("451088000000", "_")
 
     async def test_wrong_role(self, planning: httpx.AsyncClient, people: People) -> None:
         assert_problem(await planning.get(f"/counties/{COUNTY}/allocations", headers=people.cadre), 403)
+
+    async def test_the_countys_townships_and_villages_read(
+        self, planning: httpx.AsyncClient, people: People
+    ) -> None:
+        """Township and village officers read their county's allocations (两公开), and only read them."""
+        created = await make_allocation(planning, people.admin)
+        for who in (people.township, people.clerk, people.other_clerk):  # other_clerk: another township's
+            r = await planning.get(f"/counties/{COUNTY}/allocations", headers=who)
+            assert r.status_code == 200, r.text
+            assert [a["id"] for a in r.json()["items"]] == [created["id"]]
+            body = allocation_body(document_number="靖财-乡村")
+            assert_problem(
+                await planning.post(f"/counties/{COUNTY}/allocations", json=body, headers=who), 403
+            )
 
     async def test_invalid(self, planning: httpx.AsyncClient, people: People) -> None:
         assert_problem(
@@ -282,9 +309,10 @@ class TestGetAllocation:
 
     async def test_other_region(self, planning: httpx.AsyncClient, people: People) -> None:
         allocation = await make_allocation(planning, people.admin)
-        assert_problem(
-            await planning.get(f"/allocations/{allocation['id']}", headers=people.other_admin), 404
-        )
+        for outsider in (people.other_admin, people.far_clerk):
+            found = await planning.get(f"/allocations/{allocation['id']}", headers=outsider)
+            missing = await planning.get(f"/allocations/{uuid.uuid4()}", headers=outsider)
+            assert assert_problem(found, 404)["title"] == assert_problem(missing, 404)["title"]
 
     async def test_wrong_role(self, planning: httpx.AsyncClient, people: People) -> None:
         allocation = await make_allocation(planning, people.admin)
@@ -303,9 +331,10 @@ class TestGetAllocation:
             source="fiscal_special_poverty_fund",
             allocation_id=allocation["id"],
         )
-        r = await planning.get(f"/allocations/{allocation['id']}", headers=people.admin)
-        assert r.status_code == 200, r.text
-        assert (r.json()["pending_yuan"], r.json()["drawn_yuan"]) == ("880000.00", "0.00")
+        for who in (people.admin, people.township, people.clerk, people.other_clerk, people.province):
+            r = await planning.get(f"/allocations/{allocation['id']}", headers=who)
+            assert r.status_code == 200, r.text
+            assert (r.json()["pending_yuan"], r.json()["drawn_yuan"]) == ("880000.00", "0.00")
 
 
 # == funding lines ===================================================================================================

@@ -6,11 +6,13 @@ valid 2xx), against real PostgreSQL with the registry reached over HTTP."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
 from tests.factories import (
     COUNTY,
@@ -23,9 +25,11 @@ from tests.factories import (
     VILLAGE,
     Headers,
     assert_problem,
+    exited_since,
     headers_for,
     put_population,
     registered_household,
+    registered_since,
     sql,
 )
 
@@ -941,7 +945,8 @@ class TestGetExitChecklist:
         await set_policy(registry, who.admin, 2016, "village_exit_incidence_max_percent", "4.00")
         await set_policy(registry, who.admin, 2016, "village_exit_collective_income_min_yuan", "8000")
         assert (await put_population(registry, who.admin, VILLAGE, 2016, 150)).status_code == 204
-        await registered_household(registry, who.clerk, db_urls)  # 3 poor people of 150: 2.00 %
+        household = await registered_household(registry, who.clerk, db_urls)  # 3 poor people of 150: 2.00 %
+        await registered_since(db_urls, [household], datetime(2016, 1, 1, 10, tzinfo=CHINA_TIME))
         plan = await plan_at(planning, who, "active")
         assert (
             await planning.put(f"/plans/{plan['id']}/actuals/2016", json=HAVES_2016, headers=who.clerk)
@@ -987,6 +992,37 @@ class TestGetExitChecklist:
         items = {i["item"]: i for i in checklist["items"]}
         assert items["broadband"]["result"] == "not_met" and items["drinking_water"]["result"] == "met"
         assert checklist["result"] == "not_met"
+
+    async def test_the_incidence_is_of_that_year(
+        self,
+        planning: httpx.AsyncClient,
+        registry: httpx.AsyncClient,
+        who: People,
+        db_urls: dict[str, str],
+    ) -> None:
+        """The low-incidence item reads the registry's incidence as of 31 December of the year (issue #11): a
+        household that exited in 2017 is poor in 2016; those registered in 2017 are not."""
+        await set_policy(registry, who.admin, 2016, "village_exit_incidence_max_percent", "4.00")
+        assert (await put_population(registry, who.admin, VILLAGE, 2016, 150)).status_code == 204
+        first, leaves, *late = [await registered_household(registry, who.clerk, db_urls) for _ in range(4)]
+        await registered_since(db_urls, [first, leaves], datetime(2016, 1, 1, 10, tzinfo=CHINA_TIME))
+        await registered_since(db_urls, late, datetime(2017, 1, 5, 10, tzinfo=CHINA_TIME))
+        await exited_since(db_urls, [leaves], datetime(2017, 2, 1, 10, tzinfo=CHINA_TIME))
+        response = await planning.get(CHECKLIST, headers=who.clerk)
+        assert response.status_code == 200, response.text
+        low = {i["item"]: i for i in response.json()["items"]}["low_incidence"]
+        # At the end of 2016: first and leaves, 6 people of 150 = 4.00 %, not below 4 %. (Today's statuses — first
+        # and the two late ones, 9 people — would say 6.00 %.)
+        assert (low["result"], low["figure"], low["source"]) == ("not_met", "4", "registry")
+        await exited_since(db_urls, [first], datetime(2017, 3, 1, 10, tzinfo=CHINA_TIME))
+        again = {i["item"]: i for i in (await planning.get(CHECKLIST, headers=who.clerk)).json()["items"]}
+        assert again["low_incidence"]["figure"] == "4"  # an exit of 2017 changes nothing of 2016
+
+    async def test_a_year_the_registry_has_no_figures_of(
+        self, planning: httpx.AsyncClient, who: People
+    ) -> None:
+        response = await planning.get(f"/villages/{VILLAGE}/exit-checklist/2012", headers=who.clerk)
+        assert assert_problem(response, 422)["code"] == "registry_year_out_of_range"
 
     async def test_registry_down(self, planning_registry_down: httpx.AsyncClient, who: People) -> None:
         assert (

@@ -3,11 +3,13 @@ flags (invariants 10, 41), If-Match versions; one class per route."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
 from tests.factories import (
     COUNTY,
@@ -16,14 +18,18 @@ from tests.factories import (
     VILLAGE,
     Headers,
     assert_problem,
+    exited_since,
     headers_for,
     put_population,
     registered_household,
+    registered_since,
 )
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 
 URL = f"/villages/{VILLAGE}/profiles/2015"
+#: Households registered on New Year's day 2015 count as poor as of 31 December 2015 (and after, until they exit).
+REGISTERED_2015 = datetime(2015, 1, 1, 10, tzinfo=CHINA_TIME)
 
 
 @pytest.fixture
@@ -120,7 +126,8 @@ class TestPutVillageProfile:
         db_urls: dict[str, str],
     ) -> None:
         assert (await put_population(registry, admin, VILLAGE, 2015, 1560)).status_code == 204
-        await registered_household(registry, clerk, db_urls)
+        household = await registered_household(registry, clerk, db_urls)
+        await registered_since(db_urls, [household], REGISTERED_2015)
         response = await planning.put(URL, json=figures(), headers=clerk)
         assert response.status_code == 201, response.text
         assert response.headers["location"] == URL and response.headers["etag"] == '"1"'
@@ -137,6 +144,61 @@ class TestPutVillageProfile:
             ("coverage_above_population", "ncms_participants", "1680", "1560")
         ]
         assert profile["version"] == 1 and profile["updated_by"] == "clerk-1"
+
+    async def test_the_registry_figures_are_of_that_year(
+        self,
+        planning: httpx.AsyncClient,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        admin: Headers,
+        db_urls: dict[str, str],
+    ) -> None:
+        """The registry's figures are as of 31 December of the profile's year, not today's statuses (issue #11):
+        a household that exited in 2016 still counts for 2015; those registered in 2016 count for 2016 only."""
+        for year in (2015, 2016):
+            assert (await put_population(registry, admin, VILLAGE, year, 300)).status_code == 204
+        stays, leaves, *late = [await registered_household(registry, clerk, db_urls) for _ in range(4)]
+        await registered_since(db_urls, [stays, leaves], REGISTERED_2015)
+        await registered_since(db_urls, late, datetime(2016, 2, 1, 10, tzinfo=CHINA_TIME))
+        await exited_since(db_urls, [leaves], datetime(2016, 3, 1, 10, tzinfo=CHINA_TIME))
+        # Today's statuses would say 3 poor households (stays and the two late ones): the years say otherwise.
+        seen = {}
+        for year in (2015, 2016):
+            response = await planning.put(
+                f"/villages/{VILLAGE}/profiles/{year}",
+                json=figures(population=300, poor_households=3, poor_people=9),
+                headers=clerk,
+            )
+            assert response.status_code == 201, response.text
+            body = response.json()
+            registry_figures = body["registry"]
+            seen[year] = (
+                registry_figures["poor_households"],
+                registry_figures["poor_people"],
+                registry_figures["population"],
+                registry_figures["incidence_percent"],
+                {f["code"] for f in body["flags"]},
+            )
+        assert seen[2015] == (
+            2,
+            6,
+            300,
+            "2.00",
+            {
+                "coverage_above_population",
+                "poor_households_differ_from_registry",
+                "poor_people_differ_from_registry",
+            },
+        )  # stays and leaves: leaves exited in 2016, after the year's end
+        assert seen[2016] == (3, 9, 300, "3.00", {"coverage_above_population"})  # stays and the late two
+
+    async def test_a_year_the_registry_has_no_figures_of(
+        self, planning: httpx.AsyncClient, clerk: Headers
+    ) -> None:
+        """Before 2013 (precise poverty alleviation) the registry has no figures: 422, nothing written."""
+        response = await planning.put(f"/villages/{VILLAGE}/profiles/2012", json=figures(), headers=clerk)
+        assert assert_problem(response, 422)["code"] == "registry_year_out_of_range"
+        assert_problem(await planning.get(f"/villages/{VILLAGE}/profiles/2012", headers=clerk), 404)
 
     async def test_versions(self, planning: httpx.AsyncClient, clerk: Headers, admin: Headers) -> None:
         assert (await planning.put(URL, json=figures(), headers=clerk)).status_code == 201

@@ -11,7 +11,7 @@ with no database.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +20,9 @@ import pytest
 
 from services.planning import fixtures
 from services.planning.fixtures import F4, F5, F6, F7, F8
+from shared.clock import CHINA_TIME
 from shared.jwt import SigningKey
-from tests.factories import assert_problem, sql
+from tests.factories import assert_problem, exited_since
 from tests.planning.seed_fixtures import (
     Officials,
     budget_execution,
@@ -119,10 +120,13 @@ def test_the_fixtures_add_up_as_the_seeds_say() -> None:
 # == F4: the whole-village exit plan (seed 001#7) ===============================================================
 @_with_regions
 async def test_f4_whole_village_plan(
-    planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey
+    planning: httpx.AsyncClient,
+    registry: httpx.AsyncClient,
+    signing_key: SigningKey,
+    db_urls: dict[str, str],
 ) -> None:
     who = officials(signing_key, F4.village_code)
-    loaded = await load_village(planning, registry, who, F4)
+    loaded = await load_village(planning, registry, who, F4, db_urls)
 
     # The profile: "78 %" of the district's income flagged (5,463 / 5,185 = 105.36 %); incidence 242 / 1,718.
     assert loaded.profile is not None
@@ -213,7 +217,7 @@ async def test_f5_exit_plan_and_checklist(
     db_urls: dict[str, str],
 ) -> None:
     who = officials(signing_key, F5.village_code)
-    loaded = await load_village(planning, registry, who, F5)
+    loaded = await load_village(planning, registry, who, F5, db_urls)
     assert len(loaded.households) == 87 and sum(h["household_size"] for h in loaded.households) == 270
 
     # The measure rows (89 households / 285 people) against 87 / 270: stored and flagged, not refused.
@@ -284,7 +288,8 @@ async def test_f5_exit_plan_and_checklist(
     assert sizes == {4: 9, 3: 78}
     leaving = [h["id"] for h in loaded.households if h["household_size"] == 4]
     leaving += [h["id"] for h in loaded.households if h["household_size"] == 3][:60]
-    await sql(db_urls, "UPDATE registry_household SET status = 'exited' WHERE id = ANY($1::uuid[])", leaving)
+    # Exits of the exit year count for it (as of 31 December 2016: the registry's figures of the year).
+    await exited_since(db_urls, leaving, datetime(2016, 11, 1, 10, tzinfo=CHINA_TIME))
     checklist = await _checklist(planning, who, 2016)
     low = checklist["items"]["low_incidence"]
     assert (low["result"], Decimal(low["figure"]), Decimal(low["threshold"])) == (
@@ -321,10 +326,13 @@ async def _checklist(planning: httpx.AsyncClient, who: Officials, year: int) -> 
 # == F6: the village project list (seed 001#12) ==================================================================
 @_with_regions
 async def test_f6_project_list(
-    planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey
+    planning: httpx.AsyncClient,
+    registry: httpx.AsyncClient,
+    signing_key: SigningKey,
+    db_urls: dict[str, str],
 ) -> None:
     who = officials(signing_key, F6.village_code)
-    loaded = await load_village(planning, registry, who, F6)
+    loaded = await load_village(planning, registry, who, F6, db_urls)
 
     # NCMS 1,680 participants in a village of 1,560 people: stored, and flagged (invariants 10, 41).
     assert loaded.profile is not None
@@ -364,10 +372,13 @@ async def test_f6_project_list(
 # == F7: the Guangxi village annual plan (seed 001#14) ===========================================================
 @_with_regions
 async def test_f7_annual_plan_schedule(
-    planning: httpx.AsyncClient, registry: httpx.AsyncClient, signing_key: SigningKey
+    planning: httpx.AsyncClient,
+    registry: httpx.AsyncClient,
+    signing_key: SigningKey,
+    db_urls: dict[str, str],
 ) -> None:
     who = officials(signing_key, F7.village_code)
-    loaded = await load_village(planning, registry, who, F7)
+    loaded = await load_village(planning, registry, who, F7, db_urls)
     plan = loaded.plan
     assert (plan["plan_type"], plan["start_year"], plan["end_year"], plan["status"]) == (
         "annual",

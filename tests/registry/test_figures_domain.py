@@ -7,7 +7,9 @@ unsupported with a reason, and everything served is a registry metric of that su
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +27,21 @@ from services.registry.figures.domain import (
     require_reader,
     served,
     unsupported,
-    wants_ndjson,
 )
 from services.registry.figures.schemas import FIGURE_ROWS
 from shared.errors import Invalid, NotAllowed
+from shared.figures import wants_ndjson
 from shared.roles import Role
+
+
+def _methods(node: Any) -> list[dict[str, Any]]:
+    """Every scoring method of a scheme template (its leaves' `method` objects)."""
+    if isinstance(node, dict):
+        found = [node["method"]] if isinstance(node.get("method"), dict) else []
+        return found + [m for value in node.values() for m in _methods(value)]
+    if isinstance(node, list):
+        return [m for value in node for m in _methods(value)]
+    return []
 
 
 def _assessment_catalogue() -> dict[str, Any]:
@@ -102,10 +114,20 @@ class TestCatalogue:
             assert fields == {f.code.value for f in served(subject)}, subject
             assert row.model_fields["subject_type"].default == subject.value
 
-    def test_the_quota_is_not_an_exit_target(self) -> None:
-        (gap,) = [u for u in UNSUPPORTED if u.code is FigureCode.exit_quota_people]
-        assert gap.subjects == {SubjectType.village, SubjectType.township}
-        assert "规模控制" in gap.reason
+    def test_the_exit_quota_is_the_years_exit_target(self) -> None:
+        """Issue #13 item 17: `exit_quota_people` is served from the exit targets (invariant 25), for villages and
+        townships, in people — what template B's B1.1 reads as its target metric."""
+        assert FigureCode.exit_quota_people not in {u.code for u in UNSUPPORTED}
+        target = domain.figure(FigureCode.exit_quota_people)
+        assert target.subjects == {SubjectType.village, SubjectType.township}
+        assert (target.unit, target.wire) == (FigureUnit.people, FigureWire.integer)
+        assert "invariant 25" in target.definition and "规模控制" in target.definition
+        metric = _assessment_catalogue()["exit_quota_people"]
+        assert (metric.unit.value, metric.direction.value) == ("people", "neutral")
+        template = Path(__file__).resolve().parents[2] / "services/assessment/schemes/templates/B.json"
+        text = template.read_text(encoding="utf-8")
+        methods = [m for m in _methods(json.loads(text)) if m.get("target_metric") == "exit_quota_people"]
+        assert methods and all(m["unit"] == "people" for m in methods)
 
 
 class TestPeriod:

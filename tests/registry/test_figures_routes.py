@@ -514,6 +514,7 @@ def by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 #: of 300. Caseload: those 7 and H1-H3 (exited): 10 households, 31 people, 31 members.
 VILLAGE_2015 = {
     "exited_people": 10,  # H1 (4) + H2 (3) + H3 (3); H4 was county-reviewed in January 2016
+    "exit_quota_people": None,  # no exit target in the world (TestExitQuotaFigure sets them)
     "poverty_incidence": "7.00",  # 21 / 300
     "returnees": 3,  # H10
     "returnees_increase": 3,  # 3 - 0 (2014)
@@ -532,6 +533,7 @@ VILLAGE_2015 = {
 }
 SIBLING_2015 = {
     "exited_people": 3,
+    "exit_quota_people": None,
     "poverty_incidence": "0.00",
     "returnees": 0,
     "returnees_increase": 0,
@@ -549,6 +551,7 @@ SIBLING_2015 = {
 }
 TOWNSHIP_2015 = {
     "exited_people": 13,
+    "exit_quota_people": None,
     "poverty_incidence": "5.25",  # 21 / (300 + 100): the township has no figure of its own
     "returnees": 3,
     "returnees_increase": 3,
@@ -673,6 +676,9 @@ class TestVillageFigures:
             _served_exactly(row, SubjectType.village)
         assert village["figures"] == VILLAGE_2015
         assert sibling["figures"] == SIBLING_2015
+        # The counts the incidence rests on, as of 31 Dec 2015 (H4-H10: 7 households of 3; H1-H3 exited).
+        counts = ("poor_households", "poor_people", "population")
+        assert [tuple(row[k] for k in counts) for row in items] == [(7, 21, 300), (0, 0, 100), (0, 0, None)]
         # 化峒村 has no household: counts are 0, what needs data is null (never a made-up 0).
         assert other["parent_code"] == OTHER_TOWNSHIP
         assert other["figures"] == {
@@ -690,6 +696,8 @@ class TestVillageFigures:
         assert figures["exited_people"] == 3 and figures["returnees"] == 0
         assert figures["returnees_increase"] is None  # nothing recorded before 2014
         assert figures["poverty_incidence"] is None  # no population of 2014
+        # Poor at the end of 2014: H1-H9 (H10 exited in May; its return of 2015 does not leak back).
+        assert (village["poor_households"], village["population"]) == (9, None)
         assert figures["deadline_dec_exits_met"] is True  # H10's exit was done in May 2014
         assert figures["deadline_jan_update_met"] is None  # nobody was poor at the end of 2013
 
@@ -803,6 +811,8 @@ class TestTownshipFigures:
         )
         _served_exactly(xinjing, SubjectType.township)
         assert xinjing["figures"] == TOWNSHIP_2015
+        # No population of its own: its villages' 300 + 100.
+        assert (xinjing["poor_households"], xinjing["poor_people"], xinjing["population"]) == (7, 21, 400)
         assert (
             huadong["figures"]["exited_people"] == 0 and huadong["figures"]["exit_plan_achievement"] is None
         )
@@ -820,6 +830,51 @@ class TestTownshipFigures:
             await registry.get("/figures/township", params={"region": TOWNSHIP, "year": YEAR}, headers=other),
             404,
         )
+
+
+class TestExitQuotaFigure:
+    """Issue #13 item 17: `exit_quota_people` is the year's exit target decomposed to the village or township
+    (invariant 25), what template B's B1.1 reads as the target of `exited_people`; null without a target."""
+
+    async def test_the_target_of_the_year_beside_its_exits(self, world: World, service: Headers) -> None:
+        for code, people, households, who in (
+            (COUNTY, 40, 12, world.admin),
+            (TOWNSHIP, 30, 9, world.admin),
+            (VILLAGE, 12, 4, world.township),
+            (SIBLING_VILLAGE, 5, 2, world.township),
+        ):
+            await _ok(
+                await world.client.put(
+                    f"/regions/{code}/exit-targets/{YEAR}",
+                    json={"people": people, "households": households},
+                    headers=who,
+                )
+            )
+        villages = {
+            r["id"]: r["figures"] for r in await rows(world.client, "village", service, region=COUNTY)
+        }
+        assert {code: f["exit_quota_people"] for code, f in villages.items()} == {
+            VILLAGE: 12,
+            SIBLING_VILLAGE: 5,
+            OTHER_VILLAGE: None,  # no target: null, never a made-up 0
+        }
+        townships = {
+            r["id"]: r["figures"] for r in await rows(world.client, "township", service, region=COUNTY)
+        }
+        assert {code: f["exit_quota_people"] for code, f in townships.items()} == {
+            TOWNSHIP: 30,
+            OTHER_TOWNSHIP: None,
+        }
+        (earlier,) = await rows(world.client, "village", service, region=VILLAGE, year=2014)
+        assert earlier["figures"]["exit_quota_people"] is None  # the target of 2015 is not 2014's
+        # The target's progress counts the same exits as the figure (H1-H3: 10 people of 3 households).
+        target = await _ok(
+            await world.client.get(f"/regions/{VILLAGE}/exit-targets/{YEAR}", headers=world.admin)
+        )
+        assert target["exited"]["people"] == villages[VILLAGE]["exited_people"] == 10
+        assert target["exited"]["households"] == 3
+        assert target["shortfall"] == {"people": 2, "households": 1}
+        assert target["flags"] == ["shortfall"]  # 2015 is over and the target was not reached
 
 
 class TestCadreFigures:
@@ -944,8 +999,9 @@ class TestFigureCatalogue:
             exited["zh_cn"] == "本年脱贫人数" and exited["unit"] == "people" and exited["wire"] == "integer"
         )
         assert "invariant 19" in exited["definition"]
-        quota = next(u for u in village["unsupported"] if u["code"] == "exit_quota_people")
-        assert "规模控制" in quota["reason"]
+        quota = next(f for f in village["figures"] if f["code"] == "exit_quota_people")
+        assert quota["unit"] == "people" and "invariant 25" in quota["definition"]
+        assert all(u["code"] != "exit_quota_people" for u in village["unsupported"])
         assert "31 December" in body["as_of"]
         assert_problem(await registry.get("/figures/catalogue", params={"year": 2015}, headers=clerk), 400)
 

@@ -58,7 +58,6 @@ __all__ = [
     "FIRST_YEAR",
     "HELPING_UNIT_SOURCE",
     "INCREASE",
-    "NDJSON",
     "PLANS_OF_THE_YEAR",
     "POWER_INDICATORS",
     "RECEIPT",
@@ -80,13 +79,10 @@ __all__ = [
     "require_reader",
     "served",
     "unsupported",
-    "wants_ndjson",
 ]
 
 #: The first year assessed: precision poverty alleviation (精准扶贫) and its national line start in 2013.
 FIRST_YEAR = 2013
-#: The media type of a streamed answer: one JSON row per line.
-NDJSON = "application/x-ndjson"
 
 #: Who reads figures: services (the assessment), the province client, county administrators and township
 #: officers — the county's own officers — each within their region (issue #12).
@@ -355,26 +351,3 @@ def period(year: int, today: date) -> Period:
             ],
         )
     return Period(year=year, first_day=date(year, 1, 1), day=min(date(year, 12, 31), today))
-
-
-def _quality(params: list[str]) -> float:
-    for param in params:
-        if param.startswith("q="):
-            try:
-                return float(param[2:])
-            except ValueError:
-                return 0.0
-    return 1.0
-
-
-def wants_ndjson(accept: str | None) -> bool:
-    """The caller asks for NDJSON: `Accept` names application/x-ndjson (or application/ndjson) with a quality
-    above 0 and at least that of application/json; anything else is answered as JSON pages."""
-    ndjson = json = 0.0
-    for item in (accept or "").split(","):
-        media, *params = (p.strip().lower() for p in item.split(";"))
-        if media in (NDJSON, "application/ndjson"):
-            ndjson = max(ndjson, _quality(params))
-        elif media == "application/json":
-            json = max(json, _quality(params))
-    return ndjson > 0 and ndjson >= json

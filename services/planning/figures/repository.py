@@ -34,6 +34,7 @@ from services.planning.figures.domain import Period, SubjectType
 from services.planning.figures.schemas import FIGURE_ROWS, FigureQuery
 from shared.context import Context
 from shared.db import raw_connection
+from shared.figures import FigurePage
 from shared.pagination import decode_cursor, encode_cursor
 from shared.roles import scope_prefix
 
@@ -404,16 +405,6 @@ async def fetch_figures(
     async with conn.transaction(readonly=True):
         await conn.execute(_CUSTOM_PLANS)
         return list(await conn.fetch(figures_sql(subject), *args))
-
-
-class FigurePage:
-    """One page of rows and the cursor continuing it (None on the last page)."""
-
-    __slots__ = ("items", "next_cursor")
-
-    def __init__(self, items: list[Any], next_cursor: str | None) -> None:
-        self.items = items
-        self.next_cursor = next_cursor
 
 
 def _cursor_kind(subject: SubjectType) -> str:

@@ -5,33 +5,38 @@ The registry's routes, mirrored (`GET /api/registry/figures/…`): one route per
 with `Accept: application/x-ndjson` every row streamed in one go, one JSON row per line (the assessment pulls a
 whole county). A streamed answer is read from a server-side cursor after the handler returned, so its session is
 the request's (`FigureContextDep`, closed once the answer is sent); every check (role, year, region, cursor) runs
-before the first byte.
+before the first byte. The parameters, the responder and the catalogue envelope are shared/figures.py's, the
+registry's too.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import Request, Response
 
 from services.planning.deps import RegistryDep
 from services.planning.figures.schemas import (
-    FIRST_YEAR,
-    NDJSON,
     FigureCatalogue,
-    FigureQuery,
     HelpingUnitFigureRow,
     SubjectType,
     TownshipFigureRow,
     VillageFigureRow,
-    wants_ndjson,
 )
 from services.planning.figures.service import FigureService, catalogue
 from shared.auth import PrincipalDep
-from shared.context import Context, context_for
-from shared.pagination import MAX_CURSOR_LENGTH, Page
+from shared.figures import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    FigureContextDep,
+    FigureQuery,
+    LimitQuery,
+    RegionQuery,
+    YearQuery,
+    answer,
+    figure_responses,
+)
+from shared.pagination import Page
 from shared.routing import APIRouter
 
 __all__ = ["TAGS", "router"]
@@ -46,64 +51,10 @@ TAGS = {
 
 router = APIRouter(tags=list(TAGS))
 
-
-async def _figure_context(request: Request, principal: PrincipalDep) -> AsyncIterator[Context]:
-    """A read context (autocommit session) that lives until the answer has been sent: NDJSON streams from it."""
-    async with request.app.state.read_sessions() as session:
-        yield context_for(request, session, principal)
-
-
-#: The request's read context, open while a streamed answer is sent (default dependency scope: the request).
-FigureContextDep = Annotated[Context, Depends(_figure_context)]
-
-RegionQuery = Annotated[
-    str,
-    Query(
-        pattern=r"^[0-9]{12}$",
-        description="The region (12-digit division code): its subjects are the rows",
-        examples=["451025000000"],
-    ),
-]
-YearQuery = Annotated[
-    int, Query(ge=FIRST_YEAR, le=2100, description=f"The assessment year, {FIRST_YEAR} to this year")
-]
-CursorQuery = Annotated[
-    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="The `next_cursor` of the page before")
-]
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page (JSON; NDJSON sends every row)")]
-
-_DEFAULT_LIMIT = 200
-
-
-def _responses(row: type[Any]) -> dict[int | str, dict[str, Any]]:
-    return {
-        200: {
-            "description": "A page of rows (JSON), or with `Accept: application/x-ndjson` every row after the "
-            "cursor, one JSON row per line (streamed)",
-            "content": {NDJSON: {"schema": {"$ref": f"#/components/schemas/{row.__name__}"}}},
-        },
-        400: {"description": "A malformed cursor (`cursor_invalid`) or an unknown query parameter"},
-        403: {"description": "Only services, the province and county or township officers read figures"},
-        404: {"description": "The region does not exist or lies outside your region (answered alike)"},
-        422: {
-            "description": "Invalid parameter: the year before 2013 or in the future (`value_out_of_range`), a "
-            "malformed region code or limit"
-        },
-        503: {
-            "description": "The registry did not answer (`registry_unavailable`) when the region was checked"
-        },
-    }
-
-
-async def _answer(
-    ctx: Context, registry: RegistryDep, request: Request, subject: SubjectType, query: FigureQuery
-) -> Response:
-    service = FigureService(ctx, registry)
-    if wants_ndjson(request.headers.get("accept")):
-        return StreamingResponse(
-            await service.ndjson(subject, query), media_type=NDJSON, headers={"Cache-Control": "no-store"}
-        )
-    return Response(await service.page_json(subject, query), media_type="application/json")
+#: Planning checks the region with the registry: its answers add the registry's 503.
+_REGISTRY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The registry did not answer (`registry_unavailable`) when the region was checked"}
+}
 
 
 @router.get(
@@ -120,7 +71,7 @@ async def get_planning_figure_catalogue(principal: PrincipalDep) -> FigureCatalo
 @router.get(
     "/figures/village",
     response_model=Page[VillageFigureRow],
-    responses=_responses(VillageFigureRow),
+    responses=figure_responses(VillageFigureRow, _REGISTRY),
     summary="Figures of the villages under a region for a year (keyset pages or NDJSON)",
 )
 async def list_planning_village_figures(
@@ -130,20 +81,20 @@ async def list_planning_village_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per village under the region that planning holds something of for the year, by code: roads,
     water, power and broadband, biogas, the clinic, collective income, cooperatives from the year's actuals and
     profile; funds disbursed and projects accepted (`GET /figures/catalogue` defines each)."""
-    return await _answer(
-        ctx, registry, request, SubjectType.village, FigureQuery(region, year, cursor, limit)
+    return await answer(
+        request, FigureService(ctx, registry), SubjectType.village, FigureQuery(region, year, cursor, limit)
     )
 
 
 @router.get(
     "/figures/township",
     response_model=Page[TownshipFigureRow],
-    responses=_responses(TownshipFigureRow),
+    responses=figure_responses(TownshipFigureRow, _REGISTRY),
     summary="Figures of the townships under a region for a year (keyset pages or NDJSON)",
 )
 async def list_planning_township_figures(
@@ -153,19 +104,19 @@ async def list_planning_township_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per township under the region with such a village, by code: funds raised and disbursed,
     projects accepted and the progress of its villages' plan targets."""
-    return await _answer(
-        ctx, registry, request, SubjectType.township, FigureQuery(region, year, cursor, limit)
+    return await answer(
+        request, FigureService(ctx, registry), SubjectType.township, FigureQuery(region, year, cursor, limit)
     )
 
 
 @router.get(
     "/figures/helping_unit",
     response_model=Page[HelpingUnitFigureRow],
-    responses=_responses(HelpingUnitFigureRow),
+    responses=figure_responses(HelpingUnitFigureRow, _REGISTRY),
     summary="Figures of the helping units funding projects in a region during a year (keyset pages or NDJSON)",
 )
 async def list_planning_helping_unit_figures(
@@ -175,11 +126,14 @@ async def list_planning_helping_unit_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per helping unit — the funder named on `helping_unit_fund` lines — with a line of the year or a
     receipt dated in it in the region, by key: funds raised, pledges delivered, funds disbursed, projects
     accepted and the progress of the plans of the villages it funds."""
-    return await _answer(
-        ctx, registry, request, SubjectType.helping_unit, FigureQuery(region, year, cursor, limit)
+    return await answer(
+        request,
+        FigureService(ctx, registry),
+        SubjectType.helping_unit,
+        FigureQuery(region, year, cursor, limit),
     )

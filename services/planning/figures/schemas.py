@@ -17,7 +17,6 @@ Each field's description is the figure's definition from the domain, so the Open
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -25,22 +24,24 @@ from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from services.planning.figures.domain import (
     AS_OF,
-    FIRST_YEAR,
-    NDJSON,
     FigureCode,
     FigureUnit,
     FigureWire,
     SubjectType,
     figure,
-    wants_ndjson,
+)
+from shared.figures import (
+    FigureCatalogueBase,
+    FigurePublicBase,
+    FigureQuery,
+    FigureSubjectCatalogueBase,
+    UnsupportedPublicBase,
 )
 from shared.pagination import Page
 from shared.schemas import Int64, Percent, ResponseModel
 
 __all__ = [
     "FIGURE_ROWS",
-    "FIRST_YEAR",
-    "NDJSON",
     "FigureCatalogue",
     "FigurePublic",
     "FigureQuery",
@@ -55,7 +56,6 @@ __all__ = [
     "UnsupportedPublic",
     "VillageFigureRow",
     "VillageFigures",
-    "wants_ndjson",
 ]
 
 #: A percent that may exceed 100 (and 9999.99): a decimal string with two places, never negative.
@@ -166,50 +166,20 @@ FIGURE_ROWS: dict[SubjectType, type[_Row]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FigureQuery:
-    """What a figures request asks: the region, the year, where to continue and how many rows (None: all)."""
-
-    region: str
-    year: int
-    cursor: str | None = None
-    limit: int | None = None
-
-
-# -- the catalogue ----------------------------------------------------------------------------------------------
-class FigurePublic(ResponseModel):
+# -- the catalogue (the envelope is shared/figures.py's, with planning's enums) ----------------------------------
+class FigurePublic(FigurePublicBase[FigureCode, FigureUnit, FigureWire]):
     """A figure planning serves for a subject type."""
 
-    code: FigureCode
-    zh_cn: str = Field(description="The zh-CN label", examples=["资金拨付率"])
-    en: str
-    unit: FigureUnit
-    wire: FigureWire = Field(description="How the value is written: integer, decimal string or boolean")
-    signed: bool = Field(description="A percent that may exceed 100 (its definition says when)")
-    definition: str
 
-
-class UnsupportedPublic(ResponseModel):
+class UnsupportedPublic(UnsupportedPublicBase[FigureCode]):
     """A planning-sourced metric planning does not serve for a subject type, and why."""
 
-    code: FigureCode
-    zh_cn: str
-    en: str
-    reason: str
 
-
-class FigureSubjectCatalogue(ResponseModel):
+class FigureSubjectCatalogue(FigureSubjectCatalogueBase[SubjectType, FigurePublic, UnsupportedPublic]):
     """The figures of one subject type: served, and unsupported with the reason."""
 
-    subject_type: SubjectType
-    zh_cn: str
-    path: str = Field(description="The route serving the rows", examples=["/figures/village"])
-    figures: list[FigurePublic]
-    unsupported: list[UnsupportedPublic]
 
-
-class FigureCatalogue(ResponseModel):
+class FigureCatalogue(FigureCatalogueBase[FigureSubjectCatalogue]):
     """Which figures each subject type serves (GET /figures/{subject_type}), with their definitions."""
 
     as_of: str = Field(default=AS_OF, description="The rule that bounds every figure to its year")
-    subjects: list[FigureSubjectCatalogue]

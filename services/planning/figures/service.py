@@ -9,57 +9,23 @@ registry does not answer).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from services.planning.figures import domain
 from services.planning.figures.domain import Period, SubjectType
-from services.planning.figures.repository import FigurePage, FigureRepository
-from services.planning.figures.schemas import (
-    FigureCatalogue,
-    FigurePublic,
-    FigureQuery,
-    FigureSubjectCatalogue,
-    UnsupportedPublic,
-)
+from services.planning.figures.repository import FigureRepository
+from services.planning.figures.schemas import FigureCatalogue, FigureQuery
 from services.planning.registry import RegistryGateway
 from shared.context import Context
+from shared.figures import FigurePage, build_catalogue, ndjson_chunks, page_json
 from shared.problems import NotFound
 
-__all__ = ["NDJSON_CHUNK_BYTES", "FigureService", "catalogue"]
-
-#: Streamed NDJSON leaves in chunks of about this size (one line per row).
-NDJSON_CHUNK_BYTES = 64 * 1024
+__all__ = ["FigureService", "catalogue"]
 
 
 def catalogue() -> FigureCatalogue:
     """What each subject type serves, with the definitions, and what it does not, with why."""
-    return FigureCatalogue(
-        subjects=[
-            FigureSubjectCatalogue(
-                subject_type=subject,
-                zh_cn=subject.label,
-                path=f"/figures/{subject.value}",
-                figures=[
-                    FigurePublic(
-                        code=f.code,
-                        zh_cn=f.code.label,
-                        en=f.code.english,
-                        unit=f.unit,
-                        wire=f.wire,
-                        signed=f.signed,
-                        definition=f.definition,
-                    )
-                    for f in domain.served(subject)
-                ],
-                unsupported=[
-                    UnsupportedPublic(code=u.code, zh_cn=u.code.label, en=u.code.english, reason=u.reason)
-                    for u in domain.unsupported(subject)
-                ],
-            )
-            for subject in SubjectType
-        ]
-    )
+    return build_catalogue(FigureCatalogue, SubjectType, domain.served, domain.unsupported)
 
 
 class FigureService:
@@ -88,25 +54,10 @@ class FigureService:
 
     async def page_json(self, subject: SubjectType, query: FigureQuery) -> bytes:
         """The page as the JSON of `Page[<row>]` (`items`, `next_cursor`), serialised once."""
-        page = await self.page(subject, query)
-        items = b",".join(row.model_dump_json().encode() for row in page.items)
-        return b'{"items":[' + items + b'],"next_cursor":' + json.dumps(page.next_cursor).encode() + b"}"
+        return page_json(await self.page(subject, query))
 
     async def ndjson(self, subject: SubjectType, query: FigureQuery) -> AsyncIterator[bytes]:
         """Every row of `subject` under the region (after the cursor), as NDJSON chunks; the checks run now,
         the rows are read while the answer is sent."""
         when = await self._period(query)
-        rows = self.repo.stream(subject, query, when)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            buffer = bytearray()
-            async for row in rows:
-                buffer += row.model_dump_json().encode()
-                buffer += b"\n"
-                if len(buffer) >= NDJSON_CHUNK_BYTES:
-                    yield bytes(buffer)
-                    buffer.clear()
-            if buffer:
-                yield bytes(buffer)
-
-        return chunks()
+        return ndjson_chunks(self.repo.stream(subject, query, when))

@@ -34,6 +34,7 @@ from shared.labels import LabelledEnum, code_list
 from shared.roles import RegionLevel, Role, level_of
 
 __all__ = [
+    "ALLOCATION_READERS",
     "APPROVED_STATUSES",
     "LINE_EDITORS",
     "MAX_LINES_PER_PROJECT",
@@ -64,6 +65,7 @@ __all__ = [
     "effective_matrix",
     "fen",
     "funding_totals",
+    "reads_county",
     "receipt",
     "release",
     "require_positive",
@@ -140,6 +142,10 @@ LINE_EDITORS: frozenset[Role] = frozenset({Role.village_officer, Role.township_o
 MONEY_READERS: frozenset[Role] = frozenset(
     {Role.county_admin, Role.township_officer, Role.village_officer, Role.province_system, Role.service}
 )
+#: Who reads a county's allocations (资金下达), read-only: the money readers, in the whole county — its townships'
+#: and villages' officers too (`reads_county`), not only the county's own staff: the money that reaches them is
+#: public under 两公开 (DOMAIN.md §5.8). Cadres still read no books; writes stay `MONEY_KEEPERS`'.
+ALLOCATION_READERS: frozenset[Role] = MONEY_READERS
 
 #: Project statuses at and after county approval (projects/domain.py's chain: implementing, then the acceptance
 #: decided): the split is frozen, money flows.
@@ -193,6 +199,12 @@ def require_role(role: Role, allowed: frozenset[Role], what: str) -> None:
     """403 for a role that may not take this decision (the region is checked after: out of scope is 404)."""
     if role not in allowed:
         raise RoleMayNot(role, what)
+
+
+def reads_county(caller_region: str, county_code: str) -> bool:
+    """Whether a caller bound to `caller_region` reads the county's allocations: the county and every region
+    under it (its townships and villages), or a region above it (`covers`, checked beside this)."""
+    return county_of(caller_region) == county_code
 
 
 def check_county(code: str) -> None:

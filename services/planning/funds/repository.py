@@ -113,6 +113,12 @@ class FundsRepository:
     def _project_scope(self) -> Any:
         return scope_filter(self.principal, col(Project.village_code))
 
+    def _allocation_scope(self) -> Any:
+        """A county's allocations are read in the county: the caller's scope, or the county the caller's region
+        lies in (its townships' and villages' officers; domain.reads_county). Writes never read through this."""
+        county = col(Allocation.county_code)
+        return sa.or_(scope_filter(self.principal, county), county == domain.county_of(self.principal.region))
+
     # -- projects (read for the money rules; the projects feature owns them) ------------------------------------
     async def project(self, project_id: uuid.UUID, *, lock: bool = False) -> domain.ProjectFacts | None:
         """The project in scope; locked (`FOR UPDATE`) to serialise a change of its split with its approval."""
@@ -154,7 +160,7 @@ class FundsRepository:
     async def allocation(self, allocation_id: uuid.UUID) -> StoredAllocation | None:
         """The allocation in scope, with its pending commitments."""
         query = select(Allocation, self._pending()).where(
-            col(Allocation.id) == allocation_id, scope_filter(self.principal, col(Allocation.county_code))
+            col(Allocation.id) == allocation_id, self._allocation_scope()
         )
         found = (await self.session.exec(query.execution_options(populate_existing=True))).first()
         return StoredAllocation(found[0], int(found[1])) if found is not None else None
@@ -177,8 +183,7 @@ class FundsRepository:
     ) -> list[StoredAllocation]:
         """A county's allocations by (year, id), after the keyset `after`."""
         query = select(Allocation, self._pending()).where(
-            col(Allocation.county_code) == county_code,
-            scope_filter(self.principal, col(Allocation.county_code)),
+            col(Allocation.county_code) == county_code, self._allocation_scope()
         )
         if year is not None:
             query = query.where(col(Allocation.year) == year)

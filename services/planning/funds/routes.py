@@ -114,7 +114,8 @@ async def list_allocations(
     limit: Limit = 100,
 ) -> AllocationPage:
     """The county's allocations by year, optionally of one year or source: amount, drawn, remaining and what
-    lines of projects not yet approved would draw."""
+    lines of projects not yet approved would draw. Read in the whole county, read-only: its county staff, its
+    townships' and villages' officers (the money that reaches them is public, 两公开), and the province."""
     return await AllocationService(ctx).page(code, year=year, source=source, cursor=cursor, limit=limit)
 
 
@@ -125,7 +126,8 @@ async def list_allocations(
     summary="One allocation: amount, drawn, remaining",
 )
 async def get_allocation(allocation_id: Id, ctx: ReadContextDep) -> AllocationPublic:
-    """One allocation of your county: its amount, what approved projects drew, what remains."""
+    """One allocation of your county (county, township and village officers alike): its amount, what approved
+    projects drew, what remains."""
     return await AllocationService(ctx).get(allocation_id)
 
 

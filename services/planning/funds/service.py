@@ -181,6 +181,13 @@ class _Feature:
         if not self.principal.covers(code):
             raise NotFound(f"county {code} not found")
 
+    def _readable_county(self, code: str) -> None:
+        """A county whose reference data and allocations the caller reads: its own officers (the county, its
+        townships and villages) and above; 404 elsewhere, exactly like a county that does not exist."""
+        domain.check_county(code)
+        if not (self.principal.covers(code) or domain.reads_county(self.principal.region, code)):
+            raise NotFound(f"county {code} not found")
+
     async def _project(self, project_id: uuid.UUID, *, lock: bool = False) -> domain.ProjectFacts:
         project = await self.repo.project(project_id, lock=lock)
         if project is None:
@@ -339,8 +346,9 @@ class AllocationService(_Feature):
         cursor: str | None,
         limit: int,
     ) -> AllocationPage:
-        self._read()
-        self._county(county_code)
+        """The county's allocations, read in the whole county (its townships and villages too: 两公开)."""
+        domain.require_role(self.principal.role, domain.ALLOCATION_READERS, "read the county's allocations")
+        self._readable_county(county_code)
         after = _cursor_values(cursor, _ALLOCATIONS, (int, uuid.UUID))
         rows = await self.repo.allocations(
             county_code,
@@ -358,7 +366,8 @@ class AllocationService(_Feature):
         )
 
     async def get(self, allocation_id: uuid.UUID) -> AllocationPublic:
-        self._read()
+        """One allocation, read in the whole county like the list."""
+        domain.require_role(self.principal.role, domain.ALLOCATION_READERS, "read the county's allocations")
         stored = await self.repo.allocation(allocation_id)
         if stored is None:
             raise NotFound(f"allocation {allocation_id} not found")
@@ -507,12 +516,6 @@ class LineService(_Feature):
 
 # -- the earmark matrix -------------------------------------------------------------------------------------------
 class EarmarkService(_Feature):
-    def _readable_county(self, code: str) -> None:
-        """A county's matrix is read by its own officers (the county, its townships and villages) and above."""
-        domain.check_county(code)
-        if not (self.principal.covers(code) or self.principal.region.startswith(code[:6])):
-            raise NotFound(f"county {code} not found")
-
     async def matrix(self, county_code: str) -> EarmarkMatrix:
         """The shipped default matrix with the county's overrides (专款专用)."""
         self._read()

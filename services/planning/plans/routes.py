@@ -67,6 +67,13 @@ _STEP: dict[int | str, dict[str, Any]] = {
 _REGISTRY: dict[int | str, dict[str, Any]] = {
     503: {"description": "The registry did not answer (`registry_unavailable`); nothing changed"}
 }
+#: The registry's figures of a year are as of its 31 December: it has them from 2013 to this year only.
+_REGISTRY_YEAR: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "A year the registry has no figures of (`registry_year_out_of_range`: before 2013 or "
+        "in the future), or an invalid parameter"
+    }
+}
 
 
 def _tagged(response: Response, plan: PlanPublic) -> PlanPublic:
@@ -309,14 +316,14 @@ async def get_plan_actuals(plan_id: PlanId, year: YearPath, ctx: ContextDep) -> 
 @router.get(
     "/villages/{code}/exit-checklist/{year}",
     response_model=ExitChecklistPublic,
-    responses={**_READ, **_REGISTRY},
+    responses={**_READ, **_REGISTRY, **_REGISTRY_YEAR},
     summary="The village exit checklist of a year (一低七有): each item met, not met or unknown",
 )
 async def get_exit_checklist(
     code: VillagePath, year: YearPath, ctx: ContextDep, registry: RegistryDep
 ) -> ExitChecklistPublic:
     """The village exit checklist "one low, seven haves" (一低七有, DOMAIN.md §5.4) for a year: the poverty
-    incidence (the registry's) against the region's `village_exit_incidence_max_percent`, the collective income
+    incidence (the registry's, as of 31 December of the year) against the region's `village_exit_incidence_max_percent`, the collective income
     against `village_exit_collective_income_min_yuan`, and road, safe water, electricity, clinic, culture room and
     broadband from the year's actuals; each item with its figure and threshold; met only when every item is."""
     return await PlanService(ctx, registry).exit_checklist(code, year)

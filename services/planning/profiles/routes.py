@@ -51,6 +51,10 @@ _WRITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Your role may not write profiles"},
     404: {"description": "Village missing (in the registry too) or outside your region"},
     412: {"description": "Stale If-Match (or If-Match for a profile that does not exist)"},
+    422: {
+        "description": "Invalid figures, or a year the registry has no figures of "
+        "(`registry_year_out_of_range`: before 2013 or in the future)"
+    },
     428: {"description": "If-Match missing for a profile that exists"},
     503: {"description": "The registry did not answer (`registry_unavailable`); nothing changed"},
 }
@@ -73,8 +77,8 @@ async def put_village_profile(
     response: Response,
 ) -> ProfilePublic:
     """Write a village's declared figures for a year (村情: households, population, land, forest, infrastructure,
-    collective income, coverage …). The registry's poor households and people, population and incidence for the
-    year are fetched and stored beside them; figures that disagree are stored and flagged (`flags`), never
+    collective income, coverage …). The registry's poor households and people, population and incidence of the
+    year — as of its 31 December (a household that exited later still counts) — are fetched and stored beside them; figures that disagree are stored and flagged (`flags`), never
     refused. The first version is created (201, `Location`) without If-Match; later ones need it."""
     profile, created = await ProfileService(ctx, registry).put(code, year, version, payload)
     response.headers["ETag"] = etag(profile.version)

@@ -18,6 +18,7 @@ sentences, and `GET /figures/catalogue` serves them.
 | the household exit test §6.5-A (the registry's own exit test) | §6.5-A; invariant 22 | `household_exit` figures |
 | the township updates its data by end-January and closes June / December rounds | §2.16, §2.17; invariant 20 | `deadline_jan_update_met`, `monitoring_rounds_closed` |
 | a resident work team stays at least one year | §3.1 P7 | `resident_team_stable`, `MIN_TERM` |
+| the year's exit target is the one decomposed to the subject (年度减贫任务), not a scale-control quota | invariant 25 | `exit_quota_people` |
 | a figure the registry cannot know is not made up: it is absent and listed as unsupported, with why | issue #12 | `UNSUPPORTED` |
 
 Who reads them (issue #12): a service (the assessment's service token), the province client, county
@@ -50,7 +51,6 @@ __all__ = [
     "IN_SCHOOL",
     "JUNIOR_MIDDLE_AGES",
     "MIN_TERM",
-    "NDJSON",
     "PENSION_MIN_AGE",
     "POOR_STATUSES",
     "SOCIAL_ASSISTANCE_ATTRIBUTES",
@@ -70,13 +70,10 @@ __all__ = [
     "require_reader",
     "served",
     "unsupported",
-    "wants_ndjson",
 ]
 
 #: The first year the registry assesses: precision poverty alleviation and its national line (2736 yuan, 2013).
 FIRST_YEAR = 2013
-#: The media type of a streamed answer: one JSON row per line.
-NDJSON = "application/x-ndjson"
 
 #: Who reads figures: services (the assessment), the province client, county administrators and township
 #: officers — the county's own officers — each within their region (issue #12).
@@ -284,6 +281,10 @@ CATALOGUE: tuple[Figure, ...] = (
     Figure(_C.exited_people, _U.people, _W.integer, _PLACES,
            "the sum of household size of the subject's households whose exit was county-reviewed (approved: status "
            "exit_county_reviewed) between 1 Jan Y and the end of D (invariant 19)."),
+    Figure(_C.exit_quota_people, _U.people, _W.integer, _PLACES,
+           "The people of the subject's exit target of Y (年度减贫任务, PUT /regions/{code}/exit-targets/{Y}: "
+           "decomposed county → township → village, invariant 25) as set now — a target, not the scale-control "
+           "quota (规模控制) of identification; null when no target of Y is set (never a made-up 0)."),
     Figure(_C.exit_plan_achievement, _U.percent, _W.decimal, _TOWNSHIP | _HELPERS,
            "The sum of household size of the subject's households (cadre, unit: its paired households) whose exit "
            "was county-reviewed between 1 Jan Y and the end of D x 100 / the sum of household size of those whose "
@@ -411,9 +412,6 @@ CATALOGUE: tuple[Figure, ...] = (
 )  # fmt: skip
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported(_C.exit_quota_people, _PLACES,
-                "The registry's quotas are scale-control quotas (规模控制, §2.10: how many people may be "
-                "identified), not the year's exit target (年度减贫计划); it records no exit target to serve."),
     Unsupported(_C.industry_coverage, _PLACES,
                 "The registry records no household industry (稳定产业): only the main income source and "
                 "cooperative memberships."),
@@ -544,26 +542,3 @@ def identification_line_default(year: int) -> int | None:
     """The catalogue default of the identification line for `year` (yuan), the last fallback of every line."""
     value = default_for("identification_income_line_yuan", year)
     return None if value is None else int(value)
-
-
-def _quality(params: list[str]) -> float:
-    for param in params:
-        if param.startswith("q="):
-            try:
-                return float(param[2:])
-            except ValueError:
-                return 0.0
-    return 1.0
-
-
-def wants_ndjson(accept: str | None) -> bool:
-    """The caller asks for NDJSON: `Accept` names application/x-ndjson (or application/ndjson) with a quality
-    above 0 and at least that of application/json; anything else is answered as JSON pages."""
-    ndjson = json = 0.0
-    for item in (accept or "").split(","):
-        media, *params = (p.strip().lower() for p in item.split(";"))
-        if media in (NDJSON, "application/ndjson"):
-            ndjson = max(ndjson, _quality(params))
-        elif media == "application/json":
-            json = max(json, _quality(params))
-    return ndjson > 0 and ndjson >= json

@@ -45,6 +45,7 @@ from services.registry.models import Region
 from services.registry.scope import PAIRING_ACTIVE_SQL
 from shared.context import Context
 from shared.db import raw_connection, scope_filter
+from shared.figures import FigurePage
 from shared.pagination import decode_cursor, encode_cursor
 from shared.roles import RegionLevel, scope_prefix
 
@@ -224,6 +225,7 @@ hf AS (
 ah AS (
   SELECT subject,
     sum(household_size) FILTER (WHERE exited) AS exited_people,
+    count(*) FILTER (WHERE poor) AS poor_households,
     sum(household_size) FILTER (WHERE poor) AS poor_people,
     sum(household_size) FILTER (WHERE returned) AS returnees,
     sum(household_size) FILTER (WHERE returned_prev) AS returnees_prev,
@@ -284,7 +286,11 @@ mr AS (
   GROUP BY township_code
 )
 SELECT s.code AS id, s.name, s.parent_code, s.parent_name,
+  coalesce(ah.poor_households, 0)::bigint AS poor_households,
+  coalesce(ah.poor_people, 0)::bigint AS poor_people,
+  pop.population::bigint AS population,
   coalesce(ah.exited_people, 0)::bigint AS exited_people,
+  et.people::bigint AS exit_quota_people,
   CASE WHEN pop.population > 0
        THEN round(coalesce(ah.poor_people, 0) * 100.0 / pop.population, 2) END AS poverty_incidence,
   coalesce(ah.returnees, 0)::bigint AS returnees,
@@ -311,6 +317,7 @@ LEFT JOIN am ON am.subject = s.code
 LEFT JOIN ap ON ap.subject = s.code
 LEFT JOIN mr ON mr.township_code = {_PLACE_TOWNSHIP[subject]}
 LEFT JOIN registry_region_population rp ON rp.region_code = s.code AND rp.year = :year
+LEFT JOIN registry_exit_target et ON et.region_code = s.code AND et.year = :year
 CROSS JOIN LATERAL (SELECT {_PLACE_POPULATION[subject]} AS population) pop
 ORDER BY s.code
 """  # noqa: S608 - built from the domain's constants, never from a request
@@ -646,16 +653,6 @@ async def fetch_figures(
     async with conn.transaction(readonly=True):
         await conn.execute(_SETTINGS)
         return list(await conn.fetch(figures_sql(subject), *args))
-
-
-class FigurePage:
-    """One page of rows and the cursor continuing it (None on the last page)."""
-
-    __slots__ = ("items", "next_cursor")
-
-    def __init__(self, items: list[Any], next_cursor: str | None) -> None:
-        self.items = items
-        self.next_cursor = next_cursor
 
 
 def _cursor_kind(subject: SubjectType) -> str:

@@ -4,34 +4,37 @@ One route per subject type (village, township, cadre, helping_unit, household_ex
 keyset pages as JSON (`items`, `next_cursor`), or with `Accept: application/x-ndjson` every row streamed in one
 go, one JSON row per line (the assessment pulls a whole county). A streamed answer is read from a server-side
 cursor after the handler returned, so its session is the request's (`FigureContextDep`, closed once the answer is
-sent); every check (role, year, region) runs before the first byte.
+sent); every check (role, year, region) runs before the first byte. The parameters, the responder and the
+catalogue envelope are shared/figures.py's (planning's `/figures/…` use them too).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
-
-from fastapi import Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import Request, Response
 
 from services.registry.figures.schemas import (
-    FIRST_YEAR,
-    NDJSON,
     CadreFigureRow,
     FigureCatalogue,
-    FigureQuery,
     HelpingUnitFigureRow,
     HouseholdExitFigureRow,
     SubjectType,
     TownshipFigureRow,
     VillageFigureRow,
-    wants_ndjson,
 )
 from services.registry.figures.service import FigureService, catalogue
 from shared.auth import PrincipalDep
-from shared.context import Context, context_for
-from shared.pagination import MAX_CURSOR_LENGTH, Page
+from shared.figures import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    FigureContextDep,
+    FigureQuery,
+    LimitQuery,
+    RegionQuery,
+    YearQuery,
+    answer,
+    figure_responses,
+)
+from shared.pagination import Page
 from shared.routing import APIRouter
 
 __all__ = ["TAGS", "router"]
@@ -45,60 +48,6 @@ TAGS = {
 }
 
 router = APIRouter(tags=list(TAGS))
-
-
-async def _figure_context(request: Request, principal: PrincipalDep) -> AsyncIterator[Context]:
-    """A read context (autocommit session) that lives until the answer has been sent: NDJSON streams from it."""
-    async with request.app.state.read_sessions() as session:
-        yield context_for(request, session, principal)
-
-
-#: The request's read context, open while a streamed answer is sent (default dependency scope: the request).
-FigureContextDep = Annotated[Context, Depends(_figure_context)]
-
-RegionQuery = Annotated[
-    str,
-    Query(
-        pattern=r"^[0-9]{12}$",
-        description="The region (12-digit division code): its subjects are the rows",
-        examples=["451025000000"],
-    ),
-]
-YearQuery = Annotated[
-    int, Query(ge=FIRST_YEAR, le=2100, description=f"The assessment year, {FIRST_YEAR} to this year")
-]
-CursorQuery = Annotated[
-    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="The `next_cursor` of the page before")
-]
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page (JSON; NDJSON sends every row)")]
-
-_DEFAULT_LIMIT = 200
-
-
-def _responses(row: type[Any]) -> dict[int | str, dict[str, Any]]:
-    return {
-        200: {
-            "description": "A page of rows (JSON), or with `Accept: application/x-ndjson` every row after the "
-            "cursor, one JSON row per line (streamed)",
-            "content": {NDJSON: {"schema": {"$ref": f"#/components/schemas/{row.__name__}"}}},
-        },
-        400: {"description": "A malformed cursor (`cursor_invalid`) or an unknown query parameter"},
-        403: {"description": "Only services, the province and county or township officers read figures"},
-        404: {"description": "The region does not exist or lies outside your region (answered alike)"},
-        422: {
-            "description": "Invalid parameter: the year before 2013 or in the future (`value_out_of_range`), a "
-            "malformed region code or limit"
-        },
-    }
-
-
-async def _answer(ctx: Context, request: Request, subject: SubjectType, query: FigureQuery) -> Response:
-    service = FigureService(ctx)
-    if wants_ndjson(request.headers.get("accept")):
-        return StreamingResponse(
-            await service.ndjson(subject, query), media_type=NDJSON, headers={"Cache-Control": "no-store"}
-        )
-    return Response(await service.page_json(subject, query), media_type="application/json")
 
 
 @router.get(
@@ -115,7 +64,7 @@ async def get_figure_catalogue(principal: PrincipalDep) -> FigureCatalogue:
 @router.get(
     "/figures/village",
     response_model=Page[VillageFigureRow],
-    responses=_responses(VillageFigureRow),
+    responses=figure_responses(VillageFigureRow),
     summary="Figures of the villages under a region for a year (keyset pages or NDJSON)",
 )
 async def list_village_figures(
@@ -124,17 +73,19 @@ async def list_village_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per administrative village under the region, by code: exits, incidence, returnees, income,
     coverage, pairing, measures, monitoring and deadlines of the year (`GET /figures/catalogue` defines each)."""
-    return await _answer(ctx, request, SubjectType.village, FigureQuery(region, year, cursor, limit))
+    return await answer(
+        request, FigureService(ctx), SubjectType.village, FigureQuery(region, year, cursor, limit)
+    )
 
 
 @router.get(
     "/figures/township",
     response_model=Page[TownshipFigureRow],
-    responses=_responses(TownshipFigureRow),
+    responses=figure_responses(TownshipFigureRow),
     summary="Figures of the townships under a region for a year (keyset pages or NDJSON)",
 )
 async def list_township_figures(
@@ -143,17 +94,19 @@ async def list_township_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per township under the region, by code: a village's figures over the township's households, and
     the exit plan achieved."""
-    return await _answer(ctx, request, SubjectType.township, FigureQuery(region, year, cursor, limit))
+    return await answer(
+        request, FigureService(ctx), SubjectType.township, FigureQuery(region, year, cursor, limit)
+    )
 
 
 @router.get(
     "/figures/cadre",
     response_model=Page[CadreFigureRow],
-    responses=_responses(CadreFigureRow),
+    responses=figure_responses(CadreFigureRow),
     summary="Figures of the cadres paired in a region during a year (keyset pages or NDJSON)",
 )
 async def list_cadre_figures(
@@ -162,17 +115,19 @@ async def list_cadre_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per cadre with a pairing of a household of the region in force during the year, by id: visits,
     signed cards, plans, measures, income against plan, exits per plan — over their pairings in the region."""
-    return await _answer(ctx, request, SubjectType.cadre, FigureQuery(region, year, cursor, limit))
+    return await answer(
+        request, FigureService(ctx), SubjectType.cadre, FigureQuery(region, year, cursor, limit)
+    )
 
 
 @router.get(
     "/figures/helping_unit",
     response_model=Page[HelpingUnitFigureRow],
-    responses=_responses(HelpingUnitFigureRow),
+    responses=figure_responses(HelpingUnitFigureRow),
     summary="Figures of the helping units working in a region during a year (keyset pages or NDJSON)",
 )
 async def list_helping_unit_figures(
@@ -181,17 +136,19 @@ async def list_helping_unit_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per helping unit with a pairing or a resident assignment in the region during the year, by id:
     its cadres' figures together, pairing coverage, resident team, first secretary, liaison."""
-    return await _answer(ctx, request, SubjectType.helping_unit, FigureQuery(region, year, cursor, limit))
+    return await answer(
+        request, FigureService(ctx), SubjectType.helping_unit, FigureQuery(region, year, cursor, limit)
+    )
 
 
 @router.get(
     "/figures/household_exit",
     response_model=Page[HouseholdExitFigureRow],
-    responses=_responses(HouseholdExitFigureRow),
+    responses=figure_responses(HouseholdExitFigureRow),
     summary="The exit test of the households of a region that applied to exit in a year (pages or NDJSON)",
 )
 async def list_household_exit_figures(
@@ -200,8 +157,10 @@ async def list_household_exit_figures(
     region: RegionQuery,
     year: YearQuery,
     cursor: CursorQuery = None,
-    limit: LimitQuery = _DEFAULT_LIMIT,
+    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Response:
     """One row per household of the region whose exit was proposed in the year, by id: the items of the exit
     test (§6.5-A) from the record and the exit survey, and whether the procedure was completed."""
-    return await _answer(ctx, request, SubjectType.household_exit, FigureQuery(region, year, cursor, limit))
+    return await answer(
+        request, FigureService(ctx), SubjectType.household_exit, FigureQuery(region, year, cursor, limit)
+    )

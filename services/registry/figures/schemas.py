@@ -14,7 +14,6 @@ as `GET /figures/catalogue`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -22,22 +21,24 @@ from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from services.registry.figures.domain import (
     AS_OF,
-    FIRST_YEAR,
-    NDJSON,
     FigureCode,
     FigureUnit,
     FigureWire,
     SubjectType,
     figure,
-    wants_ndjson,
+)
+from shared.figures import (
+    FigureCatalogueBase,
+    FigurePublicBase,
+    FigureQuery,
+    FigureSubjectCatalogueBase,
+    UnsupportedPublicBase,
 )
 from shared.pagination import Page
 from shared.schemas import Int64, Percent, Quantity, ResponseModel
 
 __all__ = [
     "FIGURE_ROWS",
-    "FIRST_YEAR",
-    "NDJSON",
     "CadreFigureRow",
     "CadreFigures",
     "FigureCatalogue",
@@ -56,7 +57,6 @@ __all__ = [
     "UnsupportedPublic",
     "VillageFigureRow",
     "VillageFigures",
-    "wants_ndjson",
 ]
 
 #: A percent that may be negative (a growth rate) or exceed 100 (an achievement against a plan).
@@ -87,6 +87,7 @@ class VillageFigures(ResponseModel):
     """The figures of a village (行政村) for a year."""
 
     exited_people: Int64 | None = _f(FigureCode.exited_people)
+    exit_quota_people: Int64 | None = _f(FigureCode.exit_quota_people)
     poverty_incidence: Percent | None = _f(FigureCode.poverty_incidence)
     returnees: Int64 | None = _f(FigureCode.returnees)
     returnees_increase: Int64 | None = _f(FigureCode.returnees_increase)
@@ -163,7 +164,22 @@ class _Row(ResponseModel):
     parent_name: str | None
 
 
-class VillageFigureRow(_Row):
+class _PlaceRow(_Row):
+    """A village's or township's row: beside its figures, the year-end counts its poverty incidence rests on (as
+    of 31 December of Y, like every figure; planning's village profiles and exit checklist read them)."""
+
+    poor_households: Int64 = Field(
+        description="Households of the subject poor (registered, the exit chain up to the county re-review "
+        "included, §2.15) at the end of Y: the status their last workflow event taken by then left"
+    )
+    poor_people: Int64 = Field(description="The sum of household size of those households")
+    population: Int64 | None = Field(
+        description="The region's recorded population of Y (a township without its own figure: the sum of its "
+        "villages' figures); null when none is recorded"
+    )
+
+
+class VillageFigureRow(_PlaceRow):
     """A village and its figures."""
 
     subject_type: Literal["village"] = "village"
@@ -171,7 +187,7 @@ class VillageFigureRow(_Row):
     figures: VillageFigures
 
 
-class TownshipFigureRow(_Row):
+class TownshipFigureRow(_PlaceRow):
     """A township and its figures."""
 
     subject_type: Literal["township"] = "township"
@@ -218,50 +234,20 @@ FIGURE_ROWS: dict[SubjectType, type[_Row]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FigureQuery:
-    """What a figures request asks: the region, the year, where to continue and how many rows (None: all)."""
-
-    region: str
-    year: int
-    cursor: str | None = None
-    limit: int | None = None
-
-
-# -- the catalogue ----------------------------------------------------------------------------------------------
-class FigurePublic(ResponseModel):
+# -- the catalogue (the envelope is shared/figures.py's, with the registry's enums) ------------------------------
+class FigurePublic(FigurePublicBase[FigureCode, FigureUnit, FigureWire]):
     """A figure the registry serves for a subject type."""
 
-    code: FigureCode
-    zh_cn: str = Field(description="The zh-CN label", examples=["本年脱贫人数"])
-    en: str
-    unit: FigureUnit
-    wire: FigureWire = Field(description="How the value is written: integer, decimal string or boolean")
-    signed: bool = Field(description="A percent that may be negative or exceed 100")
-    definition: str
 
-
-class UnsupportedPublic(ResponseModel):
+class UnsupportedPublic(UnsupportedPublicBase[FigureCode]):
     """A registry-sourced metric the registry does not serve for a subject type, and why."""
 
-    code: FigureCode
-    zh_cn: str
-    en: str
-    reason: str
 
-
-class FigureSubjectCatalogue(ResponseModel):
+class FigureSubjectCatalogue(FigureSubjectCatalogueBase[SubjectType, FigurePublic, UnsupportedPublic]):
     """The figures of one subject type: served, and unsupported with the reason."""
 
-    subject_type: SubjectType
-    zh_cn: str
-    path: str = Field(description="The route serving the rows", examples=["/figures/village"])
-    figures: list[FigurePublic]
-    unsupported: list[UnsupportedPublic]
 
-
-class FigureCatalogue(ResponseModel):
+class FigureCatalogue(FigureCatalogueBase[FigureSubjectCatalogue]):
     """Which figures each subject type serves (GET /figures/{subject_type}), with their definitions."""
 
     as_of: str = Field(default=AS_OF, description="The rule that bounds every figure to its year")
-    subjects: list[FigureSubjectCatalogue]
