@@ -27,7 +27,7 @@ from services.assessment.metrics.routes import TAGS as METRIC_TAGS
 from services.assessment.metrics.routes import router as metrics_router
 from services.assessment.models import idempotency_key
 from services.assessment.queue import RunQueue
-from services.assessment.registry import open_registry
+from services.assessment.registry import open_service_clients
 from services.assessment.runs.jobs import RunJobs
 from services.assessment.runs.routes import TAGS as RUN_TAGS
 from services.assessment.runs.routes import router as runs_router
@@ -60,13 +60,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def assessment_lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(
-                open_registry(
-                    app, settings, registry_transport=registry_transport, gateway_transport=gateway_transport
-                )
-            )
-            sources = await stack.enter_async_context(
-                open_sources(
+            clients = await stack.enter_async_context(
+                open_service_clients(
                     app,
                     settings,
                     registry_transport=registry_transport,
@@ -74,6 +69,7 @@ def create_app(
                     gateway_transport=gateway_transport,
                 )
             )
+            sources = await stack.enter_async_context(open_sources(app, settings, clients))
             jobs = RunJobs(
                 app.state.sessions,
                 sources,

@@ -1,14 +1,18 @@
-"""The registry as the assessment sees it: households, cadres and helping units, over HTTP, never by import.
+"""The assessment's one client module for the services it reads over HTTP, never by import: the registry
+(households, cadres and helping units) and planning, with one service-token provider for both.
 
-The assessment authenticates as itself (the `assessment-service` client: a service token for the registry's
-audience, from the gateway's client-credentials flow) and reads only what its rules need: the households of a
-region (an inspection's sampling frame, §6.3), households by id (where a finding's household lives), one cadre or
-helping unit (a finding's or a rectification's subject). A registry that does not answer (refused connection,
-timeout, 5xx) is a **503** problem `registry_unavailable` with `Retry-After`, never a hang or a 500: the request
-that needed it changes nothing. What the registry says is missing (404) is missing here too.
+The assessment authenticates as itself (the `assessment-service` client: a service token per audience, from the
+gateway's client-credentials flow, cached by one `ServiceTokenProvider`) and reads only what its rules need: the
+households of a region (an inspection's sampling frame, §6.3), households by id (where a finding's household
+lives), one cadre or helping unit (a finding's or a rectification's subject), which login a cadre is (a cadre
+reading their own result), and the figures of a run (sources.py pages `GET /figures/…` of both services over these
+clients). A registry that does not answer (refused connection, timeout, 5xx) is a **503** problem
+`registry_unavailable` with `Retry-After`, never a hang or a 500: the request that needed it changes nothing. What
+the registry says is missing (404) is missing here too.
 
-`open_registry(app, settings)` opens the client for the app's lifetime (`app.state.registry`); main.py's lifespan
-calls it. Modelled on `services/planning/registry.py`.
+`open_service_clients(app, settings)` opens the clients for the app's lifetime (`app.state.registry`, the
+`RegistryGateway`); main.py's lifespan calls it, then sources.py's `open_sources` with them. Modelled on
+`services/planning/registry.py`.
 """
 
 from __future__ import annotations
@@ -29,18 +33,22 @@ from shared.service_client import ServiceClient, ServiceTokenProvider
 __all__ = [
     "FRAME_PAGE",
     "LOOKUP_PAGE",
+    "PLANNING_AUDIENCE",
     "REGISTRY_AUDIENCE",
     "REGISTRY_TIMEOUT_SECONDS",
     "FrameHousehold",
     "HouseholdSummary",
     "RegistryGateway",
     "RegistryUnavailable",
+    "ServiceClients",
+    "SourceUnavailable",
     "UnitOrCadre",
-    "open_registry",
+    "open_service_clients",
 ]
 
-#: The registry's audience (tokens the assessment fetches for it carry only this one).
+#: The registry's and planning's audiences (a token the assessment fetches for one carries only that one).
 REGISTRY_AUDIENCE = "jingzhun-registry"
+PLANNING_AUDIENCE = "jingzhun-planning"
 #: How long the assessment waits for the registry before answering 503.
 REGISTRY_TIMEOUT_SECONDS = 5.0
 #: One `POST /households/lookup` names at most this many households (the registry's limit).
@@ -54,6 +62,15 @@ class RegistryUnavailable(AppError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"Retry-After": "5"}, code="registry_unavailable")
+
+
+class SourceUnavailable(AppError):
+    """503 `<service>_unavailable` with Retry-After: a request that needed another service found it down."""
+
+    status, slug, title = 503, "upstream-unavailable", "A service the assessment reads is unavailable"
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"}, code=f"{service}_unavailable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +100,14 @@ class UnitOrCadre:
 
 
 class RegistryGateway:
-    """Typed calls of the registry's API (the responses' shapes are the registry's documented models)."""
+    """Typed calls of the registry's API (the responses' shapes are the registry's documented models).
 
-    def __init__(self, client: ServiceClient) -> None:
+    `lookup_timeout` bounds `login_of` (a run's figure timeout, as the figure sources wait); every other call
+    waits the client's own timeout (`REGISTRY_TIMEOUT_SECONDS`)."""
+
+    def __init__(self, client: ServiceClient, *, lookup_timeout: float | None = None) -> None:
         self.client = client
+        self.lookup_timeout = lookup_timeout
 
     async def _call(
         self, method: str, path: str, *, request_id: str | None, **kwargs: Any
@@ -170,33 +191,76 @@ class RegistryGateway:
         body: dict[str, Any] = response.json()
         return UnitOrCadre(id=uuid.UUID(body["id"]), name=body["name"], region_code=body["region_code"])
 
+    async def login_of(self, cadre_id: str, *, request_id: str | None = None) -> str | None:
+        """The login (`sub`) linked to the cadre (`GET /cadres/{id}` → `user_sub`), None when it has none or the
+        registry has no such cadre; 503 `registry_unavailable` when the registry does not answer."""
+        try:
+            uuid.UUID(cadre_id)
+        except ValueError:
+            return None
+        kwargs: dict[str, Any] = {} if self.lookup_timeout is None else {"timeout": self.lookup_timeout}
+        try:
+            response = await self.client.get(f"/cadres/{cadre_id}", request_id=request_id, **kwargs)
+        except (httpx.HTTPError, OSError) as exc:
+            raise SourceUnavailable(
+                "registry", f"the registry did not answer ({type(exc).__name__})"
+            ) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise SourceUnavailable("registry", f"the registry answered {response.status_code}")
+        sub = response.json().get("user_sub")
+        return str(sub) if sub else None
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceClients:
+    """The assessment's clients of the other services, sharing one token provider (`open_service_clients`)."""
+
+    tokens: ServiceTokenProvider
+    registry: RegistryGateway
+    planning: ServiceClient
+
+
 @contextlib.asynccontextmanager
-async def open_registry(
+async def open_service_clients(
     app: FastAPI,
     settings: AssessmentSettings,
     *,
     registry_transport: httpx.AsyncBaseTransport | None = None,
+    planning_transport: httpx.AsyncBaseTransport | None = None,
     gateway_transport: httpx.AsyncBaseTransport | None = None,
-) -> AsyncIterator[RegistryGateway]:
-    """`app.state.registry` for the app's lifetime: the registry client, authenticated as the assessment service
-    with tokens from the gateway (the transports let tests reach in-process apps)."""
+) -> AsyncIterator[ServiceClients]:
+    """The registry and planning clients for the app's lifetime (`app.state.registry`), authenticated as the
+    assessment service with tokens from the gateway, one provider for both audiences (the transports let tests
+    reach in-process apps). The registry's client waits `REGISTRY_TIMEOUT_SECONDS` for a lookup; planning's,
+    like a figure page of either, `figure_timeout_seconds`."""
     gateway = httpx.AsyncClient(base_url=settings.gateway_url, transport=gateway_transport, timeout=5)
     tokens = ServiceTokenProvider(gateway, settings.service_client_id or "", settings.client_secret or "")
-    client = ServiceClient(
-        settings.registry_url,
-        REGISTRY_AUDIENCE,
-        tokens,
-        transport=registry_transport,
-        timeout=REGISTRY_TIMEOUT_SECONDS,
+    registry = RegistryGateway(
+        ServiceClient(
+            settings.registry_url,
+            REGISTRY_AUDIENCE,
+            tokens,
+            transport=registry_transport,
+            timeout=REGISTRY_TIMEOUT_SECONDS,
+        ),
+        lookup_timeout=settings.figure_timeout_seconds,
     )
-    registry = RegistryGateway(client)
+    planning = ServiceClient(
+        settings.planning_url,
+        PLANNING_AUDIENCE,
+        tokens,
+        transport=planning_transport,
+        timeout=settings.figure_timeout_seconds,
+    )
     app.state.registry = registry
     try:
-        yield registry
+        yield ServiceClients(tokens=tokens, registry=registry, planning=planning)
     finally:
         await registry.aclose()
+        await planning.aclose()
         await gateway.aclose()

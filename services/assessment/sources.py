@@ -10,7 +10,9 @@ Rows are `{id, name, parent_code, parent_name, figures: {metric: value}}` (the r
 percents and ratios are decimal strings, counts and fen integers, yes/no booleans (stored 1 / 0), `null` absent.
 A metric a row does not carry is absent too.
 
-Services never import each other: this module knows the other services only by their documented routes.
+Services never import each other: this module knows the other services only by their documented routes. Their
+clients (one service-token provider, the registry's and planning's HTTP clients) are registry.py's
+`open_service_clients`; the registry's `RegistryGateway` also answers a run's cadre-login question.
 """
 
 from __future__ import annotations
@@ -27,11 +29,20 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.assessment.registry import (
+    PLANNING_AUDIENCE,
+    REGISTRY_AUDIENCE,
+    RegistryGateway,
+    ServiceClients,
+    SourceUnavailable,
+)
 from services.assessment.settings import AssessmentSettings
-from shared.problems import AppError
-from shared.service_client import ServiceClient, ServiceTokenProvider
+from shared.service_client import ServiceClient
 
 __all__ = [
+    "PLANNING_AUDIENCE",
+    "REGISTRY_AUDIENCE",
+    "FigureSource",
     "FigureSources",
     "LocalFigure",
     "LocalFigures",
@@ -44,20 +55,9 @@ __all__ = [
     "open_sources",
 ]
 
-REGISTRY_AUDIENCE = "jingzhun-registry"
-PLANNING_AUDIENCE = "jingzhun-planning"
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: The longest wait a `Retry-After` may ask for between two tries.
 _MAX_WAIT_SECONDS = 30.0
-
-
-class SourceUnavailable(AppError):
-    """503 `<service>_unavailable` with Retry-After: a request that needed another service found it down."""
-
-    status, slug, title = 503, "upstream-unavailable", "A service the assessment reads is unavailable"
-
-    def __init__(self, service: str, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "5"}, code=f"{service}_unavailable")
 
 
 class PullFailed(Exception):
@@ -101,23 +101,33 @@ def figure_value(raw: Any) -> Decimal | None:
 
 
 class FigureSource:
-    """One service's `GET /figures/{subject_type}`, paged, with retries."""
+    """One service's `GET /figures/{subject_type}`, paged, with retries; each page waits `timeout` (None: the
+    client's own)."""
 
     def __init__(
-        self, service: str, client: ServiceClient, *, attempts: int, backoff: float, page_size: int
+        self,
+        service: str,
+        client: ServiceClient,
+        *,
+        attempts: int,
+        backoff: float,
+        page_size: int,
+        timeout: float | None = None,
     ) -> None:
         self.service = service
         self.client = client
         self.attempts = attempts
         self.backoff = backoff
         self.page_size = page_size
+        self.timeout = timeout
 
     async def _page(self, path: str, params: dict[str, Any], request_id: str | None) -> dict[str, Any]:
         last = ""
+        timeout: dict[str, Any] = {} if self.timeout is None else {"timeout": self.timeout}
         for attempt in range(1, self.attempts + 1):
             wait = self.backoff * 2 ** (attempt - 1)
             try:
-                response = await self.client.get(path, params=params, request_id=request_id)
+                response = await self.client.get(path, params=params, request_id=request_id, **timeout)
             except (httpx.HTTPError, OSError) as exc:
                 last = f"{self.service} did not answer ({type(exc).__name__})"
             else:
@@ -192,79 +202,35 @@ def _retry_after(response: httpx.Response) -> float:
         return 0.0
 
 
-class RegistryCadres:
-    """The registry's cadres, for one question: which login a cadre is (`GET /cadres/{id}` → `user_sub`)."""
-
-    def __init__(self, client: ServiceClient) -> None:
-        self.client = client
-
-    async def login_of(self, cadre_id: str, *, request_id: str | None = None) -> str | None:
-        """The login (`sub`) linked to the cadre, None when it has none or the registry has no such cadre;
-        503 `registry_unavailable` when the registry does not answer."""
-        try:
-            uuid.UUID(cadre_id)
-        except ValueError:
-            return None
-        try:
-            response = await self.client.get(f"/cadres/{cadre_id}", request_id=request_id)
-        except (httpx.HTTPError, OSError) as exc:
-            raise SourceUnavailable(
-                "registry", f"the registry did not answer ({type(exc).__name__})"
-            ) from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise SourceUnavailable("registry", f"the registry answered {response.status_code}")
-        sub = response.json().get("user_sub")
-        return str(sub) if sub else None
-
-
 @dataclass(frozen=True, slots=True)
 class FigureSources:
     """The HTTP sources of a run, opened for the app's lifetime (`app.state.figure_sources`)."""
 
     registry: FigureSource
     planning: FigureSource
-    cadres: RegistryCadres
+    #: The registry as a run asks which login a cadre is (`login_of`).
+    cadres: RegistryGateway
 
 
 @contextlib.asynccontextmanager
 async def open_sources(
-    app: FastAPI,
-    settings: AssessmentSettings,
-    *,
-    registry_transport: httpx.AsyncBaseTransport | None = None,
-    planning_transport: httpx.AsyncBaseTransport | None = None,
-    gateway_transport: httpx.AsyncBaseTransport | None = None,
+    app: FastAPI, settings: AssessmentSettings, clients: ServiceClients
 ) -> AsyncIterator[FigureSources]:
-    """`app.state.figure_sources`: registry and planning clients authenticated as the assessment service (the
-    `assessment-service` client's tokens from the gateway); the transports let tests reach in-process apps."""
-    gateway = httpx.AsyncClient(base_url=settings.gateway_url, transport=gateway_transport, timeout=5)
-    tokens = ServiceTokenProvider(gateway, settings.service_client_id or "", settings.client_secret or "")
-    timeout = settings.figure_timeout_seconds
-    registry = ServiceClient(
-        settings.registry_url, REGISTRY_AUDIENCE, tokens, transport=registry_transport, timeout=timeout
-    )
-    planning = ServiceClient(
-        settings.planning_url, PLANNING_AUDIENCE, tokens, transport=planning_transport, timeout=timeout
-    )
-    options = {
+    """`app.state.figure_sources`: the registry's and planning's figures over the assessment's clients (registry.py
+    `open_service_clients`, which closes them), each page waiting `figure_timeout_seconds`."""
+    options: dict[str, Any] = {
         "attempts": settings.figure_attempts,
         "backoff": settings.figure_backoff_seconds,
         "page_size": settings.figure_page_size,
+        "timeout": settings.figure_timeout_seconds,
     }
     sources = FigureSources(
-        registry=FigureSource("registry", registry, **options),  # type: ignore[arg-type]
-        planning=FigureSource("planning", planning, **options),  # type: ignore[arg-type]
-        cadres=RegistryCadres(registry),
+        registry=FigureSource("registry", clients.registry.client, **options),
+        planning=FigureSource("planning", clients.planning, **options),
+        cadres=clients.registry,
     )
     app.state.figure_sources = sources
-    try:
-        yield sources
-    finally:
-        await registry.aclose()
-        await planning.aclose()
-        await gateway.aclose()
+    yield sources
 
 
 # -- the assessment's own figures (inspections, manual entries) -------------------------------------------------

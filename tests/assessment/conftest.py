@@ -4,9 +4,12 @@
 of every answer). Tests make tokens with `headers_for` (signed by the key the gateway signs with) or log real
 users in through the gateway (`gateway_headers`): the assessment verifies both alike, against the gateway's keys.
 
-Runs: `runs_app(...)` builds an assessment app whose registry (and planning) clients reach in-process apps or
+Runs: `runs_app(...)` builds an assessment app whose registry and planning clients reach in-process apps or
 stand-ins over HTTP (ASGI or mock transports), with a real service token from the in-process gateway or a stand-in
-one; its run worker is off, and `drain(app)` runs the queue's real worker (procrastinate, real PostgreSQL) in
+one. `planning_app` is the real planning app (its own test database, its registry client on the in-process
+`registry_app`, its `planning-service` token from the in-process gateway), for runs on planning's real
+`GET /figures/…`: run it (`running(planning_app)`, its lifespan opens its registry client) and pass
+`httpx.ASGITransport(app=planning_app)`. The run worker is off, and `drain(app)` runs the queue's real worker (procrastinate, real PostgreSQL) in
 process until the queue is empty. The queue's tables (schema `assessment_queue`) are emptied before every test
 that uses a database.
 """
@@ -93,7 +96,7 @@ class RunsApp(Protocol):
         *,
         registry: httpx.AsyncBaseTransport,
         gateway: httpx.AsyncBaseTransport,
-        planning: httpx.AsyncBaseTransport | None = None,
+        planning: httpx.AsyncBaseTransport,
         local: Any = None,
         secret: str = "s3cret-client-secret",
     ) -> FastAPI: ...
@@ -108,7 +111,7 @@ def runs_app(db_urls: dict[str, str], keyset: KeySet) -> RunsApp:
         *,
         registry: httpx.AsyncBaseTransport,
         gateway: httpx.AsyncBaseTransport,
-        planning: httpx.AsyncBaseTransport | None = None,
+        planning: httpx.AsyncBaseTransport,
         local: Any = None,
         secret: str = "s3cret-client-secret",
     ) -> FastAPI:
@@ -131,7 +134,7 @@ def runs_app(db_urls: dict[str, str], keyset: KeySet) -> RunsApp:
             settings,
             keyset=keyset,
             registry_transport=registry,
-            planning_transport=planning or _no_planning(),
+            planning_transport=planning,
             gateway_transport=gateway,
             local_figures=local,
         )
@@ -139,15 +142,38 @@ def runs_app(db_urls: dict[str, str], keyset: KeySet) -> RunsApp:
     return _build
 
 
-def _no_planning() -> httpx.AsyncBaseTransport:
-    """Planning as it is until its figures route lands: no such route (404)."""
+@pytest.fixture
+async def planning_app(
+    db_urls: dict[str, str],
+    keyset: KeySet,
+    make_client: MakeClient,
+    gateway: httpx.AsyncClient,
+    registry_app: FastAPI,
+) -> FastAPI:
+    """The real planning app (services/planning/main.py) on planning's test database, as tests/planning wires it:
+    its registry client reaches the in-process `registry_app` with a `planning-service` token from the
+    in-process gateway. The test runs it (and the registry) for the lifespan."""
+    from services.planning.main import create_app as create_planning
+    from services.planning.settings import PlanningSettings
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            404, json={"type": "about:blank", "title": "Not found", "status": 404, "detail": "Not Found"}
-        )
-
-    return httpx.MockTransport(handle)
+    secret = await make_client("planning-service", "service", "000000000000")
+    gateway_app: FastAPI = gateway.app  # type: ignore[attr-defined]
+    settings = PlanningSettings(
+        environment="test",
+        database_url=db_urls["planning"],
+        json_logs=False,
+        log_level="WARNING",
+        gateway_url="http://gateway",
+        registry_url="http://registry",
+        service_client_id="planning-service",
+        service_client_secret=secret,
+    )
+    return create_planning(
+        settings,
+        keyset=keyset,
+        registry_transport=httpx.ASGITransport(app=registry_app),
+        gateway_transport=httpx.ASGITransport(app=gateway_app),
+    )
 
 
 async def drain(app: FastAPI) -> None:

@@ -96,9 +96,32 @@ class TestWhoMay:
             domain.require_creator(who(Role.township_officer, TOWNSHIP), InspectionLevel.township, VILLAGE)
             == TOWNSHIP
         )
+
+    @pytest.mark.parametrize("level", list(InspectionLevel))
+    def test_the_province_client_creates_nothing(self, level: InspectionLevel) -> None:
+        """Invariant 48: the provincial client is read-only — no inspection of any level, province and city
+        included (no role creates those yet)."""
+        with pytest.raises(NotAllowed) as caught:
+            domain.require_creator(who(Role.province_system, PROVINCE), level, VILLAGE)
+        assert caught.value.code == "inspection_creator_required"
+        assert domain.LEVEL_CREATORS[InspectionLevel.province] is None
+        assert domain.LEVEL_CREATORS[InspectionLevel.city] is None
+
+    def test_the_province_client_reads_as_the_checking_side_but_never_writes(self) -> None:
         province = who(Role.province_system, PROVINCE)
-        assert domain.require_creator(province, InspectionLevel.province, COUNTY) == PROVINCE
-        assert domain.require_creator(province, InspectionLevel.city, COUNTY) == PREFECTURE
+        township_check = (InspectionLevel.township, TOWNSHIP)
+        assert domain.is_owner_side(province, *township_check)  # it sees the sample
+        assert not domain.acts_for_checking_side(province, *township_check)
+        assert domain.acts_for_checking_side(who(Role.county_admin, COUNTY), *township_check)
+        with pytest.raises(NotAllowed) as reporting:
+            domain.require_reporter(province, *township_check, [province.sub])
+        assert reporting.value.code == "inspector_required"
+        with pytest.raises(NotAllowed) as reviewing:
+            domain.require_reviewer(province, *township_check, "someone-else")
+        assert reviewing.value.code == "reviewer_level_required"
+        with pytest.raises(NotAllowed) as ordering:
+            domain.require_rectification_reviewer(province, *township_check, None)
+        assert ordering.value.code == "rectification_reviewer_required"
 
     @pytest.mark.parametrize(
         ("role", "region", "level"),

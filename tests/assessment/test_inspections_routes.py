@@ -26,7 +26,7 @@ from services.assessment.inspections.repository import effects_for, figures_for
 from services.assessment.local_figures import AssessmentLocalFigures
 from services.assessment.manual_scores.repository import manual_scores_for
 from services.assessment.metrics.domain import SubjectType
-from services.assessment.registry import open_registry
+from services.assessment.registry import open_service_clients
 from services.assessment.settings import AssessmentSettings
 from services.assessment.sources import LocalFigures
 from shared.jwt import SigningKey
@@ -140,7 +140,7 @@ async def api(
         client = await stack.enter_async_context(running(app))
         app.state.clock = clock
         await stack.enter_async_context(
-            open_registry(
+            open_service_clients(
                 app,
                 settings,
                 registry_transport=httpx.ASGITransport(app=registry_app),
@@ -273,15 +273,26 @@ class TestCreateInspection:
         )
         assert [(a["action"], a["actor"]) for a in audit] == [("inspection.create", "county-1")]
 
-    async def test_a_township_full_check_and_a_provincial_spot_check(
+    async def test_a_township_full_check_and_none_by_the_read_only_province_client(
         self, api: httpx.AsyncClient, people: People
     ) -> None:
         township = await inspection(api, people.township)
         assert township["sampling_rate"] == "100.00" and township["level"] == "township"
-        province = await inspection(api, people.province, level="province", region=COUNTY, sampling_rate="5")
-        assert province["owner_region"] == PROVINCE and province["sampling_rate"] == "5.00"
-        city = await inspection(api, people.province, level="city", region=COUNTY)
-        assert city["owner_region"] == "451000000000"
+        # Invariant 48: the province client is read-only — it creates no spot check, of any level.
+        for level in ("province", "city", "county"):
+            body = {
+                "level": level,
+                "year": YEAR,
+                "region_code": COUNTY,
+                "name": "省抽查",
+                "sampling_rate": "5",
+            }
+            refused = assert_problem(await api.post("/inspections", json=body, headers=people.province), 403)
+            assert refused["code"] == "inspection_creator_required"
+        # It reads the township's check (the checking side, for reading) but does not start it.
+        assert (await api.get(f"/inspections/{township['id']}", headers=people.province)).status_code == 200
+        start = await api.post(f"/inspections/{township['id']}/start", headers=people.province)
+        assert assert_problem(start, 403)["code"] == "inspection_officer_required"
 
     @pytest.mark.parametrize(
         ("who", "level", "region"),

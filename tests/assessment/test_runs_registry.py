@@ -162,6 +162,7 @@ class County:
 @pytest.fixture
 async def county(
     registry_app: FastAPI,
+    planning_app: FastAPI,
     gateway: httpx.AsyncClient,
     runs_app: RunsApp,
     service_secret: str,
@@ -173,8 +174,10 @@ async def county(
     admin = headers_for(signing_key, "county_admin", COUNTY, "county-1")
     async with contextlib.AsyncExitStack() as stack:
         registry = await stack.enter_async_context(running(registry_app))
+        await stack.enter_async_context(running(planning_app))
         app = runs_app(
             registry=httpx.ASGITransport(app=registry_app),
+            planning=httpx.ASGITransport(app=planning_app),
             gateway=httpx.ASGITransport(app=gateway_app),
             secret=service_secret,
         )

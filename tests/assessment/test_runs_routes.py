@@ -469,6 +469,27 @@ class TestAccess:
         assert_problem(await world.client.get("/runs?colour=red", headers=world.admin), 400)
 
 
+class TestUnlistedSubjects:
+    def test_every_subject_type_is_listed_or_says_why_not(self) -> None:
+        from services.assessment.metrics.domain import SubjectType
+        from services.assessment.runs.domain import FIGURE_SUBJECTS, UNLISTED_SUBJECTS
+
+        assert set(UNLISTED_SUBJECTS) == set(SubjectType) - FIGURE_SUBJECTS == {SubjectType.cppcc_unit}
+
+    async def test_a_cppcc_unit_run_is_refused_and_says_why(self, world: World) -> None:
+        """Template F (政协组织及委员) drafts and publishes, but no service lists its subjects: 409 at once, with a
+        detail that says why, and nothing is queued."""
+        scheme = await world.scheme("F")
+        body = {"scheme_id": scheme, "year": YEAR, "region": COUNTY}
+        response = await world.client.post("/runs", json=body, headers=world.admin)
+        problem = assert_problem(response, 409)
+        assert problem["code"] == "subjects_unavailable" and problem["subject_type"] == "cppcc_unit"
+        assert "CPPCC" in problem["detail"] and "registry keeps no register" in problem["detail"]
+        assert await world.rows("SELECT id FROM assessment_run") == []
+        zh = await world.client.post("/runs", json=body, headers=world.admin | {"Accept-Language": "zh-CN"})
+        assert "政协" in assert_problem(zh, 409)["detail"]
+
+
 class TestLifespanWorker:
     async def test_the_worker_in_the_process_runs_the_job(
         self, runs_app: RunsApp, signing_key: SigningKey

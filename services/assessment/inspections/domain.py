@@ -20,11 +20,14 @@ of households drawn at a configurable rate, **findings** (severity, category) an
 | findings feed scoring: deductions or a veto; only confirmed findings count | §6.3; invariant 45 | `Effect`, `FINDING_COUNTS`, `identification_accuracy` |
 | 限期整改: owner, deadline after the finding, open → submitted → accepted / reopened; overdue reported | R11 | `RectificationStatus`, `check_deadline`, `is_overdue` |
 | identification accuracy = households checked without a mis-identification / households checked x 100 | R13; metric `identification_accuracy` | `identification_accuracy` |
+| the provincial client is read-only | invariant 48 (E); §1.4 `province_system` "read-only" | `LEVEL_CREATORS`, `acts_for_checking_side` |
 
-Invariant 48 says the provincial client is read-only; the checking chain needs the province's own spot checks
-entered by someone, and §1.4 has no provincial or prefecture officer role. The province client therefore writes
-exactly one thing: province- and city-level inspections and their findings (`PROVINCE_WRITES`). Everything else it
-only reads.
+Invariant 48 is enforced, with no exception: the province client (`province_system`, the only role bound to the
+province) reads every inspection, finding, sample and rectification of its province — it is on the checking side
+of every check for reading — but writes none of them: it creates no inspection, reports and reviews no finding,
+orders and accepts no rectification. §1.4 has no provincial or prefecture officer role (its `assessor`, the
+provincial spot-check team A3, is not a role of this system yet), so province- and city-level inspections have no
+creator (`LEVEL_CREATORS`): they answer 403 `inspection_creator_required` until such a role exists.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "FIRST_YEAR",
     "FRAME_STATUSES",
     "INSPECTION_FIGURE_SUBJECTS",
+    "LEVEL_CREATORS",
     "LEVEL_REGION",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
@@ -58,7 +62,6 @@ __all__ = [
     "NDJSON",
     "OVERDUE_STATUSES",
     "PLACE_ONLY_CATEGORIES",
-    "PROVINCE_WRITES",
     "UNFINISHED_RECTIFICATION",
     "ZERO_WHEN_ABSENT",
     "AttachmentTooLarge",
@@ -78,6 +81,7 @@ __all__ = [
     "SamplingUnit",
     "Severity",
     "Stratum",
+    "acts_for_checking_side",
     "check_attachment",
     "check_attachment_count",
     "check_closable",
@@ -268,9 +272,15 @@ _REGION_SUBJECTS = {
     FindingSubjectType.village: RegionLevel.village,
     FindingSubjectType.township: RegionLevel.township,
 }
-#: The levels the province client writes (see the module docstring on invariant 48).
-PROVINCE_WRITES: frozenset[InspectionLevel] = frozenset({InspectionLevel.province, InspectionLevel.city})
-#: The inspection level each officer role checks at (the province client for province and city).
+#: Who creates an inspection of each level: that level's own officers. None for province and city checks: the
+#: province client is read-only (invariant 48) and no other role is a provincial or city officer.
+LEVEL_CREATORS: Mapping[InspectionLevel, Role | None] = {
+    InspectionLevel.township: Role.township_officer,
+    InspectionLevel.county: Role.county_admin,
+    InspectionLevel.city: None,
+    InspectionLevel.province: None,
+}
+#: The inspection level each officer role checks at (the province client: every level, for reading only).
 _OFFICER_RANK: Mapping[Role, int] = {
     Role.township_officer: InspectionLevel.township.rank,
     Role.county_admin: InspectionLevel.county.rank,
@@ -349,22 +359,20 @@ def check_year(year: int, today: date) -> None:
 # -- who may ----------------------------------------------------------------------------------------------------
 def require_creator(principal: Principal, level: InspectionLevel, scope: str) -> str:
     """The owner region of a new inspection when the caller is the level's own officer: a township officer in
-    their township, a county admin in their county, the province client for province and city checks. A scope
-    outside the caller's region is missing (404); another role is 403."""
+    their township, a county admin in their county (`LEVEL_CREATORS`). A scope outside the caller's region is
+    missing (404); another role is 403 — for a province or city check every role, the province client included
+    (invariant 48: it is read-only)."""
     owner = owner_region(level, scope)
-    allowed = {
-        InspectionLevel.township: principal.role is Role.township_officer,
-        InspectionLevel.county: principal.role is Role.county_admin,
-        InspectionLevel.city: principal.role is Role.province_system,
-        InspectionLevel.province: principal.role is Role.province_system,
-    }[level]
-    if not allowed:
-        raise NotAllowed(
-            "inspection_creator_required",
-            f"a {level.value}-level inspection is created by that level's own officers, not {principal.role.value}",
-            role=principal.role.value,
-            level=level.value,
+    creator = LEVEL_CREATORS[level]
+    if creator is None or principal.role is not creator or principal.read_only:
+        detail = (
+            f"no role creates a {level.value}-level inspection yet: the province client is read-only "
+            "(invariant 48)"
+            if creator is None
+            else f"a {level.value}-level inspection is created by that level's own officers, "
+            f"not {principal.role.value}"
         )
+        raise NotAllowed("inspection_creator_required", detail, role=principal.role.value, level=level.value)
     own = principal.region == owner if level in (InspectionLevel.township, InspectionLevel.county) else True
     if not own or not principal.covers(scope):
         raise Missing("region_not_found", f"region {scope} not found")
@@ -374,16 +382,26 @@ def require_creator(principal: Principal, level: InspectionLevel, scope: str) ->
 def is_owner_side(principal: Principal, level: InspectionLevel, owner: str) -> bool:
     """The checking side: an officer of the inspection's level or above whose region holds its owner region
     (a township check: its township's officers, the county's admins, the province; a county check: the county's
-    admins and the province; city and province checks: the province)."""
+    admins and the province; city and province checks: the province). The province client is on it for reading
+    (a check's sample) only: every write asks `acts_for_checking_side`."""
     rank = _OFFICER_RANK.get(principal.role)
     return rank is not None and rank >= level.rank and principal.covers(owner)
+
+
+def acts_for_checking_side(principal: Principal, level: InspectionLevel, owner: str) -> bool:
+    """The checking side when it writes (edits, starts, closes, reports, reviews, orders, accepts): never a
+    read-only client (invariant 48), which is on the checking side for reading only."""
+    return not principal.read_only and is_owner_side(principal, level, owner)
 
 
 def require_reporter(
     principal: Principal, level: InspectionLevel, owner: str, inspectors: Iterable[str]
 ) -> None:
-    """A finding is reported by one of the inspection's inspectors or by its checking side."""
-    if principal.sub in set(inspectors) or is_owner_side(principal, level, owner):
+    """A finding is reported by one of the inspection's inspectors or by its checking side (never by a read-only
+    client, invariant 48)."""
+    if not principal.read_only and (
+        principal.sub in set(inspectors) or is_owner_side(principal, level, owner)
+    ):
         return
     raise NotAllowed(
         "inspector_required",
@@ -394,7 +412,7 @@ def require_reporter(
 
 def require_reviewer(principal: Principal, level: InspectionLevel, owner: str, reporter: str) -> None:
     """A finding is confirmed or dismissed by a second person, of the inspection's level or above."""
-    if not is_owner_side(principal, level, owner):
+    if not acts_for_checking_side(principal, level, owner):
         raise NotAllowed(
             "reviewer_level_required",
             f"a finding of a {level.value}-level inspection is reviewed at that level or above",
@@ -411,7 +429,7 @@ def require_rectification_reviewer(
     principal: Principal, level: InspectionLevel, owner: str, submitter: str | None
 ) -> None:
     """A rectification is ordered, accepted or sent back by the checking side — never by whoever reported it."""
-    if not is_owner_side(principal, level, owner):
+    if not acts_for_checking_side(principal, level, owner):
         raise NotAllowed(
             "rectification_reviewer_required",
             "rectification is ordered and accepted by the inspection's checking officers",

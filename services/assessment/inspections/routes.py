@@ -5,6 +5,7 @@ and manual figures of a year (`/figures/{subject_type}`). Thin: payload in, one 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -13,12 +14,9 @@ from fastapi.responses import StreamingResponse
 
 from services.assessment.deps import RegistryDep
 from services.assessment.inspections.schemas import (
-    ATTACHMENT_TYPES,
     FIGURE_ROWS,
     FIRST_YEAR,
-    MAX_ATTACHMENT_BYTES,
     NDJSON,
-    EvidenceContent,
     EvidencePublic,
     FindingCategory,
     FindingCreate,
@@ -45,6 +43,10 @@ from services.assessment.inspections.schemas import (
     RectificationSummary,
     SamplePage,
     SubjectType,
+    evidence_download,
+    evidence_file,
+    evidence_post,
+    evidence_upload,
     wants_ndjson,
 )
 from services.assessment.inspections.service import (
@@ -56,7 +58,6 @@ from services.assessment.inspections.service import (
 from shared.context import Context, ContextDep, ReadContextDep
 from shared.etag import IfMatchDep, etag
 from shared.pagination import MAX_CURSOR_LENGTH, Page
-from shared.problems import PayloadTooLarge
 from shared.routing import APIRouter
 
 __all__ = ["TAGS", "router"]
@@ -92,12 +93,12 @@ RegionQuery = Annotated[
     str | None, Query(pattern=r"^[0-9]{12}$", description="Only under this region (12-digit division code)")
 ]
 
-_FILE_CONTENT: dict[str, Any] = {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ATTACHMENT_TYPES)
-}
 _READ: dict[int | str, dict[str, Any]] = {404: {"description": "Missing or outside your region"}}
 _INSPECTION_WRITE: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Only the level's own officers (a township's, a county's, the province) act on it"},
+    403: {
+        "description": "Only the level's own officers (a township's, a county's) act on it; the province client "
+        "reads but never writes (invariant 48)"
+    },
     404: {"description": "Missing or outside your region"},
     409: {"description": "Refused by the lifecycle (`inspection_not_planned`, `findings_unreviewed`, …)"},
     422: {"description": "Invalid input: `errors[]` names each field by its JSON Pointer"},
@@ -121,57 +122,6 @@ _RECTIFICATION_WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _body(request: Request) -> tuple[str, bytes]:
-    """The raw body, refused as soon as it is too large, and its media type."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_ATTACHMENT_BYTES:
-        raise PayloadTooLarge(f"evidence is limited to {MAX_ATTACHMENT_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_ATTACHMENT_BYTES:
-            raise PayloadTooLarge(f"evidence is limited to {MAX_ATTACHMENT_BYTES} bytes")
-        chunks.append(chunk)
-    return request.headers.get("content-type", "").split(";")[0].strip().lower(), b"".join(chunks)
-
-
-def _file(request: Request, sha256: str, content_type: str, data: bytes) -> Response:
-    tag = f'"{sha256}"'
-    if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers={"ETag": tag})
-    return Response(
-        data,
-        media_type=content_type,
-        headers={"ETag": tag, "Cache-Control": "private, max-age=86400, immutable"},
-    )
-
-
-_EVIDENCE_POST: dict[str, Any] = {
-    "status_code": 201,
-    "response_model": EvidencePublic,
-    "openapi_extra": {"requestBody": {"required": True, "content": _FILE_CONTENT}},
-}
-_EVIDENCE_GET: dict[str, Any] = {
-    "response_model": EvidenceContent,
-    "response_class": Response,
-    "responses": {
-        200: {"description": "The file's bytes", "content": _FILE_CONTENT},
-        304: {"description": "If-None-Match matched: the file you have"},
-        **_READ,
-    },
-}
-
-
-def _evidence_responses(write: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    return {
-        200: {"description": "The same file (by hash) is already attached", "model": EvidencePublic},
-        **write,
-        413: {"description": f"Larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB"},
-        415: {"description": "Not JPEG, PNG, WebP or PDF (by its bytes)"},
-    }
-
-
 # -- inspections ------------------------------------------------------------------------------------------------
 @router.post(
     "/inspections",
@@ -184,9 +134,10 @@ def _evidence_responses(write: dict[int | str, dict[str, Any]]) -> dict[int | st
 async def create_inspection(
     payload: InspectionCreate, ctx: ContextDep, response: Response
 ) -> InspectionPublic:
-    """Plan a check of the chain: 县核查 by the county's admin, 乡镇全面抽查 by the township's officers, 省抽查 and
-    市督查 by the province client, of a region at or below their own. Its seed is generated and stored; the sample
-    is drawn when it starts. `Location` is the inspection, its `ETag` the revision."""
+    """Plan a check of the chain: 县核查 by the county's admin, 乡镇全面抽查 by the township's officers, of a region
+    at or below their own. 省抽查 and 市督查 have no creator yet: the province client is read-only (invariant 48)
+    and no role is a provincial or city officer (403 `inspection_creator_required`). Its seed is generated and
+    stored; the sample is drawn when it starts. `Location` is the inspection, its `ETag` the revision."""
     created = await InspectionService(ctx).create(payload)
     response.headers["Location"] = f"/inspections/{created.id}"
     response.headers["ETag"] = etag(created.revision)
@@ -416,34 +367,29 @@ async def dismiss_finding(finding_id: FindingId, payload: FindingDismissal, ctx:
 @router.post(
     "/findings/{finding_id}/evidence",
     tags=["findings"],
-    responses=_evidence_responses(_FINDING_WRITE),
     summary="Attach evidence to a finding (raw bytes; the Content-Type names the format)",
-    **_EVIDENCE_POST,
+    **evidence_post(_FINDING_WRITE),
 )
 async def add_finding_evidence(
     finding_id: FindingId, request: Request, ctx: ContextDep, response: Response
 ) -> EvidencePublic:
     """A photo or scanned document (JPEG, PNG, WebP, PDF; at most 10 MiB; checked by its bytes), stored by its
     sha256: the same bytes again answer the stored file (200)."""
-    content_type, data = await _body(request)
-    created, meta = await FindingService(ctx).attach(finding_id, content_type, data)
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/findings/{finding_id}/evidence/{meta.id}"
-    return meta
+    attach = functools.partial(FindingService(ctx).attach, finding_id)
+    return await evidence_upload(request, response, f"/findings/{finding_id}/evidence", attach)
 
 
 @router.get(
     "/findings/{finding_id}/evidence/{evidence_id}",
     tags=["findings"],
     summary="A finding's evidence file (ETag: its sha256)",
-    **_EVIDENCE_GET,
+    **evidence_download(_READ),
 )
 async def get_finding_evidence(
     finding_id: FindingId, evidence_id: EvidenceId, request: Request, ctx: ReadContextDep
 ) -> Response:
     """The file's bytes, as stored with its media type, cacheable by its hash."""
-    found = await FindingService(ctx).evidence_bytes(finding_id, evidence_id)
-    return _file(request, found.sha256, found.content_type, found.data)
+    return evidence_file(request, await FindingService(ctx).evidence_bytes(finding_id, evidence_id))
 
 
 # -- rectifications ---------------------------------------------------------------------------------------------
@@ -569,33 +515,29 @@ async def reopen_rectification(
 @router.post(
     "/rectifications/{rectification_id}/evidence",
     tags=["rectifications"],
-    responses=_evidence_responses(_RECTIFICATION_WRITE),
     summary="Attach evidence of the rectification (the owner; raw bytes)",
-    **_EVIDENCE_POST,
+    **evidence_post(_RECTIFICATION_WRITE),
 )
 async def add_rectification_evidence(
     rectification_id: RectificationId, request: Request, ctx: ContextDep, response: Response
 ) -> EvidencePublic:
     """A photo or scanned document of what was done, by its sha256 (the same bytes again answer 200)."""
-    content_type, data = await _body(request)
-    created, meta = await RectificationService(ctx).attach(rectification_id, content_type, data)
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/rectifications/{rectification_id}/evidence/{meta.id}"
-    return meta
+    attach = functools.partial(RectificationService(ctx).attach, rectification_id)
+    return await evidence_upload(request, response, f"/rectifications/{rectification_id}/evidence", attach)
 
 
 @router.get(
     "/rectifications/{rectification_id}/evidence/{evidence_id}",
     tags=["rectifications"],
     summary="A rectification's evidence file (ETag: its sha256)",
-    **_EVIDENCE_GET,
+    **evidence_download(_READ),
 )
 async def get_rectification_evidence(
     rectification_id: RectificationId, evidence_id: EvidenceId, request: Request, ctx: ReadContextDep
 ) -> Response:
     """The file's bytes, as stored with its media type, cacheable by its hash."""
     found = await RectificationService(ctx).evidence_bytes(rectification_id, evidence_id)
-    return _file(request, found.sha256, found.content_type, found.data)
+    return evidence_file(request, found)
 
 
 # -- figures ----------------------------------------------------------------------------------------------------

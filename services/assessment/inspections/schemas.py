@@ -10,10 +10,12 @@ with two places, `null` when there is no figure.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
+from fastapi import Request, Response
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
 
 from services.assessment.inspections.domain import (
@@ -37,16 +39,19 @@ from services.assessment.inspections.domain import (
 from services.assessment.metrics.domain import CATALOGUE, MetricSource, MetricUnit, SubjectType
 from services.assessment.schemes.schemas import Code, Points
 from shared.pagination import Page
+from shared.problems import PayloadTooLarge
 from shared.schemas import Int64, Percent, RegionCode, RequestModel, ResponseModel
 
 __all__ = [
     "ATTACHMENT_TYPES",
+    "EVIDENCE_FILE_CONTENT",
     "FIGURE_ROWS",
     "FIRST_YEAR",
     "MAX_ATTACHMENT_BYTES",
     "NDJSON",
     "EffectSpec",
     "EvidenceContent",
+    "EvidenceFile",
     "EvidencePublic",
     "FindingBrief",
     "FindingCategory",
@@ -80,8 +85,13 @@ __all__ = [
     "StratumPublic",
     "SubjectType",
     "SummaryRow",
+    "evidence_download",
+    "evidence_file",
+    "evidence_post",
+    "evidence_upload",
     "figure_fields",
     "figure_value",
+    "read_evidence",
     "wants_ndjson",
 ]
 
@@ -244,6 +254,96 @@ class EvidencePublic(ResponseModel):
 
 #: An evidence file as the server answers it: its raw bytes, typed by the `Content-Type`.
 EvidenceContent = Annotated[bytes, WithJsonSchema({"type": "string", "format": "binary"})]
+
+
+# -- evidence over HTTP: one upload and one download for findings, rectifications and manual entries ------------
+#: The request and response body of an evidence file in OpenAPI: one binary per accepted media type.
+EVIDENCE_FILE_CONTENT: dict[str, Any] = {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ATTACHMENT_TYPES)
+}
+
+
+class EvidenceFile(Protocol):
+    """A stored evidence file's bytes (inspections/repository.py `EvidenceBytes`)."""
+
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+async def read_evidence(request: Request) -> tuple[str, bytes]:
+    """The raw body of an upload and its media type, refused (413) as soon as it is too large."""
+    too_large = f"evidence is limited to {MAX_ATTACHMENT_BYTES} bytes"
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_ATTACHMENT_BYTES:
+        raise PayloadTooLarge(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return request.headers.get("content-type", "").split(";")[0].strip().lower(), b"".join(chunks)
+
+
+async def evidence_upload(
+    request: Request,
+    response: Response,
+    location: str,
+    attach: Callable[[str, bytes], Awaitable[tuple[bool, EvidencePublic]]],
+) -> EvidencePublic:
+    """An upload route's whole body: read the file, `attach(content_type, data)` (the feature's service call),
+    answer 201 for a new file or 200 for the same bytes again, `Location` the file under `location`."""
+    content_type, data = await read_evidence(request)
+    created, meta = await attach(content_type, data)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"{location}/{meta.id}"
+    return meta
+
+
+def evidence_file(request: Request, found: EvidenceFile) -> Response:
+    """A download's answer: the bytes with their media type, ETag their sha256 (304 on If-None-Match), cacheable
+    (the content never changes under its hash)."""
+    tag = f'"{found.sha256}"'
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(
+        found.data,
+        media_type=found.content_type,
+        headers={"ETag": tag, "Cache-Control": "private, max-age=86400, immutable"},
+    )
+
+
+def evidence_post(write: dict[int | str, dict[str, Any]]) -> dict[str, Any]:
+    """The route options of an upload (`@router.post(path, **evidence_post(write_errors), …)`)."""
+    return {
+        "status_code": 201,
+        "response_model": EvidencePublic,
+        "openapi_extra": {"requestBody": {"required": True, "content": EVIDENCE_FILE_CONTENT}},
+        "responses": {
+            200: {"description": "The same file (by hash) is already attached", "model": EvidencePublic},
+            **write,
+            413: {"description": f"Larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB"},
+            415: {"description": "Not JPEG, PNG, WebP or PDF (by its bytes)"},
+        },
+    }
+
+
+def evidence_download(read: dict[int | str, dict[str, Any]]) -> dict[str, Any]:
+    """The route options of a download (`@router.get(path, **evidence_download(read_errors), …)`)."""
+    return {
+        "response_model": EvidenceContent,
+        "response_class": Response,
+        "responses": {
+            200: {"description": "The file's bytes", "content": EVIDENCE_FILE_CONTENT},
+            304: {"description": "If-None-Match matched: the file you have"},
+            **read,
+        },
+    }
 
 
 class FindingPublic(ResponseModel):

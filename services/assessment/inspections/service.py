@@ -220,7 +220,8 @@ def _owner_side(ctx: Context, row: Inspection) -> bool:
 
 
 def _require_owner_side(ctx: Context, row: Inspection, what: str) -> None:
-    if not _owner_side(ctx, row):
+    """The checking side writing: never a read-only client (invariant 48)."""
+    if not domain.acts_for_checking_side(ctx.principal, InspectionLevel(row.level), row.owner_region):
         raise NotAllowed(
             "inspection_officer_required",
             f"only the inspection's checking officers {what}",

@@ -3,17 +3,19 @@ its corrections as versions, its evidence. Thin: payload in, one service call, a
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 
 from services.assessment.inspections.schemas import (
-    ATTACHMENT_TYPES,
     FIRST_YEAR,
-    MAX_ATTACHMENT_BYTES,
-    EvidenceContent,
     EvidencePublic,
+    evidence_download,
+    evidence_file,
+    evidence_post,
+    evidence_upload,
 )
 from services.assessment.manual_scores.schemas import (
     ManualEntryCorrection,
@@ -26,7 +28,6 @@ from services.assessment.manual_scores.service import ManualEntryService
 from shared.context import ContextDep, ReadContextDep
 from shared.etag import IfMatchDep, etag
 from shared.pagination import MAX_CURSOR_LENGTH
-from shared.problems import PayloadTooLarge
 from shared.routing import APIRouter
 
 __all__ = ["TAGS", "router"]
@@ -42,9 +43,6 @@ TAGS = {
 }
 
 EntryId = Annotated[uuid.UUID, Path(description="A manual entry version's id")]
-_FILE_CONTENT: dict[str, Any] = {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ATTACHMENT_TYPES)
-}
 _READ: dict[int | str, dict[str, Any]] = {
     403: {"description": "Your role does not read assessors' entries (village officers, cadres)"},
     404: {"description": "Missing or outside your region"},
@@ -166,49 +164,23 @@ async def correct_manual_entry(
 
 @router.post(
     "/manual-entries/{entry_id}/evidence",
-    status_code=201,
-    response_model=EvidencePublic,
-    responses={
-        200: {"description": "The same file (by hash) is already attached", "model": EvidencePublic},
-        **_WRITE,
-        409: {"description": "Not the latest version (`entry_superseded`) or too many files"},
-        413: {"description": f"Larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MiB"},
-        415: {"description": "Not JPEG, PNG, WebP or PDF (by its bytes)"},
-    },
-    openapi_extra={"requestBody": {"required": True, "content": _FILE_CONTENT}},
     summary="Attach evidence to the latest version of an entry (raw bytes)",
+    **evidence_post(
+        {**_WRITE, 409: {"description": "Not the latest version (`entry_superseded`) or too many files"}}
+    ),
 )
 async def add_manual_entry_evidence(
     entry_id: EntryId, request: Request, ctx: ContextDep, response: Response
 ) -> EvidencePublic:
     """A photo or scanned document by its sha256 (the same bytes again answer the stored file, 200)."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_ATTACHMENT_BYTES:
-        raise PayloadTooLarge(f"evidence is limited to {MAX_ATTACHMENT_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_ATTACHMENT_BYTES:
-            raise PayloadTooLarge(f"evidence is limited to {MAX_ATTACHMENT_BYTES} bytes")
-        chunks.append(chunk)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    created, meta = await ManualEntryService(ctx).attach(entry_id, content_type, b"".join(chunks))
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/manual-entries/{entry_id}/evidence/{meta.id}"
-    return meta
+    attach = functools.partial(ManualEntryService(ctx).attach, entry_id)
+    return await evidence_upload(request, response, f"/manual-entries/{entry_id}/evidence", attach)
 
 
 @router.get(
     "/manual-entries/{entry_id}/evidence/{evidence_id}",
-    response_model=EvidenceContent,
-    response_class=Response,
-    responses={
-        200: {"description": "The file's bytes", "content": _FILE_CONTENT},
-        304: {"description": "If-None-Match matched: the file you have"},
-        **_READ,
-    },
     summary="An entry's evidence file (ETag: its sha256)",
+    **evidence_download(_READ),
 )
 async def get_manual_entry_evidence(
     entry_id: EntryId,
@@ -217,12 +189,4 @@ async def get_manual_entry_evidence(
     ctx: ReadContextDep,
 ) -> Response:
     """The file's bytes, as stored with its media type, cacheable by its hash."""
-    found = await ManualEntryService(ctx).evidence_bytes(entry_id, evidence_id)
-    tag = f'"{found.sha256}"'
-    if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers={"ETag": tag})
-    return Response(
-        found.data,
-        media_type=found.content_type,
-        headers={"ETag": tag, "Cache-Control": "private, max-age=86400"},
-    )
+    return evidence_file(request, await ManualEntryService(ctx).evidence_bytes(entry_id, evidence_id))

@@ -40,6 +40,7 @@ __all__ = [
     "RUN_OWNERS",
     "TIE_RULE_EN",
     "TIE_RULE_ZH",
+    "UNLISTED_SUBJECTS",
     "AppealDecision",
     "AppealStatus",
     "IndicatorRow",
@@ -154,6 +155,11 @@ FIGURE_SUBJECTS: frozenset[SubjectType] = frozenset(
         SubjectType.household_exit,
     }
 )
+#: Why each other subject type has no subjects to run over (the `subjects_unavailable` problem says it).
+UNLISTED_SUBJECTS: Mapping[SubjectType, str] = {
+    SubjectType.cppcc_unit: "no service lists CPPCC groups and members (政协组织及委员): the registry keeps no "
+    "register of them and no service serves GET /figures/cppcc_unit",
+}
 
 #: The tie rule of every ranking (issue #12): stated once, served with every ranked result.
 TIE_RULE_ZH = (
@@ -209,7 +215,9 @@ def check_run_request(
     if subject_type not in FIGURE_SUBJECTS:
         raise Refused(
             "subjects_unavailable",
-            f"no service lists the subjects of a {subject_type.value} scheme yet: it cannot be run",
+            f"a {subject_type.value} scheme cannot be run: {UNLISTED_SUBJECTS[subject_type]}, so a run has no "
+            "subjects to freeze and score. The scheme can still be drafted and published, and assessors' manual "
+            "entries recorded for it",
             subject_type=subject_type.value,
         )
     if kind is RunKind.what_if:

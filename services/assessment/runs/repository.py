@@ -6,7 +6,9 @@ the snapshot joined to the scheme's flat rows (models.py); then one statement pe
 sums groups and scales embedded schemes; then one statement writes every subject's total, bonus (capped), veto hits,
 score (clamped), grade, commendations and rank among its peers (window functions). No Python loop runs per subject.
 Each formula is the one `scoring/domain.py` states (the reference scorer; tests/assessment/test_runs_scorer.py holds
-the two equal on random schemes and figures). `assessment_round(x, places, mode)` is the scheme's R(x).
+the two equal on random schemes and figures). `ROUND[x]` in the statements is the scheme's R(x): written out in SQL for
+its rounding mode (`_round_sql`, the formulas of the migration's `assessment_round(x, places, mode)`), because
+a call of that SQL function per row is not inlined and cost a third of the leaves' statement (bench/assessment.py).
 
 Scope: a run belongs to its county (`county_code`); `Reader` (runs/domain.py) says which runs and which subjects'
 results a caller sees, and `_runs_visible` / `_subjects_visible` apply it in SQL, once.
@@ -15,6 +17,7 @@ results a caller sees, and `_runs_visible` / `_subjects_visible` apply it in SQL
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from services.assessment.models import (
 )
 from services.assessment.queue import QUEUE_SCHEMA, defer_arguments
 from services.assessment.runs.domain import Reader, RunStatus
+from services.assessment.schemes.domain import RoundingMode
 from shared.context import Context
 from shared.db import execute, raw_connection
 
@@ -102,16 +106,23 @@ class DiffIndicator:
     value_after: Decimal | None
 
 
-# -- the scorer's statements (assessment_round(x, :places, :mode) is R(x)) ------------------------------------
+# -- the scorer's statements (ROUND[x] is R(x), `_round_sql`) ------------------------------------------
 LEAVES_SQL = """
 INSERT INTO assessment_result_indicator
   (run_id, subject_id, indicator_code, parent_code, level, position, kind, method, metric, max_points,
    value, target, exact, points, rule, params)
 WITH subj AS (
   SELECT subject_id, region_code FROM assessment_snapshot_subject WHERE run_id = :snap
+), ind AS MATERIALIZED (
+  -- the scheme's leaves, with the part of the explanation's parameters that is the indicator's own (once each)
+  SELECT i.*, jsonb_strip_nulls(jsonb_build_object(
+    'comparison', i.comparison, 'zero_value', i.zero_value::text, 'per_occurrence', i.per_occurrence::text,
+    'floor', i.floor_points::text, 'target_metric', i.target_metric)) AS fixed_params
+  FROM assessment_indicator i
+  WHERE i.scheme_id = :scheme AND i.kind = 'leaf' AND i.method <> 'embedded'
 ), base AS (
   SELECT s.subject_id, i.code, i.parent_code, i.level, i.position, i.method, i.metric, i.max_points,
-         i.comparison, i.target_metric, i.zero_value, i.per_occurrence, i.floor_points,
+         i.comparison, i.target_metric, i.zero_value, i.per_occurrence, i.floor_points, i.fixed_params,
          mv.value AS v,
          CASE WHEN i.target_metric IS NULL THEN i.target ELSE tv.value END AS t,
          CASE i.peer_group WHEN 'township' THEN rpad(left(s.region_code, 9), 12, '0')
@@ -119,14 +130,13 @@ WITH subj AS (
          CASE WHEN i.metric = ANY(CAST(:lower AS text[])) THEN -mv.value ELSE mv.value END AS sort_value,
          ms.points AS manual_points, ms.reason AS manual_reason
   FROM subj s
-  CROSS JOIN assessment_indicator i
+  CROSS JOIN ind i
   LEFT JOIN assessment_snapshot mv
          ON mv.run_id = :snap AND mv.subject_id = s.subject_id AND mv.metric_code = i.metric
   LEFT JOIN assessment_snapshot tv
          ON tv.run_id = :snap AND tv.subject_id = s.subject_id AND tv.metric_code = i.target_metric
   LEFT JOIN assessment_snapshot_manual ms
          ON ms.run_id = :snap AND ms.subject_id = s.subject_id AND ms.indicator_code = i.code
-  WHERE i.scheme_id = :scheme AND i.kind = 'leaf' AND i.method <> 'embedded'
 ), ranked AS (
   -- competition ranking among the peers that have a figure (ties share the best rank: 1, 2, 2, 4)
   SELECT b.*,
@@ -186,22 +196,23 @@ SELECT :run, subject_id, code, parent_code, level, position, 'leaf', method, met
        WHEN rule IN ('deduction', 'deduction_floor') THEN ded
        WHEN rule IN ('rank_band', 'rank_no_band') THEN pct END,
   CASE rule
-    WHEN 'manual' THEN assessment_round(manual_points, :places, :mode)
-    WHEN 'binary_met' THEN assessment_round(max_points, :places, :mode)
-    WHEN 'threshold_met' THEN assessment_round(max_points, :places, :mode)
-    WHEN 'linear_target_zero_met' THEN assessment_round(max_points, :places, :mode)
-    WHEN 'linear_capped' THEN assessment_round(max_points, :places, :mode)
-    WHEN 'linear' THEN assessment_round(lin, :places, :mode)
-    WHEN 'tiered_band' THEN assessment_round(tier_points, :places, :mode)
-    WHEN 'deduction_floor' THEN assessment_round(floor_points, :places, :mode)
-    WHEN 'deduction' THEN assessment_round(ded, :places, :mode)
-    WHEN 'rank_band' THEN assessment_round(rank_points, :places, :mode)
+    WHEN 'manual' THEN ROUND[manual_points]
+    WHEN 'binary_met' THEN ROUND[max_points]
+    WHEN 'threshold_met' THEN ROUND[max_points]
+    WHEN 'linear_target_zero_met' THEN ROUND[max_points]
+    WHEN 'linear_capped' THEN ROUND[max_points]
+    WHEN 'linear' THEN ROUND[lin]
+    WHEN 'tiered_band' THEN ROUND[tier_points]
+    WHEN 'deduction_floor' THEN ROUND[floor_points]
+    WHEN 'deduction' THEN ROUND[ded]
+    WHEN 'rank_band' THEN ROUND[rank_points]
     ELSE 0 END,
   rule,
-  jsonb_strip_nulls(jsonb_build_object(
-    'comparison', comparison, 'zero_value', zero_value::text, 'per_occurrence', per_occurrence::text,
-    'floor', floor_points::text, 'target_metric', target_metric, 'rank', pos, 'of', n,
-    'top_percent', rank_top::text, 'reason', manual_reason))
+  -- the indicator's own parameters, and the subject's (its rank, a manual reason) when it has any: the keys are
+  -- distinct, so this is jsonb_strip_nulls of one object of all of them
+  CASE WHEN pos IS NULL AND n IS NULL AND rank_top IS NULL AND manual_reason IS NULL THEN fixed_params
+       ELSE fixed_params || jsonb_strip_nulls(jsonb_build_object(
+         'rank', pos, 'of', n, 'top_percent', rank_top::text, 'reason', manual_reason)) END
 FROM ruled
 """
 
@@ -216,7 +227,7 @@ SELECT :run, c.subject_id, i.code, i.parent_code, i.level, i.position, i.kind, i
   CASE WHEN i.kind = 'leaf' THEN i.inner_total END,
   CASE WHEN i.kind = 'leaf' THEN i.max_points * c.total / i.inner_total END,
   CASE WHEN i.kind = 'group' THEN c.total
-       ELSE least(assessment_round(i.max_points * c.total / i.inner_total, :places, :mode), i.max_points) END,
+       ELSE least(ROUND[i.max_points * c.total / i.inner_total], i.max_points) END,
   CASE WHEN i.kind = 'group' THEN 'group_sum' ELSE 'embedded' END,
   '{}'::jsonb
 FROM assessment_indicator i
@@ -276,7 +287,7 @@ WITH subj AS (
   FROM subj s LEFT JOIN raw w USING (subject_id) LEFT JOIN agg a USING (subject_id)
 ), totalled AS (
   SELECT sc.*,
-         assessment_round(least(greatest(sc.raw + sc.bonus, 0), CAST(:total AS numeric)), :places, :mode) AS by_points
+         ROUND[least(greatest(sc.raw + sc.bonus, 0), CAST(:total AS numeric))] AS by_points
   FROM scored sc
 ), final AS (
   SELECT t.*, CASE WHEN t.zeroed THEN 0 ELSE t.by_points END AS score FROM totalled t
@@ -313,6 +324,41 @@ SELECT :run, o.subject_id, o.raw, o.bonus, o.by_points, o.score, o.grade, o.grad
        count(*) OVER (PARTITION BY o.peer_group)
 FROM ordered o LEFT JOIN commended cm USING (subject_id)
 """
+
+
+def _round_sql(x: str, mode: str) -> str:
+    """R(x) to `:places` places by `mode`, as SQL: what `assessment_round(x, :places, mode)` computes (half_up:
+    PostgreSQL's round, ties away from zero; down: trunc; half_even: ties to the even digit); NULL stays NULL."""
+    places = "CAST(:places AS integer)"
+    if mode == RoundingMode.down.value:
+        return f"trunc({x}, {places})"
+    if mode == RoundingMode.half_even.value:
+        scaled = f"(({x}) * power(10::numeric, {places}))"
+        return (
+            f"CASE WHEN {scaled} - trunc({scaled}) = 0.5 THEN trunc({x}, {places})"
+            f" + CASE WHEN mod(trunc({scaled}), 2) = 1 THEN power(10::numeric, -{places}) ELSE 0 END"
+            f" ELSE round({x}, {places}) END"
+        )
+    return f"round({x}, {places})"
+
+
+_ROUND = re.compile(r"ROUND\[(.+?)\](?=[,\s)])")
+
+
+def _for_mode(sql: str, mode: str) -> str:
+    return _ROUND.sub(lambda m: _round_sql(m.group(1), mode), sql)
+
+
+#: The scorer's statements by rounding mode: (leaves, one level, totals).
+_SCORER: dict[str, tuple[str, str, str]] = {
+    mode.value: (
+        _for_mode(LEAVES_SQL, mode.value),
+        _for_mode(LEVEL_SQL, mode.value),
+        _for_mode(TOTALS_SQL, mode.value),
+    )
+    for mode in RoundingMode
+}
+assert not any("ROUND[" in sql for statements in _SCORER.values() for sql in statements)
 
 
 class RunRepository:
@@ -502,9 +548,9 @@ class RunRepository:
             "snap": run.snapshot_run_id,
             "scheme": scheme.id,
             "places": scheme.rounding_places,
-            "mode": scheme.rounding_mode,
         }
-        await execute(self.session, sa.text(LEAVES_SQL), {**params, "lower": _LOWER_IS_BETTER})
+        leaves, level_sql, totals = _SCORER[scheme.rounding_mode]
+        await execute(self.session, sa.text(leaves), {**params, "lower": _LOWER_IS_BETTER})
         deepest = (
             await execute(
                 self.session,
@@ -514,11 +560,11 @@ class RunRepository:
         ).scalar_one()
         for level in range(int(deepest) - 1, 0, -1):
             await execute(
-                self.session, sa.text(LEVEL_SQL), {**params, "level": level, "child_level": level + 1}
+                self.session, sa.text(level_sql), {**params, "level": level, "child_level": level + 1}
             )
         await execute(
             self.session,
-            sa.text(TOTALS_SQL),
+            sa.text(totals),
             {**params, "cap": scheme.bonus_cap, "total": scheme.total_points},
         )
 

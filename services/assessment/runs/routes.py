@@ -84,7 +84,9 @@ _OWNER: dict[int | str, dict[str, Any]] = {
         409: {
             "description": "Refused: a draft scheme outside a what-if (`scheme_not_published`), a baseline that is "
             "not a published annual run (`baseline_not_published`), subjects no service lists "
-            "(`subjects_unavailable`)"
+            "(`subjects_unavailable`: a `cppcc_unit` scheme — no service lists CPPCC groups and members, the "
+            "registry keeps no register of them; the scheme can be drafted, published and given manual entries, "
+            "but not run; `subject_type` names the type)"
         },
         422: {
             "description": "Invalid: a region outside your county, the wrong year, a baseline where none goes"
@@ -97,7 +99,8 @@ async def create_run(payload: RunCreate, ctx: ContextDep, response: Response) ->
     `what_if` (a draft scheme scored against the snapshot of the published run `baseline_run_id`). The run is
     queued; a worker freezes the figures (registry, planning, inspections, manual entries) and scores every
     subject; follow `Location` until `status` is `scored` — or `failed`, with `failure_code` and
-    `failure_reason`."""
+    `failure_reason`. A `cppcc_unit` scheme is refused at once (409 `subjects_unavailable`, the detail says why):
+    no service lists CPPCC groups and members as subjects."""
     run = await RunService(ctx).create(payload)
     response.headers["Location"] = f"/runs/{run.id}"
     return run
