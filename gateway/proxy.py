@@ -72,6 +72,18 @@ _HOP_BY_HOP = frozenset(
 _RESPONSE_SKIP = _HOP_BY_HOP | {"date", "server", "x-request-id"}
 # Request headers the proxy sets itself: a client's copy never reaches the service.
 _SET_HERE = frozenset({"x-forwarded-for", "x-forwarded-prefix", "x-request-id"})
+#: A service's own operations endpoints: scraped and probed on the service's port inside the cluster, never served
+#: to API callers through the gateway (its metrics would tell any logged-in role the traffic of every route).
+_NOT_PROXIED = frozenset({"metrics", "healthz", "readyz"})
+
+
+def _proxied_path(path: str, full_path: str) -> bool:
+    """Whether `path` (the part after /api/{service}/) may be forwarded: not an operations endpoint, and no control
+    character in the whole decoded request path `full_path` — a `%0A` or `%00` matches no route of any service.
+    (The route's `$` matches before a trailing newline, so `path` alone may have lost it.)"""
+    if path.rstrip("/") in _NOT_PROXIED:
+        return False
+    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in full_path)
 
 
 class UpstreamResponse(Protocol):
@@ -371,6 +383,8 @@ async def proxy(request: Request) -> Response:
     base = request.app.state.settings.upstreams.get(service)
     if base is None:
         raise NotFound(f"no service named '{service}'")
+    if not _proxied_path(path, request.scope["path"]):
+        raise NotFound("no such resource")
     upstream: Upstream = request.app.state.upstream
     if not templates.known(service):
         if await templates.first_load(service, upstream):

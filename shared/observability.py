@@ -120,6 +120,9 @@ def metrics_response(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 def _problem(
     status: int, title: str, detail: str, request_id: str, *, slug: str = "payload-too-large"
 ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -135,6 +138,7 @@ def _problem(
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()),
+        _NOSNIFF,
     ]
     return body, headers
 
@@ -164,7 +168,11 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", request_id.encode())]
+                # Every answer, photos and evidence files included: a browser never sniffs a type we did not send.
+                if not any(name.lower() == b"x-content-type-options" for name, _ in message["headers"]):
+                    extra.append(_NOSNIFF)
+                message["headers"] = [*message["headers"], *extra]
             await send(message)
 
         try:

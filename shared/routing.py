@@ -21,6 +21,7 @@ Starlette routes call `refuse_unknown_parameters(request, names)` with the names
 from __future__ import annotations
 
 import contextlib
+import re
 import types
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Union, get_args, get_origin
@@ -37,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.db import UNITS_OF_WORK, enlist
-from shared.problems import AppError, BadRequest, UnprocessableEntity
+from shared.problems import AppError, BadRequest, NotFound, UnprocessableEntity
 
 __all__ = [
     "APIRouter",
@@ -118,9 +119,21 @@ def refuse_nul_parameters(request: Request) -> None:
     )
 
 
+#: Control characters: no route of any service has one in its path.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def refuse_control_characters_in_path(request: Request) -> None:
+    """404 for a path holding a control character (`/regions/451025000000%0A`): Starlette's route patterns end in
+    `$`, which matches before a trailing newline, so without this such a path would answer as if it had none."""
+    if _CONTROL.search(request.scope["path"]):
+        raise NotFound("no such resource")
+
+
 def refuse_unknown_parameters(request: Request, known: frozenset[str]) -> None:
     """422 `nul_in_parameter` for a NUL byte in the query string, else 400 `unknown_parameter` when it names a
-    parameter outside `known`."""
+    parameter outside `known`; 404 for a control character in the path."""
+    refuse_control_characters_in_path(request)
     if not request.scope.get("query_string"):
         return  # the common case: nothing to parse
     refuse_nul_parameters(request)
@@ -165,6 +178,7 @@ class CommitRoute(APIRoute):
             if known is not None:
                 refuse_unknown_parameters(request, known)
             else:
+                refuse_control_characters_in_path(request)
                 refuse_nul_parameters(request)
             try:
                 response = await handler(request)

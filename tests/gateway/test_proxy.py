@@ -132,8 +132,35 @@ class TestForwarding:
             assert response.headers["etag"] == '"1"'
             # One Date / X-Request-ID, not the upstream's copy as well.
             assert len(response.headers.get_list("x-request-id")) == 1
+            assert response.headers.get_list("x-content-type-options") == [
+                "nosniff"
+            ]  # the service's, not twice
             missing = await gw.get("/api/registry/regions/451025999999", headers=auth(token))
             assert_problem(missing, 404)
+
+    async def test_control_characters_and_operations_endpoints_are_not_forwarded(
+        self,
+        gateway_settings: GatewaySettings,
+        signing_key: SigningKey,
+        registry_app: FastAPI,
+        seed_regions: None,
+        token: str,
+    ) -> None:
+        """Issue #14: `/regions/451025000000%0A` answered the region (200) once normalised on the way, and the
+        registry's `/metrics` was readable by any logged-in role. Both are 404 like missing, nothing forwarded."""
+        async with (
+            serve(registry_app) as registry_url,
+            gateway_over(gateway_settings, signing_key, registry=registry_url) as gw,
+        ):
+            for path in (f"regions/{COUNTY}%0A", f"regions/{COUNTY}%00", f"regions/{COUNTY}%09", "metrics",
+                         "metrics/", "healthz", "readyz"):  # fmt: skip
+                response = await gw.get(f"/api/registry/{path}", headers=auth(token))
+                assert_problem(response, 404)
+                assert "jingzhun_" not in response.text
+            # The service still serves them on its own port (Prometheus scrapes there).
+            async with httpx.AsyncClient(base_url=registry_url) as direct:
+                assert (await direct.get("/metrics")).status_code == 200
+            assert (await gw.get(f"/api/registry/regions/{COUNTY}", headers=auth(token))).status_code == 200
 
     async def test_method_path_query_body_and_headers(
         self, gateway_settings: GatewaySettings, signing_key: SigningKey, token: str

@@ -172,6 +172,14 @@ class TestRegionCodePath:
         assert response.status_code in (404, 422), response.text
         assert_problem(response, response.status_code)
 
+    @pytest.mark.parametrize("path", ["/code-lists%0A", "/me%0A", "/households%0A"])
+    async def test_a_control_character_matches_no_route(
+        self, registry: httpx.AsyncClient, admin: Headers, path: str
+    ) -> None:
+        """Starlette's route patterns end in `$`, which matches before a trailing newline: without the check these
+        answered 200 as if the newline were not there."""
+        assert_problem(await registry.get(path, headers=admin), 404)
+
     async def test_the_code_itself(self, registry: httpx.AsyncClient, admin: Headers) -> None:
         assert (await registry.get(f"/regions/{COUNTY}", headers=admin)).status_code == 200
 

@@ -1241,6 +1241,7 @@ class TestReadAttachment:
         photo = await registry.get(url, headers=clerk)
         assert photo.status_code == 200 and photo.content == PNG
         assert photo.headers["cache-control"] == "private, max-age=86400, immutable"
+        assert photo.headers["x-content-type-options"] == "nosniff"  # issue #14 item 9: never sniffed as HTML
         cached = await registry.get(url, headers=clerk | {"If-None-Match": photo.headers["etag"]})
         assert cached.status_code == 304 and cached.content == b""
 
