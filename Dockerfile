@@ -68,4 +68,4 @@ EXPOSE 8000 8001 8002 8003
 
 # No HEALTHCHECK here: the port differs per process, so compose and Kubernetes define their own (/readyz).
 CMD ["uvicorn", "--factory", "gateway.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--no-server-header", "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+     "--no-proxy-headers", "--no-server-header", "--no-access-log", "--loop", "uvloop", "--http", "shared.httpserver:ProblemHttpToolsProtocol"]

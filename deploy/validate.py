@@ -83,6 +83,7 @@ ALLOWED_ENV = frozenset(
         "RATE_LIMIT_PER_MINUTE",
         "PII_KEYS_FILE",
         "READ_POOL_SIZE",
+        "TRUSTED_PROXIES",
     }
 )
 
@@ -102,7 +103,14 @@ PROCESSES = {
 }
 SERVICES = ("registry", "planning", "assessment")
 DATABASES = tuple(f"jingzhun_{name}" for name in PROCESSES)
-UVICORN_FLAGS = (("--proxy-headers",), ("--no-server-header",), ("--loop", "uvloop"), ("--http", "httptools"))
+UVICORN_FLAGS = (
+    ("--no-server-header",),
+    ("--loop", "uvloop"),
+    ("--http", "shared.httpserver:ProblemHttpToolsProtocol"),  # problem+json for uvicorn's own 400s
+)
+#: The gateway reads X-Forwarded-For itself, only from its TRUSTED_PROXIES (gateway/forwarded.py): uvicorn must not
+#: rewrite the client address first. The services, reached only through the gateway, take its forwarded headers.
+GATEWAY_FACTORY = "gateway.main:create_app"
 MIGRATE_COMMAND = ["python", "-m", "ops.cli", "migrate"]
 GEN_KEYS_COMMAND = ["python", "-m", "ops.cli", "gen-keys", "--out", "/keys"]
 PRIVATE_KEY_PATH = "/var/run/secrets/jingzhun/private.pem"
@@ -216,6 +224,16 @@ def check_uvicorn_command(where: str, words: list[str], process: Process, report
     for flag in UVICORN_FLAGS:
         if not has_sequence(words, flag):
             report.error(where, f"command lacks uvicorn flag {' '.join(flag)!r}")
+    if process.factory == GATEWAY_FACTORY:
+        if "--no-proxy-headers" not in words:
+            report.error(
+                where, "the gateway's command lacks '--no-proxy-headers' (set TRUSTED_PROXIES instead)"
+            )
+        for word in words:
+            if word == "--proxy-headers" or word.startswith("--forwarded-allow-ips"):
+                report.error(where, f"the gateway must not let uvicorn trust forwarded headers ({word!r})")
+    elif "--proxy-headers" not in words:
+        report.error(where, "command lacks uvicorn flag '--proxy-headers'")
 
 
 def selector_matches(selector: Any, labels: dict[str, str]) -> bool:

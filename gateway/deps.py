@@ -38,6 +38,7 @@ __all__ = [
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the peer's, or what a TRUSTED_PROXIES peer forwarded (gateway/forwarded.py)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -51,7 +52,8 @@ async def enforce_rate_limit(request: Request, key: str, limit: int) -> None:
 
 
 async def enforce_login_rate_limit(request: Request) -> None:
-    """The token endpoint's limit, per client address: it slows password guessing whatever the username."""
+    """The token endpoint's limit, per client address: it slows password guessing whatever the username (the
+    per-account limits are the use case's: gateway/tokens/throttle.py)."""
     settings: GatewaySettings = request.app.state.settings
     await enforce_rate_limit(request, f"login:{client_ip(request)}", settings.rate_limit_login_per_minute)
 

@@ -2,7 +2,8 @@
 hasher, and the in-memory revocation list that every authenticated request is checked against.
 
 `Revocations` holds what was revoked before its natural expiry (disabled users and clients, cut-offs after a
-password reset, logged-out tokens). Per-request checks are dictionary lookups; a background task refreshes it from
+password reset, logged-out tokens, and refresh families ended by a logout or a detected reuse: every access token
+minted in a family carries its id as `sid`, so ending the family ends them all). Per-request checks are dictionary lookups; a background task refreshes it from
 the database every `REVOCATION_REFRESH_SECONDS` (reads only, its own session, nothing committed), which carries
 revocations made by other gateway replicas.
 """
@@ -10,12 +11,13 @@ revocations made by other gateway replicas.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.passwords import Passwords
+from gateway.ratelimit import InMemoryRateLimiter, RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.tokens.domain import revocation_horizon
 from gateway.tokens.repository import RevocationRepository, RevocationSnapshot
@@ -36,8 +38,10 @@ class Revocations:
     def __init__(self) -> None:
         self._not_before: dict[str, float] = {}
         self._jtis: dict[str, float] = {}
+        self._families: dict[str, float] = {}  # refresh family id (`sid`) -> until when it matters (epoch)
         self._recent_subjects: dict[str, tuple[float, float]] = {}  # sub -> (not_before, recorded at)
         self._recent_jtis: dict[str, tuple[float, float]] = {}
+        self._recent_families: dict[str, tuple[float, float]] = {}
 
     def revoke_subject(self, sub: str, not_before: float) -> None:
         self._not_before[sub] = max(not_before, self._not_before.get(sub, 0.0))
@@ -52,8 +56,15 @@ class Revocations:
         self._jtis[jti] = expires_at
         self._recent_jtis[jti] = (expires_at, time.monotonic())
 
+    def revoke_family(self, sid: str, until: float) -> None:
+        """Refuse every access token minted in refresh family `sid` (those still alive expire before `until`)."""
+        self._families[sid] = max(until, self._families.get(sid, 0.0))
+        self._recent_families[sid] = (self._families[sid], time.monotonic())
+
     def check(self, principal: Principal) -> None:
         if principal.jti in self._jtis:
+            raise Unauthorized("token revoked")
+        if principal.sid is not None and principal.sid in self._families:
             raise Unauthorized("token revoked")
         not_before = self._not_before.get(principal.sub)
         if not_before is not None and principal.issued_at < not_before:
@@ -63,15 +74,20 @@ class Revocations:
         """Replace the list with the database's, keeping local revocations the snapshot may not have seen yet."""
         not_before = dict(snapshot.not_before)
         jtis = dict(snapshot.jtis)
+        families = dict(snapshot.families)
         horizon_local = time.monotonic() - self.LOCAL_GRACE_SECONDS
         self._recent_subjects = {k: v for k, v in self._recent_subjects.items() if v[1] >= horizon_local}
         self._recent_jtis = {k: v for k, v in self._recent_jtis.items() if v[1] >= horizon_local}
+        self._recent_families = {k: v for k, v in self._recent_families.items() if v[1] >= horizon_local}
         for sub, (cut, _at) in self._recent_subjects.items():
             not_before[sub] = cut
         for jti, (exp, _at) in self._recent_jtis.items():
             jtis[jti] = exp
+        for sid, (until, _at) in self._recent_families.items():
+            families[sid] = until
         self._not_before = not_before
         self._jtis = jtis
+        self._families = families
 
     async def refresh(self, session: AsyncSession, *, access_ttl: int) -> None:
         """Reload from the database through `session` (reads only; the caller closes it, nothing is committed)."""
@@ -100,3 +116,5 @@ class Identity:
     revocations: Revocations
     #: The signer's clock: access tokens are stamped with it, and revocation cut-offs are taken from it.
     clock: Clock = utcnow
+    #: Where the token endpoint's per-account slow-down counts failures (the app's rate limiter).
+    limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from gateway import proxy
 from gateway.deps import authenticated_caller
 from gateway.edge import EdgeMiddleware
+from gateway.forwarded import TrustedProxyMiddleware
 from gateway.identity import Identity, Revocations, refresh_revocations
 from gateway.openapi_merge import OpenAPIMerger
 from gateway.passwords import Passwords
@@ -109,8 +110,8 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
             KeySet(key.jwks()), audience=GATEWAY_AUDIENCE, issuer=settings.jwt_issuer
         )
         app.state.revocations = revocations
-        app.state.identity = Identity(settings, key, passwords, revocations)
         app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+        app.state.identity = Identity(settings, key, passwords, revocations, limiter=app.state.rate_limiter)
         app.state.upstream = proxy.make_upstream(settings)
         app.state.route_templates = proxy.RouteTemplates(
             settings.upstreams, refresh=settings.route_templates_refresh_seconds
@@ -163,6 +164,8 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
     # Inside the observability middleware (its durations include compression) and CORS.
     app.add_middleware(EdgeMiddleware, minimum_size=settings.gzip_min_bytes, level=settings.gzip_level)
     install_common(app, settings, service="gateway", cors_origins=settings.cors_origins)
+    # Outermost: everything inside (logs, limits, the proxy's X-Forwarded-For) sees the client it establishes.
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     app.include_router(health_router(_ready))
     app.include_router(tokens.router)
     app.include_router(users.router)

@@ -1,4 +1,4 @@
-"""Gateway tables: users, machine clients, refresh-token families, revoked access tokens, audit."""
+"""Gateway tables: users, machine clients, refresh-token families, revoked access tokens, login throttles, audit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from sqlmodel import Field, SQLModel
 from shared.clock import utcnow
 from shared.db import CODE_COLLATION
 
-__all__ = ["GatewayAuditEvent", "GatewayUser", "RefreshToken", "RevokedAccessToken", "ServiceClient"]
+__all__ = [
+    "GatewayAuditEvent",
+    "GatewayUser",
+    "LoginThrottle",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "ServiceClient",
+]
 
 
 def _ts(nullable: bool = False, **kw: Any) -> Any:
@@ -64,7 +71,8 @@ class RefreshToken(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     rotated_at: datetime | None = _ts(nullable=True)
-    revoked_at: datetime | None = _ts(nullable=True)
+    #: Indexed: the revocation list reads the families revoked in the last access-token lifetime.
+    revoked_at: datetime | None = _ts(nullable=True, index=True)
 
 
 class RevokedAccessToken(SQLModel, table=True):
@@ -74,6 +82,19 @@ class RevokedAccessToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins of one account (`user:<username>` or `client:<client_id>`) from one client address: enough in
+    a row lock that pair, and only that pair, for LOGIN_LOCKOUT_SECONDS. A success deletes the row."""
+
+    __tablename__ = "gateway_login_throttle"
+
+    account: str = Field(primary_key=True, max_length=80)
+    address: str = Field(primary_key=True, max_length=64)
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts(nullable=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
 
 
 class GatewayAuditEvent(SQLModel, table=True):

@@ -1,4 +1,7 @@
-"""Fixed-window rate limits per principal: Redis when REDIS_URL is set (shared by replicas), else in-process."""
+"""Fixed-window rate limits per principal: Redis when REDIS_URL is set (shared by replicas), else in-process.
+
+Besides counting requests (`hit`), a window can be read without counting (`peek`) and emptied (`reset`): the
+login slow-down counts an account's failures with them (gateway/tokens/throttle.py)."""
 
 from __future__ import annotations
 
@@ -13,26 +16,41 @@ class RateLimiter(Protocol):
         """Count one request; return 0 if allowed, else the seconds until the window resets."""
         ...
 
+    async def peek(self, key: str, window: int = 60) -> int:
+        """How many hits the current window of `key` holds (counting nothing)."""
+        ...
+
+    async def reset(self, key: str, window: int = 60) -> None:
+        """Empty the current window of `key`."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class InMemoryRateLimiter:
     def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._windows: dict[str, tuple[int, int, int]] = {}  # key -> (window index, count, window seconds)
 
     async def hit(self, key: str, limit: int, window: int = 60) -> int:
         now = time.time()
         current = int(now // window)
-        start, count = self._windows.get(key, (current, 0))
+        start, count, _ = self._windows.get(key, (current, 0, window))
         if start != current:
             count = 0
-            if len(self._windows) > 100_000:  # drop stale windows so memory stays bounded
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == current}
+            if len(self._windows) > 100_000:  # drop stale windows (each by its own length): bounded memory
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == int(now // v[2])}
         count += 1
-        self._windows[key] = (current, count)
+        self._windows[key] = (current, count, window)
         if count > limit:
             return max(1, int((current + 1) * window - now + 0.999))
         return 0
+
+    async def peek(self, key: str, window: int = 60) -> int:
+        start, count, _ = self._windows.get(key, (-1, 0, window))
+        return count if start == int(time.time() // window) else 0
+
+    async def reset(self, key: str, window: int = 60) -> None:
+        self._windows.pop(key, None)
 
     async def close(self) -> None:
         self._windows.clear()
@@ -55,6 +73,13 @@ class RedisRateLimiter:
         if int(count) > limit:
             return max(1, int((current + 1) * window - now + 0.999))
         return 0
+
+    async def peek(self, key: str, window: int = 60) -> int:
+        count = await self._redis.get(f"jz:rl:{key}:{int(time.time() // window)}")
+        return int(count) if count is not None else 0
+
+    async def reset(self, key: str, window: int = 60) -> None:
+        await self._redis.delete(f"jz:rl:{key}:{int(time.time() // window)}")
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -35,11 +36,23 @@ class GatewaySettings(CommonSettings):
     #: zlib level: 1 (nginx's default) costs half the CPU of 6 for a few per cent more bytes.
     gzip_level: int = Field(1, ge=1, le=9)
 
+    #: Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (IP addresses or CIDR networks, comma
+    #: separated): the client is the right-most address of the chain that is not one of them. None by default,
+    #: so a client cannot pick the address its limits are counted under (gateway/forwarded.py).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(default_factory=list)
+
     redis_url: str | None = None
     rate_limit_per_minute: int = Field(1200, ge=1)
+    #: Token-endpoint requests per client address per minute, every grant counted.
     rate_limit_login_per_minute: int = Field(30, ge=1)
+    #: Wrong passwords (or client secrets) in a row from one address lock that address out of that account (only
+    #: that pair) for `login_lockout_seconds`; the owner elsewhere is not locked out.
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(900, ge=1)
+    #: Past `login_max_failures` failures of an account from any address, each attempt on it waits first: the base,
+    #: doubled per further failure, at most the max; cleared by a success (gateway/tokens/throttle.py).
+    login_backoff_base_seconds: float = Field(0.5, ge=0)
+    login_backoff_max_seconds: float = Field(8.0, ge=0, le=60)
     revocation_refresh_seconds: float = Field(2.0, gt=0)
 
     argon2_time_cost: int = Field(3, ge=1)
@@ -48,11 +61,18 @@ class GatewaySettings(CommonSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
         return value
 
     @property

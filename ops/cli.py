@@ -94,10 +94,16 @@ def secret_file(name: str) -> Path:
 
 
 def uvicorn_command(app: str, host: str, port: int) -> list[str]:
-    """How every process is served (also used by the benchmarks, so they measure what `run` starts)."""
+    """How every process is served (also used by the benchmarks, so they measure what `run` starts).
+
+    `--no-proxy-headers`: uvicorn would otherwise believe `X-Forwarded-For` from 127.0.0.1, i.e. from anyone on
+    this machine, and every per-address limit could be dodged by rotating the header. The gateway reads forwarded
+    headers itself, only from its TRUSTED_PROXIES (none unless set; gateway/forwarded.py).
+    """
     return [
         sys.executable, "-m", "uvicorn", "--factory", app, "--host", host, "--port", str(port),
-        "--no-access-log", "--no-server-header", "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--no-server-header", "--no-proxy-headers", "--loop", "uvloop", "--http",
+        "shared.httpserver:ProblemHttpToolsProtocol",
     ]  # fmt: skip
 
 
@@ -127,6 +133,7 @@ class Platform:
     demo: dict[str, Any] | None
     province_secret: Path
     planning_demo: dict[str, Any] | None = None
+    assessment_demo: dict[str, Any] | None = None
 
     @property
     def gateway(self) -> str:
@@ -184,7 +191,8 @@ def start_platform(
         gw = f"http://127.0.0.1:{ports['gateway']}"
         demo = _load_demo_households(gw, DEMO_PASSWORD) if seeded else None
         planning_demo = _load_demo_planning(gw, DEMO_PASSWORD)
-        yield Platform(host, ports, procs, seeded, demo, province_secret, planning_demo)
+        assessment_demo = _load_demo_assessment(gw, DEMO_PASSWORD)
+        yield Platform(host, ports, procs, seeded, demo, province_secret, planning_demo, assessment_demo)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -250,6 +258,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"  Planning demo ({pd['year']}): 旧州村's exit plan is {pd['plan_status']}, "
                     f"{len(pd['projects'])} funded projects (GET {gw}/api/planning/projects?region={pd['village']})"
                 )
+            if platform.assessment_demo is not None:
+                ad = platform.assessment_demo
+                runs = f"{gw}/api/assessment/runs/{ad['run_id']}"
+                _say(
+                    f"  Assessment demo ({ad['year']}): templates B (villages) and C (cadres) published; "
+                    f"B's run over 靖西县 is {ad['run_status']}"
+                    + (f" ({ad['failure']})" if ad["failure"] else "")
+                )
+                for r in ad["results"]:
+                    _say(
+                        f"    {r['name']} ({r['parent_name']})  {r['score']:>6}  {r['grade']:<12} "
+                        f"rank {r['rank']} of {r['peers']}"
+                    )
+                _say(f"    GET {runs}/results   ·   GET {runs}/results/451025100201 (explained)")
             procs = platform.procs
             while all(p.poll() is None for p in procs.values()):
                 time.sleep(0.5)
@@ -328,6 +350,38 @@ def _load_demo_planning(gateway: str, password: str) -> dict[str, Any] | None:
         return asyncio.run(load())
     except Exception as exc:  # demo data is a convenience: say what failed, keep the platform up
         _say(f"  planning demo not loaded: {exc}")
+        return None
+
+
+def _load_demo_assessment(gateway: str, password: str) -> dict[str, Any] | None:
+    """The assessment demo through the API (services/assessment/demo.py), on every start: templates B and C
+    published for the year and B's run over the demo county, worked by the assessment's own run worker and waited
+    for; nothing is written when all is there. Skipped when the demo login does not exist (not a demo database); a
+    failure is reported and the platform keeps running."""
+    import httpx
+
+    from services.assessment.demo import load_demo_assessment
+
+    if os.environ.get("ENVIRONMENT") == "production":
+        return None
+
+    async def load() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+            response = await client.post(
+                "/auth/token",
+                data={"grant_type": "password", "username": "admin.jingxi", "password": password},
+            )
+            if response.status_code in (400, 401):
+                return None
+            response.raise_for_status()
+            admin = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            client.base_url = httpx.URL(f"{gateway}/api/assessment/")
+            return await load_demo_assessment(client, admin=admin)
+
+    try:
+        return asyncio.run(load())
+    except Exception as exc:  # demo data is a convenience: say what failed, keep the platform up
+        _say(f"  assessment demo not loaded: {exc}")
         return None
 
 

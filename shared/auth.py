@@ -39,6 +39,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     region = claims.get("region")
     if not isinstance(region, str) or not is_region_code(region):
         raise InvalidToken("token has no valid region")
+    sid = claims.get("sid")
     return Principal(
         sub=claims["sub"],
         role=role,
@@ -47,6 +48,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         issued_at=int(claims["iat"]),
         expires_at=int(claims["exp"]),
         username=claims.get("preferred_username"),
+        sid=sid if isinstance(sid, str) else None,
     )
 
 

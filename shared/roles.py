@@ -164,6 +164,9 @@ class Principal:
     issued_at: int = 0
     expires_at: int = 0
     username: str | None = None
+    #: The login session (the gateway's refresh-token family) the token was minted in, from the `sid` claim;
+    #: None for machine clients, which have no session. Logging out or revoking the family revokes the token.
+    sid: str | None = None
 
     @property
     def prefix(self) -> str:

@@ -42,11 +42,13 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on an ephemeral port; yields its base URL."""
+async def serve(app: Any, **config_options: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on an ephemeral port (more `uvicorn.Config` options as keywords); yields its
+    base URL."""
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", "access_log": False} | config_options
+    config = uvicorn.Config(app, **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -9,8 +9,11 @@ Checkable against:
 - RFC 6749 §4.3, §4.4, §6 (the password, client-credentials and refresh grants); RFC 9700 §4.14.2 (refresh tokens
   rotate on every use; presenting one already rotated revokes its whole family, since someone else holds it).
 - The gateway's design (README "Identity"): access tokens live `ACCESS_TOKEN_TTL_SECONDS` (15 minutes), service
-  tokens `SERVICE_TOKEN_TTL_SECONDS` (5); `LOGIN_MAX_FAILURES` wrong passwords in a row lock an account for
-  `LOGIN_LOCKOUT_SECONDS`; an unknown, locked or disabled account gets the same answer as a wrong password.
+  tokens `SERVICE_TOKEN_TTL_SECONDS` (5); `LOGIN_MAX_FAILURES` wrong passwords (or client secrets) in a row from
+  one client address lock that address out of that account for `LOGIN_LOCKOUT_SECONDS` — never the account
+  itself, so a stranger cannot lock its owner out; past as many failures from anywhere, every attempt on the
+  account waits a doubling delay first (`LOGIN_BACKOFF_BASE_SECONDS` .. `LOGIN_BACKOFF_MAX_SECONDS`); an unknown,
+  locked or disabled account gets the same answer as a wrong password.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "UnknownAudience",
     "access_claims",
     "access_ttl",
+    "account_backoff",
     "audiences_for",
     "client_subject",
     "deny_list_expiry",
@@ -146,10 +150,14 @@ class LoginFailure(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
-    """`max_failures` wrong passwords in a row lock the account for `lockout`."""
+    """`max_failures` wrong passwords in a row lock the account for `lockout`: `judge_login` is applied to one
+    account as seen from one client address, so it is that pair that locks. Past `max_failures` failures of the
+    account from anywhere, each attempt waits `account_backoff` first."""
 
     max_failures: int
     lockout: timedelta
+    backoff_base: float = 0.0
+    backoff_max: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +212,18 @@ def judge_login(
     return LoginOutcome(reason, failed, locked_until, locked_now)
 
 
+def account_backoff(failures: int, policy: LockoutPolicy) -> float:
+    """Seconds an attempt on an account waits after `failures` recent failures of it, from any address.
+
+    A delay, not a refusal: a stranger failing on purpose slows the owner's login by at most `policy.backoff_max`,
+    and never stops it; a guesser spread over many addresses pays it on every try.
+    """
+    over = failures - policy.max_failures
+    if over < 0 or policy.backoff_base <= 0:
+        return 0.0
+    return min(policy.backoff_max, policy.backoff_base * 2.0 ** min(over, 32))
+
+
 # -- refresh tokens -------------------------------------------------------------------------------------------
 class RefreshVerdict(enum.StrEnum):
     """What presenting a known refresh token means."""
@@ -247,6 +267,8 @@ class AccessGrant:
     audiences: tuple[str, ...]
     ttl: int
     username: str | None = None
+    #: The refresh family (login session) a user's token is minted in: revoking the family revokes the token.
+    sid: str | None = None
 
 
 def access_ttl(role: Role, *, access_ttl: int, service_ttl: int) -> int:
@@ -269,6 +291,8 @@ def access_claims(grant: AccessGrant, *, issuer: str, issued_at: int, jti: str) 
     }
     if grant.username:
         claims["preferred_username"] = grant.username
+    if grant.sid:
+        claims["sid"] = grant.sid  # OpenID Connect's session id claim
     return claims
 
 

@@ -9,15 +9,15 @@ Nothing here commits: the route class does, after the use case returned (or rais
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.models import GatewayUser, RefreshToken, RevokedAccessToken, ServiceClient
+from gateway.models import GatewayUser, LoginThrottle, RefreshToken, RevokedAccessToken, ServiceClient
 from gateway.tokens.domain import client_subject, subject_not_before
 
 __all__ = ["RevocationRepository", "RevocationSnapshot", "TokenRepository"]
@@ -60,6 +60,44 @@ class TokenRepository:
     async def client(self, client_id: str) -> ServiceClient | None:
         return await self.session.get(ServiceClient, client_id)
 
+    # -- login throttles (account x client address) -----------------------------------------------------------
+    async def throttle(self, account: str, address: str) -> LoginThrottle | None:
+        """The failures of `account` from `address`, locked: concurrent attempts of the pair count one by one."""
+        query = (
+            select(LoginThrottle)
+            .where(col(LoginThrottle.account) == account, col(LoginThrottle.address) == address)
+            .with_for_update()
+        )
+        return (await self.session.exec(query)).first()
+
+    async def record_throttle(
+        self, account: str, address: str, *, failed_logins: int, locked_until: datetime | None, now: datetime
+    ) -> None:
+        """The pair's counters after a failed attempt; rows nobody failed on for a day are dropped on the way."""
+        values = {"failed_logins": failed_logins, "locked_until": locked_until, "updated_at": now}
+        await self.session.exec(
+            pg_insert(LoginThrottle)
+            .values(account=account, address=address, **values)
+            .on_conflict_do_update(index_elements=["account", "address"], set_=values)
+        )
+        await self.session.exec(
+            sa.delete(LoginThrottle).where(
+                col(LoginThrottle.updated_at) < now - timedelta(days=1),
+                sa.or_(col(LoginThrottle.locked_until).is_(None), col(LoginThrottle.locked_until) < now),
+            )
+        )
+
+    async def clear_throttle(self, account: str, address: str) -> None:
+        await self.session.exec(
+            sa.delete(LoginThrottle).where(
+                col(LoginThrottle.account) == account, col(LoginThrottle.address) == address
+            )
+        )
+
+    async def clear_account_throttles(self, account: str) -> None:
+        """Unlock `account` from every address (an administrator's enable or password reset)."""
+        await self.session.exec(sa.delete(LoginThrottle).where(col(LoginThrottle.account) == account))
+
     # -- refresh tokens ---------------------------------------------------------------------------------------
     async def refresh_token(self, digest: str, *, lock: bool = False) -> RefreshToken | None:
         """The refresh token with this digest (locked when `lock`: two rotations of one token serialise)."""
@@ -90,12 +128,16 @@ class TokenRepository:
         token.rotated_at = at
         self.session.add(token)
 
-    async def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
-        await self.session.exec(
-            sa.update(RefreshToken)
-            .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-            .values(revoked_at=at)
+    async def revoke_family(
+        self, family_id: uuid.UUID, at: datetime, *, user_id: uuid.UUID | None = None
+    ) -> None:
+        """Revoke the family's live refresh tokens (only if it belongs to `user_id`, when given)."""
+        query = sa.update(RefreshToken).where(
+            col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None)
         )
+        if user_id is not None:
+            query = query.where(col(RefreshToken.user_id) == user_id)
+        await self.session.exec(query.values(revoked_at=at))
 
     async def revoke_user_refresh_tokens(self, user_id: uuid.UUID, at: datetime) -> None:
         await self.session.exec(
@@ -115,10 +157,12 @@ class TokenRepository:
 
 @dataclass(frozen=True, slots=True)
 class RevocationSnapshot:
-    """What the database says is revoked: subject → earliest accepted `iat`, and denied jti → its expiry (epoch)."""
+    """What the database says is revoked: subject → earliest accepted `iat`, denied jti → its expiry (epoch), and
+    refresh family (`sid`) revoked since the horizon → until when its access tokens could still be alive (epoch)."""
 
     not_before: dict[str, float]
     jtis: dict[str, float]
+    families: dict[str, float] = field(default_factory=dict)
 
 
 class RevocationRepository:
@@ -151,4 +195,18 @@ class RevocationRepository:
                 col(RevokedAccessToken.expires_at) > now
             )
         )
-        return RevocationSnapshot(not_before, {jti: expires.timestamp() for jti, expires in jtis})
+        # A family's access tokens were all minted before it was revoked, so none outlives revoked_at + TTL (and
+        # now - horizon is the TTL plus a margin).
+        lifetime = now - horizon
+        families = await self.session.exec(
+            select(RefreshToken.family_id, sa.func.max(RefreshToken.revoked_at))
+            .where(col(RefreshToken.revoked_at) > horizon)
+            .group_by(col(RefreshToken.family_id))
+        )
+        revoked_families: dict[str, float] = {}
+        for family, revoked in families:
+            if isinstance(revoked, datetime):
+                revoked_families[str(family)] = (revoked + lifetime).timestamp()
+        return RevocationSnapshot(
+            not_before, {jti: expires.timestamp() for jti, expires in jtis}, revoked_families
+        )

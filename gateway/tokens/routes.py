@@ -12,6 +12,7 @@ from gateway.deps import (
     CallerDep,
     IdentityDep,
     PublicContextDep,
+    client_ip,
     enforce_login_rate_limit,
 )
 from gateway.tokens.schemas import Jwks, TokenForm, TokenResponse, WhoAmI
@@ -44,7 +45,7 @@ async def issue_token(
     # Before the grant is even read: every attempt counts, well-formed or not.
     await enforce_login_rate_limit(request)
     grant = form.grant(request.headers.get("authorization"))
-    return await TokenService(ctx, identity).grant(grant)
+    return await TokenService(ctx, identity).grant(grant, address=client_ip(request))
 
 
 @router.post(
@@ -52,14 +53,15 @@ async def issue_token(
     status_code=204,
     response_class=Response,
     responses={204: {"description": "Logged out (no content)"}},
-    summary="Revoke the current access token and its refresh family",
+    summary="End the session: revoke the access token, its refresh family and the family's access tokens",
 )
 async def log_out(
     ctx: CallerContextDep,
     identity: IdentityDep,
     refresh_token: Annotated[str | None, Form(max_length=4096)] = None,
 ) -> Response:
-    """Revoke the current access token and, when sent, its refresh token's family."""
+    """End the caller's session: the access token, the refresh family it was minted in (with every access token of
+    that family), and the family of `refresh_token` when one is sent."""
     await TokenService(ctx, identity).logout(ctx.principal, refresh_token)
     return Response(status_code=204)
 

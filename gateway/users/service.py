@@ -118,6 +118,7 @@ class UserService:
         user = await self._managed(user_id)
         if user.disabled_at is not None:
             self.repo.enable(user, self.ctx.now)
+            await TokenService(self.ctx, self.identity).unlock(user)
             self.audit.record("user_enabled", actor=self.ctx.principal, target=f"user:{user.id}")
             self.identity.revocations.set_subject(
                 str(user.id), not_before_after_enable(user.tokens_not_before)
@@ -128,7 +129,9 @@ class UserService:
         """Set a new password, unlock the account, and revoke every token issued so far."""
         user = await self._managed(user_id)
         self.repo.set_password(user, await self.identity.passwords.hash(payload.new_password), self.ctx.now)
-        await TokenService(self.ctx, self.identity).revoke_user_tokens(user)
+        tokens = TokenService(self.ctx, self.identity)
+        await tokens.revoke_user_tokens(user)
+        await tokens.unlock(user)
         self.audit.record("password_reset", actor=self.ctx.principal, target=f"user:{user.id}")
         if user.disabled_at is None and user.tokens_not_before is not None:
             self.identity.revocations.revoke_subject(str(user.id), user.tokens_not_before.timestamp())

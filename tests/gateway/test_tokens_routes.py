@@ -80,6 +80,22 @@ async def user_row(db_urls: dict[str, str], user: User) -> asyncpg.Record:
     return row
 
 
+async def throttle_row(
+    db_urls: dict[str, str], user: User, *, missing_ok: bool = False
+) -> asyncpg.Record | None:
+    """The user's login throttle from the test client's address (tests/harness.py: 203.0.113.7)."""
+    conn = await asyncpg.connect(db_urls["gateway"])
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM gateway_login_throttle WHERE account = $1 AND address = '203.0.113.7'",
+            f"user:{user.username}",
+        )
+    finally:
+        await conn.close()
+    assert row is not None or missing_ok
+    return row
+
+
 # -- POST /auth/token, grant_type=password -----------------------------------------------------------------
 class TestTokenPasswordGrant:
     async def test_valid(self, gateway: httpx.AsyncClient, make_user: MakeUser) -> None:
@@ -177,8 +193,9 @@ class TestTokenPasswordLockout:
         user = await make_user("cadre", COUNTY)
         for _ in range(5):  # login_max_failures default
             assert_problem(await login(gateway, user.username, "not the password"), 401)
-        row = await user_row(db_urls, user)
-        assert row["locked_until"] is not None
+        # The address-account pair is locked (the account itself is not: tests/gateway/test_login_throttle.py).
+        pair = await throttle_row(db_urls, user)
+        assert pair is not None and pair["locked_until"] is not None
         locked = await login(gateway, user.username)
         unknown = await login(gateway, "no.such.user", "not the password")
         assert_problem(locked, 401)
@@ -195,6 +212,7 @@ class TestTokenPasswordLockout:
         row = await user_row(db_urls, user)
         assert row["failed_logins"] == 0
         assert row["locked_until"] is None
+        assert await throttle_row(db_urls, user, missing_ok=True) is None
         # The count started again: four more failures still do not lock.
         for _ in range(4):
             assert_problem(await login(gateway, user.username, "not the password"), 401)
@@ -210,8 +228,8 @@ class TestTokenPasswordLockout:
         conn = await asyncpg.connect(db_urls["gateway"])
         try:
             await conn.execute(
-                "UPDATE gateway_user SET locked_until = now() - interval '1 second' WHERE id = $1::uuid",
-                user.id,
+                "UPDATE gateway_login_throttle SET locked_until = now() - interval '1 second' WHERE account = $1",
+                f"user:{user.username}",
             )
         finally:
             await conn.close()
