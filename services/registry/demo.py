@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from services.registry.households.domain import check_character
+from shared.clock import china_date
 
 __all__ = ["DEMO_HOUSEHOLDS", "load_demo_households"]
 
@@ -136,7 +137,8 @@ async def load_demo_households(
         ),
         "cadre",
     )
-    start = now.date().replace(month=1, day=1).isoformat()
+    # From the day they were registered (China date): a pairing never starts before its household was identified.
+    start = china_date(now).isoformat()
     for household_id in paired:
         _ok(
             await registry.post(

@@ -9,8 +9,9 @@ queue, exactly as in `make run`): the run gives rankings per township and explan
 旧州村 exits through the registry's real exit workflow (两公示一公告, the registry's clock crossing both 7-day
 notices) and a second run's diff lists 旧州村 with the indicator and the metric that moved: B6.1 卡册齐全 on
 `incomplete_cards`, 4 → 3 (the exited household's card no longer counts; the demo households have no help plan).
-B1.1 (exits against the year's quota) scores 0 in both runs: no exit target of the year (年度减贫任务,
-`exit_quota_people`) reaches the demo villages, so its explanation says the target is missing.
+B1.1 (exits against the year's target) is scored against the exit targets the demo sets (年度减贫任务,
+`exit_quota_people`, 8 people for 旧州村): 0 of 8 before the exit, then 2 of 8 (the exited household's two
+people), so the diff names B1.1 too.
 
 The year is last year (China date), the registry's clock set to 1 March of it, so the exit's two notices fall in
 the year whatever the day the test runs (invariant 19: an exit counts for the year of its county re-review).
@@ -48,9 +49,12 @@ YEAR = china_date(datetime.now(UTC)).year - 1
 SECRETS = {s: f"{s}-demo-secret-for-tests" for s in ("registry", "planning", "assessment")}
 EXIT_SURVEY = {
     "minutes_ref": "旧州村脱贫评议会议记录",
+    "attendees": 25,  # the villager representatives' assembly (民主评议): attendance and votes for the exit
+    "votes_for": 21,
     "food_and_clothing_secure": True,
     "stable_income_source": True,
     "head_acknowledged": True,
+    "housing_safe": True,  # the survey's housing answer (the demo houses carry no danger grade)
 }
 ADMIN_VILLAGE = {"places": ["administrative_village"]}
 
@@ -300,11 +304,25 @@ async def test_the_demo_county_is_assessed_through_the_gateway_and_an_exit_shows
         await registry.ready_to_exit(leaving)
 
         # The assessment demo: B and C published for the year, B's run over the county worked by the service.
+        logins = {
+            "officer.xinjing": who["township"],
+            "officer.huadong": await platform.login("officer.huadong"),
+        }
         demo = await load_demo_assessment(
-            assessment, admin=who["admin"], year=YEAR, wait_seconds=60, poll=0.1
+            assessment,
+            admin=who["admin"],
+            year=YEAR,
+            registry=registry_client,
+            logins=logins,
+            wait_seconds=60,
+            poll=0.1,
         )
         assert demo["run_status"] == "scored", demo
-        assert demo["writes"] == 5  # two drafts, two publications, one run
+        assert demo["writes"] == 11  # six exit targets, two drafts, two publications, one run
+        target = await ok(
+            await registry_client.get(f"regions/{VILLAGE}/exit-targets/{YEAR}", headers=who["admin"])
+        )
+        assert (target["people"], target["households"]) == (8, 2)
         schemes = {
             code: await ok(await assessment.get(f"schemes/{scheme_id}", headers=who["admin"]))
             for code, scheme_id in demo["schemes"].items()
@@ -349,12 +367,23 @@ async def test_the_demo_county_is_assessed_through_the_gateway_and_an_exit_shows
         assert len(leaves) == len([i for i in explained["indicators"] if i["kind"] == "leaf"]) > 10
         assert all(i["explanation_zh"] and i["explanation_en"] and i["rule"] for i in leaves.values())
         assert leaves["B1.1"]["metric_label"] == "本年脱贫人数"
+        assert (leaves["B1.1"]["value"], leaves["B1.1"]["target"], leaves["B1.1"]["points"]) == (
+            "0",
+            "8",
+            "0",
+        )
         assert "并列" in explained["tie_rule_zh"] and explained["vetoes"] == []
         cards_before = leaves["B6.1"]
 
         # The demo again: everything is found, nothing written, the same run.
         again = await load_demo_assessment(
-            assessment, admin=who["admin"], year=YEAR, wait_seconds=60, poll=0.1
+            assessment,
+            admin=who["admin"],
+            year=YEAR,
+            registry=registry_client,
+            logins=logins,
+            wait_seconds=60,
+            poll=0.1,
         )
         assert (again["writes"], again["run_id"], again["schemes"]) == (0, demo["run_id"], demo["schemes"])
 
@@ -389,6 +418,10 @@ async def test_the_demo_county_is_assessed_through_the_gateway_and_an_exit_shows
         assert (cards["metric"], cards["metric_label"]) == ("incomplete_cards", "卡册不全户数")
         assert (cards["value_before"], cards["value_after"]) == (cards_before["value"], "3")
         assert (cards["points_before"], cards["points_after"]) == ("0", "1")
+        # Its two people count among the year's exits against 旧州村's target of 8: B1.1, 15 * 2/8.
+        exits = causes["B1.1"]
+        assert (exits["metric"], exits["value_before"], exits["value_after"]) == ("exited_people", "0", "2")
+        assert (exits["points_before"], exits["points_after"]) == ("0", "3.75")
         # The second run's explanation reads the new figure; the first run's stays as it was (a new version).
         after = await ok(await assessment.get(f"runs/{second['id']}/results/{VILLAGE}", headers=who["admin"]))
         assert next(i for i in after["indicators"] if i["code"] == "B6.1")["value"] == "3"
