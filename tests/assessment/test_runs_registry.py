@@ -36,6 +36,8 @@ YEAR = 2015
 NDJSON = "application/x-ndjson"
 EXIT_SURVEY = {
     "minutes_ref": "脱贫评议",
+    "attendees": 30,
+    "votes_for": 20,
     "food_and_clothing_secure": True,
     "stable_income_source": True,
     "head_acknowledged": True,

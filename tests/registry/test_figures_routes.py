@@ -133,6 +133,8 @@ def import_line(n: int) -> dict[str, Any]:
 REVIEW = {"minutes_ref": "村民代表大会记录", "attendees": 40, "votes_for": 31, "approved": True}
 EXIT_SURVEY = {
     "minutes_ref": "脱贫评议",
+    "attendees": 30,
+    "votes_for": 20,
     "food_and_clothing_secure": True,
     "stable_income_source": True,
     "head_acknowledged": True,
@@ -359,7 +361,7 @@ async def build_world(client: httpx.AsyncClient, clock: Clock, db_url: str, sign
     # 2015-03: H11's 2014 income, late; H10 returns (因病返贫) and is paired with A.
     clock.at("2015-03-01")
     await w.set_income(11, 2014, 6000)
-    await w.step(10, "apply_return", w.clerk(10), cause="illness")
+    await w.step(10, "apply_return", w.clerk(10), cause="illness", evidence_ref="住院费用清单")
     await w.step(10, "village_review", w.clerk(10), **REVIEW)
     await w.step(10, "cosign", w.clerk(10), party="village_committee")
     await w.step(10, "cosign", w.clerk(10), party="work_team")

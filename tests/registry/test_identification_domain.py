@@ -9,7 +9,7 @@ plain functions too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -61,9 +61,16 @@ KIND: dict[str, type[DomainError]] = {
             "outcome_invalid",
             "exit_test_required",
             "data_invalid",
+            "income_year_invalid",
         )
     },
 }
+
+
+#: A returning household whose latest income survey is under the identification line (§2.14).
+UNDER_THE_LINE = domain.ReturnEligibility(
+    income_line_yuan=2736, income_year=2015, per_capita_net_income_yuan=2100
+)
 
 
 class History:
@@ -88,7 +95,17 @@ class History:
     ) -> WorkflowState:
         step: Step
         if command is Command.propose_exit:  # the exit test is assembled by the service, not sent
-            step = ProposeExit(minutes_ref=data.get("minutes_ref"), exit_test=data.get("exit_test"))
+            step = ProposeExit(
+                minutes_ref=data.get("minutes_ref"),
+                exit_test=data.get("exit_test"),
+                attendees=data.get("attendees", 30),
+                votes_for=data.get("votes_for", 25),
+            )
+        elif command is Command.apply_return:  # the eligibility is read from the record by the service
+            eligibility = data.pop("eligibility", UNDER_THE_LINE)
+            parsed = parse_step(command, data)
+            assert isinstance(parsed, domain.ApplyReturn)
+            step = replace(parsed, eligibility=eligibility)
         else:
             step = parse_step(command, data)
         event = decide(self.state, step, actor, self.now, reason=reason, policy=policy)
@@ -578,7 +595,7 @@ class TestStoredHistory:
         h.now = T0 + timedelta(days=1)
         event = decide(
             state,
-            ProposeExit(minutes_ref="m", exit_test=passing_exit_test()),
+            ProposeExit(minutes_ref="m", attendees=30, votes_for=25, exit_test=passing_exit_test()),
             VILLAGE,
             h.now,
         )
@@ -679,7 +696,8 @@ class TestExitTestAssembly:
         assert not self.assemble(members=[domain.ExitMember.of("ordinary", {})]).medical_insurance
         assert not self.assemble(dangerous_house_grade="C").housing_safe
         assert not self.assemble(dangerous_house_grade="D").housing_safe
-        assert self.assemble(dangerous_house_grade=None).housing_safe
+        # Issue #13 item 6: an ungraded house is not safe unless the survey says so.
+        assert not self.assemble(dangerous_house_grade=None).housing_safe
         assert not self.assemble(members=[exit_member("lost")]).has_labour_capacity
         assert self.assemble(poverty_attribute="dibao_poor").social_security_covered
         assert self.assemble(categories={"is_wubao_household": True}).social_security_covered

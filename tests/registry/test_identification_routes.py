@@ -142,6 +142,8 @@ async def registered(registry: httpx.AsyncClient, roles: Roles, clock: Clock, **
 
 EXIT_SURVEY: dict[str, Any] = {
     "minutes_ref": "2015 脱贫评议",
+    "attendees": 36,
+    "votes_for": 30,
     "food_and_clothing_secure": True,
     "stable_income_source": True,
     "head_acknowledged": True,
@@ -507,6 +509,24 @@ class TestWorkflowCommand:
             (VILLAGE, "township", 5),
         ):
             await registry.put(f"/regions/{code}/quotas/2016", json={"people": people}, headers=roles[year])
+        # Issue #13 item 7: the latest income (2015: 3000 per head) is above the line 2736 — not eligible.
+        body = await h.do("apply_return", roles["village"], cause="illness", reason="户主患大病", expect=409)
+        assert body["code"] == "return_not_eligible" and body["per_capita_net_income_yuan"] == 3000
+        # A new income survey under the line makes it eligible (6000 / 3 = 2000 per head).
+        income = {
+            "wage": "6000",
+            "operating": "0",
+            "property": "0",
+            "transfer": "0",
+            "operating_expenses": "0",
+        }
+        r = await registry.put(
+            f"/households/{h.id}/incomes/2016",
+            json=income,
+            headers=roles["village"] | {"If-Match": f'"{h.version}"'},
+        )
+        assert r.status_code == 200, r.text
+        h.version = r.json()["version"]
         await h.do("apply_return", roles["village"], cause="illness", reason="户主患大病")
         clock_before = clock.now
         await identify_from_review(h, roles, clock)

@@ -37,6 +37,7 @@ __all__ = [
     "HOUSEHOLD_WRITERS",
     "RELATIONS_AUDIT_ACTION",
     "SPLIT_FLAG_MONTHS",
+    "SYSTEM_LEFT_REASONS",
     "UNMASK_ROLES",
     "WORKING",
     "ComputedIncome",
@@ -158,6 +159,12 @@ class LeftReason(LabelledEnum):
     household_transfer = "household_transfer", "户口迁出 / 分户", "Household registration moved out"
     military_service = "military_service", "服兵役"
     other = "other", "其他"
+    #: Set by the registry when the household is removed (识别不准清退): its members may join another household.
+    released = "released", "清退后释放", "Released (household removed)"
+
+
+#: Leaving reasons only the registry sets (not a member's own leaving).
+SYSTEM_LEFT_REASONS: frozenset[LeftReason] = frozenset({LeftReason.released})
 
 
 @code_list("household_record_status", "档案状态", "Household record status")
@@ -535,8 +542,13 @@ def check_new_member(relation: str) -> None:
         )
 
 
-def check_leave(relation: str, on: date, *, today: date) -> None:
-    """The head cannot leave (invariant 4: change the head first); nobody leaves in the future."""
+def check_leave(relation: str, on: date, *, today: date, reason: str | None = None) -> None:
+    """The head cannot leave (invariant 4: change the head first); nobody leaves in the future; `released` is the
+    registry's own reason (a removal), not one a member leaves with."""
+    if reason is not None and reason in SYSTEM_LEFT_REASONS:
+        raise Invalid(
+            "left_reason_reserved", "members are released only by the household's removal", field="/reason"
+        )
     if relation == Relation.head:
         raise Refused("head_leaving", "the head cannot leave; change the head first (POST .../head)")
     if on > today:

@@ -233,7 +233,8 @@ class HouseholdService:
         household = await self.repo.get(household_id)
         active = [m for m in await self.repo.members(household_id) if m.active]
         values: dict[str, Any] = {"updated_at": self.ctx.now, "updated_by": self.ctx.principal.sub}
-        if household.status != HouseholdStatus.dissolved:
+        # A dissolved or removed household keeps the size it had: its members were merged away or released.
+        if household.status not in (HouseholdStatus.dissolved, HouseholdStatus.removed):
             derived = domain.derive(active)
             values.update(
                 household_size=derived.household_size,
@@ -265,6 +266,27 @@ class HouseholdService:
             await self.repo.add_flags(household_id, {c: d for c, d in conditions.items() if c not in seen})
         values["flags"] = await self.repo.open_flag_codes(household_id)
         return await self.repo.save_derived(household_id, values, bump=bump)
+
+    async def release_members(self, household_id: uuid.UUID) -> None:
+        """A removed household (识别不准清退) releases its active members (issue #13 item 8): each membership ends
+        today with reason `released` and is recorded, so the person may join or form another household
+        (invariant 2 counts active memberships only). The removed record keeps its size and history."""
+        today = self.ctx.today
+        active = await self.repo.members(household_id, active_only=True)
+        for member in active:
+            await self.repo.end_membership(member.id, on=today, reason=domain.LeftReason.released.value)
+        await self.repo.record_membership(
+            [
+                {
+                    "person_id": m.person_id,
+                    "kind": "left",
+                    "from_household_id": household_id,
+                    "from_member_id": m.id,
+                    "reason": domain.LeftReason.released.value,
+                }
+                for m in active
+            ]
+        )
 
     async def raise_flag(self, household_id: uuid.UUID, code: str, detail: Mapping[str, Any]) -> None:
         await self.repo.raise_flag(household_id, code, detail)
@@ -487,7 +509,7 @@ class HouseholdService:
     ) -> HouseholdVersion:
         await self._writable(household_id, version)
         member = await self._member(household_id, member_id)
-        domain.check_leave(member.relation, payload.on, today=self.ctx.today)
+        domain.check_leave(member.relation, payload.on, today=self.ctx.today, reason=payload.reason.value)
         await self.repo.end_membership(member_id, on=payload.on, reason=payload.reason.value)
         await self.repo.record_membership(
             [

@@ -45,6 +45,7 @@ __all__ = [
     "QUOTA_OVERRIDERS",
     "QUOTA_STATUSES",
     "REVIEWS",
+    "SHOCK_CAUSES",
     "STATUTORY_NOTICE_DAYS",
     "Actor",
     "Announce",
@@ -66,6 +67,7 @@ __all__ = [
     "RecordedEvent",
     "Remove",
     "ResolveObjection",
+    "ReturnEligibility",
     "StartNotice",
     "Status",
     "Step",
@@ -80,6 +82,8 @@ __all__ = [
     "decide",
     "effective_year",
     "exit_income_line",
+    "exit_income_year",
+    "identification_income_line",
     "members_added",
     "notice_length",
     "outcome",
@@ -279,14 +283,21 @@ class ExitTest:
     stable_income_source: bool
     social_security_covered: bool  # 低保 / 五保 when no labour capacity
     head_acknowledged: bool
+    #: How `housing_safe` was known: the record's danger grade, the survey's housing answer, or not at all
+    #: (an ungraded house without a survey answer is not safe: issue #13 item 6).
+    housing_basis: str = "grade"
+    #: The income year the test read: the exit year (the assessment year, §6.5-A item 1).
+    income_year: int | None = None
 
     def failures(self) -> list[str]:
         failed = []
         if self.per_capita_net_income_yuan < self.income_line_yuan:
             failed.append("per-capita net income below the line")
-        for name in ("food_and_clothing_secure", "children_in_school", "medical_insurance", "housing_safe"):
+        for name in ("food_and_clothing_secure", "children_in_school", "medical_insurance"):
             if not getattr(self, name):
                 failed.append(name)
+        if not self.housing_safe:
+            failed.append("housing_unknown" if self.housing_basis == "unknown" else "housing_safe")
         if self.has_labour_capacity and not self.stable_income_source:
             failed.append("stable_income_source")
         if not self.has_labour_capacity and not self.social_security_covered:
@@ -303,6 +314,25 @@ class ExitSurvey:
     food_and_clothing_secure: object = None  # 两不愁
     stable_income_source: object = None  # 有稳定收入来源
     head_acknowledged: object = None  # 户主签字认可
+    #: 住房安全: read only when the record has no danger grade (a grade always decides); optional true/false.
+    housing_safe: object = None
+
+
+#: Compulsory education (九年义务教育) ages, in completed years: 6 to 15 (§6.5-A item 3) [I].
+COMPULSORY_SCHOOL_AGES = range(6, 16)
+#: School statuses that count as "in school" for a compulsory-age child (preschool: not yet in primary school).
+IN_SCHOOL_STATUSES = frozenset(
+    {"preschool", "primary", "junior_middle", "senior_high", "secondary_vocational", "college"}
+)
+
+
+def age_on(birth_year_month: str, on: date) -> int | None:
+    """Completed years on `on` of someone born in `birth_year_month` (YYYY-MM; counted from the 1st), or None."""
+    try:
+        year, month = (int(part) for part in birth_year_month.split("-", 1))
+    except (AttributeError, ValueError):
+        return None
+    return on.year - year - (1 if on.month < month else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,24 +342,61 @@ class ExitMember:
     labor_capacity: str
     dropout: bool  # 辍学
     ncms_enrolled: bool  # 新农合 / 城乡居民医保
+    #: A compulsory-age child (6-15) whose school status is not_in_school or unknown (issue #13 item 6).
+    out_of_school: bool = False
 
     @classmethod
-    def of(cls, labor_capacity: str, details: Mapping[str, Any] | None) -> ExitMember:
-        """From a member's labour capacity and the `details` JSON of the national form."""
+    def of(
+        cls,
+        labor_capacity: str,
+        details: Mapping[str, Any] | None,
+        *,
+        birth_year_month: str | None = None,
+        school_status: str | None = None,
+        on: date | None = None,
+    ) -> ExitMember:
+        """From a member's labour capacity, the `details` JSON of the national form and, when `on` (the test
+        date) is given, the member's age and school status: a compulsory-age child must be in school."""
         info = details or {}
         insurance = info.get("insurance") or {}
+        age = age_on(birth_year_month, on) if birth_year_month and on is not None else None
         return cls(
             labor_capacity=labor_capacity,
             dropout=bool(info.get("dropout")),
             ncms_enrolled=bool(insurance.get("ncms_enrolled")),
+            out_of_school=age in COMPULSORY_SCHOOL_AGES and school_status not in IN_SCHOOL_STATUSES,
         )
 
 
 def exit_income_line(policy: Mapping[str, int | Decimal | None]) -> int | Decimal:
-    """The income line of the exit test: the exit line, else the identification line (§2.8)."""
-    line = policy.get("exit_income_line_yuan") or policy.get("identification_income_line_yuan")
-    if line is None:
+    """The income line of the exit test: the exit line, else the identification line (§2.8) — never below the
+    identification line (a household cannot exit under the line it was identified by; issue #13 item 6)."""
+    exit_line = policy.get("exit_income_line_yuan")
+    identification_line = policy.get("identification_income_line_yuan")
+    lines = [line for line in (exit_line, identification_line) if line is not None]
+    if not lines:
         raise Refused("policy_missing", "no income line is set for this year")
+    return max(lines)
+
+
+def exit_income_year(requested: int | None, now: datetime) -> int:
+    """The income year of the exit test: the assessment year, i.e. the China year of the exit (§6.5-A item 1,
+    invariant 19). A caller may name it, but only that year (issue #13 item 6: 2099 was accepted)."""
+    year = effective_year(now)
+    if requested is not None and requested != year:
+        raise Invalid(
+            "income_year_invalid",
+            f"the exit test reads the income of the exit year {year}, not {requested}",
+            field="/data/income_year",
+            expected=year,
+        )
+    return year
+
+
+def identification_income_line(policy: Mapping[str, int | Decimal | None]) -> int | Decimal:
+    line = policy.get("identification_income_line_yuan")
+    if line is None:
+        raise Refused("policy_missing", "no identification income line is set for this year")
     return line
 
 
@@ -342,18 +409,30 @@ def assemble_exit_test(
     dangerous_house_grade: str | None,
     poverty_attribute: str | None,
     categories: Mapping[str, Any],
+    income_year: int | None = None,
 ) -> ExitTest:
     """§6.5-A evaluated from the record; the survey answers (两不愁, stable income, acknowledgement) come in."""
     for key in ("food_and_clothing_secure", "stable_income_source", "head_acknowledged"):
         if not isinstance(getattr(survey, key), bool):
             raise Invalid("data_invalid", f"data.{key} (true/false) is required for the exit test")
+    if survey.housing_safe is not None and not isinstance(survey.housing_safe, bool):
+        raise Invalid("data_invalid", "data.housing_safe is true or false")
+    # A danger grade decides; without one the survey's housing answer does; without both the house is unknown.
+    if dangerous_house_grade is not None:
+        housing_safe, housing_basis = dangerous_house_grade not in DANGEROUS_HOUSE_GRADES, "grade"
+    elif isinstance(survey.housing_safe, bool):
+        housing_safe, housing_basis = survey.housing_safe, "survey"
+    else:
+        housing_safe, housing_basis = False, "unknown"
     return ExitTest(
         per_capita_net_income_yuan=int(per_capita_net_income),
         income_line_yuan=int(income_line),
         food_and_clothing_secure=bool(survey.food_and_clothing_secure),
-        children_in_school=not any(m.dropout for m in members),
+        children_in_school=not any(m.dropout or m.out_of_school for m in members),
         medical_insurance=all(m.ncms_enrolled for m in members),
-        housing_safe=dangerous_house_grade not in DANGEROUS_HOUSE_GRADES,
+        housing_safe=housing_safe,
+        housing_basis=housing_basis,
+        income_year=income_year,
         has_labour_capacity=any(LaborCapacity(m.labor_capacity) in WORKING for m in members),
         stable_income_source=bool(survey.stable_income_source),
         social_security_covered=poverty_attribute
@@ -379,10 +458,45 @@ class Apply(Step):
     command = Command.apply
 
 
+#: Return causes that are a shock (因灾、因病、因学返贫 [S 002], and accidents): with evidence, a household whose
+#: recorded income is still above the line may re-enter (it meets the standard on housing, health, schooling).
+SHOCK_CAUSES: frozenset[str] = frozenset({"disaster", "illness", "schooling", "accident"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnEligibility:
+    """What the record says of a returning household's income (§2.14: it must meet the identification standard):
+    its latest recorded per-capita net income (None: no income recorded) against the identification line."""
+
+    income_line_yuan: int
+    income_year: int | None = None
+    per_capita_net_income_yuan: int | None = None
+
+    @property
+    def below_line(self) -> bool:
+        return (
+            self.per_capita_net_income_yuan is not None
+            and self.per_capita_net_income_yuan < self.income_line_yuan
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ApplyReturn(Step):
     command = Command.apply_return
     cause: str | None = None  # disaster, illness, schooling, …
+    evidence_ref: str | None = None  # the shock's evidence: hospital bills, disaster report, …
+    eligibility: ReturnEligibility | None = None  # from the record (the service fills it)
+
+    def as_data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            k: v for k, v in (("cause", self.cause), ("evidence_ref", self.evidence_ref)) if v
+        }
+        if self.eligibility is not None:
+            out["eligibility"] = {
+                "basis": "income" if self.eligibility.below_line else "shock",
+                **asdict(self.eligibility),
+            }
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,10 +563,16 @@ class ProposeExit(Step):
     income_year: int | None = None
     survey: ExitSurvey = ExitSurvey()
     exit_test: ExitTest | None = None
+    #: The exit's democratic review (民主评议, §2.13 step 3): attendance and votes, as the identification review.
+    attendees: int | None = None
+    votes_for: int | None = None
 
     def as_data(self) -> dict[str, Any]:
         # The survey answers live on in the test; the income year is the test's business.
         out: dict[str, Any] = {} if self.minutes_ref is None else {"minutes_ref": self.minutes_ref}
+        out.update(
+            {k: v for k, v in (("attendees", self.attendees), ("votes_for", self.votes_for)) if v is not None}
+        )
         if self.exit_test is not None:
             out["exit_test"] = {"failed": self.exit_test.failures(), **asdict(self.exit_test)}
         return out
@@ -483,7 +603,7 @@ def parse_step(command: Command, data: Mapping[str, Any]) -> Step:
         if command is Command.apply:
             return Apply()
         if command is Command.apply_return:
-            return ApplyReturn(cause=_text(data.get("cause")))
+            return ApplyReturn(cause=_text(data.get("cause")), evidence_ref=_text(data.get("evidence_ref")))
         if command is Command.village_review:
             return VillageReview(
                 minutes_ref=_text(data.get("minutes_ref")),
@@ -514,11 +634,14 @@ def parse_step(command: Command, data: Mapping[str, Any]) -> Step:
             year = data.get("income_year")
             return ProposeExit(
                 minutes_ref=_text(data.get("minutes_ref")),
+                attendees=int(data.get("attendees", 0)),
+                votes_for=int(data.get("votes_for", 0)),
                 income_year=None if year is None else int(year),
                 survey=ExitSurvey(
                     food_and_clothing_secure=data.get("food_and_clothing_secure"),
                     stable_income_source=data.get("stable_income_source"),
                     head_acknowledged=data.get("head_acknowledged"),
+                    housing_safe=data.get("housing_safe"),
                 ),
             )
         if command is Command.remove:
@@ -540,6 +663,8 @@ class WorkflowState:
     objections_seen: frozenset[str] = frozenset()
     last_at: datetime | None = None
     county_reviewed_at: datetime | None = None
+    #: When the household was last rejected: it may apply again in a later year's round (issue #13 item 8).
+    rejected_at: datetime | None = None
 
     @property
     def display_status(self) -> str:
@@ -596,6 +721,63 @@ def _require_notice_over(state: WorkflowState, policy: WorkflowPolicy, now: date
     )
 
 
+def _check_assembly(
+    minutes_ref: str | None, attendees: int | None, votes_for: int | None, *, approving: bool
+) -> None:
+    """The villager representatives' assembly (民主评议, §2.9 step 3 and §2.13 step 3): minutes, attendance, votes
+    within attendance, and a majority of the attendees for an approval."""
+    present, votes = attendees or 0, votes_for or 0
+    _need(bool(minutes_ref), Invalid, "minutes_required", "the assembly minutes are required")
+    _need(present > 0 and 0 <= votes <= present, Invalid, "votes_invalid", "votes must be within attendance")
+    _need(
+        not approving or votes * 2 > present,
+        Invalid,
+        "votes_invalid",
+        "approval needs a majority of the attendees",
+    )
+
+
+def _require_later_round(state: WorkflowState, now: datetime) -> None:
+    """A rejected household applies again in a later year's round, not in the round that rejected it (item 8)."""
+    rejected_at = state.rejected_at or state.last_at  # imported as rejected: the import's time
+    assert rejected_at is not None
+    rejected_in = effective_year(rejected_at)
+    _need(
+        effective_year(now) > rejected_in,
+        Refused,
+        "reapply_too_early",
+        f"the household was rejected in the {rejected_in} round: it may apply again from {rejected_in + 1}",
+        earliest_year=rejected_in + 1,
+    )
+
+
+def _check_return_eligibility(step: ApplyReturn) -> None:
+    """§2.14: a returning household meets the identification standard — its latest recorded income survey is
+    under the identification line, or a shock (因灾、因病、因学…) is stated with its evidence [S 002]."""
+    e = step.eligibility
+    _need(e is not None, Invalid, "income_survey_required", "the return needs the household's income survey")
+    assert e is not None
+    if e.below_line:
+        return
+    if step.cause in SHOCK_CAUSES and step.evidence_ref:
+        return
+    if e.per_capita_net_income_yuan is None:
+        raise Refused(
+            "income_survey_required",
+            "record a new income survey under the identification line, or state the shock (disaster, illness, "
+            "schooling, accident) with data.evidence_ref",
+        )
+    raise Refused(
+        "return_not_eligible",
+        f"the latest per-capita net income ({e.per_capita_net_income_yuan} yuan, {e.income_year}) is not under "
+        f"the identification line ({e.income_line_yuan} yuan): record a new income survey, or state the shock "
+        "with data.evidence_ref",
+        per_capita_net_income_yuan=e.per_capita_net_income_yuan,
+        income_line_yuan=e.income_line_yuan,
+        income_year=e.income_year,
+    )
+
+
 def decide(
     state: WorkflowState,
     step: Step,
@@ -622,31 +804,26 @@ def decide(
     data = step.as_data()
 
     if isinstance(step, Apply):
-        _need(s is Status.none, Refused, "wrong_state", f"cannot apply from {s}")
+        # (an imported rejected household has no chain: it was rejected in identification)
+        if s is Status.rejected and state.chain in (Chain.identification, None):
+            _require_later_round(state, now)
+        else:
+            _need(s is Status.none, Refused, "wrong_state", f"cannot apply from {s}")
     elif isinstance(step, ApplyReturn):
-        _need(s is Status.exited, Refused, "wrong_state", "only an exited household can re-enter (返贫)")
+        if s is Status.rejected and state.chain is Chain.return_:
+            _require_later_round(state, now)
+        else:
+            _need(s is Status.exited, Refused, "wrong_state", "only an exited household can re-enter (返贫)")
         _need(
             step.cause in policy.return_causes,
             Invalid,
             "cause_required",
             f"a return needs a cause: one of {sorted(policy.return_causes)}",
         )
+        _check_return_eligibility(step)
     elif isinstance(step, VillageReview):
         _need(s in (Status.applied, Status.return_applied), Refused, "wrong_state", f"cannot review from {s}")
-        attendees, votes_for = step.attendees or 0, step.votes_for or 0
-        _need(bool(step.minutes_ref), Invalid, "minutes_required", "the assembly minutes are required")
-        _need(
-            attendees > 0 and 0 <= votes_for <= attendees,
-            Invalid,
-            "votes_invalid",
-            "votes must be within attendance",
-        )
-        _need(
-            not step.approved or votes_for * 2 > attendees,
-            Invalid,
-            "votes_invalid",
-            "approval needs a majority of the attendees",
-        )
+        _check_assembly(step.minutes_ref, step.attendees, step.votes_for, approving=bool(step.approved))
     elif isinstance(step, Cosign):
         _need(
             s is Status.village_reviewed, Refused, "wrong_state", "co-signing follows the democratic review"
@@ -741,6 +918,8 @@ def decide(
     elif isinstance(step, ProposeExit):
         _need(s is Status.registered, Refused, "wrong_state", "only a registered household can exit")
         _need(bool(step.minutes_ref), Invalid, "minutes_required", "the exit list needs the assembly minutes")
+        # The exit list is fixed by the assembly's democratic review (§2.13 step 3), like the identification list.
+        _check_assembly(step.minutes_ref, step.attendees, step.votes_for, approving=True)
         test = step.exit_test
         _need(test is not None, Invalid, "exit_test_required", "the exit test (§6.5-A) must be evaluated")
         assert test is not None
@@ -761,6 +940,13 @@ def decide(
 
 
 def _apply(state: WorkflowState, e: Event) -> WorkflowState:
+    after = _step(state, e)
+    if after.status is Status.rejected and state.status is not Status.rejected:
+        after = replace(after, rejected_at=e.at)
+    return after
+
+
+def _step(state: WorkflowState, e: Event) -> WorkflowState:
     state = replace(state, last_at=e.at)
     s, c = state.status, e.command
     if c is Command.apply:
@@ -932,7 +1118,10 @@ def outcome(step: Step, after: WorkflowState, *, now: datetime, year: int) -> Ou
         chain=after.chain,
         returned=after.returned,
         objection_open=bool(after.open_objections),
-        quota_year=year if isinstance(step, ApplyReturn) else None,
+        # A return, or a rejected household's new application, counts against the year it is applied in.
+        quota_year=year
+        if isinstance(step, ApplyReturn) or (isinstance(step, Apply) and after.rejected_at is not None)
+        else None,
         exit_effective_year=effective_year(now)
         if isinstance(step, CountyReview) and after.status is Status.exit_county_reviewed
         else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -119,11 +120,26 @@ class IdentificationRepository:
         )
         return (await self.session.exec(query)).first()
 
-    async def exit_members(self, household_id: uuid.UUID) -> list[ExitMember]:
-        query = select(Member.labor_capacity, Member.details).where(
-            col(Member.household_id) == household_id, col(Member.active)
+    async def latest_per_capita_income(self, household_id: uuid.UUID) -> tuple[int, Decimal] | None:
+        """The household's latest income survey: (year, per-capita net income) of its latest year's latest version."""
+        query = (
+            select(col(HouseholdIncome.year), col(HouseholdIncome.per_capita_net_income))
+            .where(col(HouseholdIncome.household_id) == household_id)
+            .order_by(col(HouseholdIncome.year).desc(), col(HouseholdIncome.version).desc())
+            .limit(1)
         )
-        return [ExitMember.of(labor, details) for labor, details in (await self.session.exec(query)).all()]
+        row = (await self.session.exec(query)).first()
+        return None if row is None else (int(row[0]), Decimal(row[1]))
+
+    async def exit_members(self, household_id: uuid.UUID, *, on: date) -> list[ExitMember]:
+        """The active members as the exit test reads them on `on` (ages for compulsory schooling)."""
+        query = select(
+            Member.labor_capacity, Member.details, Member.birth_year_month, Member.school_status
+        ).where(col(Member.household_id) == household_id, col(Member.active))
+        return [
+            ExitMember.of(labor, details, birth_year_month=born, school_status=school, on=on)
+            for labor, details, born, school in (await self.session.exec(query)).all()
+        ]
 
     async def households_at(self, region_code: str, status: str, limit: int) -> list[uuid.UUID]:
         """Up to `limit` households in scope of a village or township currently at `status`, in list order."""

@@ -50,7 +50,9 @@ class WorkflowCommandIn(RequestModel):
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="Command-specific fields (see README), e.g. village_review: minutes_ref, attendees, votes_for, "
-        "approved; start_notice: places; propose_exit: minutes_ref and the exit survey answers",
+        "approved; start_notice: places; propose_exit: minutes_ref, attendees, votes_for and the exit survey "
+        "answers (housing_safe when the house has no danger grade); apply_return: cause (and evidence_ref for a "
+        "shock when the latest income is not under the line)",
     )
 
 

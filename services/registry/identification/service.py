@@ -21,6 +21,7 @@ from services.registry.households.service import HouseholdService
 from services.registry.identification import domain
 from services.registry.identification.domain import (
     Actor,
+    ApplyReturn,
     Command,
     ExitTest,
     FileObjection,
@@ -91,7 +92,9 @@ class WorkflowService:
         if isinstance(step, FileObjection) and step.objection_id is None:
             step = replace(step, objection_id=uuid.uuid4().hex[:12])
         if isinstance(step, ProposeExit):
-            step = replace(step, exit_test=await self._exit_test(household, step, policy_values, year))
+            step = replace(step, exit_test=await self._exit_test(household, step, policy_values))
+        if isinstance(step, ApplyReturn):
+            step = replace(step, eligibility=await self._return_eligibility(household, policy_values))
         event = domain.decide(
             state, step, Actor(principal.sub, principal.role), ctx.now, reason=reason, policy=policy
         )
@@ -112,6 +115,9 @@ class WorkflowService:
         seq = count + 1
         await self.repo.append(household_id, seq, event, status_after=outcome.status.value, batch_id=batch_id)
         await self.repo.set_status(household_id, outcome)
+        if outcome.status is domain.Status.removed:
+            # A removed household's record is closed: its members are released to join another (item 8).
+            await self.households.release_members(household_id)
         new_version = await self.households.refresh(household_id)
         await self.audit.record(
             f"workflow.{command.value}",
@@ -124,10 +130,10 @@ class WorkflowService:
         return WorkflowStepResult(id=household_id, status=outcome.status.value, seq=seq, version=new_version)
 
     async def _exit_test(
-        self, household: Household, step: ProposeExit, policy: Mapping[str, Any], year: int
+        self, household: Household, step: ProposeExit, policy: Mapping[str, Any]
     ) -> ExitTest:
-        """§6.5-A from the record (income of the year, members, housing, social security) and the survey."""
-        income_year = step.income_year if step.income_year is not None else year
+        """§6.5-A from the record (income of the exit year, members, housing, social security) and the survey."""
+        income_year = domain.exit_income_year(step.income_year, self.ctx.now)
         income = await self.repo.per_capita_income(household.id, income_year)
         if income is None:
             raise Refused(
@@ -138,10 +144,24 @@ class WorkflowService:
             per_capita_net_income=income,
             income_line=line,
             survey=step.survey,
-            members=await self.repo.exit_members(household.id),
+            members=await self.repo.exit_members(household.id, on=china_date(self.ctx.now)),
             dangerous_house_grade=household.dangerous_house_grade,
             poverty_attribute=household.poverty_attribute,
             categories=(household.details or {}).get("categories") or {},
+            income_year=income_year,
+        )
+
+    async def _return_eligibility(
+        self, household: Household, policy: Mapping[str, Any]
+    ) -> domain.ReturnEligibility:
+        """§2.14: the household's latest recorded income survey against the identification line of this year."""
+        line = domain.identification_income_line(policy)
+        latest = await self.repo.latest_per_capita_income(household.id)
+        if latest is None:
+            return domain.ReturnEligibility(income_line_yuan=int(line))
+        income_year, income = latest
+        return domain.ReturnEligibility(
+            income_line_yuan=int(line), income_year=income_year, per_capita_net_income_yuan=int(income)
         )
 
     async def batch(
