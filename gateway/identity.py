@@ -5,12 +5,14 @@ hasher, and the in-memory revocation list that every authenticated request is ch
 password reset, logged-out tokens, and refresh families ended by a logout or a detected reuse: every access token
 minted in a family carries its id as `sid`, so ending the family ends them all). Per-request checks are dictionary lookups; a background task refreshes it from
 the database every `REVOCATION_REFRESH_SECONDS` (reads only, its own session, nothing committed), which carries
-revocations made by other gateway replicas.
+revocations made by other gateway replicas. The services follow the same list (`GET /auth/revocations`,
+shared/revocations.py), so a revoked token is refused on a service reached directly too.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -42,24 +44,43 @@ class Revocations:
         self._recent_subjects: dict[str, tuple[float, float]] = {}  # sub -> (not_before, recorded at)
         self._recent_jtis: dict[str, tuple[float, float]] = {}
         self._recent_families: dict[str, tuple[float, float]] = {}
+        # What services compare (`GET /auth/revocations`, If-None-Match): this process's id and a counter bumped on
+        # every change, so an unchanged list costs them a 304.
+        self._boot = uuid.uuid4().hex[:12]
+        self._changes = 0
+
+    @property
+    def version(self) -> str:
+        """An entity tag of the list as it is now (RFC 9110 §8.8.3)."""
+        return f'"{self._boot}-{self._changes}"'
+
+    def export(self) -> tuple[dict[str, float | None], dict[str, float], dict[str, float]]:
+        """The list as services follow it: subject → earliest accepted `iat` (None: none, the subject is disabled),
+        denied jti → its token's expiry, revoked family (`sid`) → until when its access tokens could be alive."""
+        subjects = {sub: None if cut == float("inf") else cut for sub, cut in self._not_before.items()}
+        return subjects, dict(self._jtis), dict(self._families)
 
     def revoke_subject(self, sub: str, not_before: float) -> None:
         self._not_before[sub] = max(not_before, self._not_before.get(sub, 0.0))
         self._recent_subjects[sub] = (self._not_before[sub], time.monotonic())
+        self._changes += 1
 
     def set_subject(self, sub: str, not_before: float) -> None:
         """Replace the subject's cut-off (used when a disabled user is enabled again)."""
         self._not_before[sub] = not_before
         self._recent_subjects[sub] = (not_before, time.monotonic())
+        self._changes += 1
 
     def revoke_jti(self, jti: str, expires_at: float) -> None:
         self._jtis[jti] = expires_at
         self._recent_jtis[jti] = (expires_at, time.monotonic())
+        self._changes += 1
 
     def revoke_family(self, sid: str, until: float) -> None:
         """Refuse every access token minted in refresh family `sid` (those still alive expire before `until`)."""
         self._families[sid] = max(until, self._families.get(sid, 0.0))
         self._recent_families[sid] = (self._families[sid], time.monotonic())
+        self._changes += 1
 
     def check(self, principal: Principal) -> None:
         if principal.jti in self._jtis:
@@ -85,6 +106,8 @@ class Revocations:
             jtis[jti] = exp
         for sid, (until, _at) in self._recent_families.items():
             families[sid] = until
+        if (not_before, jtis, families) != (self._not_before, self._jtis, self._families):
+            self._changes += 1
         self._not_before = not_before
         self._jtis = jtis
         self._families = families

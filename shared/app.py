@@ -34,8 +34,10 @@ from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
 from shared.openapi import install_docs, install_openapi, operation_id
 from shared.problems import install_problem_handlers, problem_response
+from shared.revocations import RevocationFollower, RevocationList
 from shared.routing import APIRouter
 from shared.schemas import ResponseModel
+from shared.service_client import ServiceTokenProvider
 from shared.settings import CommonSettings, ServiceSettings
 
 __all__ = [
@@ -167,6 +169,43 @@ async def _keep_keys_fresh(app: FastAPI, settings: ServiceSettings) -> None:
             authority.keys = keys
 
 
+@contextlib.asynccontextmanager
+async def follow_revocations(
+    app: FastAPI, settings: ServiceSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[None]:
+    """`app.state.revocations`, kept in step with the gateway's list in the background when the service follows
+    it (`ServiceSettings.follows_revocations`); the service starts either way, the first poll in the background."""
+    if not settings.follows_revocations:
+        if settings.production:
+            _log.warning(
+                "not following the gateway's revocations: revoked tokens work here until they expire"
+            )
+        yield
+        return
+    if not settings.service_client_id:
+        _log.error(
+            "FOLLOW_REVOCATIONS needs SERVICE_CLIENT_ID and its secret; revoked tokens are not refused"
+        )
+        yield
+        return
+    revocations = RevocationList(
+        max_stale_seconds=settings.revocations_max_stale_seconds, fail_closed=settings.revocations_fail_closed
+    )
+    async with httpx.AsyncClient(base_url=settings.gateway_url, transport=transport, timeout=3) as gateway:
+        tokens = ServiceTokenProvider(gateway, settings.service_client_id, settings.client_secret or "")
+        follower = RevocationFollower(
+            revocations, gateway, tokens, poll_seconds=settings.revocations_poll_seconds
+        )
+        app.state.revocations = revocations
+        task = asyncio.create_task(follower.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def _db_ready(app: FastAPI) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     try:
@@ -224,8 +263,11 @@ def build_service_app(
     extra_lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]] | None = None,
     idempotency_keys: sa.Table | None = None,
     tags: Mapping[str, str] | None = None,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """A domain service: routers behind shared auth, errors, observability and health endpoints."""
+    """A domain service: routers behind shared auth, errors, observability and health endpoints.
+
+    `gateway_transport` lets tests reach an in-process gateway (the revocation follower's)."""
     configure_logging(settings.log_level, json_logs=settings.json_logs)
 
     @contextlib.asynccontextmanager
@@ -242,7 +284,10 @@ def build_service_app(
             else None
         )
         try:
-            async with asyncpg_pools(app, settings):
+            async with (
+                asyncpg_pools(app, settings),
+                follow_revocations(app, settings, transport=gateway_transport),
+            ):
                 if extra_lifespan is None:
                     yield
                 else:
@@ -269,6 +314,8 @@ def build_service_app(
     app.state.settings = settings
     #: The service's clock; tests replace it (notice windows, pairing dates, expiries all read it).
     app.state.clock = utcnow
+    #: Set by `follow_revocations` when the service follows the gateway's list (None: plain attribute, no lookup miss).
+    app.state.revocations = None
     install_common(app, settings, service=settings.service_name)
     app.include_router(health_router(_db_ready))
     for router in routers:

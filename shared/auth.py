@@ -3,7 +3,8 @@
 Every service route depends on `PrincipalDep` (directly or through `require_roles`), so no handler can skip
 authentication; every query on a regional table goes through `shared.db.scope_filter`, so none can forget the
 scope. Identity headers sent by a client (X-User, X-Role, ...) are never read: identity comes only from a
-verified token.
+verified token, and a token the gateway revoked (logout, disabled user) is refused here too once the service's
+revocation follower has seen it (shared/revocations.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, Request
 
 from shared.jwt import InvalidToken, KeySet
 from shared.problems import Forbidden, Unauthorized
+from shared.revocations import RevocationList
 from shared.roles import Principal, Role, is_region_code
 
 __all__ = [
@@ -110,6 +112,10 @@ def bearer_token(request: Request) -> str:
 async def _current_principal(request: Request) -> Principal:
     authority: TokenAuthority = request.app.state.token_authority
     principal = authority.authenticate(bearer_token(request))
+    # The gateway's revocation list, when the service follows it (shared/revocations.py): dictionary lookups.
+    revocations: RevocationList | None = getattr(request.app.state, "revocations", None)
+    if revocations is not None:
+        revocations.check(principal)
     extra_check: Callable[[Principal], Awaitable[None]] | None = getattr(
         request.app.state, "principal_check", None
     )

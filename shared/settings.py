@@ -78,10 +78,23 @@ class ServiceSettings(CommonSettings):
     read_pool_size: int = Field(
         10, ge=1, le=200, description="asyncpg connections for hot paths that skip the ORM (reads and writes)"
     )
+    #: Follow the gateway's revocation list (shared/revocations.py). Unset: on when the service follows a live
+    #: gateway (JWT_JWKS_URL) with client credentials to read the list with; tests built without a gateway: off.
+    follow_revocations: bool | None = None
+    revocations_poll_seconds: float = Field(2.0, gt=0, le=60)
+    #: Past this age of the last answer the service logs errors, and refuses every token when fail-closed.
+    revocations_max_stale_seconds: float = Field(60.0, gt=0)
+    revocations_fail_closed: bool = False
 
     @property
     def audience(self) -> str:
         return f"jingzhun-{self.service_name}"
+
+    @property
+    def follows_revocations(self) -> bool:
+        if self.follow_revocations is not None:
+            return self.follow_revocations
+        return bool(self.jwt_jwks_url and self.service_client_id)
 
     @property
     def client_secret(self) -> str | None:

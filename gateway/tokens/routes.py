@@ -1,5 +1,5 @@
 """Routes of the tokens feature: the token endpoint (OAuth 2.0 password, refresh_token and client_credentials
-grants), logout, the caller's identity, and the public keys (JWKS)."""
+grants), logout, the caller's identity, the public keys (JWKS), and the revocation list services follow."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from gateway.deps import (
     client_ip,
     enforce_login_rate_limit,
 )
-from gateway.tokens.schemas import Jwks, TokenForm, TokenResponse, WhoAmI
+from gateway.tokens.schemas import Jwks, RevocationListPublic, TokenForm, TokenResponse, WhoAmI
 from gateway.tokens.service import TokenService
+from shared.problems import Forbidden
+from shared.roles import Role
 from shared.routing import APIRouter
 
 router = APIRouter(tags=["auth"])
@@ -81,3 +83,29 @@ async def get_jwks(identity: IdentityDep, response: Response) -> Jwks:
     """The public keys (RFC 7517) that verify access tokens; services fetch them every few minutes."""
     response.headers["Cache-Control"] = "public, max-age=300"
     return Jwks.model_validate(identity.signing_key.jwks())
+
+
+@router.get(
+    "/auth/revocations",
+    response_model=RevocationListPublic,
+    summary="The revocation list, for services (service tokens only)",
+    responses={
+        304: {"description": "Unchanged since the `If-None-Match` entity tag"},
+        403: {"description": "Not a service token"},
+    },
+)
+async def get_revocations(
+    request: Request, caller: CallerDep, identity: IdentityDep, response: Response
+) -> RevocationListPublic | Response:
+    """What the gateway refuses before its natural expiry, which every service polls every couple of seconds to
+    refuse the same tokens; send the `ETag` back as `If-None-Match` to get a 304 while nothing changed."""
+    if caller.role is not Role.service:
+        raise Forbidden("only services read the revocation list")
+    revocations = identity.revocations
+    version = revocations.version
+    headers = {"ETag": version, "Cache-Control": "no-store"}
+    if request.headers.get("if-none-match") == version:
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    subjects, jtis, families = revocations.export()
+    return RevocationListPublic(subjects=subjects, jtis=jtis, families=families)

@@ -14,7 +14,7 @@ from shared.problems import BadRequest, Unauthorized
 from shared.roles import Principal, Role
 from shared.schemas import ResponseModel, reject_nul
 
-__all__ = ["Jwk", "Jwks", "TokenForm", "TokenResponse", "WhoAmI", "basic_credentials"]
+__all__ = ["Jwk", "Jwks", "RevocationListPublic", "TokenForm", "TokenResponse", "WhoAmI", "basic_credentials"]
 
 _FIELD = Field(None, max_length=4096)
 
@@ -127,3 +127,15 @@ class Jwks(ResponseModel):
     """The public keys that verify access tokens (RFC 7517 §5)."""
 
     keys: list[Jwk]
+
+
+class RevocationListPublic(ResponseModel):
+    """The gateway's revocation list as services follow it (shared/revocations.py). Times are epoch seconds."""
+
+    subjects: dict[str, float | None] = Field(
+        description="Subject (user id, or `client:<id>`) → earliest accepted `iat`; null: none, it is disabled"
+    )
+    jtis: dict[str, float] = Field(description="Logged-out access token (`jti`) → when it expires anyway")
+    families: dict[str, float] = Field(
+        description="Ended refresh family (`sid`) → until when access tokens minted in it could still be alive"
+    )

@@ -99,6 +99,7 @@ def create_app(
         ],
         tags={**METRIC_TAGS, **SCHEME_TAGS, **RUN_TAGS, **INSPECTION_TAGS, **MANUAL_TAGS},
         keyset=keyset,
+        gateway_transport=gateway_transport,
         idempotency_keys=idempotency_key,
         extra_lifespan=assessment_lifespan,
     )

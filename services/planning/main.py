@@ -98,6 +98,7 @@ def create_app(
             **FIGURE_TAGS,
         },
         keyset=keyset,
+        gateway_transport=gateway_transport,
         extra_lifespan=planning_lifespan,
         idempotency_keys=idempotency_key,
     )

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 
 from services.registry.audit.routes import router as audit_router
@@ -24,6 +25,7 @@ from services.registry.households.routes import router as households_router
 from services.registry.identification.routes import router as identification_router
 from services.registry.models import idempotency_key
 from services.registry.monitoring.routes import router as monitoring_router
+from services.registry.notices.routes import router as notices_router
 from services.registry.pairing.routes import router as pairing_router
 from services.registry.regions.routes import router as regions_router
 from services.registry.settings import RegistrySettings
@@ -62,7 +64,13 @@ async def _housekeeping_loop(app: FastAPI) -> None:
             _log.exception("housekeeping failed")
 
 
-def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | None = None) -> FastAPI:
+def create_app(
+    settings: RegistrySettings | None = None,
+    *,
+    keyset: KeySet | None = None,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The registry app; `gateway_transport` lets tests reach an in-process gateway (the revocation follower)."""
     settings = settings or RegistrySettings()
 
     @contextlib.asynccontextmanager
@@ -94,11 +102,13 @@ def create_app(settings: RegistrySettings | None = None, *, keyset: KeySet | Non
             sync_router,
             regions_router,
             exit_targets_router,
+            notices_router,
             audit_router,
             code_lists_router,
             me_router,
         ],
         keyset=keyset,
+        gateway_transport=gateway_transport,
         extra_lifespan=registry_lifespan,
         idempotency_keys=idempotency_key,
         tags=FIGURE_TAGS,

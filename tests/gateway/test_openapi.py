@@ -15,6 +15,7 @@ IDENTITY_PATHS = {
     "/auth/token",
     "/auth/logout",
     "/auth/me",
+    "/auth/revocations",
     "/.well-known/jwks.json",
     "/users",
     "/users/{user_id}",
