@@ -83,7 +83,11 @@ TAGS: dict[str, str] = {
     "help plans": "Household help plans (一户一策): measures, the head's acknowledgement, progress",
     "monitoring": "Monitoring rounds (监测) and visit frequency",
     "sync": "The phone download (离线同步): paired households, incrementally",
-    "regions": "The region tree (行政区划), yearly statuses, policy parameters, quotas (规模控制), population",
+    "regions": (
+        "The region tree (行政区划), yearly statuses, policy parameters, quotas (规模控制), yearly exit targets "
+        "(年度减贫任务), population"
+    ),
+    "notices": "The public notice board (公示) as villagers see it: JSON and a printable page",
     "code lists": "Code lists (代码表): every code of the API with its zh-CN label, for forms and dashboards",
 }
 

@@ -10,11 +10,9 @@ household or per project). Only the head's name, the village and the natural vil
 
 from __future__ import annotations
 
-import html
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
 
 from services.planning.disclosure import domain
 from services.planning.disclosure.repository import DisclosureRepository
@@ -35,6 +33,7 @@ from services.planning.models import FundingLine, Milestone, ProjectEvent
 from services.planning.projects.domain import ProjectCategory, ProjectStatus, QuantityUnit, Step
 from services.planning.registry import LOOKUP_PAGE, HouseholdSummary, RegistryGateway
 from services.planning.reports.domain import execution_rate, progress_percent
+from shared import print_page as pp
 from shared.context import Context
 from shared.problems import NotFound
 from shared.roles import Role
@@ -217,69 +216,6 @@ class DisclosureService:
 
 
 # == the printable page ==============================================================================================
-_CSS = """
-@page { size: A4; margin: 15mm 12mm 18mm; }
-* { box-sizing: border-box; }
-body { font-family: "SimSun", "Songti SC", "Noto Serif CJK SC", serif; font-size: 10.5pt; color: #000;
-       margin: 0 auto; max-width: 190mm; }
-h1 { font-size: 18pt; text-align: center; margin: 0 0 4mm; letter-spacing: 0.1em; }
-h2 { font-size: 12pt; margin: 6mm 0 2mm; border-left: 3pt solid #000; padding-left: 2mm; }
-p.meta { text-align: center; margin: 0 0 4mm; }
-table { width: 100%; border-collapse: collapse; margin-bottom: 3mm; }
-th, td { border: 0.6pt solid #000; padding: 1.2mm 1.5mm; vertical-align: top; }
-th { background: #eee; font-weight: bold; text-align: center; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tr.total td { font-weight: bold; }
-thead { display: table-header-group; }
-tr { page-break-inside: avoid; break-inside: avoid; }
-.empty { text-align: center; color: #444; }
-.notice { margin-top: 5mm; }
-.signature { margin-top: 12mm; display: flex; justify-content: space-between; }
-.signature span { display: inline-block; min-width: 70mm; border-bottom: 0.6pt solid #000; }
-@media print { body { max-width: none; } h2 { break-after: avoid; } }
-"""
-
-
-def _e(value: object) -> str:
-    """Every value on the page, escaped (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
-
-
-def _date(value: object) -> str:
-    text = str(value) if value is not None else ""
-    if len(text) == 10:
-        y, m, d = text.split("-")
-        return f"{int(y)}年{int(m)}月{int(d)}日"
-    return text
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]], *, empty: str) -> str:
-    """A table; each cell is (escaped HTML, numeric?)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    if not rows:
-        body = f'<tr><td class="empty" colspan="{len(headers)}">{_e(empty)}</td></tr>'
-    else:
-        body = "".join(
-            "<tr>"
-            + "".join(f'<td class="num">{c}</td>' if num else f"<td>{c}</td>" for c, num in row)
-            + "</tr>"
-            for row in rows
-        )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _text(value: object) -> tuple[str, bool]:
-    return _e(value), False
-
-
-def _num(value: object) -> tuple[str, bool]:
-    return _e(value), True
-
-
 def _step_detail(step: DisclosedStep) -> str:
     parts = []
     if step.place:
@@ -301,7 +237,7 @@ def print_page(d: VillageDisclosure) -> str:
     village = d.village.name
     names = {p.id: p.name for p in d.projects}
     title = f"{village}{d.year}年度村级项目及资金公示"
-    projects = _table(
+    projects = pp.table(
         [
             "序号",
             "项目名称",
@@ -316,111 +252,119 @@ def print_page(d: VillageDisclosure) -> str:
         ],
         [
             [
-                _num(i),
-                _text(p.name),
-                _text(p.category_label),
-                _text(p.natural_village or ""),
-                _text(f"{p.quantity} {p.unit_label or ''}".strip() if p.quantity is not None else ""),
-                _text(p.implementing_party or ""),
-                _text(f"{_date(p.starts_on)}至{_date(p.finishes_on)}" if p.starts_on else ""),
-                _num(_money(p.budget_yuan)),
-                _text(p.status_label),
-                _num("" if p.progress_percent is None else f"{p.progress_percent:.2f}"),
+                pp.num(i),
+                pp.text(p.name),
+                pp.text(p.category_label),
+                pp.text(p.natural_village or ""),
+                pp.text(f"{p.quantity} {p.unit_label or ''}".strip() if p.quantity is not None else ""),
+                pp.text(p.implementing_party or ""),
+                pp.text(
+                    f"{pp.chinese_date(p.starts_on)}至{pp.chinese_date(p.finishes_on)}" if p.starts_on else ""
+                ),
+                pp.num(pp.money(p.budget_yuan)),
+                pp.text(p.status_label),
+                pp.num("" if p.progress_percent is None else f"{p.progress_percent:.2f}"),
             ]
             for i, p in enumerate(d.projects, start=1)
         ],
         empty="本年度无公示项目",
     )
-    funding = _table(
+    funding = pp.table(
         ["项目名称", "资金来源", "出资单位", "承诺资金(元)", "到位资金(元)", "已拨付(元)"],
         [
             [
-                _text(p.name),
-                _text(f.source_label),
-                _text(f.funder),
-                _num(_money(f.committed_yuan)),
-                _num(_money(f.received_yuan)),
-                _num(_money(f.disbursed_yuan)),
+                pp.text(p.name),
+                pp.text(f.source_label),
+                pp.text(f.funder),
+                pp.num(pp.money(f.committed_yuan)),
+                pp.num(pp.money(f.received_yuan)),
+                pp.num(pp.money(f.disbursed_yuan)),
             ]
             for p in d.projects
             for f in p.funding
         ],
         empty="无资金来源记录",
     )
-    steps = _table(
+    steps = pp.table(
         ["项目名称", "程序", "日期", "情况"],
         [
-            [_text(p.name), _text(s.step_label), _text(_date(s.on)), _text(_step_detail(s))]
+            [pp.text(p.name), pp.text(s.step_label), pp.text(pp.chinese_date(s.on)), pp.text(_step_detail(s))]
             for p in d.projects
             for s in p.approval_steps
         ],
         empty="无审批记录",
     )
-    milestones = _table(
+    milestones = pp.table(
         ["项目名称", "节点", "计划完成", "进度(%)", "完成日期"],
         [
-            [_text(p.name), _text(m.name), _text(_date(m.due_on)), _num(m.percent), _text(_date(m.done_on))]
+            [
+                pp.text(p.name),
+                pp.text(m.name),
+                pp.text(pp.chinese_date(m.due_on)),
+                pp.num(m.percent),
+                pp.text(pp.chinese_date(m.done_on)),
+            ]
             for p in d.projects
             for m in p.milestones
         ],
         empty="无进度节点",
     )
-    acceptance = _table(
+    acceptance = pp.table(
         ["项目名称", "验收日期", "验收结论", "验收意见", "验收单位"],
         [
             [
-                _text(p.name),
-                _text(_date(p.acceptance.accepted_on)),
-                _text("合格" if p.acceptance.passed else "不合格"),
-                _text(p.acceptance.findings),
-                _text(p.acceptance.accepted_by),
+                pp.text(p.name),
+                pp.text(pp.chinese_date(p.acceptance.accepted_on)),
+                pp.text("合格" if p.acceptance.passed else "不合格"),
+                pp.text(p.acceptance.findings),
+                pp.text(p.acceptance.accepted_by),
             ]
             for p in d.projects
             if p.acceptance is not None
         ],
         empty="暂无验收",
     )
-    disbursements = _table(
+    disbursements = pp.table(
         ["拨付日期", "项目名称", "拨付阶段", "金额(元)", "收款单位", "凭证号"],
         [
             [
-                _text(_date(x.entry_date)),
-                _text(x.project_name),
-                _text((x.stage_label or "") + ("（冲销）" if x.reverses is not None else "")),  # noqa: RUF001
-                _num(_money(x.amount_yuan)),
-                _text(x.payee or ""),
-                _text(x.voucher or ""),
+                pp.text(pp.chinese_date(x.entry_date)),
+                pp.text(x.project_name),
+                pp.text((x.stage_label or "") + ("（冲销）" if x.reverses is not None else "")),  # noqa: RUF001
+                pp.num(pp.money(x.amount_yuan)),
+                pp.text(x.payee or ""),
+                pp.text(x.voucher or ""),
             ]
             for x in d.disbursements
         ],
         empty="暂无资金拨付",
     )
-    beneficiaries = _table(
+    beneficiaries = pp.table(
         ["序号", "户主姓名", "行政村", "自然村（屯）", "受益项目"],  # noqa: RUF001
         [
             [
-                _num(i),
-                _text(b.head_name),
-                _text(village if b.village_code == d.village.code else b.village_code),
-                _text(b.natural_village or ""),
-                _text("、".join(names.get(pid, "") for pid in b.project_ids)),
+                pp.num(i),
+                pp.text(b.head_name),
+                pp.text(village if b.village_code == d.village.code else b.village_code),
+                pp.text(b.natural_village or ""),
+                pp.text("、".join(names.get(pid, "") for pid in b.project_ids)),
             ]
             for i, b in enumerate(d.beneficiaries, start=1)
         ],
         empty="无受益农户",
     )
     t = d.totals
-    totals = _table(
+    totals = pp.table(
         ["项目数", "总投资(元)", "承诺资金(元)", "到位资金(元)", "已拨付(元)", "拨付率(%)", "受益农户(户)"],
         [
             [
-                _num(t.projects),
-                _num(_money(t.budget_yuan)),
-                _num(_money(t.committed_yuan)),
-                _num(_money(t.received_yuan)),
-                _num(_money(t.disbursed_yuan)),
-                _num("" if t.disbursement_rate is None else f"{t.disbursement_rate:.2f}"),
-                _num(t.beneficiary_households),
+                pp.num(t.projects),
+                pp.num(pp.money(t.budget_yuan)),
+                pp.num(pp.money(t.committed_yuan)),
+                pp.num(pp.money(t.received_yuan)),
+                pp.num(pp.money(t.disbursed_yuan)),
+                pp.num("" if t.disbursement_rate is None else f"{t.disbursement_rate:.2f}"),
+                pp.num(t.beneficiary_households),
             ]
         ],
         empty="",
@@ -435,20 +379,15 @@ def print_page(d: VillageDisclosure) -> str:
         ("七、受益农户", beneficiaries),
         ("八、合计", totals),
     )
-    body = "".join(f"<h2>{_e(heading)}</h2>{table}" for heading, table in sections)
-    return (
-        "<!DOCTYPE html>"
-        '<html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(village)}村级项目及资金公示</h1>"
-        f'<p class="meta">{_e(d.year)}年度 · 行政村代码 {_e(d.village.code)} · 公示日期：{_e(_date(d.posted_on))}'  # noqa: RUF001
-        f" · 公示期：{_e(_date(d.posted_on))}至{_e(_date(d.notice_ends_on))}</p>"  # noqa: RUF001
-        f"{body}"
-        '<p class="notice">公示期内，如对上述项目、资金或受益农户有异议，请向村民委员会或乡镇人民政府反映。</p>'  # noqa: RUF001
-        '<div class="signature">'
-        f"<p>{_e(village)}村民委员会（盖章）：<span></span></p>"  # noqa: RUF001
-        "<p>日期：<span></span></p>"  # noqa: RUF001
-        "</div>"
-        "</body></html>"
+    meta = (
+        f"{pp.e(d.year)}年度 · 行政村代码 {pp.e(d.village.code)} · 公示日期：{pp.e(pp.chinese_date(d.posted_on))}"  # noqa: RUF001
+        f" · 公示期：{pp.e(pp.chinese_date(d.posted_on))}至{pp.e(pp.chinese_date(d.notice_ends_on))}"  # noqa: RUF001
+    )
+    return pp.page(
+        title=title,
+        heading=f"{village}村级项目及资金公示",
+        meta=meta,
+        sections=sections,
+        notice="公示期内，如对上述项目、资金或受益农户有异议，请向村民委员会或乡镇人民政府反映。",  # noqa: RUF001
+        signer=f"{village}村民委员会",
     )
