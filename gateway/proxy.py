@@ -12,6 +12,11 @@ members are built from it; a client's own copy never passes). Metrics and access
 with the upstream's route template under its prefix (`/api/registry/households/{household_id}`), matched
 against the paths of the service's OpenAPI document (`RouteTemplates`); a path no service route has stays
 `unmatched`.
+
+A pooled connection the service closed (a restart, an idle timeout racing a request) is not the caller's
+problem: an idempotent request (`RETRIED_METHODS`) with no body or a small one read whole is sent once more when
+the connection was reset or closed before any byte of the answer came back (`UpstreamReset`). A POST or PATCH
+is never resent (it may have been carried out), nor a streamed body (it cannot be replayed).
 """
 
 from __future__ import annotations
@@ -38,16 +43,26 @@ from shared.observability import UNMATCHED
 from shared.problems import AppError, NotFound, UpstreamTimeout, UpstreamUnavailable
 
 __all__ = [
+    "RETRIED_METHODS",
     "AiohttpUpstream",
     "HttpxUpstream",
     "RouteTemplates",
     "Upstream",
+    "UpstreamReset",
     "make_upstream",
     "proxy",
     "route",
 ]
 
 _log = logging.getLogger("jingzhun.proxy")
+
+#: Methods whose request may be sent again after a connection reset (RFC 9110 §9.2.2 idempotent methods).
+RETRIED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class UpstreamReset(UpstreamUnavailable):
+    """The upstream connection was reset or closed before any byte of the answer: the request may be resent."""
+
 
 # Read whole bodies up to this size; stream anything larger or of unknown length.
 SMALL_BODY = 256 * 1024
@@ -140,6 +155,9 @@ class AiohttpUpstream:
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         )
+        # aiohttp resends an idempotent request on a reused connection by itself; the gateway's rule (`_send`) is
+        # the one retry, the same for both clients (aiohttp's own test client turns it off the same way).
+        self._session._retry_connection = False
 
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], body: Any
@@ -153,6 +171,14 @@ class AiohttpUpstream:
                 "upstream timeout", extra={"upstream": url.split("?")[0], "error": type(exc).__name__}
             )
             raise UpstreamTimeout("the service did not answer in time") from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # Not ClientConnectorError (a subclass of ClientOSError): a refused connect is not a reset.
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                _log.warning(
+                    "upstream unreachable", extra={"upstream": url.split("?")[0], "error": repr(exc)}
+                )
+                raise UpstreamUnavailable("the service is unreachable") from exc
+            raise UpstreamReset("the service closed the connection") from exc
         except aiohttp.ClientError as exc:
             _log.warning("upstream unreachable", extra={"upstream": url.split("?")[0], "error": repr(exc)})
             raise UpstreamUnavailable("the service is unreachable") from exc
@@ -206,6 +232,9 @@ class HttpxUpstream:
                 "upstream timeout", extra={"upstream": url.split("?")[0], "error": type(exc).__name__}
             )
             raise UpstreamTimeout("the service did not answer in time") from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # "Server disconnected without sending a response", or a reset while sending or awaiting the answer.
+            raise UpstreamReset("the service closed the connection") from exc
         except httpx.HTTPError as exc:
             _log.warning("upstream unreachable", extra={"upstream": url.split("?")[0], "error": repr(exc)})
             raise UpstreamUnavailable("the service is unreachable") from exc
@@ -369,6 +398,33 @@ async def _request_body(request: Request) -> Any:
     return request.stream()
 
 
+def _replayable(method: str, body: Any) -> bool:
+    """Whether a request may be sent again: an idempotent method, and no body or one read whole (a small one)."""
+    return method in RETRIED_METHODS and (body is None or isinstance(body, bytes))
+
+
+async def _send(
+    upstream: Upstream, method: str, url: str, headers: list[tuple[str, str]], body: Any
+) -> UpstreamResponse:
+    """Send the request; once more when it is replayable and the connection was reset before any answer."""
+    try:
+        return await upstream.send(method, url, headers, body)
+    except UpstreamReset as exc:
+        if not _replayable(method, body):
+            _log.warning(
+                "upstream reset", extra={"upstream": url.split("?")[0], "error": repr(exc.__cause__)}
+            )
+            raise
+        _log.info("upstream reset; retrying once", extra={"upstream": url.split("?")[0], "method": method})
+    try:
+        return await upstream.send(method, url, headers, body)
+    except UpstreamReset as exc:
+        _log.warning(
+            "upstream reset twice", extra={"upstream": url.split("?")[0], "error": repr(exc.__cause__)}
+        )
+        raise
+
+
 async def proxy(request: Request) -> Response:
     """Forward `/api/{service}/{path}` to the service, authenticated, with the caller's token."""
     # A plain Starlette route, not a FastAPI endpoint: the hottest path skips dependency solving and parameter
@@ -395,8 +451,8 @@ async def proxy(request: Request) -> Response:
     query: bytes = request.scope.get("query_string", b"")
     if query:
         url = f"{url}?{query.decode('latin-1')}"
-    resp = await upstream.send(
-        request.method, url, _forward_headers(request, service), await _request_body(request)
+    resp = await _send(
+        upstream, request.method, url, _forward_headers(request, service), await _request_body(request)
     )
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
     location = headers.get("location") or headers.get("Location")

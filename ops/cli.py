@@ -16,8 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,92 @@ def uvicorn_command(app: str, host: str, port: int) -> list[str]:
 
 
 # -- run -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Launch:
+    """How one process of the platform is started: its command and environment (run from the repository)."""
+
+    cmd: list[str]
+    env: dict[str, str]
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.cmd, env=self.env, cwd=ROOT)  # noqa: S603 - our own uvicorn command
+
+
+@dataclass
+class Backoff:
+    """When to restart a process that died: `initial` seconds after its first death, doubled for each death that
+    follows, at most `cap`; a process that had stayed up `stable_after` seconds starts again from `initial`."""
+
+    initial: float = 1.0
+    cap: float = 30.0
+    stable_after: float = 60.0
+    failures: int = 0
+
+    def delay(self, uptime: float) -> float:
+        """The wait before the next restart of a process that died after `uptime` seconds."""
+        if uptime >= self.stable_after:
+            self.failures = 0
+        wait = min(self.cap, self.initial * 2.0**self.failures)
+        self.failures += 1
+        return wait
+
+
+class Supervisor:
+    """Keeps the platform's processes running (`make run`): a process that died is restarted after its back-off
+    (`Backoff`), each restart logged, while the others keep serving. `poll` is called in the run loop; stopping
+    everything stays with the caller (Ctrl-C ends `start_platform`, which terminates `procs` — the same dict, so
+    the restarted processes too)."""
+
+    def __init__(
+        self,
+        procs: dict[str, subprocess.Popen[bytes]],
+        launch: dict[str, Launch],
+        *,
+        backoff: Callable[[], Backoff] = Backoff,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] = _say,
+    ) -> None:
+        self.procs = procs
+        self._launch = launch
+        self._clock = clock
+        self._say = say
+        now = clock()
+        self._started = dict.fromkeys(procs, now)
+        self._backoff = {service: backoff() for service in procs}
+        #: When each dead process is due to be started again.
+        self._due: dict[str, float] = {}
+        self.restarts: dict[str, int] = dict.fromkeys(procs, 0)
+
+    def poll(self) -> None:
+        """Notice the processes that died (scheduling their restart) and start those that are due."""
+        now = self._clock()
+        for service, proc in self.procs.items():
+            if service in self._due:
+                if now >= self._due[service]:
+                    del self._due[service]
+                    self.procs[service] = self._launch[service].spawn()
+                    self._started[service] = now
+                    self.restarts[service] += 1
+                    self._say(
+                        f"{service}: restarted (pid {self.procs[service].pid}, restart #{self.restarts[service]})"
+                    )
+                continue
+            status = proc.poll()
+            if status is None:
+                continue
+            uptime = now - self._started[service]
+            wait = self._backoff[service].delay(uptime)
+            self._due[service] = now + wait
+            self._say(
+                f"{service}: exited with status {status} after {uptime:.1f}s; restarting in {wait:g}s"
+                " (the other processes keep serving)"
+            )
+
+    def waiting(self) -> list[str]:
+        """The processes that died and wait for their restart."""
+        return sorted(self._due)
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,6 +220,8 @@ class Platform:
     province_secret: Path
     planning_demo: dict[str, Any] | None = None
     assessment_demo: dict[str, Any] | None = None
+    #: How each process was started (command, environment): what the supervisor of `make run` restarts.
+    launch: dict[str, Launch] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
@@ -169,6 +257,7 @@ def start_platform(
     for s in ("registry", "planning", "assessment"):
         common_env[f"{s.upper()}_URL"] = f"http://127.0.0.1:{ports[s]}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    launch: dict[str, Launch] = {}
     try:
         for service in ("registry", "planning", "assessment", "gateway"):
             env = dict(common_env)
@@ -185,14 +274,17 @@ def start_platform(
 
                 env["PII_KEYS_FILE"] = str(write_dev_pii_keys(VAR / "keys"))
             cmd = uvicorn_command(APPS[service], host, ports[service])
-            procs[service] = subprocess.Popen(cmd, env=env, cwd=ROOT)  # noqa: S603
+            launch[service] = Launch(cmd, env)
+            procs[service] = launch[service].spawn()
         for service in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
         gw = f"http://127.0.0.1:{ports['gateway']}"
         demo = _load_demo_households(gw, DEMO_PASSWORD) if seeded else None
         planning_demo = _load_demo_planning(gw, DEMO_PASSWORD)
         assessment_demo = _load_demo_assessment(gw, DEMO_PASSWORD)
-        yield Platform(host, ports, procs, seeded, demo, province_secret, planning_demo, assessment_demo)
+        yield Platform(
+            host, ports, procs, seeded, demo, province_secret, planning_demo, assessment_demo, launch
+        )
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -272,12 +364,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"rank {r['rank']} of {r['peers']}"
                     )
                 _say(f"    GET {runs}/results   ·   GET {runs}/results/451025100201 (explained)")
-            procs = platform.procs
-            while all(p.poll() is None for p in procs.values()):
+            # A process that dies is restarted (with a back-off); the others keep serving. Ctrl-C stops all.
+            supervisor = Supervisor(platform.procs, platform.launch)
+            while True:
+                supervisor.poll()
                 time.sleep(0.5)
-            dead = [s for s, p in procs.items() if p.poll() is not None]
-            _say(f"process exited: {', '.join(dead)}; stopping the rest")
-            return 1
     except KeyboardInterrupt:
         _say("\nstopping …")
         return 0

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any, Literal, Self
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +25,7 @@ from shared.errors import DomainError
 from shared.i18n import ProblemLocaliser, default_localiser
 
 __all__ = [
+    "DATABASE_RETRY_AFTER",
     "PROBLEM_JSON",
     "AppError",
     "BadRequest",
@@ -39,9 +43,11 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "database_unavailable",
     "from_domain",
     "install_problem_handlers",
     "instance_of",
+    "is_database_outage",
     "json_pointer",
     "problem_response",
 ]
@@ -288,6 +294,87 @@ def instance_of(request: Request) -> str:
     return (prefix if _FORWARDED_PREFIX.match(prefix) else "") + request.url.path
 
 
+# -- database outages ------------------------------------------------------------------------------------
+#: Seconds a client is told to wait (`Retry-After`) when the database cannot be reached.
+DATABASE_RETRY_AFTER = 2
+
+#: asyncpg's errors that mean the connection, not the statement, failed: refused or lost connections, a server
+#: shutting down or starting up (`CannotConnectNowError`, `AdminShutdownError`, `CrashShutdownError`), or out of
+#: connection slots.
+_ASYNCPG_OUTAGES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError, …
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress" after a reset
+    asyncpg.exceptions.OperatorInterventionError,  # AdminShutdown, CrashShutdown, CannotConnectNow
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+#: The exception classes whose handler asks `is_database_outage` (each is re-raised when it is not one, so that
+#: it ends as the generic 500 as before).
+_OUTAGE_CANDIDATES: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.DBAPIError,
+    sqlalchemy.exc.TimeoutError,  # the pool had no connection to give within pool_timeout
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,  # ConnectionRefusedError, ConnectionResetError, a missing socket file, builtins.TimeoutError
+)
+_DB_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it wraps: DBAPIError's `.orig`, `__cause__`, `__context__` (each once)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (getattr(current, "orig", None), current.__cause__, current.__context__):
+            if isinstance(nested, BaseException):
+                todo.append(nested)
+
+
+def _raised_in_driver(tb: TracebackType | None) -> bool:
+    """Whether the traceback passes through the database driver or SQLAlchemy (an OSError of a file read or of
+    an HTTP call is not a database outage)."""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.split(".", 1)[0] in _DB_MODULES:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached or the connection was lost (not that a statement
+    failed): a refused or reset connection, a server shutting down, a pool with no connection to give."""
+    for current in _chain(exc):
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sqlalchemy.exc.TimeoutError):
+            return True
+        if isinstance(current, _ASYNCPG_OUTAGES):
+            return True
+        if isinstance(current, OSError) and (_raised_in_driver(current.__traceback__) or current is not exc):
+            # Wrapped by the driver (a DBAPIError's cause), or raised by it while connecting.
+            return True
+    return False
+
+
+def database_unavailable(request: Request) -> JSONResponse:
+    """503 problem with `Retry-After`: the database is unreachable, the request was not carried out."""
+    return problem_response(
+        503,
+        "Service unavailable",
+        "The database is unavailable; retry shortly.",
+        slug="service-unavailable",
+        instance=instance_of(request),
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        request=request,
+        code="database_unavailable",
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers that make every error an RFC 9457 problem, in the caller's language."""
     if getattr(app.state, "problem_localiser", None) is None:
@@ -338,6 +425,24 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
             request=request,
         )
+
+    # Registered for these classes, not folded into the `Exception` handler: Starlette runs that one in
+    # ServerErrorMiddleware, which re-raises, and uvicorn then closes the keep-alive connection (which the gateway
+    # had pooled). Handlers of specific classes run in ExceptionMiddleware and keep it.
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            raise exc  # not an outage: the generic 500 below, exactly as before
+        _log.warning(
+            "database unavailable on %s %s: %r",
+            request.method,
+            request.url.path,
+            exc,
+            extra={"error": type(exc).__name__},
+        )
+        return database_unavailable(request)
+
+    for candidate in _OUTAGE_CANDIDATES:
+        app.add_exception_handler(candidate, _outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
