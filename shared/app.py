@@ -27,8 +27,9 @@ from pydantic import Field
 from starlette.requests import Request
 
 from shared.auth import TokenAuthority
-from shared.clock import utcnow
+from shared.clock import DevClock, utcnow
 from shared.db import create_engine, install_sessions, ping
+from shared.dev_clock import router as dev_clock_router
 from shared.idempotency import install_idempotency
 from shared.jwt import KeySet
 from shared.observability import ObservabilityMiddleware, configure_logging, metrics_response
@@ -313,13 +314,15 @@ def build_service_app(
     )
     app.state.settings = settings
     #: The service's clock; tests replace it (notice windows, pairing dates, expiries all read it).
-    app.state.clock = utcnow
+    app.state.clock = DevClock() if settings.dev_clock else utcnow
     #: Set by `follow_revocations` when the service follows the gateway's list (None: plain attribute, no lookup miss).
     app.state.revocations = None
     install_common(app, settings, service=settings.service_name)
     app.include_router(health_router(_db_ready))
     for router in routers:
         app.include_router(router)
+    if settings.dev_clock:
+        app.include_router(dev_clock_router)
     if idempotency_keys is not None:
         # Innermost: inside the observability middleware, so its refusals are problem+json with a request id.
         install_idempotency(app, idempotency_keys)

@@ -88,6 +88,7 @@ TAGS: dict[str, str] = {
         "(年度减贫任务), population"
     ),
     "notices": "The public notice board (公示) as villagers see it: JSON and a printable page",
+    "development": "The development clock (开发时钟, DEV_CLOCK only; never in production)",
     "code lists": "Code lists (代码表): every code of the API with its zh-CN label, for forms and dashboards",
 }
 

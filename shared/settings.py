@@ -58,10 +58,15 @@ class CommonSettings(BaseSettings):
             raise ValueError("no database configured: set DATABASE_URL")
         return asyncpg_url(self.database_url)
 
+    #: A development clock that integrators move forward (`/dev/clock`, shared/dev_clock.py); refused in production.
+    dev_clock: bool = False
+
     @model_validator(mode="after")
     def _production_needs_database(self) -> CommonSettings:
         if self.production and not self.database_url:
             raise ValueError("production requires DATABASE_URL (or the per-service *_DATABASE_URL)")
+        if self.production and self.dev_clock:
+            raise ValueError("DEV_CLOCK is for development only: production refuses to start with it")
         return self
 
 
