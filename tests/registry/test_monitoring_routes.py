@@ -222,9 +222,12 @@ class TestAddFinding:
         self, registry: httpx.AsyncClient, monitored: Monitored, township: Headers
     ) -> None:
         rid = await open_round(registry, township)
-        await registry.post(
-            f"/monitoring/rounds/{rid}/close", json={"summary": "两户均按计划推进"}, headers=township
+        closed = await registry.post(
+            f"/monitoring/rounds/{rid}/close",
+            json={"summary": "两户均按计划推进", "empty_reason": "本轮仅核对台账"},
+            headers=township,
         )
+        assert closed.status_code == 200, closed.text
         problem = assert_problem(
             await registry.post(
                 f"/monitoring/rounds/{rid}/findings",
@@ -340,9 +343,12 @@ class TestOverdue:
         self, registry: httpx.AsyncClient, monitored: Monitored, township: Headers, admin: Headers
     ) -> None:
         rid = await open_round(registry, township)
-        await registry.post(
-            f"/monitoring/rounds/{rid}/close", json={"summary": "两户均按计划推进"}, headers=township
+        closed = await registry.post(
+            f"/monitoring/rounds/{rid}/close",
+            json={"summary": "两户均按计划推进", "empty_reason": "本轮仅核对台账"},
+            headers=township,
         )
+        assert closed.status_code == 200, closed.text
         # Overdue: the 2015 June round of 新靖镇 never happened; 化峒镇 has none at all.
         report = (
             await registry.get(f"/monitoring/overdue?region={COUNTY}&on=2016-01-15", headers=admin)

@@ -254,7 +254,16 @@ PROBES: list[Probe] = [
         insider_refusals=frozenset({409, 422}),
     ),
     # help plans (一户一策)
-    Probe("PUT", HELP_PLAN, _plan, version_of=HELP_PLAN, statuses=CADRE_WRITES, insider="cadre"),
+    Probe(
+        "PUT",
+        HELP_PLAN,
+        _plan,
+        version_of=HELP_PLAN,
+        statuses=CADRE_WRITES,
+        insider="cadre",
+        # the workflow probe above may have moved the household out of `registered`: plans are then refused
+        insider_refusals=frozenset({409}),
+    ),
     Probe(
         "POST",
         HELP_PLAN + "/acknowledgement",
@@ -301,6 +310,9 @@ PROBES: list[Probe] = [
         statuses={"village_officer": 403},  # cadres are managed by townships and counties
     ),
     Probe("GET", "/villages/{code}/assignments"),
+    # the notice board (公示): every role of the region reads it
+    Probe("GET", "/villages/{code}/notices", visible_to=REGION_TREE_READERS),
+    Probe("GET", "/villages/{code}/notices/print", visible_to=REGION_TREE_READERS),
     Probe(
         "POST",
         "/pairings/{pairing_id}/end",
@@ -566,8 +578,9 @@ async def world(db_urls: dict[str, str], keyset: KeySet, signing_key: SigningKey
                 "/monitoring/rounds",
                 json={
                     "township_code": TOWNSHIP,
-                    "year": TODAY.year,
-                    "half": "H1" if TODAY.month <= 6 else "H2",
+                    # the latest round whose period has begun (June / December; no future rounds)
+                    "year": TODAY.year if TODAY.month >= 6 else TODAY.year - 1,
+                    "half": "H1" if 6 <= TODAY.month < 12 else "H2",
                 },
                 headers=headers["township"],
             )

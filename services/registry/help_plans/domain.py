@@ -11,6 +11,10 @@ Pure: the standard library, `shared.roles` and `shared.errors`. Time is passed i
 | every item has a catalogue measure, a due date within the plan's years, a responsible person and, if it costs money, a funding line | invariant 34; §4.1 | `Measure`, `new_version` |
 | the head acknowledges the current version only, once | §4.3 header (在征得贫困户同意的基础上) | `acknowledge` |
 | progress is appended per item; a completed item is at 100 %, completed no later than today | §4.3 deadlines; invariant 12 | `check_progress` |
+| plans are made for identified households: registered (建档立卡) or later, never while still in notice | §4.4 step 1 ("从识别出的户中"), §2.15 | `PLANNABLE_STATUSES`, `require_plannable` |
+| an item's funding never exceeds its cost; a shortfall is shown as a funding gap (flag), never hidden | invariant 36 (Σ funding = budget, or flagged `funding_gap` > 0); invariant 8 | `new_version` (`funding_exceeds_cost`), `funding_gap_fen` |
+| the acknowledgement is signed by the household head (or a member of the household) | §3.2 (贫困户主 signs); §4.3 header (household's consent) | `require_signatory` |
+| responsible cadres are cadres of a unit covering the household's village, or paired with it | §3.1 P5, P9; invariant 48 | repository `known_cadres` |
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from shared.labels import LabelledEnum, code_list
 from shared.roles import Role
 
 __all__ = [
+    "PLANNABLE_STATUSES",
     "PLAN_WRITERS",
     "AlreadyAcknowledged",
     "FundingSource",
     "Measure",
     "NotCurrent",
+    "NotPlannable",
     "PlanCommand",
     "PlanInvalid",
     "PlanItemCommand",
@@ -38,10 +44,14 @@ __all__ = [
     "PlanTotals",
     "PlanVersionMissing",
     "RoleMayNot",
+    "SignatoryNotMember",
     "acknowledge",
     "check_progress",
     "fen",
+    "funding_gap_fen",
     "new_version",
+    "require_plannable",
+    "require_signatory",
     "require_writer",
     "yuan",
 ]
@@ -96,6 +106,20 @@ PLAN_WRITERS: frozenset[Role] = frozenset(
     {Role.village_officer, Role.township_officer, Role.county_admin, Role.cadre}
 )
 
+#: Households a plan is made for: registered (建档立卡), in the exit chain, or exited (the plan's history and
+#: the transition period, 摘帽不摘政策). A household still in identification or notice has no plan yet.
+PLANNABLE_STATUSES: frozenset[str] = frozenset(
+    {
+        "registered",
+        "exit_proposed",
+        "exit_first_notice",
+        "exit_township_reviewed",
+        "exit_second_notice",
+        "exit_county_reviewed",
+        "exited",
+    }
+)
+
 
 # -- errors (stable codes) --------------------------------------------------------------------------------------
 class RoleMayNot(NotAllowed):
@@ -108,6 +132,22 @@ class PlanInvalid(Invalid):
 
     def __init__(self, code: str, message: str, field: str) -> None:
         super().__init__(code, message, field=field)
+
+
+class NotPlannable(Refused):
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            "not_registered", f"help plans are made for registered households (this one is {status})"
+        )
+
+
+class SignatoryNotMember(Invalid):
+    def __init__(self) -> None:
+        super().__init__(
+            "signatory_not_member",
+            "the acknowledgement is signed by the household head or a member of the household",
+            field="/signatory",
+        )
 
 
 class PlanVersionMissing(Missing):
@@ -218,6 +258,12 @@ def new_version(
                 "an item that costs money names its funding source and amount",
                 f"{pointer}/funding_source",
             )
+        if item.funding_amount_yuan is not None and item.funding_amount_yuan > item.cost_yuan:
+            raise PlanInvalid(
+                "funding_exceeds_cost",
+                "funding_amount_yuan is more than the item's cost_yuan",
+                f"{pointer}/funding_amount_yuan",
+            )
         if item.item_id is not None and item.item_id not in previous_item_ids:
             raise PlanInvalid(
                 "unknown_item", "item_id is not an item of the previous version", f"{pointer}/item_id"
@@ -230,6 +276,27 @@ def new_version(
         expected_income_gain_fen=sum(fen(i.expected_income_gain_yuan) for i in command.items),
         cost_fen=sum(fen(i.cost_yuan) for i in command.items),
     )
+
+
+def require_plannable(status: str) -> None:
+    """Plans are made for identified (registered) households, never for one still in notice."""
+    if status not in PLANNABLE_STATUSES:
+        raise NotPlannable(status)
+
+
+def funding_gap_fen(cost_yuan: Decimal, funding_amount_yuan: Decimal | None) -> int:
+    """How much of an item's cost its funding line leaves uncovered, in fen (0: fully funded)."""
+    return max(fen(cost_yuan) - fen(funding_amount_yuan or Decimal(0)), 0)
+
+
+def require_signatory(signatory: str, head_name: str, member_names: Collection[str]) -> None:
+    """The signatory is the household head or one of its active members (names compared without spaces)."""
+
+    def norm(name: str) -> str:
+        return "".join(name.split())
+
+    if norm(signatory) not in {norm(head_name), *(norm(n) for n in member_names)}:
+        raise SignatoryNotMember()
 
 
 def acknowledge(current_version: int | None, version: int) -> None:

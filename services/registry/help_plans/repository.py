@@ -17,11 +17,19 @@ from sqlmodel import col, select, update
 
 from services.registry.help_plans import domain
 from services.registry.help_plans.schemas import PlanItemPublic
-from services.registry.models import Cadre, HelpPlan, HelpPlanAck, HelpPlanProgress, Household
+from services.registry.models import (
+    Cadre,
+    HelpPlan,
+    HelpPlanAck,
+    HelpPlanProgress,
+    Household,
+    Member,
+    Pairing,
+)
 from services.registry.scope import household_scope
 from shared.context import Context
 from shared.problems import Conflict
-from shared.roles import Role
+from shared.roles import Role, ancestors_of
 
 __all__ = ["HelpPlanRepository", "PlanHousehold", "StoredPlan"]
 
@@ -34,6 +42,9 @@ class PlanHousehold:
 
     id: uuid.UUID
     identification_year: int
+    status: str
+    village_code: str
+    head_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +90,14 @@ class HelpPlanRepository:
         """The household as the caller may see it; for a write locked, and for a cadre paired with it today."""
         active_only = write and self.principal.role is Role.cadre
         scope = household_scope(self.principal, include_past=not active_only, today=self.ctx.today)
-        query = select(col(Household.id), col(Household.identification_year)).where(
-            col(Household.id) == household_id, scope
-        )
+        query = select(
+            col(Household.identification_year),
+            col(Household.status),
+            col(Household.village_code),
+            col(Household.head_name),
+        ).where(col(Household.id) == household_id, scope)
         row = (await self.session.exec(query.with_for_update() if write else query)).first()
-        return PlanHousehold(*row) if row is not None else None
+        return PlanHousehold(household_id, *row) if row is not None else None
 
     async def plan(self, household_id: uuid.UUID, version: int | None = None) -> StoredPlan | None:
         """Version `version` of the household's plan, or the newest."""
@@ -93,11 +107,24 @@ class HelpPlanRepository:
         row = (await self.session.exec(query.order_by(col(HelpPlan.version).desc()).limit(1))).first()
         return StoredPlan.of(row) if row is not None else None
 
-    async def known_cadres(self, cadre_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        """Which of `cadre_ids` exist. Unscoped on purpose: an existence check whose rows are never returned
-        (a plan may name a cadre of a unit registered by the county for a township's household)."""
-        query = select(col(Cadre.id)).where(col(Cadre.id).in_(list(cadre_ids)))
+    async def known_cadres(
+        self, cadre_ids: Collection[uuid.UUID], household: PlanHousehold
+    ) -> set[uuid.UUID]:
+        """Which of `cadre_ids` may answer for the household's measures, scoped by the household: cadres whose
+        unit is registered at the household's village or a region above it (a county unit may help a township's
+        household), and cadres paired with the household (at any time). Any other cadre is unknown here."""
+        regions = [household.village_code, *ancestors_of(household.village_code)]
+        paired = select(col(Pairing.cadre_id)).where(col(Pairing.household_id) == household.id)
+        query = select(col(Cadre.id)).where(
+            col(Cadre.id).in_(list(cadre_ids)),
+            col(Cadre.region_code).in_(regions) | col(Cadre.id).in_(paired.scalar_subquery()),
+        )
         return set((await self.session.exec(query)).all())
+
+    async def member_names(self, household_id: uuid.UUID) -> list[str]:
+        """Names of the household's active members (call after `household`, which checks the scope)."""
+        query = select(col(Member.name)).where(col(Member.household_id) == household_id, col(Member.active))
+        return list((await self.session.exec(query)).all())
 
     async def add_plan(
         self,

@@ -89,6 +89,11 @@ class PlanItemPublic(ResponseModel):
     cost_yuan: _Yuan
     funding_source: FundingSource | None
     funding_amount_yuan: _Yuan | None
+    funding_gap_yuan: _Yuan = Field(
+        Decimal("0.00"),
+        description="Cost not covered by the funding line (invariant 36: flagged, not hidden)",
+    )
+    flags: list[str] = Field(default_factory=list, description="`funding_gap` when the funding falls short")
     progress: ProgressPublic | None = Field(None, description="The latest entry")
     progress_history: list[ProgressPublic] = Field(
         default_factory=list, description="Every entry, oldest first"
@@ -111,6 +116,7 @@ class PlanPublic(ResponseModel):
     target_exit_year: int
     expected_income_gain_yuan: _Yuan = Field(description="Sum over the items")
     cost_yuan: _Yuan = Field(description="Sum over the items")
+    funding_gap_yuan: _Yuan = Field(Decimal("0.00"), description="Sum of the items' funding gaps")
     note: str | None
     created_at: datetime
     created_by: str

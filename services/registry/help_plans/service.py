@@ -43,6 +43,7 @@ class PlanService:
     async def set(self, household_id: uuid.UUID, version: int | None, payload: PlanSet) -> PlanPublic:
         """Write a new version; `version` is the If-Match of the current one (None only for the first)."""
         hh = await self._household(household_id, write=True)
+        domain.require_plannable(hh.status)
         latest = await self.repo.plan(household_id)
         current = latest.version if latest else 0
         if latest is not None and version is None:
@@ -72,7 +73,7 @@ class PlanService:
             identification_year=hh.identification_year,
             current_version=current,
             previous_item_ids={i.item_id for i in latest.items} if latest else set(),
-            known_cadres=await self.repo.known_cadres({i.responsible_cadre_id for i in payload.items}),
+            known_cadres=await self.repo.known_cadres({i.responsible_cadre_id for i in payload.items}, hh),
         )
         items: list[dict[str, Any]] = []
         for item in payload.items:
@@ -98,9 +99,10 @@ class PlanService:
         return await self._view(household_id, None)
 
     async def acknowledge(self, household_id: uuid.UUID, payload: PlanAck) -> PlanPublic:
-        await self._household(household_id, write=True)
+        hh = await self._household(household_id, write=True)
         latest = await self.repo.plan(household_id)
         domain.acknowledge(latest.version if latest else None, payload.version)
+        domain.require_signatory(payload.signatory, hh.head_name, await self.repo.member_names(household_id))
         await self.repo.add_acknowledgement(
             HelpPlanAck(
                 household_id=household_id,
@@ -164,15 +166,19 @@ class PlanService:
         history: dict[uuid.UUID, list[ProgressPublic]] = {}
         for entry in await self.repo.progress(household_id):
             history.setdefault(entry.item_id, []).append(ProgressPublic.model_validate(entry))
-        items = [
-            item.model_copy(
-                update={
-                    "progress": history[item.item_id][-1] if item.item_id in history else None,
-                    "progress_history": history.get(item.item_id, []),
-                }
+        items = []
+        for item in plan.items:
+            gap = domain.funding_gap_fen(item.cost_yuan, item.funding_amount_yuan)
+            items.append(
+                item.model_copy(
+                    update={
+                        "progress": history[item.item_id][-1] if item.item_id in history else None,
+                        "progress_history": history.get(item.item_id, []),
+                        "funding_gap_yuan": domain.yuan(gap),
+                        "flags": ["funding_gap"] if gap else [],
+                    }
+                )
             )
-            for item in plan.items
-        ]
         return PlanPublic(
             household_id=household_id,
             version=plan.version,
@@ -181,6 +187,7 @@ class PlanService:
             target_exit_year=plan.target_exit_year,
             expected_income_gain_yuan=domain.yuan(plan.expected_income_gain_fen),
             cost_yuan=domain.yuan(plan.cost_fen),
+            funding_gap_yuan=sum((i.funding_gap_yuan for i in items), start=domain.yuan(0)),
             note=plan.note,
             created_at=plan.created_at,
             created_by=plan.created_by,

@@ -9,6 +9,8 @@ Pure: the standard library, `shared.roles`, `shared.clock` and `shared.errors`. 
 | a round belongs to a township; findings are recorded per pairing until the round is closed | §2.17 [D] `monitoring_round` | `require_township`, `require_open` |
 | a round not closed by the end of its month is overdue (flag, score deduction) | invariant 20 | `overdue` |
 | households visited less often than `min_visits_per_household_per_year` (default 4) are flagged | §3.3 [D]; invariant 33 | `minimum_visits`, `visit_flags` |
+| a round is held in its month: it is opened, and closed, only once its month (1 June / 1 December) has begun — never for a future period | §2.16 "June … December" [S 002]; §2.17; invariant 12 (no future dates) | `period_start`, `require_period_begun` |
+| a round closed with no finding must say why (an explicit reason), since the round is to check the helpers' projects, funds and results | §2.17 [S 002] | `require_empty_reason` |
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from shared.roles import RegionLevel, Role, level_of
 
 __all__ = [
     "DUE",
+    "EMPTY_REASON_LABEL",
     "MIN_VISITS_PARAMETER",
     "MONITORS",
     "VISITS_BELOW_MINIMUM",
+    "EmptyRoundNeedsReason",
     "FindingExists",
     "Half",
     "NotAMonitor",
@@ -35,14 +39,18 @@ __all__ = [
     "OverdueRound",
     "OverdueState",
     "PairingNotInTownship",
+    "PeriodNotBegun",
     "RoundClosed",
     "RoundExists",
     "due_date",
     "fen",
     "minimum_visits",
     "overdue",
+    "period_start",
+    "require_empty_reason",
     "require_monitor",
     "require_open",
+    "require_period_begun",
     "require_township",
     "visit_flags",
     "year_bounds",
@@ -60,6 +68,12 @@ class Half(LabelledEnum):
 
 #: Each round is due by the end of its month (month, day) [S 002: "每年6月和12月各监测一次"].
 DUE: dict[Half, tuple[int, int]] = {Half.H1: (6, 30), Half.H2: (12, 31)}
+
+#: Each round's period begins on the first day of its month (month, day): June and December [S 002].
+START: dict[Half, tuple[int, int]] = {Half.H1: (6, 1), Half.H2: (12, 1)}
+
+#: The line that records, in the stored summary, why a round closed without findings.
+EMPTY_REASON_LABEL = "空轮次原因 (no finding recorded): "
 
 #: Who runs rounds: township officers, and county administrators over their townships.
 MONITORS: frozenset[Role] = frozenset({Role.county_admin, Role.township_officer})
@@ -111,6 +125,24 @@ class FindingExists(Refused):
         super().__init__("finding_exists", "this pairing has a finding in the round already")
 
 
+class PeriodNotBegun(Refused):
+    def __init__(self, start: date, *, closing: bool = False) -> None:
+        verb = "closed" if closing else "opened"
+        super().__init__(
+            "round_period_not_begun",
+            f"the round's period begins on {start.isoformat()}: it cannot be {verb} before",
+        )
+
+
+class EmptyRoundNeedsReason(Invalid):
+    def __init__(self) -> None:
+        super().__init__(
+            "empty_round_reason_required",
+            "the round has no finding: closing it needs an explicit reason",
+            field="/empty_reason",
+        )
+
+
 # -- facts ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class OverdueRound:
@@ -136,6 +168,25 @@ def yuan(amount_fen: int) -> Decimal:
 def due_date(year: int, half: Half) -> date:
     month, day = DUE[half]
     return date(year, month, day)
+
+
+def period_start(year: int, half: Half) -> date:
+    """The first day of a round's period: 1 June (H1) or 1 December (H2)."""
+    month, day = START[half]
+    return date(year, month, day)
+
+
+def require_period_begun(year: int, half: Half, today: date, *, closing: bool = False) -> None:
+    """A round is opened and closed only once its period has begun (China date `today`): no future rounds."""
+    start = period_start(year, half)
+    if today < start:
+        raise PeriodNotBegun(start, closing=closing)
+
+
+def require_empty_reason(findings: int, reason: str | None) -> None:
+    """Closing a round without any finding needs an explicit reason (blank does not count)."""
+    if findings == 0 and not (reason or "").strip():
+        raise EmptyRoundNeedsReason()
 
 
 def require_monitor(role: Role) -> None:

@@ -144,6 +144,10 @@ class MonitoringRepository:
             raise domain.FindingExists() from exc
         return row
 
+    async def finding_count(self, round_id: uuid.UUID) -> int:
+        query = select(sa.func.count()).where(col(MonitoringFinding.round_id) == round_id)
+        return int((await self.session.exec(query)).one())
+
     async def findings(self, round_id: uuid.UUID) -> list[RoundFinding]:
         query = (
             select(MonitoringFinding, col(Cadre.name), col(Household.head_name))

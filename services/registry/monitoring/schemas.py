@@ -49,6 +49,14 @@ class FindingCreate(RequestModel):
 
 class RoundClose(RequestModel):
     summary: Annotated[str, Field(min_length=1, max_length=10_000, description="Summary for the county")]
+    empty_reason: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=2000,
+            description="Why the round closes without any finding (required then; 空轮次原因)",
+        ),
+    ] = None
 
 
 class RoundPublic(ResponseModel):

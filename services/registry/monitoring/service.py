@@ -55,6 +55,7 @@ class MonitoringService:
         domain.require_township(payload.township_code)
         if not self.principal.covers(payload.township_code):
             raise NotFound(f"region {payload.township_code} not found")
+        domain.require_period_begun(payload.year, payload.half, self.ctx.today)
         row = MonitoringRound(
             id=uuid.uuid4(),
             township_code=payload.township_code,
@@ -108,9 +109,21 @@ class MonitoringService:
         domain.require_monitor(self.principal.role)
         the_round = await self._round(round_id, lock=True)
         domain.require_open(the_round.closed_at, closing=True)
-        await self.repo.close(the_round, payload.summary)
+        domain.require_period_begun(the_round.year, domain.Half(the_round.half), self.ctx.today, closing=True)
+        findings = await self.repo.finding_count(round_id)
+        domain.require_empty_reason(findings, payload.empty_reason)
+        summary = payload.summary
+        reason = (payload.empty_reason or "").strip() if findings == 0 else ""
+        if reason:
+            summary = f"{summary}\n\n{domain.EMPTY_REASON_LABEL}{reason}"
+        await self.repo.close(the_round, summary)
         await self.audit.record(
-            "monitoring.close", record_type="round", record_id=round_id, region_code=the_round.township_code
+            "monitoring.close",
+            record_type="round",
+            record_id=round_id,
+            region_code=the_round.township_code,
+            reason=reason or None,
+            detail={"findings": findings},
         )
         return await self._view(the_round)
 

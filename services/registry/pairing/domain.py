@@ -18,6 +18,8 @@ the current row of the logical pairing with a new one (`end_pairing` returns the
 | unit ratio policy: a leader ≤ N households, middle-level cadres M per household (warnings) | §3.1 P1; invariant 29 | `ratio_warnings` |
 | registered households with labour capacity and willingness have a pairing in force | §3.1 P2; invariant 27 | `needs_pairing` |
 | "pairing active on day D" (the SQL form is `scope.pairing_active_on`) | §3.2; invariant 32 | `active_on` |
+| a pairing starts no earlier than the household's registration (建档立卡): no back-dating before identification | §2.15 (pairing follows `registered`), §4.4 steps 1-2; invariant 12 (dates in workflow order) | `registered_since`, `require_after_registration` |
+| deactivating a cadre (调离) ends each of their open pairings as a handover: a successor takes over each one that would leave the household without a cadre (自然接替) | §3.1 P3, P4; invariants 27, 28 | `deactivation_handover` |
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ __all__ = [
     "AlreadyEnded",
     "AlreadyPaired",
     "AssignmentRole",
+    "BeforeRegistration",
     "Bitemporal",
     "CadreInactive",
+    "DeactivationNeedsSuccessor",
     "EndPairing",
     "EndReason",
     "EndsBeforeStart",
@@ -68,15 +72,20 @@ __all__ = [
     "UnitKind",
     "UnitNameTaken",
     "UnitPolicy",
+    "UnknownSuccessorPairing",
     "active_on",
     "as_known",
     "check_term",
+    "deactivation_handover",
     "end_pairing",
     "needs_pairing",
     "pair",
     "ratio_warnings",
+    "registered_since",
+    "require_after_registration",
     "require_aware",
     "require_cadre",
+    "require_known_successors",
     "require_pairable",
     "require_role",
     "require_village",
@@ -235,6 +244,34 @@ class SuccessorRequired(Refused):
             "successor_required",
             "不脱贫不脱钩: the household has not exited, so its last pairing ends only with a successor "
             "starting the same day",
+        )
+
+
+class BeforeRegistration(Invalid):
+    def __init__(self, since: date) -> None:
+        super().__init__(
+            "pairing_before_registration",
+            f"the household is registered (建档立卡) since {since.isoformat()}: a pairing cannot start before",
+            field="/valid_from",
+        )
+
+
+class DeactivationNeedsSuccessor(Refused):
+    def __init__(self, pairing_id: uuid.UUID) -> None:
+        super().__init__(
+            "deactivation_successor_required",
+            f"不脱贫不脱钩: the cadre's pairing {pairing_id} is the household's last one; deactivating the cadre "
+            "needs a successor for it (自然接替)",
+            field="/successors",
+        )
+
+
+class UnknownSuccessorPairing(Invalid):
+    def __init__(self, pairing_id: uuid.UUID) -> None:
+        super().__init__(
+            "successor_pairing_unknown",
+            f"pairing {pairing_id} is not an open pairing of this cadre",
+            field="/successors",
         )
 
 
@@ -470,6 +507,65 @@ def end_pairing(
         reason=command.reason,
     )
     return Handover(ended=ended, successor=taking_over)
+
+
+def registered_since(events: Sequence[tuple[date, str]], identification_year: int) -> date:
+    """The day the household became (again) registered: the first event that put it in `registered` after its
+    latest exit, as (China date, status after), in workflow order. A household registered without a workflow
+    (import, legacy data) counts from 1 January of its identification year."""
+    since: date | None = None
+    for day, status in events:
+        if status == Status.exited:
+            since = None
+        elif status == Status.registered and since is None:
+            since = day
+    return since if since is not None else date(identification_year, 1, 1)
+
+
+def require_after_registration(valid_from: date, since: date) -> None:
+    """A pairing cannot be back-dated before the household was registered (invariant 12)."""
+    if valid_from < since:
+        raise BeforeRegistration(since)
+
+
+def require_known_successors(open_ids: Iterable[uuid.UUID], successors: Iterable[uuid.UUID]) -> None:
+    """Successors named on deactivation must be for open pairings of the cadre."""
+    known = set(open_ids)
+    for pairing_id in successors:
+        if pairing_id not in known:
+            raise UnknownSuccessorPairing(pairing_id)
+
+
+def deactivation_handover(
+    current: PairingFacts,
+    day: date,
+    *,
+    household_status: str,
+    others: Sequence[PairingFacts],
+    successor: Helper | None,
+    successor_role: PairingRole = PairingRole.primary,
+    successor_id: uuid.UUID,
+) -> Handover:
+    """End `current` because its cadre is deactivated on `day` (a handover, P4): as `end_pairing` does, a pairing
+    that would leave a household that has not exited without a cadre needs a successor starting the same day.
+    A pairing that starts after `day` ends on its first day (it never comes into force)."""
+    command = EndPairing(
+        valid_to=max(day, current.valid_from),
+        end_reason=EndReason.handover,
+        successor=Successor(successor.id, successor_role) if successor is not None else None,
+        reason="cadre deactivated",
+    )
+    try:
+        return end_pairing(
+            current,
+            command,
+            household_status=household_status,
+            others=others,
+            successor=successor,
+            successor_id=successor_id,
+        )
+    except SuccessorRequired:
+        raise DeactivationNeedsSuccessor(current.id) from None
 
 
 def ratio_warnings(

@@ -22,6 +22,7 @@ from services.registry.models import (
     Household,
     Pairing,
     VillageAssignment,
+    WorkflowEvent,
 )
 from services.registry.pairing import domain
 from services.registry.pairing.schemas import (
@@ -31,6 +32,7 @@ from services.registry.pairing.schemas import (
     PairingHistoryEntry,
 )
 from services.registry.scope import household_scope, pairing_active_on
+from shared.clock import china_date
 from shared.context import Context
 from shared.db import scope_filter
 from shared.roles import Role, scope_prefix
@@ -171,6 +173,20 @@ class PairingRepository:
         row = (await self.session.exec(query)).first()
         return HouseholdFacts(*row) if row is not None else None
 
+    async def registration(self, household_id: uuid.UUID) -> tuple[list[tuple[date, str]], int]:
+        """The household's workflow events as (China date, status after) in order, and its identification year."""
+        events = (
+            select(col(WorkflowEvent.at), col(WorkflowEvent.status_after))
+            .join(Household, col(Household.id) == col(WorkflowEvent.household_id))
+            .where(col(WorkflowEvent.household_id) == household_id, self._household_scope())
+            .order_by(col(WorkflowEvent.seq))
+        )
+        year = select(col(Household.identification_year)).where(
+            col(Household.id) == household_id, self._household_scope()
+        )
+        rows = (await self.session.exec(events)).all()
+        return [(china_date(at), status) for at, status in rows], (await self.session.exec(year)).one()
+
     async def household_visible(self, household_id: uuid.UUID) -> bool:
         query = select(col(Household.id)).where(col(Household.id) == household_id, self._household_scope())
         return (await self.session.exec(query)).first() is not None
@@ -192,6 +208,19 @@ class PairingRepository:
             select(Pairing)
             .where(col(Pairing.household_id) == household_id, col(Pairing.superseded_at).is_(None))
             .order_by(col(Pairing.valid_from), col(Pairing.row_id))
+        )
+        return list((await self.session.exec(query)).all())
+
+    async def open_of_cadre(self, cadre_id: uuid.UUID) -> list[Pairing]:
+        """The cadre's current open-ended rows (no `valid_to`), by household (the lock order of the handover)."""
+        query = (
+            select(Pairing)
+            .where(
+                col(Pairing.cadre_id) == cadre_id,
+                col(Pairing.superseded_at).is_(None),
+                col(Pairing.valid_to).is_(None),
+            )
+            .order_by(col(Pairing.household_id), col(Pairing.row_id))
         )
         return list((await self.session.exec(query)).all())
 
@@ -262,10 +291,12 @@ class PairingRepository:
 
     async def gaps(self, region: str, day: date) -> list[PairingGap]:
         """Households of `region` that `domain.needs_pairing` on `day` (the same rule, as SQL)."""
+        # A pairing counts only while its cadre is active: an inactive cadre helps nobody (invariant 27).
         paired = sa.exists(
-            sa.select(sa.literal(1)).where(
-                col(Pairing.household_id) == col(Household.id), pairing_active_on(day)
-            )
+            sa.select(sa.literal(1))
+            .select_from(Pairing)
+            .join(Cadre, col(Cadre.id) == col(Pairing.cadre_id))
+            .where(col(Pairing.household_id) == col(Household.id), pairing_active_on(day), col(Cadre.active))
         )
         willing = col(Household.details)["development"]["willing"].as_boolean()
         query = (

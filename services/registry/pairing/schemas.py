@@ -27,6 +27,7 @@ __all__ = [
     "CadreCreate",
     "CadrePage",
     "CadrePublic",
+    "CadreSuccessor",
     "CadreUpdate",
     "EndReason",
     "GapReport",
@@ -96,12 +97,25 @@ class CadreCreate(RequestModel):
     )
 
 
+class CadreSuccessor(RequestModel):
+    """Who takes over one of a deactivated cadre's pairings (自然接替, P4)."""
+
+    pairing_id: uuid.UUID
+    cadre_id: uuid.UUID
+    role: PairingRole = PairingRole.primary
+
+
 class CadreUpdate(RequestModel):
     position_level: PositionLevel | None = None
     position: Annotated[str, Field(max_length=64)] | None = None
     phone: Phone | None = None
     user_sub: UserSub | None = None
     active: bool | None = None
+    successors: Annotated[list[CadreSuccessor], Field(max_length=500)] | None = Field(
+        None,
+        description="With `active: false`: a successor for each open pairing that is its household's last one "
+        "(不脱贫不脱钩, 自然接替); the cadre's open pairings end today as handovers",
+    )
 
 
 class CadrePublic(ResponseModel):

@@ -20,6 +20,7 @@ from services.registry.pairing.schemas import (
     CadreCreate,
     CadrePage,
     CadrePublic,
+    CadreSuccessor,
     CadreUpdate,
     GapReport,
     MyHouseholds,
@@ -192,8 +193,14 @@ class CadreService(_Feature):
         if row.version != version:
             raise stale(row.version)
         given = payload.model_dump(exclude_unset=True)
+        successors = {s.pairing_id: s for s in payload.successors or []}
+        given.pop("successors", None)
         if not given:
             raise domain.NothingToChange()
+        deactivating = given.get("active") is False and row.active
+        handed = await self._hand_over(row, successors) if deactivating else []
+        if not deactivating:
+            domain.require_known_successors([], successors)
         for name, value in given.items():
             if name == "phone":
                 self._phone(row, value)
@@ -207,9 +214,54 @@ class CadreService(_Feature):
             record_type="cadre",
             record_id=cadre_id,
             region_code=row.region_code,
-            detail={"fields": sorted(given)},
+            detail={"fields": sorted(given)} | ({"handovers": handed} if handed else {}),
         )
         return CadrePublic.model_validate(row)
+
+    async def _hand_over(
+        self, cadre: Cadre, successors: dict[uuid.UUID, CadreSuccessor]
+    ) -> list[dict[str, str | None]]:
+        """Deactivating a cadre (调离) ends each of their open pairings today as a handover, with the named
+        successor where the household would otherwise be left without a cadre (不脱贫不脱钩, 自然接替)."""
+        day = self.ctx.today
+        rows = await self.repo.open_of_cadre(cadre.id)
+        domain.require_known_successors([r.id for r in rows], successors)
+        out: list[dict[str, str | None]] = []
+        for current in rows:
+            hh = await self.repo.lock_household(current.household_id)
+            if hh is None:  # a household outside the caller's region: its officers must hand it over
+                raise domain.DeactivationNeedsSuccessor(current.id)
+            named = successors.get(current.id)
+            successor = _helper(await self._cadre(named.cadre_id)) if named is not None else None
+            household_rows = await self.repo.current_of_household(current.household_id)
+            handover = domain.deactivation_handover(
+                _facts(current),
+                day,
+                household_status=hh.status,
+                others=[_facts(r) for r in household_rows],
+                successor=successor,
+                successor_role=named.role if named is not None else domain.PairingRole.primary,
+                successor_id=uuid.uuid4(),
+            )
+            await self.repo.supersede(current)
+            await self.repo.add(handover.ended)
+            taking_over = await self.repo.add(handover.successor) if handover.successor else None
+            await self.audit.record(
+                "pairing.end",
+                record_type="pairing",
+                record_id=current.id,
+                household_id=current.household_id,
+                reason="cadre deactivated",
+                detail={
+                    "valid_to": str(handover.ended.valid_to),
+                    "end_reason": str(domain.EndReason.handover),
+                    "successor": str(taking_over.id) if taking_over is not None else None,
+                },
+            )
+            out.append(
+                {"pairing_id": str(current.id), "successor": str(taking_over.id) if taking_over else None}
+            )
+        return out
 
     async def page(self, unit_id: uuid.UUID | None, cursor: str | None, limit: int) -> CadrePage:
         rows = await self.repo.cadres(unit_id=unit_id, after=_by_name(cursor, "cadres"), limit=limit + 1)
@@ -277,6 +329,10 @@ class PairingService(_Feature):
         domain.require_role(self.principal.role, domain.PAIRING_WRITERS, "pair cadres with households")
         status = await self._locked_household(payload.household_id)
         domain.require_pairable(status)
+        events, identification_year = await self.repo.registration(payload.household_id)
+        domain.require_after_registration(
+            payload.valid_from, domain.registered_since(events, identification_year)
+        )
         helper = _helper(await self._cadre(payload.cadre_id))
         current = [_facts(r) for r in await self.repo.current_of_household(payload.household_id)]
         facts = domain.pair(

@@ -42,6 +42,8 @@ __all__ = [
     "PolicyVersion",
     "QuotaCheck",
     "RegionStatusKind",
+    "check_income_lines",
+    "check_population",
     "check_quota_against_children",
     "check_quota_against_parent",
     "check_quota_against_used",
@@ -384,6 +386,32 @@ def parse_parameter_value(principal: Principal, name: str, value: int | Decimal)
     return number
 
 
+def check_income_lines(name: str, value: Decimal, effective: Mapping[str, int | Decimal | None]) -> None:
+    """The exit line is never below the identification line of the same region and year (§2.8: a household
+    leaves poverty above the line it entered under): 422 `exit_line_below_identification_line` either way round —
+    an exit line set below the identification line, or an identification line raised above the exit line."""
+    lines = dict(effective) | {name: value}
+    exit_line, identification_line = (
+        lines.get("exit_income_line_yuan"),
+        lines.get("identification_income_line_yuan"),
+    )
+    if name not in ("exit_income_line_yuan", "identification_income_line_yuan"):
+        return
+    if (
+        exit_line is not None
+        and identification_line is not None
+        and Decimal(exit_line) < Decimal(identification_line)
+    ):
+        raise Invalid(
+            "exit_line_below_identification_line",
+            f"the exit income line ({exit_line} yuan) may not be below the identification income line "
+            f"({identification_line} yuan) of the same region and year",
+            field="value",
+            exit_income_line_yuan=int(exit_line),
+            identification_income_line_yuan=int(identification_line),
+        )
+
+
 def stored_value(kind: ParameterKind, value: Decimal) -> int | Decimal:
     """A stored value as the rules use it: percentages as two-place Decimals, the rest as integers."""
     if kind is ParameterKind.percent:
@@ -560,6 +588,39 @@ POPULATION_RECORDERS = frozenset({Role.county_admin, Role.township_officer, Role
 def require_population_recorder(role: Role) -> None:
     if role not in POPULATION_RECORDERS:
         raise NotAllowed("population_recorder_required", f"role '{role}' may not record population")
+
+
+def check_population(
+    population: int, households: int | None, *, poor_people: int, poor_households: int
+) -> None:
+    """Invariant 10 (E for a recorded figure; W only in imports): coverage counts never exceed their base.
+
+    The population is refused when it is below the poor people the registry counts in the region for the year
+    (an incidence above 100 %, e.g. 13 poor people over a population of 3 = 433 %), or below its own household
+    count (a household has at least one person); the household count is refused below the poor households.
+    """
+    if population < poor_people:
+        raise Refused(
+            "population_below_poor",
+            f"a population of {population} is below the {poor_people} poor people registered in the region "
+            "(invariant 10: coverage counts do not exceed the population base)",
+            field="/population",
+            poor_people=poor_people,
+        )
+    if households is not None and households > population:
+        raise Invalid(
+            "households_exceed_population",
+            f"{households} households are more than {population} people: each household has at least 1 person",
+            field="/households",
+        )
+    if households is not None and households < poor_households:
+        raise Refused(
+            "households_below_poor",
+            f"{households} households are fewer than the {poor_households} poor households registered "
+            "in the region (invariant 10)",
+            field="/households",
+            poor_households=poor_households,
+        )
 
 
 def region_must_exist(found: bool, code: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from services.registry.identification.domain import QUOTA_STATUSES
+from services.registry.identification.domain import POOR_STATUSES, QUOTA_STATUSES
 from services.registry.models import (
     Household,
     PolicyParameter,
@@ -313,6 +313,20 @@ class PopulationRepository:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.session = ctx.session
+
+    async def poor_counted(self, code: str, year: int) -> tuple[int, int]:
+        """(poor people, poor households) under `code` that the population of `year` must cover: households
+        identified by `year` that are poor now (registered, not yet exited), within the caller's scope."""
+        query = select(
+            sa.func.coalesce(sa.func.sum(col(Household.household_size)), 0), sa.func.count()
+        ).where(
+            col(Household.village_code).startswith(scope_prefix(code), autoescape=True),
+            col(Household.status).in_(sorted(POOR_STATUSES)),
+            col(Household.identification_year) <= year,
+            scope_filter(self.ctx.principal, col(Household.village_code)),
+        )
+        people, households = (await self.session.exec(query)).one()
+        return int(people), int(households)
 
     async def upsert(self, code: str, year: int, population: int, households: int | None) -> None:
         stmt = pg_insert(RegionPopulation).values(

@@ -203,6 +203,7 @@ class PolicyService:
     async def set(self, code: str, year: int, name: str, payload: PolicyParameterSet) -> PolicyPublic:
         value = domain.parse_parameter_value(self.ctx.principal, name, payload.value)
         await self.regions.get(code, lock=True)  # serialises versions of this region
+        domain.check_income_lines(name, value, await self.values(code, year))
         version = await self.repo.append(code=code, year=year, name=name, value=value, reason=payload.reason)
         await RegistryAudit(self.ctx).record(
             "policy.set", record_type="policy", record_id=f"{code}/{year}/{name}", region_code=code,
@@ -296,6 +297,10 @@ class PopulationService:
         """Record a region's registered rural population for a year (the base of poverty incidence)."""
         domain.require_population_recorder(self.ctx.principal.role)
         await self.regions.get(code)
+        poor_people, poor_households = await self.repo.poor_counted(code, year)
+        domain.check_population(
+            population, households, poor_people=poor_people, poor_households=poor_households
+        )
         await self.repo.upsert(code, year, population, households)
         await RegistryAudit(self.ctx).record(
             "population.set", record_type="region", record_id=code, region_code=code,
