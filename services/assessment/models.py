@@ -341,12 +341,15 @@ class SnapshotManual(SQLModel, table=True):
 
 class ResultIndicator(SQLModel, table=True):
     """A subject's points on one indicator of a run, and why: the figure read, the target, the rule applied as a
-    code, the exact value before rounding and the rule's parameters. Written once by the set-based scorer."""
+    code, the exact value before rounding and the rule's parameters. Written once by the set-based scorer.
+
+    `run_id` names a run without a foreign key: the statement trigger `assessment_results_checked()` checks (and
+    locks) the runs once per statement instead of once per row (migration asse0006)."""
 
     __tablename__ = "assessment_result_indicator"
     __table_args__ = (sa.CheckConstraint("points >= 0", name="ck_assessment_result_indicator_points"),)
 
-    run_id: uuid.UUID = Field(sa_column=sa.Column("run_id", UUID(as_uuid=True), _run_fk(), primary_key=True))
+    run_id: uuid.UUID = Field(sa_column=sa.Column("run_id", UUID(as_uuid=True), primary_key=True))
     subject_id: str = Field(sa_column=sa.Column("subject_id", _SUBJECT, primary_key=True))
     indicator_code: str = Field(sa_column=sa.Column("indicator_code", sa.String(32), primary_key=True))
     parent_code: str | None = Field(default=None, sa_column=sa.Column("parent_code", sa.String(32)))

@@ -1,14 +1,17 @@
 """Every SQL statement of assessment runs: the run rows, the job deferred with them, the snapshot (COPY), the
 set-based scorer, results, rankings and diffs.
 
-**Scoring is SQL, set-wise** (issue #12): one `INSERT … SELECT` scores every leaf indicator of every subject from
-the snapshot joined to the scheme's flat rows (models.py); then one statement per level of the tree, deepest first,
-sums groups and scales embedded schemes; then one statement writes every subject's total, bonus (capped), veto hits,
-score (clamped), grade, commendations and rank among its peers (window functions). No Python loop runs per subject.
-Each formula is the one `scoring/domain.py` states (the reference scorer; tests/assessment/test_runs_scorer.py holds
-the two equal on random schemes and figures). `ROUND[x]` in the statements is the scheme's R(x): written out in SQL for
-its rounding mode (`_round_sql`, the formulas of the migration's `assessment_round(x, places, mode)`), because
-a call of that SQL function per row is not inlined and cost a third of the leaves' statement (bench/assessment.py).
+**Scoring is SQL, set-wise** (issue #12), and one statement (`scorer_sql`): a CTE scores every leaf indicator of
+every subject from the snapshot joined to the scheme's flat rows (models.py); one CTE per level of the tree, deepest
+first, sums groups and scales embedded schemes from the rows one level deeper; a data-modifying CTE writes all of
+those rows, and the statement's INSERT writes every subject's total, bonus (capped), veto hits, score (clamped),
+grade, commendations and rank among its peers (window functions) from the level-1 rows. Nothing written is read
+back; no Python loop runs per subject. Each formula is the one `scoring/domain.py` states (the reference scorer;
+tests/assessment/test_runs_scorer.py holds the two equal on random schemes and figures). `ROUND[x]` in the
+statements is the scheme's R(x): written out in SQL for its rounding mode (`_round_sql`, the formulas of the
+migration's `assessment_round(x, places, mode)`), because a call of that SQL function per row is not inlined and
+cost a third of the leaves' statement (bench/assessment.py). The rows' checks (their run exists and is not
+published) run once per statement (migration asse0006).
 
 Scope: a run belongs to its county (`county_code`); `Reader` (runs/domain.py) says which runs and which subjects'
 results a caller sees, and `_runs_visible` / `_subjects_visible` apply it in SQL, once.
@@ -108,10 +111,7 @@ class DiffIndicator:
 
 # -- the scorer's statements (ROUND[x] is R(x), `_round_sql`) ------------------------------------------
 LEAVES_SQL = """
-INSERT INTO assessment_result_indicator
-  (run_id, subject_id, indicator_code, parent_code, level, position, kind, method, metric, max_points,
-   value, target, exact, points, rule, params)
-WITH subj AS (
+subj AS (
   SELECT subject_id, region_code FROM assessment_snapshot_subject WHERE run_id = :snap
 ), ind AS MATERIALIZED (
   -- the scheme's leaves, with the part of the explanation's parameters that is the indicator's own (once each)
@@ -120,53 +120,70 @@ WITH subj AS (
     'floor', i.floor_points::text, 'target_metric', i.target_metric)) AS fixed_params
   FROM assessment_indicator i
   WHERE i.scheme_id = :scheme AND i.kind = 'leaf' AND i.method <> 'embedded'
+), rank_stats AS (
+  -- competition ranking among the peers that have a figure (ties share the best rank: 1, 2, 2, 4), for `rank`
+  -- indicators only (no other row pays for the sort)
+  SELECT k.subject_id, k.code,
+         CASE WHEN k.v IS NOT NULL
+              THEN rank() OVER (PARTITION BY k.code, k.peer_key, (k.v IS NULL) ORDER BY k.sort_value DESC) END
+           AS pos,
+         count(k.v) OVER (PARTITION BY k.code, k.peer_key) AS n
+  FROM (
+    SELECT s.subject_id, i.code, mv.value AS v,
+           CASE i.peer_group WHEN 'township' THEN rpad(left(s.region_code, 9), 12, '0')
+                             WHEN 'county' THEN rpad(left(s.region_code, 6), 12, '0') END AS peer_key,
+           CASE WHEN i.metric = ANY(CAST(:lower AS text[])) THEN -mv.value ELSE mv.value END AS sort_value
+    FROM subj s
+    JOIN ind i ON i.method = 'rank'
+    LEFT JOIN assessment_snapshot mv
+           ON mv.run_id = :snap AND mv.subject_id = s.subject_id AND mv.metric_code = i.metric
+  ) k
 ), base AS (
   SELECT s.subject_id, i.code, i.parent_code, i.level, i.position, i.method, i.metric, i.max_points,
          i.comparison, i.target_metric, i.zero_value, i.per_occurrence, i.floor_points, i.fixed_params,
          mv.value AS v,
-         CASE WHEN i.target_metric IS NULL THEN i.target ELSE tv.value END AS t,
-         CASE i.peer_group WHEN 'township' THEN rpad(left(s.region_code, 9), 12, '0')
-                           WHEN 'county' THEN rpad(left(s.region_code, 6), 12, '0') END AS peer_key,
-         CASE WHEN i.metric = ANY(CAST(:lower AS text[])) THEN -mv.value ELSE mv.value END AS sort_value,
+         -- a target read from another figure: looked up for the indicators that have one only
+         CASE WHEN i.target_metric IS NULL THEN i.target ELSE (
+           SELECT tv.value FROM assessment_snapshot tv
+           WHERE tv.run_id = :snap AND tv.subject_id = s.subject_id AND tv.metric_code = i.target_metric) END AS t,
+         rk.pos, rk.n,
          ms.points AS manual_points, ms.reason AS manual_reason
   FROM subj s
   CROSS JOIN ind i
   LEFT JOIN assessment_snapshot mv
          ON mv.run_id = :snap AND mv.subject_id = s.subject_id AND mv.metric_code = i.metric
-  LEFT JOIN assessment_snapshot tv
-         ON tv.run_id = :snap AND tv.subject_id = s.subject_id AND tv.metric_code = i.target_metric
   LEFT JOIN assessment_snapshot_manual ms
          ON ms.run_id = :snap AND ms.subject_id = s.subject_id AND ms.indicator_code = i.code
-), ranked AS (
-  -- competition ranking among the peers that have a figure (ties share the best rank: 1, 2, 2, 4)
-  SELECT b.*,
-         CASE WHEN b.method = 'rank' AND b.v IS NOT NULL
-              THEN rank() OVER (PARTITION BY b.code, b.peer_key, (b.v IS NULL) ORDER BY b.sort_value DESC) END
-           AS pos,
-         CASE WHEN b.method = 'rank' THEN count(b.v) OVER (PARTITION BY b.code, b.peer_key) END AS n
-  FROM base b
+  LEFT JOIN rank_stats rk ON rk.subject_id = s.subject_id AND rk.code = i.code
 ), computed AS (
+  -- the bands are looked up (scalar subqueries) only for the rows that need one; OFFSET 0 keeps this level
+  -- a subquery of its own, so each expression is computed once per row, not once per use above
   SELECT r.*,
          CASE WHEN r.method = 'linear' AND r.v IS NOT NULL AND r.t IS NOT NULL AND r.t <> r.zero_value
               THEN r.max_points * (r.v - r.zero_value) / (r.t - r.zero_value) END AS lin,
          CASE WHEN r.method = 'deduction' AND r.v IS NOT NULL
               THEN r.max_points - r.per_occurrence * greatest(r.v, 0) END AS ded,
          CASE WHEN r.pos IS NOT NULL THEN 100 * r.pos::numeric / r.n END AS pct,
-         tb.points AS tier_points, tb.bound AS tier_bound,
-         rb.points AS rank_points, rb.bound AS rank_top
-  FROM ranked r
-  LEFT JOIN LATERAL (
-    SELECT b.points, b.bound FROM assessment_indicator_band b
-    WHERE r.method = 'tiered' AND r.v IS NOT NULL AND b.scheme_id = :scheme AND b.indicator_code = r.code
-      AND CASE WHEN r.comparison = 'at_least' THEN r.v >= b.bound ELSE r.v <= b.bound END
-    ORDER BY b.points DESC, b.position LIMIT 1
-  ) tb ON true
-  LEFT JOIN LATERAL (
-    SELECT b.points, b.bound FROM assessment_indicator_band b
-    WHERE r.pos IS NOT NULL AND b.scheme_id = :scheme AND b.indicator_code = r.code
-      AND 100 * r.pos::numeric / r.n <= b.bound
-    ORDER BY b.position LIMIT 1
-  ) rb ON true
+         CASE WHEN r.method = 'tiered' AND r.v IS NOT NULL THEN (
+           SELECT b.points FROM assessment_indicator_band b
+           WHERE b.scheme_id = :scheme AND b.indicator_code = r.code
+             AND CASE WHEN r.comparison = 'at_least' THEN r.v >= b.bound ELSE r.v <= b.bound END
+           ORDER BY b.points DESC, b.position LIMIT 1) END AS tier_points,
+         CASE WHEN r.method = 'tiered' AND r.v IS NOT NULL THEN (
+           SELECT b.bound FROM assessment_indicator_band b
+           WHERE b.scheme_id = :scheme AND b.indicator_code = r.code
+             AND CASE WHEN r.comparison = 'at_least' THEN r.v >= b.bound ELSE r.v <= b.bound END
+           ORDER BY b.points DESC, b.position LIMIT 1) END AS tier_bound,
+         CASE WHEN r.pos IS NOT NULL THEN (
+           SELECT b.points FROM assessment_indicator_band b
+           WHERE b.scheme_id = :scheme AND b.indicator_code = r.code AND 100 * r.pos::numeric / r.n <= b.bound
+           ORDER BY b.position LIMIT 1) END AS rank_points,
+         CASE WHEN r.pos IS NOT NULL THEN (
+           SELECT b.bound FROM assessment_indicator_band b
+           WHERE b.scheme_id = :scheme AND b.indicator_code = r.code AND 100 * r.pos::numeric / r.n <= b.bound
+           ORDER BY b.position LIMIT 1) END AS rank_top
+  FROM base r
+  OFFSET 0
 ), ruled AS (
   SELECT c.*,
     CASE
@@ -186,16 +203,19 @@ WITH subj AS (
       WHEN c.method = 'rank' THEN CASE WHEN c.rank_points IS NULL THEN 'rank_no_band' ELSE 'rank_band' END
     END AS rule
   FROM computed c
-)
-SELECT :run, subject_id, code, parent_code, level, position, 'leaf', method, metric, max_points,
-  CASE WHEN rule IN ('missing_value', 'missing_target', 'missing_manual', 'manual') THEN NULL ELSE v END,
-  CASE WHEN rule IN ('threshold_met', 'threshold_not_met', 'linear', 'linear_capped', 'linear_floored',
-                     'linear_target_zero_met', 'linear_target_zero_not_met') THEN t
-       WHEN rule = 'tiered_band' THEN tier_bound END,
+  OFFSET 0
+), leaf_rows AS (
+SELECT subject_id, code AS indicator_code, parent_code, level, position, CAST('leaf' AS text) AS kind, method, metric,
+  max_points,
+  CAST(CASE WHEN rule IN ('missing_value', 'missing_target', 'missing_manual', 'manual') THEN NULL ELSE v END
+    AS numeric(20, 4)) AS value,
+  CAST(CASE WHEN rule IN ('threshold_met', 'threshold_not_met', 'linear', 'linear_capped', 'linear_floored',
+                          'linear_target_zero_met', 'linear_target_zero_not_met') THEN t
+            WHEN rule = 'tiered_band' THEN tier_bound END AS numeric(20, 4)) AS target,
   CASE WHEN rule IN ('linear', 'linear_capped', 'linear_floored') THEN lin
        WHEN rule IN ('deduction', 'deduction_floor') THEN ded
-       WHEN rule IN ('rank_band', 'rank_no_band') THEN pct END,
-  CASE rule
+       WHEN rule IN ('rank_band', 'rank_no_band') THEN pct END AS exact,
+  CAST(CASE rule
     WHEN 'manual' THEN ROUND[manual_points]
     WHEN 'binary_met' THEN ROUND[max_points]
     WHEN 'threshold_met' THEN ROUND[max_points]
@@ -206,51 +226,46 @@ SELECT :run, subject_id, code, parent_code, level, position, 'leaf', method, met
     WHEN 'deduction_floor' THEN ROUND[floor_points]
     WHEN 'deduction' THEN ROUND[ded]
     WHEN 'rank_band' THEN ROUND[rank_points]
-    ELSE 0 END,
-  rule,
+    ELSE 0 END AS numeric(10, 4)) AS points,
+  CAST(rule AS text) AS rule,
   -- the indicator's own parameters, and the subject's (its rank, a manual reason) when it has any: the keys are
   -- distinct, so this is jsonb_strip_nulls of one object of all of them
   CASE WHEN pos IS NULL AND n IS NULL AND rank_top IS NULL AND manual_reason IS NULL THEN fixed_params
        ELSE fixed_params || jsonb_strip_nulls(jsonb_build_object(
-         'rank', pos, 'of', n, 'top_percent', rank_top::text, 'reason', manual_reason)) END
+         'rank', pos, 'of', n, 'top_percent', rank_top::text, 'reason', manual_reason)) END AS params
 FROM ruled
-"""
+)"""
 
-#: Groups (the sum of their children) and embedded schemes (scaled to the indicator) of one level, from the
-#: indicators one level deeper.
+#: Groups (the sum of their children) and embedded schemes (scaled to the indicator) of level {level}, from the
+#: rows one level deeper ({children}: the leaves' and, below the deepest group level, the groups' CTE of that level).
 LEVEL_SQL = """
-INSERT INTO assessment_result_indicator
-  (run_id, subject_id, indicator_code, parent_code, level, position, kind, method, metric, max_points,
-   value, target, exact, points, rule, params)
-SELECT :run, c.subject_id, i.code, i.parent_code, i.level, i.position, i.kind, i.method, i.metric, i.max_points,
-  CASE WHEN i.kind = 'leaf' THEN c.total END,
-  CASE WHEN i.kind = 'leaf' THEN i.inner_total END,
-  CASE WHEN i.kind = 'leaf' THEN i.max_points * c.total / i.inner_total END,
-  CASE WHEN i.kind = 'group' THEN c.total
-       ELSE least(ROUND[i.max_points * c.total / i.inner_total], i.max_points) END,
-  CASE WHEN i.kind = 'group' THEN 'group_sum' ELSE 'embedded' END,
-  '{}'::jsonb
+level_{level} AS (
+SELECT c.subject_id, i.code AS indicator_code, i.parent_code, i.level, i.position, CAST(i.kind AS text) AS kind,
+  i.method, i.metric, i.max_points,
+  CAST(CASE WHEN i.kind = 'leaf' THEN c.total END AS numeric(20, 4)) AS value,
+  CAST(CASE WHEN i.kind = 'leaf' THEN i.inner_total END AS numeric(20, 4)) AS target,
+  CASE WHEN i.kind = 'leaf' THEN i.max_points * c.total / i.inner_total END AS exact,
+  CAST(CASE WHEN i.kind = 'group' THEN c.total
+            ELSE least(ROUND[i.max_points * c.total / i.inner_total], i.max_points) END AS numeric(10, 4)) AS points,
+  CASE WHEN i.kind = 'group' THEN 'group_sum' ELSE 'embedded' END AS rule,
+  '{}'::jsonb AS params
 FROM assessment_indicator i
 JOIN (
-  SELECT subject_id, parent_code, sum(points) AS total FROM assessment_result_indicator
-  WHERE run_id = :run AND level = :child_level GROUP BY subject_id, parent_code
+  SELECT subject_id, parent_code, sum(points) AS total FROM ({children}) ch GROUP BY subject_id, parent_code
 ) c ON c.parent_code = i.code
-WHERE i.scheme_id = :scheme AND i.level = :level AND (i.kind = 'group' OR i.method = 'embedded')
-"""
+WHERE i.scheme_id = :scheme AND i.level = {level} AND (i.kind = 'group' OR i.method = 'embedded')
+)"""
 
+#: Every subject's total, bonus, vetoes, score, grade, commendations and rank, from the level-1 rows ({top}).
 TOTALS_SQL = """
-INSERT INTO assessment_result
-  (run_id, subject_id, raw_total, bonus, score_by_points, score, grade, grade_by_score, grade_order, bonus_hits,
-   vetoes, not_evaluated, promotion_blocked, commendations, peer_group, rank, peers)
-WITH subj AS (
+tsubj AS (
   SELECT subject_id, coalesce(parent_code, '') AS peer_group, kind
   FROM assessment_snapshot_subject WHERE run_id = :snap
 ), bands AS (
   SELECT grade, min_points, position, (row_number() OVER (ORDER BY min_points, position) - 1)::int AS ord
   FROM assessment_grade_band WHERE scheme_id = :scheme
 ), raw AS (
-  SELECT subject_id, sum(points) AS raw FROM assessment_result_indicator
-  WHERE run_id = :run AND level = 1 GROUP BY subject_id
+  SELECT subject_id, sum(points) AS raw FROM ({top}) t GROUP BY subject_id
 ), rules AS (
   SELECT s.subject_id, r.kind, r.code, r.position, r.metric, r.effect, r.points, r.reason, sv.value AS v,
          CASE WHEN sv.value IS NULL THEN NULL
@@ -258,7 +273,7 @@ WITH subj AS (
               WHEN r.op = 'ge' THEN sv.value >= r.value
               WHEN r.op = 'lt' THEN sv.value < r.value
               ELSE sv.value <= r.value END AS holds
-  FROM subj s
+  FROM tsubj s
   JOIN assessment_scheme_rule r ON r.scheme_id = :scheme AND r.kind IN ('veto', 'bonus')
   LEFT JOIN assessment_snapshot sv ON sv.run_id = :snap AND sv.subject_id = s.subject_id AND sv.metric_code = r.metric
 ), agg AS (
@@ -284,7 +299,7 @@ WITH subj AS (
          coalesce(a.blocked, false) AS blocked, coalesce(a.withdrawn, false) AS withdrawn,
          coalesce(a.bonus_hits, '[]') AS bonus_hits, coalesce(a.vetoes, '[]') AS vetoes,
          coalesce(a.not_evaluated, '[]') AS not_evaluated
-  FROM subj s LEFT JOIN raw w USING (subject_id) LEFT JOIN agg a USING (subject_id)
+  FROM tsubj s LEFT JOIN raw w USING (subject_id) LEFT JOIN agg a USING (subject_id)
 ), totalled AS (
   SELECT sc.*,
          ROUND[least(greatest(sc.raw + sc.bonus, 0), CAST(:total AS numeric))] AS by_points
@@ -318,12 +333,14 @@ WITH subj AS (
   ) x
   GROUP BY o.subject_id
 )
+INSERT INTO assessment_result
+  (run_id, subject_id, raw_total, bonus, score_by_points, score, grade, grade_by_score, grade_order, bonus_hits,
+   vetoes, not_evaluated, promotion_blocked, commendations, peer_group, rank, peers)
 SELECT :run, o.subject_id, o.raw, o.bonus, o.by_points, o.score, o.grade, o.grade_by_score, o.grade_order,
        o.bonus_hits, o.vetoes, o.not_evaluated, o.blocked, coalesce(cm.list, '[]'), o.peer_group,
        rank() OVER (PARTITION BY o.peer_group ORDER BY o.grade_order DESC, o.score DESC),
        count(*) OVER (PARTITION BY o.peer_group)
-FROM ordered o LEFT JOIN commended cm USING (subject_id)
-"""
+FROM ordered o LEFT JOIN commended cm USING (subject_id)"""
 
 
 def _round_sql(x: str, mode: str) -> str:
@@ -344,21 +361,54 @@ def _round_sql(x: str, mode: str) -> str:
 
 _ROUND = re.compile(r"ROUND\[(.+?)\](?=[,\s)])")
 
+_COLUMNS = (
+    "subject_id, indicator_code, parent_code, level, position, kind, method, metric, max_points, value, target,"
+    " exact, points, rule, params"
+)
 
-def _for_mode(sql: str, mode: str) -> str:
-    return _ROUND.sub(lambda m: _round_sql(m.group(1), mode), sql)
 
-
-#: The scorer's statements by rounding mode: (leaves, one level, totals).
-_SCORER: dict[str, tuple[str, str, str]] = {
-    mode.value: (
-        _for_mode(LEAVES_SQL, mode.value),
-        _for_mode(LEVEL_SQL, mode.value),
-        _for_mode(TOTALS_SQL, mode.value),
+def _scorer_sql(mode: str, deepest: int) -> str:
+    """The whole scorer as one statement for a scheme `deepest` levels deep: the leaves, each level's groups and
+    embedded schemes from the rows one level deeper (deepest first), all of them written by one data-modifying CTE,
+    and the totals from the level-1 rows, written by the statement's INSERT. No row is read back."""
+    ctes = [LEAVES_SQL.strip()]
+    levels = list(range(deepest - 1, 0, -1))
+    for level in levels:
+        # integers only go into the text (levels of the scheme), never a value
+        children = f"SELECT subject_id, parent_code, points FROM leaf_rows WHERE level = {level + 1}"  # noqa: S608
+        if level + 1 < deepest:
+            children += f" UNION ALL SELECT subject_id, parent_code, points FROM level_{level + 1}"  # noqa: S608
+        ctes.append(LEVEL_SQL.strip().replace("{level}", str(level)).replace("{children}", children))
+    rows = " UNION ALL ".join(
+        [f"SELECT {_COLUMNS} FROM leaf_rows"]  # noqa: S608 - constants and levels (integers) only
+        + [f"SELECT {_COLUMNS} FROM level_{n}" for n in levels]  # noqa: S608
     )
-    for mode in RoundingMode
-}
-assert not any("ROUND[" in sql for statements in _SCORER.values() for sql in statements)
+    ctes.append(
+        "written AS (\nINSERT INTO assessment_result_indicator (run_id, "
+        + _COLUMNS
+        + ")\nSELECT :run, "
+        + _COLUMNS
+        + f" FROM ({rows}) r\n)"
+    )
+    top = "SELECT subject_id, points FROM leaf_rows WHERE level = 1"
+    if deepest > 1:
+        top += " UNION ALL SELECT subject_id, points FROM level_1"
+    ctes.append(TOTALS_SQL.strip().replace("{top}", top))
+    sql = "WITH " + ",\n".join(ctes) + "\n"
+    sql = _ROUND.sub(lambda m: _round_sql(m.group(1), mode), sql)
+    assert "ROUND[" not in sql and "{" not in sql.replace("'{}'", "")
+    return sql
+
+
+#: The scorer's statement by (rounding mode, depth), built when first used.
+_SCORER: dict[tuple[str, int], str] = {}
+
+
+def scorer_sql(mode: str, deepest: int) -> str:
+    key = (RoundingMode(mode).value, deepest)
+    if key not in _SCORER:
+        _SCORER[key] = _scorer_sql(*key)
+    return _SCORER[key]
 
 
 class RunRepository:
@@ -542,15 +592,13 @@ class RunRepository:
 
     # -- scoring ------------------------------------------------------------------------------------------------
     async def score(self, run: Run, scheme: AssessmentScheme) -> None:
-        """Score every subject of the run's snapshot by the scheme, in SQL (module docstring)."""
+        """Score every subject of the run's snapshot by the scheme, in SQL: one statement (module docstring)."""
         params: dict[str, Any] = {
             "run": run.id,
             "snap": run.snapshot_run_id,
             "scheme": scheme.id,
             "places": scheme.rounding_places,
         }
-        leaves, level_sql, totals = _SCORER[scheme.rounding_mode]
-        await execute(self.session, sa.text(leaves), {**params, "lower": _LOWER_IS_BETTER})
         deepest = (
             await execute(
                 self.session,
@@ -558,14 +606,10 @@ class RunRepository:
                 {"scheme": scheme.id},
             )
         ).scalar_one()
-        for level in range(int(deepest) - 1, 0, -1):
-            await execute(
-                self.session, sa.text(level_sql), {**params, "level": level, "child_level": level + 1}
-            )
         await execute(
             self.session,
-            sa.text(totals),
-            {**params, "cap": scheme.bonus_cap, "total": scheme.total_points},
+            sa.text(scorer_sql(scheme.rounding_mode, int(deepest))),
+            {**params, "lower": _LOWER_IS_BETTER, "cap": scheme.bonus_cap, "total": scheme.total_points},
         )
 
     # -- results ------------------------------------------------------------------------------------------------
