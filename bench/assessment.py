@@ -516,7 +516,7 @@ def load_phase(
     _check("region import", status, body)
     payload = b"".join(ndjson_lines(args.households, args.seed))
     status, body = _request(
-        f"{registry}/households/import",
+        f"{registry}/households/import?mode=migration&source_document=jzbench",  # a history: migration mode
         token=tokens.get(3600),
         body=payload,
         content_type="application/x-ndjson",

@@ -181,7 +181,7 @@ def bulk_phase(args: argparse.Namespace, plat: Platform, token: str) -> BulkResu
     asyncio.run(_truncate(db))
     started = time.perf_counter()
     status, answer = _request(
-        f"{registry}/households/import",
+        f"{registry}/households/import?mode=migration&source_document=jzbench",  # a history: migration mode
         token=token,
         body=body,
         content_type="application/x-ndjson",

@@ -83,6 +83,7 @@ TAGS: dict[str, str] = {
     "help plans": "Household help plans (一户一策): measures, the head's acknowledgement, progress",
     "monitoring": "Monitoring rounds (监测) and visit frequency",
     "sync": "The phone download (离线同步): paired households, incrementally",
+    "exports": "Snapshot exports (数据导出): a region's households as NDJSON or CSV, masked, audited",
     "regions": (
         "The region tree (行政区划), yearly statuses, policy parameters, quotas (规模控制), yearly exit targets "
         "(年度减贫任务), population"

@@ -1,8 +1,9 @@
 """Demo households for `make run`: registered households in the demo villages, the demo cadre paired with three.
 
 Loaded once, through the public API (so it is exactly what a client could do), right after `ops.seed`
-created the demo logins: the county admin imports the households (`POST /households/import`, status
-`registered`), registers a helping unit and the cadre `cadre.wang` as its staff, and pairs the cadre with the
+created the demo logins: the county admin migrates the households in as registered (`POST /households/import`
+with `mode=migration` and the source document `DEMO_SOURCE_DOCUMENT`: an already-registered history, not a
+registration that skipped 两公示一公告; every card shows it as `imported`), registers a helping unit and the cadre `cadre.wang` as its staff, and pairs the cadre with the
 first three households of 旧州村; the cadre then records a visit. A phone developer can sync at once:
 `GET /api/registry/sync/download` as `cadre.wang`. Development only, like the seed.
 """
@@ -19,7 +20,10 @@ import httpx
 from services.registry.households.domain import check_character
 from shared.clock import china_date
 
-__all__ = ["DEMO_HOUSEHOLDS", "load_demo_households"]
+__all__ = ["DEMO_HOUSEHOLDS", "DEMO_SOURCE_DOCUMENT", "load_demo_households"]
+
+#: Where the demo's registered history comes from (a migration names its source: issue #13 item 2).
+DEMO_SOURCE_DOCUMENT = "靖西县2014年建档立卡数据 (全国扶贫开发信息系统迁移, 演示数据)"
 
 # (village, head, head's birth date, spouse, spouse's birth date, children, cause)
 DEMO_HOUSEHOLDS: list[tuple[str, str, str, str, str, int, str]] = [
@@ -106,6 +110,7 @@ async def load_demo_households(
     _ok(
         await registry.post(
             "/households/import",
+            params={"mode": "migration", "source_document": DEMO_SOURCE_DOCUMENT},
             content=lines.encode(),
             headers=admin | {"Content-Type": "application/x-ndjson"},
         ),

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from services.registry.audit.routes import router as audit_router
 from services.registry.code_lists.routes import router as code_lists_router
 from services.registry.exit_targets.routes import router as exit_targets_router
+from services.registry.exports.routes import router as exports_router
 from services.registry.figures.routes import TAGS as FIGURE_TAGS
 from services.registry.figures.routes import router as figures_router
 from services.registry.help_plans.routes import router as plans_router
@@ -100,6 +101,7 @@ def create_app(
             monitoring_router,
             figures_router,
             sync_router,
+            exports_router,
             regions_router,
             exit_targets_router,
             notices_router,

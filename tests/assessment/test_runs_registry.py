@@ -187,7 +187,10 @@ async def county(
         villages = [VILLAGE, VILLAGE, SIBLING_VILLAGE, OTHER_VILLAGE]
         lines = "\n".join(json.dumps(line(v, n), ensure_ascii=False) for n, v in enumerate(villages))
         imported = await registry.post(
-            "/households/import", content=lines.encode(), headers=admin | {"Content-Type": NDJSON}
+            "/households/import",
+            params={"mode": "migration", "source_document": "test migration"},
+            content=lines.encode(),
+            headers=admin | {"Content-Type": NDJSON},
         )
         assert imported.status_code == 200, imported.text
         listed = (

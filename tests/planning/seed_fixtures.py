@@ -113,6 +113,7 @@ async def register_households(
     result = _ok(
         await registry.post(
             "/households/import",
+            params={"mode": "migration", "source_document": "test migration"},
             content=body,
             headers={**admin, "Content-Type": "application/x-ndjson"},
         )

@@ -298,7 +298,10 @@ async def build_world(client: httpx.AsyncClient, clock: Clock, db_url: str, sign
     lines = "\n".join(json.dumps(import_line(n), ensure_ascii=False) for n in range(1, 12))
     await _ok(
         await client.post(
-            "/households/import", content=lines.encode(), headers=admin | {"Content-Type": NDJSON}
+            "/households/import",
+            params={"mode": "migration", "source_document": "test migration"},
+            content=lines.encode(),
+            headers=admin | {"Content-Type": NDJSON},
         )
     )
     listed = await _ok(
@@ -336,6 +339,8 @@ async def build_world(client: httpx.AsyncClient, clock: Clock, db_url: str, sign
         w.units[name] = (await _ok(await client.post("/helping-units", json=body, headers=admin), 201))["id"]
     for name, unit in (("A", "U"), ("B", "U"), ("C", "U2")):
         body = {"unit_id": w.units[unit], "name": f"干部{name}", "position_level": "staff"}
+        if name == "A":  # the first secretary logs in: the work team's co-signer (issue #13 item 4)
+            body["user_sub"] = "secretary-a"
         w.cadres[name] = (await _ok(await client.post("/cadres", json=body, headers=admin), 201))["id"]
     assignment = {
         "village_code": VILLAGE,
@@ -364,7 +369,8 @@ async def build_world(client: httpx.AsyncClient, clock: Clock, db_url: str, sign
     await w.step(10, "apply_return", w.clerk(10), cause="illness", evidence_ref="住院费用清单")
     await w.step(10, "village_review", w.clerk(10), **REVIEW)
     await w.step(10, "cosign", w.clerk(10), party="village_committee")
-    await w.step(10, "cosign", w.clerk(10), party="work_team")
+    secretary = headers_for(signing_key, "village_officer", VILLAGE, "secretary-a")
+    await w.step(10, "cosign", secretary, party="work_team")
     await w.step(10, "start_notice", w.clerk(10), **BOTH_PLACES)
     clock.advance(8)
     await w.step(10, "township_review", w.township, approve=True)

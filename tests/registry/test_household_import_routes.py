@@ -28,6 +28,8 @@ from tests.factories import (
 )
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
+#: Registered households come in only as a migration with its source document (issue #13 item 2).
+MIGRATION = {"mode": "migration", "source_document": "桂开办[2014]12号"}
 INCOME = {
     "year": 2013,
     "wage": "6000.00",
@@ -80,11 +82,13 @@ class TestImportHouseholds:
         second = household_payload(SIBLING_VILLAGE, size=2)  # a candidate without income
         third = household_payload(VILLAGE, size=4, status="registered")
         response = await registry.post(
-            "/households/import", content=_ndjson(first, second, third), headers=admin
+            "/households/import", params=MIGRATION, content=_ndjson(first, second, third), headers=admin
         )
         assert response.status_code == 200, response.text
         assert response.json() == {
             "dry_run": False,
+            "mode": "migration",
+            "source_document": MIGRATION["source_document"],
             "households": 3,
             "members": 9,
             "registered": 2,
@@ -115,7 +119,7 @@ class TestImportHouseholds:
             assert {(e["seq"], e["command"], e["status_after"], e["role"]) for e in events} == {
                 (1, "import", "registered", "county_admin")
             }
-            assert json.loads(events[0]["data"]) == {"source": "bulk"}
+            assert json.loads(events[0]["data"]) == {"source": "bulk", **MIGRATION}
             members = await conn.fetch(
                 "SELECT * FROM registry_member WHERE household_id = $1 ORDER BY relation", row["id"]
             )
@@ -241,17 +245,24 @@ class TestImportHouseholds:
         body = _ndjson(
             household_payload(VILLAGE, status="registered", income=INCOME), household_payload(VILLAGE)
         )
-        response = await registry.post("/households/import?dry_run=true", content=body, headers=admin)
+        response = await registry.post(
+            "/households/import", params={**MIGRATION, "dry_run": "true"}, content=body, headers=admin
+        )
         assert response.status_code == 200, response.text
         assert response.json() == {
             "dry_run": True,
+            "mode": "migration",
+            "source_document": MIGRATION["source_document"],
             "households": 2,
             "members": 6,
             "registered": 1,
             "errors": [],
         }
         assert await _households(db_urls) == 0
-        assert await _scalar(db_urls, "SELECT count(*) FROM registry_audit_event") == 0
+        # A dry run is a lookup of ID numbers: audited, nothing else written (issue #14 item 8).
+        assert await _scalar(db_urls, "SELECT array_agg(action) FROM registry_audit_event") == [
+            "household.import_check"
+        ]
 
     async def test_a_generated_county_imports(
         self, registry: httpx.AsyncClient, admin: dict[str, str], db_urls: dict[str, str]
@@ -265,7 +276,7 @@ class TestImportHouseholds:
         assert csv.status_code == 200, csv.text
         assert csv.json()["created"] == 300 + 15 - 5  # the demo seed has two townships and three villages
         lines = b"\n".join(json.dumps(h, ensure_ascii=False).encode() for h in generate(40, seed=7))
-        response = await registry.post("/households/import", content=lines, headers=admin)
+        response = await registry.post("/households/import", params=MIGRATION, content=lines, headers=admin)
         assert response.status_code == 200, response.text
         assert response.json()["households"] == 40
         assert await _scalar(db_urls, "SELECT count(*) FROM registry_household_income") == 40

@@ -1529,15 +1529,17 @@ class TestHouseholdStats:
             and children[OTHER_TOWNSHIP]["incidence_percent"] is None
         )
         assert counts(children[TOWNSHIP])[:2] == (4, 12)
-        # An upsert changes the base; a population of 0 gives no incidence rather than a division by zero.
+        # An upsert changes the base; a population below the poor people counted (here 0 under 8) is refused and
+        # changes nothing (issue #13 item 15: no incidence above 100 %, no division by zero).
         assert (await put_population(registry, admin, OTHER_TOWNSHIP, 2014, 900)).status_code == 204
-        assert (await put_population(registry, admin, VILLAGE, 2014, 0)).status_code == 204
+        refused = await put_population(registry, admin, VILLAGE, 2014, 0)
+        assert assert_problem(refused, 409)["code"] == "population_below_poor"
         body = (
             await registry.get("/households/stats", params={"region": TOWNSHIP, "year": 2014}, headers=admin)
         ).json()
         villages = {c["region_code"]: c for c in body["children"]}
-        assert villages[VILLAGE]["population"] == 0 and villages[VILLAGE]["incidence_percent"] is None
-        assert body["region"]["population"] == 500 and body["region"]["incidence_percent"] == "2.40"
+        assert villages[VILLAGE]["population"] == 1000 and villages[VILLAGE]["incidence_percent"] == "0.80"
+        assert body["region"]["population"] == 1500 and body["region"]["incidence_percent"] == "0.80"
         body = (
             await registry.get("/households/stats", params={"region": COUNTY, "year": 2014}, headers=admin)
         ).json()

@@ -37,6 +37,8 @@ from shared.errors import DomainError, Invalid, NotAllowed, Refused
 from shared.roles import Role
 
 VILLAGE = Actor("clerk", Role.village_officer)
+#: A resident work-team member (a village officer assigned to the village's work team, issue #13 item 4).
+TEAM = Actor("team", Role.village_officer)
 TOWNSHIP = Actor("officer", Role.township_officer)
 COUNTY = Actor("admin", Role.county_admin)
 CADRE = Actor("cadre", Role.cadre)
@@ -70,6 +72,13 @@ KIND: dict[str, type[DomainError]] = {
 #: A returning household whose latest income survey is under the identification line (§2.14).
 UNDER_THE_LINE = domain.ReturnEligibility(
     income_line_yuan=2736, income_year=2015, per_capita_net_income_yuan=2100
+)
+#: An applying household whose 2013 income is under the 2013 line (§2.8, issue #13 item 1).
+POOR_2013 = domain.IdentificationIncome(
+    identification_year=2014,
+    reference_year=2013,
+    income_line_yuan=2736,
+    per_capita_net_income_yuan=Decimal(2100),
 )
 
 
@@ -106,6 +115,15 @@ class History:
             parsed = parse_step(command, data)
             assert isinstance(parsed, domain.ApplyReturn)
             step = replace(parsed, eligibility=eligibility)
+        elif command is Command.village_review:  # the income is read from the record by the service
+            income = data.pop("income", POOR_2013)
+            parsed = parse_step(command, data)
+            assert isinstance(parsed, domain.VillageReview)
+            step = replace(parsed, income=income)
+        elif command is Command.cosign:  # the work-team assignment is read from the record by the service
+            parsed = parse_step(command, data)
+            assert isinstance(parsed, domain.Cosign)
+            step = replace(parsed, on_work_team=actor == TEAM)
         else:
             step = parse_step(command, data)
         event = decide(self.state, step, actor, self.now, reason=reason, policy=policy)
@@ -136,7 +154,7 @@ def to_first_notice(h: History, *, policy: WorkflowPolicy | None = None) -> None
         approved=True,
     )
     h.do(Command.cosign, VILLAGE, party="village_committee")
-    h.do(Command.cosign, VILLAGE, party="work_team")
+    h.do(Command.cosign, TEAM, party="work_team")
     h.do(Command.start_notice, VILLAGE, policy=policy, **BOTH_PLACES)
 
 
@@ -253,7 +271,7 @@ class TestIdentification:
         h.do(Command.apply, VILLAGE)
         h.do(Command.village_review, VILLAGE, minutes_ref="m", attendees=10, votes_for=6, approved=True)
         h.do(Command.cosign, VILLAGE, party="village_committee")
-        h.do(Command.cosign, VILLAGE, party="work_team")
+        h.do(Command.cosign, TEAM, party="work_team")
         h.refused("places_invalid", Command.start_notice, VILLAGE, places=["administrative_village"])
 
     def test_democratic_review_needs_minutes_and_a_real_majority(self) -> None:
@@ -425,7 +443,7 @@ class TestExitAndReturn:
         assert h.state.status is Status.return_applied
         h.do(Command.village_review, VILLAGE, minutes_ref="m", attendees=20, votes_for=15, approved=True)
         h.do(Command.cosign, VILLAGE, party="village_committee")
-        h.do(Command.cosign, VILLAGE, party="work_team")
+        h.do(Command.cosign, TEAM, party="work_team")
         h.do(Command.start_notice, VILLAGE, **BOTH_PLACES)
         h.wait(days=8)
         h.do(Command.township_review, TOWNSHIP, approve=True)
@@ -518,7 +536,13 @@ class TestSteps:
         h.do(Command.apply, VILLAGE)
         h.do(Command.village_review, VILLAGE, minutes_ref="m", attendees=10, votes_for=6, approved=True)
         assert h.events[0].data == {}
-        assert h.events[1].data == {"minutes_ref": "m", "attendees": 10, "votes_for": 6, "approved": True}
+        assert h.events[1].data == {
+            "minutes_ref": "m",
+            "attendees": 10,
+            "votes_for": 6,
+            "approved": True,
+            "income": POOR_2013.as_data(),
+        }
 
     def test_the_county_review_records_its_effective_year(self) -> None:
         h = History()
@@ -646,7 +670,9 @@ class TestAroundADecision:
     def test_outcome_of_a_step(self) -> None:
         h = History()
         h.do(Command.apply, VILLAGE)
-        step = domain.VillageReview(minutes_ref="m", attendees=10, votes_for=6, approved=True)
+        step = domain.VillageReview(
+            minutes_ref="m", attendees=10, votes_for=6, approved=True, income=POOR_2013
+        )
         after = domain.advance(h.state, decide(h.state, step, VILLAGE, h.now))
         out = domain.outcome(step, after, now=h.now, year=2014)
         assert (out.status, out.checks_quota, out.quota_year, out.exit_effective_year) == (

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from shared.jwt import SigningKey
 from tests.factories import COUNTY, TOWNSHIP, VILLAGE, assert_problem, auth, household_payload, issue
+from tests.registry.identification_setup import POOR_INCOME, record_income, work_team_login
 from tests.registry.test_identification_routes import (
     EXIT_SURVEY,
     REVIEW,
@@ -36,11 +37,12 @@ def clock(registry_app: FastAPI) -> Clock:
 
 
 @pytest.fixture
-def roles(signing_key: SigningKey) -> Roles:
+async def roles(signing_key: SigningKey, registry: httpx.AsyncClient) -> Roles:
     return {
         "village": auth(issue(signing_key, "village_officer", VILLAGE, sub="clerk-1")),
         "township": auth(issue(signing_key, "township_officer", TOWNSHIP, sub="township-1")),
         "county": auth(issue(signing_key, "county_admin", COUNTY, sub="county-1")),
+        "team": await work_team_login(registry, signing_key),  # the work team's co-signer (issue #13 item 4)
     }
 
 
@@ -165,6 +167,7 @@ class TestExitTestHoles:
         r = await registry.post("/households", json=payload, headers=roles["village"])
         assert r.status_code == 201, r.text
         h = Household(registry, r.json()["id"], r.json()["version"])
+        h.version = await record_income(registry, roles["village"], h.id, h.version)
         await identify(h, roles, clock)
         clock.now = datetime(2015, 10, 8, 2, tzinfo=UTC)
         await set_income(registry, h, roles, 2015, INCOME_9000)
@@ -242,7 +245,7 @@ class TestReturnEligibility:
         # The same notices follow: the first is posted in the natural village too.
         await h.do("village_review", roles["village"], **REVIEW)
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         body = await h.do("start_notice", roles["village"], places=["administrative_village"], expect=422)
         assert body["code"] == "places_invalid"
 
@@ -266,6 +269,11 @@ class TestDeadEnds:
         await h.do("apply", roles["village"])
         card = await h.card(roles["village"])
         assert card["status"] == "applied" and card["quota_year"] == 2015
+        # The 2015 round reads the 2014 income (the year before, issue #13 item 1).
+        assert (await h.do("village_review", roles["village"], **REVIEW, expect=409))[
+            "reference_year"
+        ] == 2014
+        await set_income(registry, h, roles, 2014, POOR_INCOME)
         await h.do("village_review", roles["village"], **REVIEW)
         quota = (await registry.get(f"/regions/{VILLAGE}/quotas/2015", headers=roles["village"])).json()
         assert quota["used"] == 3
@@ -277,6 +285,7 @@ class TestDeadEnds:
         r = await registry.post("/households", json=payload, headers=roles["village"])
         assert r.status_code == 201, r.text
         h = Household(registry, r.json()["id"], r.json()["version"])
+        h.version = await record_income(registry, roles["village"], h.id, h.version)
         await identify(h, roles, clock)
         # The same people cannot be in a second household while the first holds them (invariant 2).
         r = await registry.post("/households", json=payload, headers=roles["village"])

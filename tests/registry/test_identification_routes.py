@@ -26,6 +26,7 @@ from tests.factories import (
     household_payload,
     issue,
 )
+from tests.registry.identification_setup import record_income, work_team_login
 
 YEAR = 2014
 
@@ -54,11 +55,13 @@ def clock(registry_app: FastAPI) -> Clock:
 
 
 @pytest.fixture
-def roles(signing_key: SigningKey) -> Roles:
+async def roles(signing_key: SigningKey, registry: httpx.AsyncClient) -> Roles:
     return {
         "village": auth(issue(signing_key, "village_officer", VILLAGE, sub="clerk-1")),
         "township": auth(issue(signing_key, "township_officer", TOWNSHIP, sub="township-1")),
         "county": auth(issue(signing_key, "county_admin", COUNTY, sub="county-1")),
+        # The resident work team's co-signer (issue #13 item 4): a second person, assigned to the village.
+        "team": await work_team_login(registry, signing_key),
     }
 
 
@@ -107,7 +110,10 @@ async def new_household(
         "/households", json=household_payload(village, size=size, **extra), headers=roles["village"]
     )
     assert response.status_code == 201, response.text
-    return Household(registry, response.json()["id"], response.json()["version"])
+    hid, version = response.json()["id"], response.json()["version"]
+    # The reference year's income under the line, which an approving village review reads (issue #13 item 1).
+    version = await record_income(registry, roles["village"], hid, version)
+    return Household(registry, hid, version)
 
 
 REVIEW: dict[str, Any] = {
@@ -124,7 +130,7 @@ async def identify(h: Household, roles: Roles, clock: Clock) -> None:
     await h.do("apply", roles["village"])
     await h.do("village_review", roles["village"], **REVIEW)
     await h.do("cosign", roles["village"], party="village_committee")
-    await h.do("cosign", roles["village"], party="work_team")
+    await h.do("cosign", roles["team"], party="work_team")
     await h.do("start_notice", roles["village"], **PLACES)
     clock.advance(days=8)
     await h.do("township_review", roles["township"], approve=True)
@@ -171,7 +177,7 @@ async def exit_to_second_notice(
 async def identify_from_review(h: Household, roles: Roles, clock: Clock) -> None:
     await h.do("village_review", roles["village"], **REVIEW)
     await h.do("cosign", roles["village"], party="village_committee")
-    await h.do("cosign", roles["village"], party="work_team")
+    await h.do("cosign", roles["team"], party="work_team")
     await h.do("start_notice", roles["village"], **PLACES)
     clock.advance(days=8)
     await h.do("township_review", roles["township"], approve=True)
@@ -234,7 +240,7 @@ class TestWorkflowCommand:
         await h.do("apply", roles["village"])
         await h.do("village_review", roles["village"], **REVIEW)
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         # Posted at 10:00 China time on 5 May: the notice may close from 00:00 on 13 May (7 full days).
         await h.do("start_notice", roles["village"], **PLACES)
         clock.advance(days=7, hours=13)  # 23:00 on 12 May, China time
@@ -256,7 +262,7 @@ class TestWorkflowCommand:
         for step in (("apply", {}), ("village_review", REVIEW)):
             await h.do(step[0], roles["village"], **step[1])
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         await h.do("start_notice", roles["village"], **PLACES)
         clock.advance(days=9)
         assert (await h.do("township_review", roles["township"], approve=True, expect=409))[
@@ -287,7 +293,7 @@ class TestWorkflowCommand:
         for step in (("apply", {}), ("village_review", REVIEW)):
             await h.do(step[0], roles["village"], **step[1])
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         await h.do("start_notice", roles["village"], **PLACES)
         card = await h.card(roles["village"])
         assert card["workflow"][-1]["data"]["notice_days"] == 10
@@ -307,7 +313,7 @@ class TestWorkflowCommand:
         await h.do("apply", roles["village"])
         await h.do("village_review", roles["village"], **REVIEW)
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         await h.do("start_notice", roles["village"], **PLACES)
         clock.advance(days=2)
         filed = await h.do("file_objection", roles["village"], reason="村民反映家有货车")
@@ -348,7 +354,7 @@ class TestWorkflowCommand:
         for cmd, data in (("apply", {}), ("village_review", REVIEW)):
             await h.do(cmd, roles["village"], **data)
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         await h.do("start_notice", roles["village"], **PLACES)
         await h.do("file_objection", roles["village"], reason="家中有人是公职人员", objection_id="obj-1")
         await h.do(
@@ -371,7 +377,7 @@ class TestWorkflowCommand:
             "code"
         ] == "cosign_required"
         await h.do("cosign", roles["village"], party="village_committee")
-        await h.do("cosign", roles["village"], party="work_team")
+        await h.do("cosign", roles["team"], party="work_team")
         body = await h.do("start_notice", roles["village"], places=["administrative_village"], expect=422)
         assert body["code"] == "places_invalid"
         await h.do("start_notice", roles["village"], **PLACES)
@@ -634,7 +640,7 @@ class TestWorkflowBatch:
             r = await registry.post(
                 f"/households/workflow/cosign/region-batch?region={VILLAGE}&from_status=village_reviewed",
                 json={"data": {"party": party}},
-                headers=roles["village"],
+                headers=roles["team" if party == "work_team" else "village"],
             )
             assert r.json()["applied"] == 3, r.text
         r = await registry.post(

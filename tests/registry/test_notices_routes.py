@@ -21,6 +21,7 @@ from tests.factories import (
     household_payload,
     issue,
 )
+from tests.registry.identification_setup import record_income, work_team_login
 
 YEAR = 2014
 pytestmark = pytest.mark.usefixtures("seed_regions")
@@ -48,7 +49,7 @@ def roles(signing_key: SigningKey) -> dict[str, Headers]:
 
 @pytest.fixture
 async def posted(
-    registry: httpx.AsyncClient, registry_app: FastAPI, roles: dict[str, Headers]
+    registry: httpx.AsyncClient, registry_app: FastAPI, roles: dict[str, Headers], signing_key: SigningKey
 ) -> dict[str, Any]:
     """Two households of 旧州村: one on its first notice (posted at 10:00 on 5 May 2014), one only applied."""
     registry_app.state.clock = lambda: POSTED
@@ -64,13 +65,17 @@ async def posted(
         assert created.status_code == 201, created.text
         ids.append((created.json()["id"], created.json()["version"]))
     (hid, version), (applied_only, applied_version) = ids
+    # Issue #13: the reference year's income under the line, and a work-team member who co-signs for the team.
+    version = await record_income(registry, roles["village"], hid, version)
+    team = await work_team_login(registry, signing_key)
     steps = [("apply", {}), ("village_review", REVIEW), ("cosign", {"party": "village_committee"})]
     steps += [("cosign", {"party": "work_team"}), ("start_notice", BOTH_PLACES)]
     for command, data in steps:
         response = await registry.post(
             f"/households/{hid}/workflow/{command}",
             json={"data": data},
-            headers=roles["village"] | {"If-Match": f'"{version}"'},
+            headers=(team if data.get("party") == "work_team" else roles["village"])
+            | {"If-Match": f'"{version}"'},
         )
         assert response.status_code == 200, response.text
         version = response.json()["version"]

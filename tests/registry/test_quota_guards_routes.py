@@ -22,6 +22,7 @@ from tests.factories import (
     household_payload,
     issue,
 )
+from tests.registry.identification_setup import record_income, work_team_login
 
 YEAR = 2014
 
@@ -61,11 +62,12 @@ def clock(registry_app: FastAPI) -> Clock:
 
 
 @pytest.fixture
-def roles(signing_key: SigningKey) -> dict[str, Headers]:
+async def roles(signing_key: SigningKey, registry: httpx.AsyncClient) -> dict[str, Headers]:
     return {
         "village": auth(issue(signing_key, "village_officer", VILLAGE, sub="clerk-1")),
         "township": auth(issue(signing_key, "township_officer", TOWNSHIP, sub="township-1")),
         "county": auth(issue(signing_key, "county_admin", COUNTY, sub="county-1")),
+        "team": await work_team_login(registry, signing_key),  # the work team's co-signer (issue #13 item 4)
     }
 
 
@@ -119,7 +121,9 @@ async def new_household(registry: httpx.AsyncClient, roles: dict[str, Headers], 
         "/households", json=household_payload(VILLAGE, size=size), headers=roles["village"]
     )
     assert response.status_code == 201, response.text
-    return Household(registry, response.json()["id"], response.json()["version"])
+    hid, version = response.json()["id"], response.json()["version"]
+    # The reference year's income under the line, which an approving village review reads (issue #13 item 1).
+    return Household(registry, hid, await record_income(registry, roles["village"], hid, version))
 
 
 async def reviewed(registry: httpx.AsyncClient, roles: dict[str, Headers], size: int) -> Household:
@@ -128,7 +132,7 @@ async def reviewed(registry: httpx.AsyncClient, roles: dict[str, Headers], size:
     await h.do("apply", roles["village"])
     await h.do("village_review", roles["village"], **REVIEW)
     await h.do("cosign", roles["village"], party="village_committee")
-    await h.do("cosign", roles["village"], party="work_team")
+    await h.do("cosign", roles["team"], party="work_team")
     return h
 
 

@@ -1,5 +1,15 @@
 """The rules of a bulk registration (households identified elsewhere, migrated in), all or nothing. Pure.
 
+Two modes (issue #13 item 2). An ordinary import brings households in as candidates: they are registered only
+through the identification workflow (两公示一公告, DOMAIN.md §2.9, invariant 15) and its quota check. A
+`migration` (an already-registered history from an older system) is a separate, explicit county-level mode: it
+names its source document (文号, system name), its registered households count against the village quota of
+their quota year (invariant 24, all or nothing), and their card says so (`imported`).
+
+Checking a file is also a lookup of ID numbers (issue #14 item 8): a number that is an active member of a
+household outside the importer's county gets the generic answer of households/domain.py, and the rows checked
+without writing (dry runs, refused imports) are audited and limited per caller and hour.
+
 A file is accepted whole or not at all: every line is checked as a single registration is (households/domain.py),
 plus what only a file can break: the same ID number twice (one person, one household: invariant 2) or the same
 national household code twice. Errors name the line and the JSON pointer (RFC 6901) of the field; at most
@@ -8,23 +18,36 @@ national household code twice. Errors name the line and the JSON pointer (RFC 69
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from shared.errors import Invalid, NotAllowed
+from shared.errors import Invalid, NotAllowed, Refused
 from shared.roles import Principal, RegionLevel, Role, level_of
 
 __all__ = [
+    "CHECK_WINDOW",
+    "DEFAULT_CHECK_ROWS_PER_HOUR",
+    "HIDDEN_CONFLICT_MESSAGE",
     "IMPORTERS",
     "MAX_ERRORS",
     "MAX_LINES",
+    "MAX_SOURCE_DOCUMENT",
+    "MEMBER_CONFLICT_MESSAGE",
     "FileIdentity",
     "ImportErrors",
+    "ImportMode",
     "LineError",
+    "QuotaUse",
+    "check_mode",
+    "check_quotas",
+    "check_retry_after",
     "json_pointer",
     "region_problem",
     "require_importer",
     "require_lines",
+    "status_problem",
 ]
 
 #: At most this many errors are reported; checking stops there.
@@ -48,11 +71,135 @@ def require_lines(count: int) -> None:
         raise Invalid("empty_file", "the file has no households", errors=[])
 
 
+class ImportMode(enum.StrEnum):
+    """How a file comes in: `registration` (candidates, the ordinary import) or `migration` (a registered
+    history from an older system, on the county's authority)."""
+
+    registration = "registration"
+    migration = "migration"
+
+
+#: The source document of a migration: a 文号 or the name of the system the history comes from.
+MAX_SOURCE_DOCUMENT = 200
+
+
+def check_mode(mode: ImportMode, source_document: str | None) -> str | None:
+    """The source document a mode needs (stripped): a migration names one, an ordinary import none."""
+    document = (source_document or "").strip() or None
+    if mode is ImportMode.migration:
+        if document is None:
+            raise Invalid(
+                "source_document_required",
+                "a migration names its source document (文号 or the older system it comes from)",
+                field="source_document",
+            )
+        if len(document) > MAX_SOURCE_DOCUMENT:
+            raise Invalid(
+                "source_document_too_long",
+                f"source_document is longer than {MAX_SOURCE_DOCUMENT} characters",
+                field="source_document",
+            )
+        return document
+    if document is not None:
+        raise Invalid(
+            "source_document_without_migration",
+            "source_document belongs to a migration (mode=migration)",
+            field="source_document",
+        )
+    return None
+
+
+def status_problem(mode: ImportMode, status: str) -> tuple[str, str] | None:
+    """(code, message) when a line's status is not one its mode imports: an ordinary import brings candidates
+    only (registration goes through 两公示一公告 and the quota: invariants 15, 24)."""
+    if mode is ImportMode.registration and status != "candidate":
+        return (
+            "registered_requires_migration",
+            "an import brings households in as candidates; an already-registered history is imported only "
+            "as a migration (mode=migration with its source_document)",
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    """The registered people a migration brings to one village's quota of one year."""
+
+    village_code: str
+    year: int
+    quota: int | None  # None: no quota recorded for that year
+    used: int  # people counted against it already, without the file's
+    importing: int
+    lines: tuple[int, ...]
+
+
+def check_quotas(uses: Iterable[QuotaUse]) -> None:
+    """Invariant 24 for a migration: every village's registered people stay within the quota of their quota year,
+    or nothing is imported (409 `quota_exceeded`, naming every village, year and line over it).
+
+    A village with no quota recorded for the year (a history older than this system's scale control) is let
+    in: its people count against any quota set for that year later (a quota never falls below the people
+    counted, issue #13 item 9).
+    """
+    over = [u for u in uses if u.quota is not None and u.used + u.importing > u.quota]
+    if not over:
+        return
+    first = over[0]
+    raise Refused(
+        "quota_exceeded",
+        f"the migration would exceed {len(over)} village quota(s), e.g. {first.village_code} in {first.year}: "
+        f"{first.importing} more people with {first.used} of {first.quota} used; nothing was imported",
+        quota=first.quota,
+        used=first.used,
+        household_size=first.importing,
+        rows=[
+            {
+                "village_code": u.village_code,
+                "year": u.year,
+                "quota": u.quota,
+                "used": u.used,
+                "importing": u.importing,
+                "lines": list(u.lines[:MAX_ERRORS]),
+            }
+            for u in over
+        ],
+    )
+
+
+# -- checking a file is a lookup of ID numbers (issue #14 item 8) ------------------------------------------------
+#: The rows a caller may have checked without writing (dry runs, refused imports) in `CHECK_WINDOW`.
+DEFAULT_CHECK_ROWS_PER_HOUR = 50_000
+CHECK_WINDOW = timedelta(hours=1)
+MEMBER_CONFLICT_MESSAGE = "a person with this resident ID number is already an active member of a household"
+#: The per-line answer for a conflict outside the importer's scope (the same as households/domain.py's).
+HIDDEN_CONFLICT_MESSAGE = (
+    "this person cannot be registered here; the county poverty office resolves it through the documented "
+    "transfer procedure"
+)
+
+
+def check_retry_after(
+    used: int, rows: int, limit: int, oldest: datetime | None, now: datetime, *, dry_run: bool
+) -> int | None:
+    """Seconds to wait before checking `rows` more rows, or None when they may be checked now.
+
+    `used` rows were checked in the window, the oldest at `oldest`. A dry run must fit in what is left; an
+    import (which writes when it passes) is refused only once the window is used up.
+    """
+    over = used + rows > limit if dry_run else used >= limit
+    if not over:
+        return None
+    if oldest is None:  # the file alone is over the limit: it must be split
+        return int(CHECK_WINDOW.total_seconds())
+    return max(1, int((oldest + CHECK_WINDOW - now).total_seconds()) + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class LineError:
     line: int
     pointer: str  # JSON pointer of the field, "" for the whole line
     message: str
+    code: str | None = None
 
 
 @dataclass
@@ -66,11 +213,11 @@ class ImportErrors:
     def full(self) -> bool:
         return len(self.items) >= MAX_ERRORS
 
-    def add(self, line: int, pointer: str, message: str) -> None:
+    def add(self, line: int, pointer: str, message: str, code: str | None = None) -> None:
         if self.full:
             self.truncated = True
             return
-        self.items.append(LineError(line, pointer, message))
+        self.items.append(LineError(line, pointer, message, code))
 
     def sort(self) -> None:
         self.items.sort(key=lambda e: e.line)

@@ -1,27 +1,48 @@
-"""Bulk registration route: `POST /households/import`, an NDJSON file of households, all or nothing."""
+"""Bulk registration route: `POST /households/import`, an NDJSON file of households, all or nothing.
+
+The hourly limit of rows checked without writing (dry runs, refused imports; issue #14 item 8) is the setting
+`REGISTRY_IMPORT_CHECK_ROWS_PER_HOUR` (environment), or `app.state.import_check_rows_per_hour` when a test or
+an embedding process sets it; by default `domain.DEFAULT_CHECK_ROWS_PER_HOUR`.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Query, Request
 
 from services.registry.deps import CipherDep
-from services.registry.household_import.schemas import MAX_ERRORS, ImportResult
+from services.registry.household_import.schemas import (
+    DEFAULT_CHECK_ROWS_PER_HOUR,
+    MAX_ERRORS,
+    MAX_SOURCE_DOCUMENT,
+    ImportMode,
+    ImportResult,
+)
 from services.registry.household_import.service import HouseholdImportService
 from shared.auth import require_writer
 from shared.context import ContextDep
 from shared.problems import PayloadTooLarge, UnsupportedMediaType
 from shared.routing import APIRouter
 
-__all__ = ["MAX_BULK_BYTES", "NDJSON", "router"]
+__all__ = ["CHECK_ROWS_SETTING", "MAX_BULK_BYTES", "NDJSON", "router"]
 
 router = APIRouter(prefix="/households", tags=["households"])
 
 NDJSON = "application/x-ndjson"
 #: 100,000 households of a full national form (bench/registry_data.py) are about 210 MB.
 MAX_BULK_BYTES = 256 * 1024 * 1024
+#: The environment variable of the hourly limit of rows checked without writing.
+CHECK_ROWS_SETTING = "REGISTRY_IMPORT_CHECK_ROWS_PER_HOUR"
+
+
+def _check_rows_per_hour(request: Request) -> int:
+    configured = getattr(request.app.state, "import_check_rows_per_hour", None)
+    if configured is not None:
+        return int(configured)
+    return int(os.environ.get(CHECK_ROWS_SETTING) or DEFAULT_CHECK_ROWS_PER_HOUR)
 
 
 def _lines(body: bytearray) -> Iterator[bytes]:
@@ -41,12 +62,17 @@ def _lines(body: bytearray) -> Iterator[bytes]:
     dependencies=[require_writer],
     responses={
         403: {"description": "Not a county admin"},
-        409: {"description": "Data written meanwhile conflicts with the file; nothing was imported"},
+        409: {
+            "description": "Data written meanwhile conflicts with the file, or a migration exceeds village quotas "
+            "(`quota_exceeded` with `rows`); nothing was imported"
+        },
         413: {"description": "Body larger than 256 MiB"},
         415: {"description": "Not application/x-ndjson"},
         422: {
-            "description": f"Per-line `errors` (line, pointer, message; the first {MAX_ERRORS}); nothing written"
+            "description": f"Per-line `errors` (line, pointer, message, code; the first {MAX_ERRORS}); nothing "
+            "written. `registered_requires_migration`: a registered line outside a migration"
         },
+        429: {"description": "Too many rows checked without being imported this hour (`Retry-After`)"},
     },
     summary="Register households identified elsewhere from NDJSON, one household per line; all or nothing",
     openapi_extra={"requestBody": {"content": {NDJSON: {"schema": {"type": "string"}}}, "required": True}},
@@ -56,8 +82,23 @@ async def import_households(
     ctx: ContextDep,
     cipher: CipherDep,
     dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+    mode: Annotated[
+        ImportMode,
+        Query(
+            description="`registration`: candidates, registered later through 两公示一公告; `migration`: a "
+            "registered history from an older system (county administrators, with `source_document`)"
+        ),
+    ] = ImportMode.registration,
+    source_document: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_SOURCE_DOCUMENT,
+            description="A migration's source: the document (文号) or older system the history comes from",
+        ),
+    ] = None,
 ) -> ImportResult:
-    """Each line: HouseholdCreate fields, optional `status` (candidate|registered), optional `income`."""
+    """Each line: HouseholdCreate fields, optional `status` (`candidate`; `registered` only in a migration),
+    optional `income`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != NDJSON:
         raise UnsupportedMediaType(f"send the file as {NDJSON}")
@@ -66,4 +107,12 @@ async def import_households(
         body.extend(chunk)
         if len(body) > MAX_BULK_BYTES:
             raise PayloadTooLarge(f"body larger than {MAX_BULK_BYTES} bytes")
-    return await HouseholdImportService(ctx, cipher).run(_lines(body), dry_run=dry_run)
+    rows = sum(1 for line in _lines(body) if line.strip())
+    return await HouseholdImportService(ctx, cipher).run(
+        _lines(body),
+        dry_run=dry_run,
+        mode=mode,
+        source_document=source_document,
+        rows=rows,
+        check_rows_per_hour=_check_rows_per_hour(request),
+    )

@@ -10,9 +10,20 @@ table is written with one `COPY` each, in the caller's transaction:
 
 - `registry_household` and `registry_member` (derived fields computed here; flags empty; version 1),
 - `registry_household_income` (version 1 of the given year, per-capita income computed),
-- `registry_workflow_event`: one `import` event per registered household, whose replay starts at `registered`,
+- `registry_workflow_event`: one `import` event per registered household, whose replay starts at `registered`
+  (its data records the mode and the source document),
 - `registry_membership_change`: a `joined` entry per member, as a single create writes,
 - one `registry_audit_event` for the whole import.
+
+Modes (issue #13 item 2, household_import/domain.py): an ordinary import brings candidates only (a line with
+`status: registered` is an error coded `registered_requires_migration`); `mode=migration` imports a registered
+history with its `source_document`, and its registered households must fit the village quotas of their quota
+years (checked after the COPYs, under the quota rows' locks, so a refusal undoes everything).
+
+Checking a file looks ID numbers up (issue #14 item 8): a number that is an active member of a household outside
+the importer's scope gets the generic `person_registration_conflict`; every dry run and every refused import
+leaves one audit entry (`household.import_check`: rows, conflicts, the masked numbers answered generically),
+kept although the import is refused, and those rows are limited per caller and hour (`check_rows_per_hour`).
 """
 
 from __future__ import annotations
@@ -28,7 +39,9 @@ from pydantic import ValidationError
 
 from services.registry.audit.repository import RegistryAudit
 from services.registry.household_import import domain
+from services.registry.household_import.domain import ImportMode
 from services.registry.household_import.repository import (
+    CHECK_ACTION,
     HOUSEHOLD_COLUMNS,
     MEMBER_COLUMNS,
     ImportRepository,
@@ -40,7 +53,8 @@ from services.registry.households.service import contact_values, new_member_row
 from services.registry.identification.domain import IMPORT_COMMAND, Status
 from services.registry.pii import PersonalDataCipher
 from shared.context import Context
-from shared.errors import Invalid
+from shared.errors import DomainError, Invalid
+from shared.problems import TooManyRequests, from_domain
 from shared.schemas import NUL_CHECKED
 
 __all__ = ["HouseholdImportService"]
@@ -49,6 +63,8 @@ __all__ = ["HouseholdImportService"]
 _YIELD_EVERY = 500
 #: Households per COPY chunk: validated in Python while the previous chunk goes into PostgreSQL.
 _CHUNK = 5000
+#: At most this many masked numbers are listed in one check's audit entry (all are counted).
+_AUDITED_NUMBERS = 1000
 
 
 @dataclass
@@ -69,13 +85,20 @@ def _code(value: Any) -> Any:
 
 
 class _Loader:
-    def __init__(self, ctx: Context, cipher: PersonalDataCipher) -> None:
+    def __init__(
+        self, ctx: Context, cipher: PersonalDataCipher, mode: ImportMode, source_document: str | None
+    ) -> None:
         self.ctx = ctx
         self.cipher = cipher
+        self.mode = mode
+        self.source_document = source_document
         self.repo = ImportRepository(ctx)
         self.errors = domain.ImportErrors()
         self.seen = domain.FileIdentity()
         self.planned: list[_Planned] = []
+        self.rows = 0  # non-blank lines checked
+        self.conflicts = 0  # ID numbers found as active members of a household
+        self.hidden: list[str] = []  # the masked numbers of those outside the importer's scope
         # Read once: every member of the file joins on the same (China) day.
         self.today = ctx.today
 
@@ -93,6 +116,9 @@ class _Loader:
             return
         ctx = self.ctx
         before = len(errors.items)
+        refused_status = domain.status_problem(self.mode, payload.status)
+        if refused_status is not None:
+            errors.add(number, "/status", refused_status[1], refused_status[0])
         problem = domain.region_problem(ctx.principal, payload.village_code)
         if problem is not None:
             errors.add(number, "/village_code", problem)
@@ -187,13 +213,17 @@ class _Loader:
         indexes = {m["id_number_index"] for p in chunk for m in p.members if m["id_number_index"]}
         if indexes:
             taken = await self.repo.active_people(indexes)
+            masked = {m["id_number_index"]: m["id_number_masked"] for p in chunk for m in p.members}
             for index in sorted(taken, key=lambda i: self.seen.id_lines[i]):
                 line, pointer = self.seen.id_lines[index]
-                self.errors.add(
-                    line,
-                    pointer,
-                    "a person with this resident ID number is already an active member of a household",
-                )
+                self.conflicts += 1
+                if self.ctx.principal.covers(taken[index]):
+                    self.errors.add(line, pointer, domain.MEMBER_CONFLICT_MESSAGE, "person_already_member")
+                else:  # issue #14 item 8: the same answer as any conflict the importer may not trace
+                    self.hidden.append(str(masked.get(index)))
+                    self.errors.add(
+                        line, pointer, domain.HIDDEN_CONFLICT_MESSAGE, "person_registration_conflict"
+                    )
         codes = {
             p.household["national_household_code"] for p in chunk if p.household["national_household_code"]
         }
@@ -221,7 +251,10 @@ class _Loader:
         incomes: Rows = []
         events: Rows = []
         joins: Rows = []
-        event_data = json.dumps({"source": "bulk"})
+        data: dict[str, Any] = {"source": "bulk"}
+        if self.mode is ImportMode.migration:
+            data.update(mode=self.mode.value, source_document=self.source_document)
+        event_data = json.dumps(data, ensure_ascii=False)
         for p in chunk:
             hh = p.household
             hh.update(
@@ -271,19 +304,100 @@ class HouseholdImportService:
         self.cipher = cipher
         self.audit = RegistryAudit(ctx)
 
-    async def run(self, lines: Iterable[bytes | str], *, dry_run: bool = False) -> ImportResult:
+    async def run(
+        self,
+        lines: Iterable[bytes | str],
+        *,
+        dry_run: bool = False,
+        mode: ImportMode = ImportMode.registration,
+        source_document: str | None = None,
+        rows: int = 0,
+        check_rows_per_hour: int = domain.DEFAULT_CHECK_ROWS_PER_HOUR,
+    ) -> ImportResult:
         """Check every line, then write all households or none (`Invalid` with the per-line errors: none).
 
-        Lines are validated in Python while the previous chunk is checked against the database and copied in, so
-        PostgreSQL works while Python parses. All chunks share the caller's transaction: if any line fails, the
-        refusal rolls it back and nothing is written.
+        `rows` is the number of households in the file (counted by the route), for the hourly limit of rows
+        checked without writing. A dry run, or an import refused for any reason, leaves one audit entry that
+        is kept although the import is refused.
         """
         ctx = self.ctx
         domain.require_importer(ctx.principal.role)
-        loader = _Loader(ctx, self.cipher)
-        result = ImportResult(dry_run=dry_run)
+        document = domain.check_mode(mode, source_document)
+        repo = ImportRepository(ctx)
+        used, oldest = await repo.rows_checked(ctx.principal.sub, ctx.now - domain.CHECK_WINDOW)
+        wait = domain.check_retry_after(used, rows, check_rows_per_hour, oldest, ctx.now, dry_run=dry_run)
+        if wait is not None:
+            raise TooManyRequests(
+                f"at most {check_rows_per_hour} households an hour are checked without being imported "
+                f"({used} already); try again later or split the file",
+                headers={"Retry-After": str(wait)},
+                code="import_check_limit",
+                limit=check_rows_per_hour,
+                used=used,
+            )
+        loader = _Loader(ctx, self.cipher, mode, document)
+        try:
+            async with repo.savepoint():
+                result = await self._load(loader, lines, dry_run=dry_run)
+        except DomainError as exc:
+            await self._audit_check(loader, dry_run=dry_run, outcome=exc.code)
+            # The savepoint undid every COPY; only the audit entry of the check is committed.
+            raise from_domain(exc).keep_writes() from exc
+        if dry_run:
+            await self._audit_check(loader, dry_run=True, outcome="ok")
+        return result
+
+    async def _audit_check(self, loader: _Loader, *, dry_run: bool, outcome: str) -> None:
+        """One entry per file checked without writing: rows, conflicts, the masked numbers answered generically."""
+        await self.audit.record(
+            CHECK_ACTION,
+            record_type="import",
+            record_id=uuid.uuid4(),
+            region_code=self.ctx.principal.region,
+            detail={
+                "dry_run": dry_run,
+                "mode": loader.mode.value,
+                "outcome": outcome,
+                "rows": loader.rows,
+                "errors": len(loader.errors.items),
+                "conflicts": loader.conflicts,
+                "hidden_conflicts": len(loader.hidden),
+                "hidden_id_numbers": loader.hidden[:_AUDITED_NUMBERS],
+            },
+        )
+
+    async def _check_quotas(
+        self, loader: _Loader, registered: dict[tuple[str, int], tuple[int, list[int]]], *, written: bool
+    ) -> None:
+        """Invariant 24 for a migration: lock the quotas concerned, then count what is used against them."""
+        if not registered:
+            return
+        keys = sorted(registered)
+        quotas = await loader.repo.village_quotas_locked(keys)
+        used = await loader.repo.used_people(keys)
+        domain.check_quotas(
+            domain.QuotaUse(
+                village_code=village,
+                year=year,
+                quota=quotas.get((village, year)),
+                # Once written, the file's own households are among those counted.
+                used=used.get((village, year), 0) - (registered[village, year][0] if written else 0),
+                importing=registered[village, year][0],
+                lines=tuple(registered[village, year][1]),
+            )
+            for village, year in keys
+        )
+
+    async def _load(self, loader: _Loader, lines: Iterable[bytes | str], *, dry_run: bool) -> ImportResult:
+        """Lines are validated in Python while the previous chunk is checked against the database and copied in,
+        so PostgreSQL works while Python parses. All chunks share the caller's transaction: if any line fails,
+        the refusal rolls it back and nothing is written.
+        """
+        ctx = self.ctx
+        result = ImportResult(dry_run=dry_run, mode=loader.mode.value, source_document=loader.source_document)
         incomes = 0
         villages: set[str] = set()
+        registered: dict[tuple[str, int], tuple[int, list[int]]] = {}
         pending: asyncio.Task[None] | None = None
         count = 0
 
@@ -295,10 +409,16 @@ class HouseholdImportService:
                 result.registered += p.registered
                 incomes += p.income is not None
                 villages.add(p.village_code)
+                if p.registered:
+                    key = (p.village_code, int(p.household["quota_year"]))
+                    people, at = registered.get(key, (0, []))
+                    at.append(p.line)
+                    registered[key] = (people + int(p.household["household_size"]), at)
 
         try:
             for number, raw in _lines(lines):
                 count += 1
+                loader.rows = count
                 domain.require_lines(count)
                 loader.check_line(number, raw)
                 if loader.errors.full:
@@ -327,10 +447,14 @@ class HouseholdImportService:
                 "import_invalid",
                 f"{len(errors.items)}{more} error(s) in the file; nothing was imported",
                 errors=[
-                    ImportLineError(line=e.line, pointer=e.pointer, message=e.message).model_dump()
+                    ImportLineError(
+                        line=e.line, pointer=e.pointer, message=e.message, code=e.code
+                    ).model_dump(exclude_none=True)
                     for e in errors.items
                 ],
             )
+        if loader.mode is ImportMode.migration:
+            await self._check_quotas(loader, registered, written=not dry_run)
         if not dry_run:
             await self.audit.record(
                 "household.bulk_register",
@@ -343,6 +467,8 @@ class HouseholdImportService:
                     "registered": result.registered,
                     "incomes": incomes,
                     "villages": len(villages),
+                    "mode": loader.mode.value,
+                    "source_document": loader.source_document,
                 },
             )
         return result

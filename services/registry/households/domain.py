@@ -60,6 +60,8 @@ __all__ = [
     "VillageTally",
     "check_character",
     "check_head_change",
+    "check_identification_year",
+    "check_income_year",
     "check_leave",
     "check_merge",
     "check_merge_request",
@@ -71,9 +73,11 @@ __all__ = [
     "compute_income",
     "derive",
     "flag_codes",
+    "hidden_person_conflict",
     "id_warnings",
     "incidence_percent",
     "parse_resident_id",
+    "person_conflict_hidden",
     "plan_split",
     "population_of",
     "region_visible",
@@ -355,6 +359,24 @@ def compute_income(components: IncomeComponents, household_size: int) -> Compute
     net = c.wage + c.operating + c.property + c.transfer - c.operating_expenses
     per_capita = (net / household_size).quantize(CENT, rounding=ROUND_HALF_UP)
     return ComputedIncome(net_income=net.quantize(CENT), per_capita_net_income=per_capita)
+
+
+def check_income_year(year: int, today: date) -> None:
+    """An income is recorded for a calendar year already begun (§2.8, invariant 13), never a later one."""
+    if year > today.year:
+        raise Invalid(
+            "income_year_future", f"no income can be recorded for {year}: it is after the current year"
+        )
+
+
+def check_identification_year(year: int, today: date) -> None:
+    """A household is identified in the current round or an earlier one, never a future year (§2.8)."""
+    if year > today.year:
+        raise Invalid(
+            "identification_year_future",
+            f"the identification year {year} is after the current year",
+            field="/identification_year",
+        )
 
 
 # == integrity flags (§2.11; invariants 1, 5, 6, 7, 8) ========================================================
@@ -693,3 +715,25 @@ def incidence_percent(poor_people: int, population: int | None) -> Decimal | Non
     if not population:
         return None
     return (Decimal(poor_people) * 100 / population).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# -- membership conflicts outside the caller's scope (issue #14 item 8) ------------------------------------------
+def person_conflict_hidden(conflicting_in_scope: bool | None) -> bool:
+    """Whether a membership conflict (invariant 2) must be answered without revealing it.
+
+    `conflicting_in_scope` is True when the household the person is an active member of lies in the caller's
+    scope (the caller may see it, so the detailed answer tells nothing new), False when it lies outside, None when
+    the conflict could not be traced to a household (a race, a removed record): both of the latter are hidden.
+    """
+    return conflicting_in_scope is not True
+
+
+def hidden_person_conflict() -> Refused:
+    """The one answer for a conflict outside the caller's scope: the same whether the ID number belongs to an
+    active member of a household elsewhere or the conflict is otherwise unresolvable, naming no household or
+    region (an officer of another village or county learns nothing about the person's membership)."""
+    return Refused(
+        "person_registration_conflict",
+        "this person cannot be registered here; the county poverty office resolves it through the documented "
+        "transfer procedure (a member moves between households: POST /households/{id}/members/{member_id}/move)",
+    )

@@ -86,6 +86,12 @@ CARD_OBJECT = f"""json_build_object(
   'details', h.details,
   'origin_household_id', h.origin_household_id, 'origin_kind', h.origin_kind, 'formed_on', h.formed_on,
   'flags', h.flags, 'planned_exit_year', h.planned_exit_year, 'exit_effective_year', h.exit_effective_year,
+  'imported', (
+    SELECT json_build_object(
+      'mode', e.data->>'mode', 'source_document', e.data->>'source_document', 'at', {_t("e.at")}, 'by', e.actor)
+    FROM registry_workflow_event e
+    WHERE e.household_id = h.id AND e.seq = 1 AND e.command = 'import'
+      AND e.data->>'mode' IS NOT NULL),
   'version', h.version, 'created_at', {_t("h.created_at")}, 'created_by', h.created_by,
   'updated_at', {_t("h.updated_at")}, 'updated_by', h.updated_by,
   'members', (
@@ -347,6 +353,19 @@ class HouseholdRepository:
                 await self.session.exec(statement)
         else:
             await self.session.exec(statement)
+
+    async def active_memberships(self, id_indexes: Sequence[str]) -> dict[str, bool]:
+        """For each of `id_indexes` (blind indexes) that is an active member of a household: whether that
+        household lies in the caller's scope. Issue #14 item 8: a conflict outside it is answered without
+        revealing it."""
+        if not id_indexes:
+            return {}
+        query = (
+            select(Member.id_number_index, self._scope())
+            .join(Household, col(Household.id) == col(Member.household_id))
+            .where(col(Member.id_number_index).in_(list(id_indexes)), col(Member.active))
+        )
+        return {str(index): bool(visible) for index, visible in (await self.session.exec(query)).all()}
 
     async def update_member(
         self, member_id: uuid.UUID, values: Mapping[str, Any], *, guarded: bool = False

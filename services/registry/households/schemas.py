@@ -602,6 +602,16 @@ class CardIncome(_Card):
     recorded_by: str
 
 
+class CardImport(_Card):
+    """How a household came in through an explicit import mode (issue #13 item 2): `migration` is an already
+    registered history brought over from an older system, on the county's authority and its source document."""
+
+    mode: str = Field(description="`migration`: registered elsewhere, imported by the county")
+    source_document: str | None = Field(description="The document or system the history comes from (文号)")
+    at: CardTime
+    by: str
+
+
 class CardWorkflowEvent(_Card):
     seq: int
     command: str = Field(description="A workflow command, or `import` for a bulk-registered household")
@@ -686,6 +696,9 @@ class HouseholdCard(_Card):
     flags: list[str]
     planned_exit_year: int | None
     exit_effective_year: int | None
+    imported: CardImport | None = Field(
+        description="Set when the household was migrated in as registered (not through 两公示一公告 here)"
+    )
     version: int
     created_at: CardTime
     created_by: str

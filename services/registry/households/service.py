@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -55,9 +55,9 @@ from services.registry.models import Household, Member, Region
 from services.registry.pii import PersonalDataCipher, mask_bank_account, mask_id_number, mask_phone
 from services.registry.regions.service import QuotaService
 from shared.context import Context
-from shared.errors import Invalid
+from shared.errors import Invalid, Refused
 from shared.etag import stale
-from shared.problems import Forbidden, NotFound, UnprocessableEntity
+from shared.problems import Forbidden, NotFound, UnprocessableEntity, from_domain
 from shared.roles import Role, scope_prefix
 
 __all__ = ["HouseholdService", "contact_values", "member_values", "new_member_row"]
@@ -328,10 +328,40 @@ class HouseholdService:
         return await self.refresh(household_id, bump=False) if flagged else version
 
     # -- create ------------------------------------------------------------------------------------------------
+    async def _person_guard(
+        self, write: Awaitable[None], rows: Sequence[Mapping[str, Any]], *, operation: str
+    ) -> None:
+        """Run `write`; a membership conflict (invariant 2) keeps its detailed answer only when the household the
+        person belongs to is in the caller's scope. Otherwise (or when it cannot be traced) the answer is the
+        generic `person_registration_conflict`, and the lookup is audited (issue #14 item 8)."""
+        try:
+            await write
+        except Refused as exc:
+            if exc.code != "person_already_member":
+                raise
+            indexes = [str(r["id_number_index"]) for r in rows if r.get("id_number_index")]
+            found = await self.repo.active_memberships(indexes)
+            visible = all(found.values()) if found else None
+            if not domain.person_conflict_hidden(visible):
+                raise
+            # The numbers found outside the scope; all of them when the conflict could not be traced.
+            hidden = [i for i in indexes if found.get(i) is False] if found else indexes
+            masked = [str(r.get("id_number_masked")) for r in rows if r.get("id_number_index") in hidden]
+            await self.audit.record(
+                "person.conflict_hidden",
+                record_type="person",
+                record_id=uuid.uuid4(),
+                region_code=self.ctx.principal.region,
+                detail={"operation": operation, "id_numbers": masked},
+            )
+            # The audit entry is kept although the write is refused (the savepoint undid the write itself).
+            raise from_domain(domain.hidden_person_conflict()).keep_writes() from exc
+
     async def create(self, payload: HouseholdCreate) -> HouseholdVersion:
         ctx = self.ctx
         domain.require_writer(ctx.principal.role)
         domain.check_village(ctx.principal, payload.village_code)
+        domain.check_identification_year(payload.identification_year, ctx.today)
         if not await self.repo.region_exists(payload.village_code):
             raise Invalid(
                 "region_unknown", f"region {payload.village_code} does not exist", field="/village_code"
@@ -370,7 +400,7 @@ class HouseholdService:
             "updated_by": ctx.principal.sub,
         }
         values.update(contact_values(self.cipher, hid, payload.contact_phone, payload.bank_account))
-        await self.repo.insert(values, members)
+        await self._person_guard(self.repo.insert(values, members), members, operation="household.create")
         await self.repo.record_membership(
             [
                 {
@@ -465,7 +495,7 @@ class HouseholdService:
         domain.check_new_member(payload.relation)
         today = self.ctx.today
         row = new_member_row(self.cipher, payload, household_id, joined_on=today, today=today, pointer="")
-        await self.repo.add_member(row)
+        await self._person_guard(self.repo.add_member(row), [row], operation="member.create")
         await self.repo.record_membership(
             [
                 {
@@ -493,7 +523,9 @@ class HouseholdService:
         domain.require_non_null(given)
         values = member_values(self.cipher, payload, member_id, today=self.ctx.today, pointer="", given=given)
         values["updated_at"] = self.ctx.now
-        await self.repo.update_member(member_id, values, guarded=True)
+        await self._person_guard(
+            self.repo.update_member(member_id, values, guarded=True), [values], operation="member.update"
+        )
         new_version = await self.refresh(household_id)
         await self.audit.record(
             "member.update",
@@ -555,6 +587,7 @@ class HouseholdService:
         self, household_id: uuid.UUID, year: int, version: int, payload: IncomeSet
     ) -> IncomeVersion:
         household = await self._writable(household_id, version)
+        domain.check_income_year(year, self.ctx.today)
         computed = domain.compute_income(payload, household.household_size)
         previous = await self.repo.latest_income_version(household_id, year)
         await self.repo.add_income(

@@ -60,6 +60,7 @@ __all__ = [
     "ExitSurvey",
     "ExitTest",
     "FileObjection",
+    "IdentificationIncome",
     "MembersAdded",
     "NoticeWindow",
     "Outcome",
@@ -84,6 +85,7 @@ __all__ = [
     "exit_income_line",
     "exit_income_year",
     "identification_income_line",
+    "identification_reference_year",
     "members_added",
     "notice_length",
     "outcome",
@@ -499,6 +501,41 @@ class ApplyReturn(Step):
         return out
 
 
+def identification_reference_year(identification_year: int) -> int:
+    """The income year identification reads: the calendar year before the identification year (reference date
+    31 December, period 1 January to 31 December; DOMAIN.md §2.8, invariant 13) — 2013 for the 2014 round."""
+    return identification_year - 1
+
+
+@dataclass(frozen=True, slots=True)
+class IdentificationIncome:
+    """What the record says of an applying household's income (§2.8: income first): its per-capita net income
+    for the reference year (None: not recorded) against the identification line of that year (None: not set)."""
+
+    identification_year: int
+    reference_year: int
+    income_line_yuan: int | None
+    per_capita_net_income_yuan: Decimal | None = None
+
+    @property
+    def below_line(self) -> bool:
+        return (
+            self.income_line_yuan is not None
+            and self.per_capita_net_income_yuan is not None
+            and self.per_capita_net_income_yuan < self.income_line_yuan
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        figure = self.per_capita_net_income_yuan
+        return {
+            "identification_year": self.identification_year,
+            "reference_year": self.reference_year,
+            "income_line_yuan": self.income_line_yuan,
+            "per_capita_net_income_yuan": None if figure is None else str(figure),
+            "below_line": self.below_line,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class VillageReview(Step):
     command = Command.village_review
@@ -506,12 +543,36 @@ class VillageReview(Step):
     attendees: int | None = None
     votes_for: int | None = None
     approved: bool | None = None
+    #: The reference year's income against the line, from the record (the service fills it, issue #13 item 1).
+    income: IdentificationIncome | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("minutes_ref", self.minutes_ref),
+                ("attendees", self.attendees),
+                ("votes_for", self.votes_for),
+                ("approved", self.approved),
+            )
+            if v is not None
+        }
+        if self.income is not None:
+            out["income"] = self.income.as_data()
+        return out
+
+
+#: The two bodies that co-sign the initial list (§2.9 step 4): the village committee and the resident work team.
+COSIGN_PARTIES = ("village_committee", "work_team")
 
 
 @dataclass(frozen=True, slots=True)
 class Cosign(Step):
     command = Command.cosign
     party: str | None = None  # village_committee or work_team
+    #: Whether the caller holds a running assignment to the household's village work team (驻村工作队: first
+    #: secretary, team leader or member), from the registry's village assignments (the service fills it).
+    on_work_team: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,7 +673,7 @@ def parse_step(command: Command, data: Mapping[str, Any]) -> Step:
                 approved=_flag(data.get("approved")),
             )
         if command is Command.cosign:
-            return Cosign(party=_text(data.get("party")))
+            return Cosign(party=_text(data.get("party")))  # on_work_team: from the record, never the request
         if command is Command.start_notice:
             places = data.get("places")
             return StartNotice(places=None if places is None else tuple(str(p) for p in places))
@@ -658,6 +719,8 @@ class WorkflowState:
     chain: Chain | None = None
     returned: bool = False
     cosigned_by: frozenset[str] = frozenset()
+    #: Who co-signed for which body since the last review: (party, principal sub) pairs (issue #13 item 4).
+    cosigners: frozenset[tuple[str, str]] = frozenset()
     notice: NoticeWindow | None = None
     open_objections: frozenset[str] = frozenset()
     objections_seen: frozenset[str] = frozenset()
@@ -778,6 +841,77 @@ def _check_return_eligibility(step: ApplyReturn) -> None:
     )
 
 
+def _check_identification_income(income: IdentificationIncome | None, now: datetime) -> None:
+    """§2.8 and invariant 13: an approving democratic review needs the household's per-capita net income of the
+    reference year (the year before the identification year), under the identification line of that year."""
+    _need(
+        income is not None,
+        Refused,
+        "identification_income_missing",
+        "record the household's income for the reference year before the village review",
+    )
+    assert income is not None
+    current = effective_year(now)
+    _need(
+        income.identification_year <= current,
+        Refused,
+        "identification_year_future",
+        f"the identification year {income.identification_year} is after the current year {current}",
+        identification_year=income.identification_year,
+    )
+    _need(
+        income.income_line_yuan is not None,
+        Refused,
+        "policy_missing",
+        f"no identification income line is set for {income.reference_year}",
+    )
+    _need(
+        income.per_capita_net_income_yuan is not None,
+        Refused,
+        "identification_income_missing",
+        f"record the household's income for {income.reference_year} (the year before the identification year "
+        f"{income.identification_year}) before the village review",
+        reference_year=income.reference_year,
+    )
+    _need(
+        income.below_line,
+        Refused,
+        "identification_income_not_under_line",
+        f"the per-capita net income for {income.reference_year} ({income.per_capita_net_income_yuan} yuan) is "
+        f"not under the identification line ({income.income_line_yuan} yuan)",
+        per_capita_net_income_yuan=str(income.per_capita_net_income_yuan),
+        income_line_yuan=income.income_line_yuan,
+        reference_year=income.reference_year,
+    )
+
+
+def _check_cosigner(state: WorkflowState, step: Cosign, actor: Actor) -> None:
+    """§2.9 step 4: the village committee and the resident work team co-sign — two people of two bodies. The
+    work team's signer holds a running assignment to the village's work team; the committee's signer does not;
+    one person never signs for both (issue #13 item 4)."""
+    if step.party == "work_team":
+        _need(
+            step.on_work_team is True,
+            NotAllowed,
+            "cosign_not_work_team",
+            "only a member of the village's resident work team (驻村工作队) co-signs for the work team",
+        )
+    else:
+        _need(
+            step.on_work_team is not True,
+            NotAllowed,
+            "cosign_not_village_committee",
+            "a member of the resident work team does not co-sign for the village committee",
+        )
+    other = {sub for party, sub in state.cosigners if party != step.party}
+    _need(
+        actor.sub not in other,
+        Refused,
+        "cosign_same_person",
+        "the village committee and the work team co-sign by two different people",
+    )
+
+
 def decide(
     state: WorkflowState,
     step: Step,
@@ -824,16 +958,20 @@ def decide(
     elif isinstance(step, VillageReview):
         _need(s in (Status.applied, Status.return_applied), Refused, "wrong_state", f"cannot review from {s}")
         _check_assembly(step.minutes_ref, step.attendees, step.votes_for, approving=bool(step.approved))
+        if step.approved and s is Status.applied:
+            # A return was judged on its income when applied (§2.14); identification is judged here (§2.8).
+            _check_identification_income(step.income, now)
     elif isinstance(step, Cosign):
         _need(
             s is Status.village_reviewed, Refused, "wrong_state", "co-signing follows the democratic review"
         )
         _need(
-            step.party in ("village_committee", "work_team"),
+            step.party in COSIGN_PARTIES,
             Invalid,
             "party_invalid",
             "party is village_committee or work_team",
         )
+        _check_cosigner(state, step, actor)
     elif isinstance(step, StartNotice):
         _need(s in _NOTICE_STEPS, Refused, "wrong_state", f"no notice follows {s}")
         if s is Status.village_reviewed:
@@ -952,13 +1090,22 @@ def _step(state: WorkflowState, e: Event) -> WorkflowState:
     if c is Command.apply:
         return replace(state, status=Status.applied, chain=Chain.identification)
     if c is Command.apply_return:
-        return replace(state, status=Status.return_applied, chain=Chain.return_, cosigned_by=frozenset())
+        return replace(
+            state,
+            status=Status.return_applied,
+            chain=Chain.return_,
+            cosigned_by=frozenset(),
+            cosigners=frozenset(),
+        )
     if c is Command.village_review:
         if not e.data.get("approved"):
             return replace(state, status=Status.rejected)
-        return replace(state, status=Status.village_reviewed, cosigned_by=frozenset())
+        return replace(state, status=Status.village_reviewed, cosigned_by=frozenset(), cosigners=frozenset())
     if c is Command.cosign:
-        return replace(state, cosigned_by=state.cosigned_by | {str(e.data["party"])})
+        party = str(e.data["party"])
+        return replace(
+            state, cosigned_by=state.cosigned_by | {party}, cosigners=state.cosigners | {(party, e.actor)}
+        )
     if c is Command.start_notice:
         days = int(e.data.get("notice_days") or STATUTORY_NOTICE_DAYS)  # older notices: the statutory length
         notice = NoticeWindow(started_at=e.at, places=tuple(e.data.get("places", ())), days=days)
@@ -991,7 +1138,13 @@ def _step(state: WorkflowState, e: Event) -> WorkflowState:
         target = _ANNOUNCE[s]
         return replace(state, status=target, returned=state.returned or state.chain is Chain.return_)
     if c is Command.propose_exit:
-        return replace(state, status=Status.exit_proposed, chain=Chain.exit, cosigned_by=frozenset())
+        return replace(
+            state,
+            status=Status.exit_proposed,
+            chain=Chain.exit,
+            cosigned_by=frozenset(),
+            cosigners=frozenset(),
+        )
     if c is Command.remove:
         return replace(state, status=Status.removed, notice=None, open_objections=frozenset())
     raise AssertionError(c)  # pragma: no cover

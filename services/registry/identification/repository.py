@@ -21,10 +21,12 @@ from sqlmodel import col, select
 from services.registry.households.domain import RELATIONS_AUDIT_ACTION
 from services.registry.identification.domain import Event, ExitMember, Outcome
 from services.registry.models import (
+    Cadre,
     Household,
     HouseholdIncome,
     Member,
     QuotaOverride,
+    VillageAssignment,
     WorkflowEvent,
     audit_event,
 )
@@ -130,6 +132,23 @@ class IdentificationRepository:
         )
         row = (await self.session.exec(query)).first()
         return None if row is None else (int(row[0]), Decimal(row[1]))
+
+    async def on_work_team(self, user_sub: str, village_code: str, *, on: date) -> bool:
+        """Whether the login `user_sub` is an active cadre assigned to the village's work team (first secretary,
+        team leader or member) on day `on` — the registry's village assignments (pairing feature, P5/P7)."""
+        query = (
+            select(col(VillageAssignment.id))
+            .join(Cadre, col(Cadre.id) == col(VillageAssignment.cadre_id))
+            .where(
+                col(Cadre.user_sub) == user_sub,
+                col(Cadre.active),
+                col(VillageAssignment.village_code) == village_code,
+                col(VillageAssignment.starts_on) <= on,
+                sa.or_(col(VillageAssignment.ends_on).is_(None), col(VillageAssignment.ends_on) > on),
+            )
+            .limit(1)
+        )
+        return (await self.session.exec(query)).first() is not None
 
     async def exit_members(self, household_id: uuid.UUID, *, on: date) -> list[ExitMember]:
         """The active members as the exit test reads them on `on` (ages for compulsory schooling)."""

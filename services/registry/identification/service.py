@@ -23,9 +23,11 @@ from services.registry.identification.domain import (
     Actor,
     ApplyReturn,
     Command,
+    Cosign,
     ExitTest,
     FileObjection,
     ProposeExit,
+    VillageReview,
     WorkflowPolicy,
     WorkflowState,
 )
@@ -95,6 +97,11 @@ class WorkflowService:
             step = replace(step, exit_test=await self._exit_test(household, step, policy_values))
         if isinstance(step, ApplyReturn):
             step = replace(step, eligibility=await self._return_eligibility(household, policy_values))
+        if isinstance(step, VillageReview) and state.status is domain.Status.applied:
+            step = replace(step, income=await self._identification_income(household))
+        if isinstance(step, Cosign):
+            on_team = await self.repo.on_work_team(principal.sub, household.village_code, on=ctx.today)
+            step = replace(step, on_work_team=on_team)
         event = domain.decide(
             state, step, Actor(principal.sub, principal.role), ctx.now, reason=reason, policy=policy
         )
@@ -149,6 +156,21 @@ class WorkflowService:
             poverty_attribute=household.poverty_attribute,
             categories=(household.details or {}).get("categories") or {},
             income_year=income_year,
+        )
+
+    async def _identification_income(self, household: Household) -> domain.IdentificationIncome:
+        """§2.8, invariant 13: the per-capita net income of the reference year (the year before the round the
+        household is identified in — its identification year, or the year it applied again after a rejection,
+        both kept in `quota_year`) against that year's identification line."""
+        year = household.quota_year
+        reference_year = domain.identification_reference_year(year)
+        policy = await PolicyService(self.ctx).values(household.village_code, reference_year)
+        line = policy.get("identification_income_line_yuan")
+        return domain.IdentificationIncome(
+            identification_year=year,
+            reference_year=reference_year,
+            income_line_yuan=None if line is None else int(line),
+            per_capita_net_income_yuan=await self.repo.per_capita_income(household.id, reference_year),
         )
 
     async def _return_eligibility(
