@@ -58,6 +58,7 @@ __all__ = [
     "ResidentId",
     "Sex",
     "VillageTally",
+    "base_flags",
     "check_character",
     "check_head_change",
     "check_identification_year",
@@ -68,6 +69,7 @@ __all__ = [
     "check_move_request",
     "check_mover",
     "check_new_member",
+    "check_planned_exit_year",
     "check_relation_change",
     "check_village",
     "compute_income",
@@ -708,6 +710,23 @@ def population_of(
         p for p in (population_of(c, recorded, children) for c in children.get(code, ())) if p is not None
     ]
     return sum(below) if below else None
+
+
+def base_flags(poor_people: int, population: int | None) -> list[str]:
+    """Flags on a region's counts (invariant 10): `poor_above_population` when the poor people counted now exceed
+    the population recorded for the year (registrations after the population was recorded), so an incidence above
+    100 % is never shown silently."""
+    return ["poor_above_population"] if population is not None and poor_people > population else []
+
+
+def check_planned_exit_year(planned: int | None, identification_year: int) -> None:
+    """A planned exit year lies at or after the identification year (invariant 35): 422 `exit_year_out_of_range`."""
+    if planned is not None and planned < identification_year:
+        raise Invalid(
+            "exit_year_out_of_range",
+            f"planned_exit_year {planned} is before the identification year {identification_year}",
+            field="/planned_exit_year",
+        )
 
 
 def incidence_percent(poor_people: int, population: int | None) -> Decimal | None:

@@ -863,6 +863,11 @@ class RegionCounts(BaseModel):
         description="The region's registered rural population of the year, if known"
     )
     incidence_percent: Percent | None = Field(description="poor people / population x 100 (贫困发生率)")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="`poor_above_population`: more poor people counted now than the population recorded for the "
+        "year (invariant 10), so the incidence is above 100 % — record the population again",
+    )
 
 
 class HouseholdStats(BaseModel):

@@ -439,6 +439,8 @@ class HouseholdService:
         given = payload.model_dump(exclude_unset=True)
         reason = given.pop("reason", None)
         domain.require_changes(given)
+        if "planned_exit_year" in given:
+            domain.check_planned_exit_year(payload.planned_exit_year, household.identification_year)
         relations = None
         if payload.details is not None:
             relations = domain.check_relation_change(
@@ -908,6 +910,7 @@ class HouseholdService:
                 returned_households=tally.returned_households,
                 population=population,
                 incidence_percent=domain.incidence_percent(tally.poor_people, population),
+                flags=domain.base_flags(tally.poor_people, population),
             )
 
         return HouseholdStats(
