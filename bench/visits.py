@@ -525,7 +525,11 @@ async def _post_loop(
             n = index
             while (start := time.perf_counter()) < until:
                 n += concurrency
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                    "X-Device-Time": datetime.now(UTC).isoformat(),  # the app sends its clock on every write
+                }
                 if idem:
                     headers["Idempotency-Key"] = str(uuid.uuid4())
                 body = json.dumps(_record(households[n % len(households)], datetime.now(UTC)))
@@ -763,7 +767,9 @@ def batch_phase(
         now = datetime.now(UTC)
         body = json.dumps({"records": [_record(households[n % len(households)], now) for n in range(BATCH)]})
         started = time.perf_counter()
-        status, answer = _request_with(url, token=cadre.get(120), body=body.encode(), headers={})
+        status, answer = _request_with(
+            url, token=cadre.get(120), body=body.encode(), headers={"X-Device-Time": now.isoformat()}
+        )
         elapsed = time.perf_counter() - started
         result = _check("batch", status, answer)
         if result.get("created") != BATCH:
@@ -1082,7 +1088,7 @@ def run(args: argparse.Namespace) -> int:
         lines = b"".join(ndjson_lines(args.households, args.seed))
         started_import = time.perf_counter()
         status, body = _request(
-            f"{registry}/households/import",
+            f"{registry}/households/import?mode=migration&source_document=jzbench",  # a history: migration mode
             token=admin.get(3600),
             body=lines,
             content_type="application/x-ndjson",

@@ -64,6 +64,7 @@ CORS_ALLOW_HEADERS = (
     "If-None-Match",
     "Idempotency-Key",
     "X-Request-ID",
+    "X-Device-Time",  # the phone's clock when it sends help records (clock-skew measurement)
 )
 #: What a browser page may read of an answer: the version (ETag), where a record was created (Location), a
 #: replayed idempotent write, when to retry (429/503), the request id, and the language of a problem.

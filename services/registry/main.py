@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.registry.audit.routes import router as audit_router
 from services.registry.code_lists.routes import router as code_lists_router
+from services.registry.deadlines.routes import router as deadlines_router
 from services.registry.exit_targets.routes import router as exit_targets_router
 from services.registry.exports.routes import router as exports_router
 from services.registry.figures.routes import TAGS as FIGURE_TAGS
@@ -104,6 +105,7 @@ def create_app(
             exports_router,
             regions_router,
             exit_targets_router,
+            deadlines_router,
             notices_router,
             audit_router,
             code_lists_router,

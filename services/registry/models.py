@@ -20,6 +20,7 @@ __all__ = [
     "Attachment",
     "Cadre",
     "ChangeFeedEntry",
+    "DataUpload",
     "ExitTarget",
     "HelpConfirmation",
     "HelpPlan",
@@ -126,6 +127,18 @@ class ExitTarget(SQLModel, table=True):
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_by: str = Field(max_length=64)
+
+
+class DataUpload(SQLModel, table=True):
+    """A township's upload of a year's data to the national information system (数据上传, invariant 20)."""
+
+    __tablename__ = "registry_data_upload"
+
+    region_code: str = Field(primary_key=True, sa_type=_code_fk(), foreign_key="registry_region.code")
+    year: int = Field(primary_key=True)
+    uploaded_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    uploaded_by: str = Field(max_length=64)
+    reference: str = Field(max_length=200)
 
 
 # -- households (DOMAIN.md §2.2-§2.7, §2.9-§2.15) ---------------------------------------------------------------

@@ -167,7 +167,15 @@ class TestNeighbours:
 
 class TestAssess:
     def test_clock_skew(self) -> None:
-        for hours, flagged in ((25, True), (23, False), (-49, True)):
+        """Without X-Device-Time (the fallback): only more than 1 h ahead or 30 days behind the receipt."""
+        for hours, flagged in (
+            (25, False),
+            (23, False),
+            (-49, True),
+            (-2, True),
+            (-0.5, False),
+            (24 * 31, True),
+        ):
             evidence = domain.assess(
                 device_time=T0 - timedelta(hours=hours), received_at=T0, fix=None, home=HOME
             )
@@ -193,7 +201,7 @@ class TestAssess:
 
     def test_without_gps_only_the_clock(self) -> None:
         evidence = domain.assess(
-            device_time=T0 - timedelta(days=3), received_at=T0, fix=None, home=HOME, around=[fix(B, NORTH, 1)]
+            device_time=T0 + timedelta(days=3), received_at=T0, fix=None, home=HOME, around=[fix(B, NORTH, 1)]
         )
         assert evidence.flags == (EvidenceFlag.clock_skew,) and evidence.trips == ()
 
@@ -290,18 +298,18 @@ class TestConfirmations:
             (ConfirmationParty.village_director, Role.township_officer, False, False),
             (ConfirmationParty.unit_responsible, Role.township_officer, False, True),
             (ConfirmationParty.unit_responsible, Role.county_admin, False, True),
-            (ConfirmationParty.unit_responsible, Role.cadre, True, True),
+            (ConfirmationParty.unit_responsible, Role.cadre, True, False),  # issue #13 item 10
             (ConfirmationParty.unit_responsible, Role.cadre, False, False),
             (ConfirmationParty.unit_responsible, Role.province_system, False, False),
         ],
     )
     def test_who_signs_what(self, party: ConfirmationParty, role: Role, own: bool, allowed: bool) -> None:
-        assert domain.may_confirm(party, role, own_record=own) is allowed
+        assert domain.may_confirm(party, role, own_record=own, own_village=True) is allowed
         if allowed:
-            domain.check_confirmer(party, role, own_record=own)
+            domain.check_confirmer(party, role, own_record=own, own_village=True)
         else:
             with pytest.raises(NotAllowed) as caught:
-                domain.check_confirmer(party, role, own_record=own)
+                domain.check_confirmer(party, role, own_record=own, own_village=True)
             assert caught.value.code == "may_not_confirm"
 
     def test_a_party_signs_once(self) -> None:

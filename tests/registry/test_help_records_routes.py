@@ -191,6 +191,22 @@ async def count_versions(db: Db, version: int | None = 1) -> int:
     return int(rows[0]["n"])
 
 
+async def head_signature(registry: httpx.AsyncClient, phone: Phone, record_id: str) -> dict[str, Any]:
+    """The household head's confirmation with its evidence: the head's signature image, captured on the phone
+    and attached to the record first (issue #13 item 10)."""
+    uploaded = await registry.post(
+        f"/help-records/{record_id}/attachments",
+        content=PNG + b"head-signature",
+        headers=phone.headers | {"Content-Type": "image/png"},
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    return {
+        "party": "household_head",
+        "signatory": "黄志强",
+        "signature_attachment_id": uploaded.json()["id"],
+    }
+
+
 async def posted(registry: httpx.AsyncClient, phone: Phone, body: dict[str, Any]) -> dict[str, Any]:
     response = await registry.post("/help-records", json=body, headers=phone.headers)
     assert response.status_code == 201, response.text
@@ -482,7 +498,9 @@ class TestCreateHelpRecord:
             response = await registry.post("/help-records", json=body, headers=phone.headers)
             assert response.status_code == 201
             flags.append(response.json()["flags"])
-        assert flags == [["clock_skew"], [], ["clock_skew"]]
+        # Without X-Device-Time (the fallback, issue #13 item 14): a phone offline for a day is not skewed; a
+        # visit in the future is.
+        assert flags == [[], [], ["clock_skew"]]
         row = (
             await db.run(
                 "SELECT device_time, received_at FROM registry_help_record WHERE id = $1",
@@ -515,7 +533,7 @@ class TestCreateHelpRecord:
             device_time=(datetime.now(UTC) - timedelta(days=5)).isoformat(),
         )
         flagged = await registry.post("/help-records", json=anywhere, headers=phone.headers)
-        assert flagged.json()["flags"] == ["clock_skew"]
+        assert flagged.json()["flags"] == []  # 5 days offline is no clock skew (issue #13 item 14)
         assert_problem(
             await registry.post("/help-records", json=record(hid, gps_lat="23.1"), headers=phone.headers), 422
         )
@@ -1029,7 +1047,7 @@ class TestConfirmHelpRecord:
         rid = body["id"]
         assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
         url = f"/help-records/{rid}/confirmations"
-        head = {"party": "household_head", "signatory": "黄志强"}
+        head = await head_signature(registry, phone, rid)
         assert_problem(await registry.post(url, json=head, headers=clerk), 403)
         first = await registry.post(url, json=head, headers=phone.headers)
         assert first.status_code == 201 and first.json()["confirmation_status"] == "partially_confirmed"
@@ -1071,7 +1089,7 @@ class TestConfirmHelpRecord:
         await phone.pair(hid)
         body = record(hid)
         await posted(registry, phone, body)
-        head = {"party": "household_head", "signatory": "黄志强"}
+        head = await head_signature(registry, phone, body["id"])
         signed = await registry.post(
             f"/help-records/{body['id']}/confirmations", json=head, headers=phone.headers
         )
@@ -1302,7 +1320,7 @@ class TestAppendOnly:
         await phone.pair(hid)
         body = record(hid)
         assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
-        confirm = {"party": "household_head", "signatory": "黄志强"}
+        confirm = await head_signature(registry, phone, body["id"])
         assert (
             await registry.post(
                 f"/help-records/{body['id']}/confirmations", json=confirm, headers=phone.headers

@@ -383,6 +383,22 @@ PROBES: list[Probe] = [
         insider="township",
         insider_refusals=frozenset({409}),
     ),
+    # Deadlines and uploads are per township (invariant 20): probed on the world's township.
+    Probe(
+        "GET",
+        "/regions/{code}/deadlines/{year}",
+        params=lambda w: {"code": TOWNSHIP},
+        visible_to=REGION_TREE_READERS,
+        insider="township",
+    ),
+    Probe(
+        "PUT",
+        "/regions/{code}/uploads/{year}",
+        lambda w, v: {"reference": "回执"},
+        params=lambda w: {"code": TOWNSHIP},
+        visible_to=REGION_TREE_READERS,
+        insider="township",
+    ),
     Probe(
         "PUT",
         "/regions/{code}/population/{year}",

@@ -59,7 +59,7 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "X-Export-As-Of": {"description": "The snapshot's time", "schema": {"type": "string"}},
         },
         "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}, "itemSchema": _LINE},
+            "application/x-ndjson": {"schema": _LINE},  # one line, as the figures routes document NDJSON
             "text/csv": {"schema": {"type": "string", "format": "binary"}},
         },
     },

@@ -41,6 +41,7 @@ from sqlmodel import col, select
 from services.registry.figures import domain
 from services.registry.figures.domain import Period, SubjectType
 from services.registry.figures.schemas import FIGURE_ROWS, FigureQuery
+from services.registry.help_records.repository import counted_visit_sql
 from services.registry.models import Region
 from services.registry.scope import PAIRING_ACTIVE_SQL
 from shared.context import Context
@@ -411,6 +412,7 @@ rv AS (
   SELECT sk.subject, r.id, r.household_id
   FROM registry_help_record r JOIN sk ON sk.cadre_id = r.cadre_id AND sk.household_id = r.household_id
   WHERE r.version = 1 AND r.device_time >= :year_start AND r.device_time < :cutoff
+    AND {counted_visit_sql("r")}
 ),
 signed AS (
   SELECT hc.record_id FROM registry_help_confirmation hc JOIN (SELECT DISTINCT id FROM rv) k ON k.id = hc.record_id

@@ -11,9 +11,17 @@ Checkable line by line against the domain:
   confirms the content it saw, so a record with any signature takes no more corrections (409 `record_confirmed`).
 - A card entry is `confirmed` only with all three signatures: household head (贫困户主), village director (村主任)
   and the helping unit's responsible person (帮扶单位责任人) (DOMAIN.md §3.2 [S 000], invariant 30).
-- Evidence flags for review (W): the device clock more than 24 h from the server's receipt (invariant 31), a
+- Evidence flags for review (W): `clock_skew` (issue #13 item 14) when the phone's clock is off (the offset
+  server_now - `X-Device-Time` at sending beyond `CLOCK_OFFSET_LIMIT`) or the record's device time, corrected by
+  that offset, lies in the future; without the header, only a device time more than `FALLBACK_FUTURE` ahead or
+  `FALLBACK_PAST` behind the receipt. A `clock_skew` record does not count as a visit (`UNCOUNTED_FLAGS`). A
   visit's GPS far from the household, an impossible speed between a cadre's neighbouring visits in time order,
   the same photo on records of different households.
+- Signatures (issue #13 item 10): each party's signature comes from a principal that can be that party: the
+  household head's as the head's own act, a captured signature image attached to the record (never the
+  cadre's login); the village director's by a village officer of the household's village; the helping unit's
+  by a township or county officer (the data model ties no login to a unit's responsible person). One principal,
+  and one signatory name, signs at most one party of a record (409 `signer_already_signed`).
 - Photos: JPEG, PNG or WebP, checked by their bytes, at most 5 MiB each and 10 per record.
 
 Time is passed in (`received_at`, the server's receipt from the app clock); nothing here reads a clock, a
@@ -37,15 +45,20 @@ from shared.roles import Role
 __all__ = [
     "ALL_PARTIES",
     "ATTACHMENT_TYPES",
+    "CLOCK_OFFSET_LIMIT",
     "CLOCK_SKEW_LIMIT",
     "CORRECTABLE",
     "EARTH_RADIUS_KM",
+    "FALLBACK_FUTURE",
+    "FALLBACK_PAST",
     "FAR_FROM_HOUSEHOLD_KM",
+    "FUTURE_TOLERANCE",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
     "MAX_SPEED_KMH",
     "SIGNED",
     "SPEED_MIN_DISTANCE_KM",
+    "UNCOUNTED_FLAGS",
     "Admission",
     "ArrivalFacts",
     "ConfirmationParty",
@@ -66,16 +79,21 @@ __all__ = [
     "check_confirmer",
     "check_correctable",
     "check_corrector",
+    "check_distinct_signer",
+    "check_head_evidence",
     "check_photo",
     "check_photo_count",
     "check_photographer",
     "check_recorder",
     "check_resign",
+    "clock_skewed",
     "haversine_km",
+    "head_principal",
     "may_confirm",
     "nearest",
     "photo_reuse",
     "same_record",
+    "signer_of",
     "sniff",
     "status_of",
     "too_fast",
@@ -132,7 +150,7 @@ SIGNED: frozenset[ConfirmationStatus] = frozenset(ConfirmationStatus) - CORRECTA
 class EvidenceFlag(LabelledEnum):
     """Evidence checks that flag a record for review (W: the record is kept, an officer looks)."""
 
-    # device time far from the server's receipt (invariant 31)
+    # the phone's clock is off, or the corrected device time is in the future (invariant 31, issue #13)
     clock_skew = "clock_skew", "设备时间异常", "Device clock skew"
     # the visit's GPS is far from the household's location
     far_from_household = "far_from_household", "定位远离农户", "Far from the household"
@@ -239,8 +257,17 @@ def admit(
 
 
 # -- evidence -----------------------------------------------------------------------------------------------
-#: Device time further than this from the server's receipt time is flagged `clock_skew` (invariant 31).
-CLOCK_SKEW_LIMIT = timedelta(hours=24)
+#: The phone's clock further than this from the server's (offset = server now - `X-Device-Time` when it sent)
+#: flags every record of that request `clock_skew`: a clock that wrong is not trusted to date a visit.
+CLOCK_OFFSET_LIMIT = timedelta(minutes=15)
+#: A corrected device time later than the server's receipt by more than this is in the future: `clock_skew`.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+#: Without `X-Device-Time` (older apps) the offset is unknown: a device time more than `FALLBACK_FUTURE` after
+#: the receipt, or more than `FALLBACK_PAST` before it (longer than a phone is plausibly offline), is flagged.
+FALLBACK_FUTURE = timedelta(hours=1)
+FALLBACK_PAST = timedelta(days=30)
+#: Kept for callers of the old name: the offset limit.
+CLOCK_SKEW_LIMIT = CLOCK_OFFSET_LIMIT
 #: A visit whose GPS is further than this from the household's recorded location is `far_from_household`.
 FAR_FROM_HOUSEHOLD_KM = 5.0
 #: Faster than this between two households (by device time and GPS) is `impossible_speed`.
@@ -249,6 +276,26 @@ MAX_SPEED_KMH = 120.0
 SPEED_MIN_DISTANCE_KM = 1.0
 #: The mean Earth radius (IUGG), for great-circle distances.
 EARTH_RADIUS_KM = 6371.0088
+
+
+#: A record carrying one of these flags is not counted as a visit (visit frequency, figures) until reviewed.
+UNCOUNTED_FLAGS: frozenset[EvidenceFlag] = frozenset({EvidenceFlag.clock_skew})
+
+
+def clock_skewed(device_time: datetime, received_at: datetime, sent_at: datetime | None) -> bool:
+    """Whether a record's device time is not to be trusted (issue #13 item 14).
+
+    With `sent_at` (the phone's clock when it sent the request, header `X-Device-Time`): offset = received_at -
+    sent_at; flagged when |offset| > `CLOCK_OFFSET_LIMIT`, or when device_time + offset (the visit's time by the
+    server's clock) is more than `FUTURE_TOLERANCE` after the receipt. A phone honestly offline for days, with a
+    correct clock, is not flagged. Without it: flagged when device_time is more than `FALLBACK_FUTURE` ahead of
+    the receipt or `FALLBACK_PAST` behind it."""
+    if sent_at is None:
+        return device_time - received_at > FALLBACK_FUTURE or received_at - device_time > FALLBACK_PAST
+    offset = received_at - sent_at
+    if abs(offset) > CLOCK_OFFSET_LIMIT:
+        return True
+    return device_time + offset - received_at > FUTURE_TOLERANCE
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -324,15 +371,17 @@ def assess(
     *,
     device_time: datetime,
     received_at: datetime,
+    sent_at: datetime | None = None,
     fix: Fix | None,
     home: Location | None,
     around: Iterable[Fix] = (),
     photo_reused: bool = False,
 ) -> Evidence:
     """The evidence flags of a version: `fix` is its GPS visit (None without GPS), `home` the household's
-    recorded location, `around` the cadre's visits nearest before and after it."""
+    recorded location, `around` the cadre's visits nearest before and after it, `sent_at` the phone's clock when
+    it sent the request (`X-Device-Time`; None without the header)."""
     flags: list[EvidenceFlag] = []
-    if abs(received_at - device_time) > CLOCK_SKEW_LIMIT:
+    if clock_skewed(device_time, received_at, sent_at):
         flags.append(EvidenceFlag.clock_skew)
     trips: tuple[Fix, ...] = ()
     if fix is not None:
@@ -435,33 +484,92 @@ def status_of(parties: Collection[ConfirmationParty | str]) -> ConfirmationStatu
     return ConfirmationStatus.partially_confirmed if signed else ConfirmationStatus.draft
 
 
-#: Who records the helping unit's signature besides the record's own cadre.
+#: Who records the helping unit's responsible person's signature (帮扶单位责任人). The data model ties no login
+#: to a unit's responsible person (`registry_helping_unit` keeps a liaison's name only), so it is a township or
+#: county officer whose scope holds the household, and never the record's own cadre (issue #13 item 10).
 _UNIT_OFFICERS = frozenset({Role.township_officer, Role.county_admin})
+#: The principal of a household head's signature: the captured signature image (never the cadre's login).
+_HEAD_PRINCIPAL = "signature:"
 
 
-def may_confirm(party: ConfirmationParty, role: Role, *, own_record: bool) -> bool:
-    """Who records which signature: the household head's on the phone of the record's cadre; the village
-    director's by a village officer of the household's village (scope is the caller's region); the helping
-    unit's by a township or county officer, or by the record's cadre."""
-    own = role is Role.cadre and own_record
+def may_confirm(party: ConfirmationParty, role: Role, *, own_record: bool, own_village: bool = False) -> bool:
+    """Who records which signature: the household head's on the phone of the record's cadre, as the head's act
+    (with a captured signature image: `check_head_evidence`); the village director's by a village officer of
+    the household's own village (`own_village`: the caller's region is the household's village); the helping
+    unit's by a township or county officer."""
     if party is ConfirmationParty.household_head:
-        return own
+        return role is Role.cadre and own_record
     if party is ConfirmationParty.village_director:
-        return role is Role.village_officer
-    return own or role in _UNIT_OFFICERS
+        return role is Role.village_officer and own_village
+    return role in _UNIT_OFFICERS
 
 
-def check_confirmer(party: ConfirmationParty, role: Role, *, own_record: bool) -> None:
-    if not may_confirm(party, role, own_record=own_record):
+def check_confirmer(
+    party: ConfirmationParty, role: Role, *, own_record: bool, own_village: bool = False
+) -> None:
+    if not may_confirm(party, role, own_record=own_record, own_village=own_village):
         raise NotAllowed(
             "may_not_confirm", f"role '{role}' may not record the {party} signature", party=str(party)
         )
 
 
-def check_resign(
-    party: ConfirmationParty, *, stored: tuple[str, str | None], given: tuple[str, str | None]
+def head_principal(attachment_id: uuid.UUID) -> str:
+    """`confirmed_by` of a household head's signature: the signature image it was given with."""
+    return f"{_HEAD_PRINCIPAL}{attachment_id}"
+
+
+def check_head_evidence(
+    party: ConfirmationParty, evidence: uuid.UUID | None, attachments: Collection[uuid.UUID]
 ) -> None:
-    """A party signs once: the same signature again is a no-op; another one is refused (`already_confirmed`)."""
+    """The household head signs with a signature image the phone captured and attached to the record (a photo of
+    the head's handwritten signature); `evidence` is that attachment's id."""
+    if party is not ConfirmationParty.household_head:
+        return
+    if evidence is None:
+        raise Invalid(
+            "signature_evidence_required",
+            "the household head signs with a captured signature image: attach it to the record, then send its"
+            " id as signature_attachment_id",
+        )
+    if evidence not in attachments:
+        raise Invalid(
+            "signature_evidence_unknown",
+            f"attachment {evidence} is not a photo of this record",
+            attachment_id=str(evidence),
+        )
+
+
+def signer_of(party: ConfirmationParty, sub: str, evidence: uuid.UUID | None) -> str:
+    """The principal a signature is recorded as: the caller's login, or for the household head the signature
+    image (the head's act, not the cadre's)."""
+    if party is ConfirmationParty.household_head and evidence is not None:
+        return head_principal(evidence)
+    return sub
+
+
+def check_distinct_signer(
+    party: ConfirmationParty, *, signer: str, signatory: str, signed: Iterable[tuple[str, str, str]]
+) -> None:
+    """The three parties are three people: a principal (login or signature image), or a signatory name, that
+    signed one party of the record signs no other (409 `signer_already_signed`). `signed`: (party,
+    confirmed_by, signatory) of the record's signatures."""
+    name = signatory.strip()
+    for other, by, who in signed:
+        if other == party.value:
+            continue
+        if by == signer or who.strip() == name:
+            raise Refused(
+                "signer_already_signed",
+                f"{signatory} already signed this record as {other}; the three parties are different people",
+                party=other,
+            )
+
+
+def check_resign(
+    party: ConfirmationParty, *, stored: tuple[str | None, ...], given: tuple[str | None, ...]
+) -> None:
+    """A party signs once: the same signature again (same signatory, note and principal) is a no-op; another
+    one is refused (`already_confirmed`)."""
     if stored != given:
         raise Refused("already_confirmed", f"{party} already confirmed this record (signed by {stored[0]})")
 

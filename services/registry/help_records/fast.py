@@ -34,7 +34,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.registry.help_records.repository import HelpRecordStore
-from services.registry.help_records.schemas import HelpRecordCreate, HelpRecordPublic
+from services.registry.help_records.schemas import (
+    DEVICE_TIME_HEADER,
+    HelpRecordCreate,
+    HelpRecordPublic,
+    device_sent_at,
+)
 from services.registry.help_records.service import (
     HelpRecordService,
     Outcome,
@@ -149,15 +154,18 @@ async def _create_endpoint(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from exc
+    sent_at = device_sent_at(request.headers.get(DEVICE_TIME_HEADER))
     # New records (nearly all): grouped with the POSTs that arrive together into one write on the write pool.
     writer: RecordWriter = request.app.state.record_writer
-    outcome = await writer.submit(submission(payload, principal, request.app.state.clock()))
+    outcome = await writer.submit(submission(payload, principal, request.app.state.clock(), sent_at))
     if outcome.error is not None:
         raise outcome.error
     if outcome.row is not None:
         return _answer(created_public(outcome.row), 201)
     async with unit_of_work(request) as session:
-        created, record = await HelpRecordService(context_for(request, session, principal)).create(payload)
+        created, record = await HelpRecordService(context_for(request, session, principal)).create(
+            payload, sent_at
+        )
     return _answer(record, 201 if created else 200)
 
 

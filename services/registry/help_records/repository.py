@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import QueryableAttribute, aliased, defer
 from sqlmodel import col, select
@@ -34,6 +35,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from services.registry.help_records.domain import (
     ALL_PARTIES,
+    UNCOUNTED_FLAGS,
     ArrivalFacts,
     ConfirmationStatus,
     EvidenceFlag,
@@ -61,8 +63,28 @@ __all__ = [
     "HelpRecordStore",
     "RaisedFlag",
     "VersionRow",
+    "counted_visit",
+    "counted_visit_sql",
     "record_json",
 ]
+
+
+# -- what counts as a visit (issue #13 item 14) ------------------------------------------------------------------
+_UNCOUNTED = sorted(str(f) for f in UNCOUNTED_FLAGS)
+
+
+def counted_visit(flags: Any) -> sa.ColumnElement[bool]:
+    """A stored version counts as a visit (visit frequency, figures) unless it carries one of
+    `domain.UNCOUNTED_FLAGS` (`clock_skew`: its date is not trusted until reviewed). `flags` is
+    `col(HelpRecord.flags)` or an aliased one."""
+    overlaps: sa.ColumnElement[bool] = flags.overlap(sa.cast(array(_UNCOUNTED), ARRAY(sa.String(32))))
+    return sa.not_(overlaps)
+
+
+def counted_visit_sql(alias: str) -> str:
+    """`counted_visit` for hand-written SQL over registry_help_record `alias` (a constant: no parameter)."""
+    listed = ", ".join(f"'{f}'" for f in _UNCOUNTED)
+    return f"NOT ({alias}.flags && ARRAY[{listed}]::varchar(32)[])"
 
 
 # -- typed rows ------------------------------------------------------------------------------------------------
@@ -318,6 +340,16 @@ class HelpRecordRepository:
             .returning(col(HelpConfirmation.party))
         )
         return (await self.session.exec(statement)).first() is not None
+
+    async def household_village(self, household_id: uuid.UUID) -> str | None:
+        """The household's village code (who may sign as its village director)."""
+        query = select(col(Household.village_code)).where(col(Household.id) == household_id)
+        return (await self.session.exec(query)).first()
+
+    async def lock_record(self, record_id: uuid.UUID) -> None:
+        """Serialise signatures of one record until the transaction ends (one principal signs one party)."""
+        key = sa.func.hashtextextended("help_record_sign:" + str(record_id), 0)
+        await self.session.exec(select(sa.func.pg_advisory_xact_lock(key)))
 
     async def confirmation(self, record_id: uuid.UUID, party: str) -> HelpConfirmation | None:
         query = select(HelpConfirmation).where(

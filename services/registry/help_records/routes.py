@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Header, Path, Query, Request, Response
 
 from services.registry.help_records.schemas import (
     ATTACHMENT_TYPES,
+    DEVICE_TIME_HEADER,
     MAX_ATTACHMENT_BYTES,
     MAX_BATCH,
     AttachmentPublic,
@@ -23,6 +24,7 @@ from services.registry.help_records.schemas import (
     HelpRecordCreate,
     HelpRecordPublic,
     PhotoBytes,
+    device_sent_at,
 )
 from services.registry.help_records.service import HelpRecordService
 from shared.auth import require_writer
@@ -46,6 +48,20 @@ _PHOTO_CONTENT: dict[str, Any] = {
 }
 
 
+#: `X-Device-Time`: the phone's clock when it sends (RFC 3339 with an offset), on every write of records.
+DeviceTime = Annotated[
+    str | None,
+    Header(
+        alias=DEVICE_TIME_HEADER,
+        description="The phone's clock at the moment it sends this request (RFC 3339 with an offset). The"
+        " server takes offset = its time - this, judges each record's device_time corrected by it, and flags"
+        " `clock_skew` when the offset exceeds 15 min or the corrected time is in the future. Without it, only a"
+        " device_time more than 1 h ahead or 30 days behind the receipt is flagged.",
+        examples=["2026-12-04T00:00:00Z"],
+    ),
+]
+
+
 def _record_headers(response: Response, record: HelpRecordPublic) -> None:
     response.headers["ETag"] = etag(record.version)
     response.headers["Location"] = f"/help-records/{record.id}"
@@ -63,10 +79,10 @@ def _record_headers(response: Response, record: HelpRecordPublic) -> None:
     summary="Record a help visit (client-generated id; a retry returns the original with 200)",
 )
 async def create_help_record(
-    payload: HelpRecordCreate, ctx: ContextDep, response: Response
+    payload: HelpRecordCreate, ctx: ContextDep, response: Response, device_time: DeviceTime = None
 ) -> HelpRecordPublic:
     """Record a help visit (帮扶走访) for a household the calling cadre is paired with."""
-    created, record = await HelpRecordService(ctx).create(payload)
+    created, record = await HelpRecordService(ctx).create(payload, device_sent_at(device_time))
     response.status_code = 201 if created else 200
     _record_headers(response, record)
     return record
@@ -79,9 +95,11 @@ async def create_help_record(
     dependencies=[require_writer],
     summary="Sync up to 500 records; one answer per record (created, already_present, rejected)",
 )
-async def create_help_record_batch(payload: BatchIn, ctx: ContextDep) -> BatchAnswer:
+async def create_help_record_batch(
+    payload: BatchIn, ctx: ContextDep, device_time: DeviceTime = None
+) -> BatchAnswer:
     """Sync a phone's queue (离线同步): each record is validated and stored or refused on its own."""
-    return await HelpRecordService(ctx).batch(payload.records)
+    return await HelpRecordService(ctx).batch(payload.records, device_sent_at(device_time))
 
 
 @router.get(
@@ -115,9 +133,12 @@ async def correct_help_record(
     version: IfMatchDep,
     ctx: ContextDep,
     response: Response,
+    device_time: DeviceTime = None,
 ) -> HelpRecordPublic:
     """Correct a record (更正) by its cadre while unsigned: version n+1, based on the version you read."""
-    record = await HelpRecordService(ctx).correct(record_id, payload, based_on=version)
+    record = await HelpRecordService(ctx).correct(
+        record_id, payload, based_on=version, sent_at=device_sent_at(device_time)
+    )
     _record_headers(response, record)
     return record
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -41,11 +41,13 @@ from services.registry.help_records.domain import (
     MeasureCode,
     RecordType,
 )
+from shared.errors import Invalid
 from shared.schemas import Latitude, Longitude, Quantity, RequestModel, UtcDatetime
 from shared.schemas import Yuan as _Yuan
 
 __all__ = [
     "ATTACHMENT_TYPES",
+    "DEVICE_TIME_HEADER",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
     "MAX_BATCH",
@@ -71,6 +73,7 @@ __all__ = [
     "MeasureCode",
     "PhotoBytes",
     "RecordType",
+    "device_sent_at",
     "payload_hash",
 ]
 
@@ -79,6 +82,29 @@ MICRO_DEGREE = Decimal("0.000001")
 
 #: Records per `POST /help-records/batch` (issue #4).
 MAX_BATCH = 500
+
+#: The phone's clock at the moment it sends a write (RFC 3339 with an offset), set by the app on every
+#: POST /help-records, /help-records/batch and /help-records/{id}/versions: the server measures the phone's clock
+#: offset from it (domain.clock_skewed, issue #13 item 14).
+DEVICE_TIME_HEADER = "X-Device-Time"
+
+
+def device_sent_at(value: str | None) -> datetime | None:
+    """The `X-Device-Time` header as an aware UTC datetime; None when absent (the documented fallback)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise Invalid(
+            "device_time_header",
+            f"{DEVICE_TIME_HEADER} must be the phone's clock as RFC 3339 with an offset,"
+            " e.g. 2026-12-04T00:00:00Z",
+        )
+    return parsed.astimezone(UTC)
+
 
 Yuan = Annotated[_Yuan, Field(le=Decimal("99999999.99"), max_digits=10)]
 
@@ -153,6 +179,11 @@ class ConfirmationIn(RequestModel):
     party: ConfirmationParty
     signatory: str = Field(min_length=1, max_length=64, description="Name of the person who signed")
     note: str | None = Field(default=None, max_length=500)
+    signature_attachment_id: uuid.UUID | None = Field(
+        default=None,
+        description="household_head only (required): the photo of this record that is the head's captured"
+        " handwritten signature (upload it first to /help-records/{id}/attachments)",
+    )
 
 
 class BatchIn(BaseModel):
@@ -172,7 +203,10 @@ class ConfirmationPublic(BaseModel):
     signatory: str
     note: str | None
     confirmed_at: datetime
-    confirmed_by: str
+    confirmed_by: str = Field(
+        description="The principal that signed: the login, or for the household head `signature:<attachment id>`"
+        " (the head's captured signature, not the cadre's login)"
+    )
 
 
 class AttachmentPublic(BaseModel):

@@ -90,12 +90,16 @@ class Submission:
     sub: str
     received_at: datetime
     digest: str
+    #: The phone's clock when it sent the request (`X-Device-Time`), None without the header.
+    sent_at: datetime | None = None
 
 
-def submission(payload: HelpRecordCreate, principal: Principal, now: datetime) -> Submission:
+def submission(
+    payload: HelpRecordCreate, principal: Principal, now: datetime, sent_at: datetime | None = None
+) -> Submission:
     """The record as `store_new` takes it (403 unless the caller is a cadre)."""
     domain.check_recorder(principal.role)
-    return Submission(payload, principal.sub, now, payload_hash(payload))
+    return Submission(payload, principal.sub, now, payload_hash(payload), sent_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,7 @@ async def store_new(store: HelpRecordStore, items: Sequence[Submission]) -> list
         evidence = domain.assess(
             device_time=p.device_time,
             received_at=item.received_at,
+            sent_at=item.sent_at,
             fix=fixes.get(i),
             home=home,
             around=around.get(i, ()),
@@ -336,11 +341,13 @@ class HelpRecordService:
         return self._me
 
     # -- create, batch ---------------------------------------------------------------------------------------
-    async def create(self, payload: HelpRecordCreate) -> tuple[bool, HelpRecordPublic]:
+    async def create(
+        self, payload: HelpRecordCreate, sent_at: datetime | None = None
+    ) -> tuple[bool, HelpRecordPublic]:
         """(created?, the record) in the session's transaction. A retry of the same payload returns the stored
         record; another payload under the same id is 409 `id_reused`. (The POST route normally stores through
         the group-commit writer; this path answers retries, which need the stored record read back.)"""
-        item = submission(payload, self.ctx.principal, self.ctx.now)
+        item = submission(payload, self.ctx.principal, self.ctx.now, sent_at)
         [outcome] = await store_new(await self.repo.store(), [item])
         if outcome.error is not None:
             raise outcome.error
@@ -348,7 +355,7 @@ class HelpRecordService:
             return True, created_public(outcome.row)
         return False, await self.read(payload.id)
 
-    async def batch(self, records: Sequence[Any]) -> BatchAnswer:
+    async def batch(self, records: Sequence[Any], sent_at: datetime | None = None) -> BatchAnswer:
         """Validate each record on its own, store the valid ones set-wise in the session's transaction (one
         durable commit for the batch), and answer per record in the request's order."""
         await self.me()  # the caller, not a record, is wrong: the whole request is 403
@@ -373,7 +380,7 @@ class HelpRecordService:
                     errors=errors,
                 )
                 continue
-            valid.append((index, given_id, submission(payload, self.ctx.principal, self.ctx.now)))
+            valid.append((index, given_id, submission(payload, self.ctx.principal, self.ctx.now, sent_at)))
         stored = await store_new(await self.repo.store(), [item for _, _, item in valid])
         for (index, given_id, item), done in zip(valid, stored, strict=True):
             if done.error is not None:
@@ -454,7 +461,12 @@ class HelpRecordService:
 
     # -- corrections -----------------------------------------------------------------------------------------
     async def correct(
-        self, record_id: uuid.UUID, payload: HelpRecordCorrection, *, based_on: int
+        self,
+        record_id: uuid.UUID,
+        payload: HelpRecordCorrection,
+        *,
+        based_on: int,
+        sent_at: datetime | None = None,
     ) -> HelpRecordPublic:
         """Version n+1 of the record, based on version `based_on` (412 when stale)."""
         current = await self._latest(record_id)
@@ -475,6 +487,7 @@ class HelpRecordService:
         evidence = domain.assess(
             device_time=payload.device_time,
             received_at=self.ctx.now,
+            sent_at=sent_at,
             fix=fix,
             home=await self.repo.home(current.household_id),
             around=around,
@@ -511,32 +524,60 @@ class HelpRecordService:
         current = await self._latest(record_id)
         record_sub = await self.repo.cadre_sub(current.cadre_id)
         principal = self.ctx.principal
-        domain.check_confirmer(payload.party, principal.role, own_record=record_sub == principal.sub)
+        party = payload.party
+        village = await self.repo.household_village(current.household_id)
+        domain.check_confirmer(
+            party,
+            principal.role,
+            own_record=record_sub == principal.sub,
+            own_village=village is not None and principal.region == village,
+        )
+        evidence = (
+            payload.signature_attachment_id if party is domain.ConfirmationParty.household_head else None
+        )
+        if evidence is not None or party is domain.ConfirmationParty.household_head:
+            photos = (await self.repo.attachments([record_id])).get(record_id, [])
+            domain.check_head_evidence(party, evidence, {a.id for a in photos})
+        signer = domain.signer_of(party, principal.sub, evidence)
+        await self.repo.lock_record(record_id)  # one signature of a record at a time: the signer check holds
+        signed = (await self.repo.confirmations([record_id])).get(record_id, [])
+        existing = next((c for c in signed if c.party == str(party)), None)
+        if existing is not None:
+            domain.check_resign(
+                party,
+                stored=(existing.signatory, existing.note, existing.confirmed_by),
+                given=(payload.signatory, payload.note, signer),
+            )
+            return False, await self.read(record_id)
+        domain.check_distinct_signer(
+            party,
+            signer=signer,
+            signatory=payload.signatory,
+            signed=[(c.party, c.confirmed_by, c.signatory) for c in signed],
+        )
         created = await self.repo.insert_confirmation(
             HelpConfirmation(
                 record_id=record_id,
-                party=str(payload.party),
+                party=str(party),
                 confirmed_at=self.ctx.now,
-                confirmed_by=principal.sub,
+                confirmed_by=signer,
                 signatory=payload.signatory,
                 note=payload.note,
             )
         )
-        if not created:
-            existing = await self.repo.confirmation(record_id, str(payload.party))
-            if existing is not None:
-                domain.check_resign(
-                    payload.party,
-                    stored=(existing.signatory, existing.note),
-                    given=(payload.signatory, payload.note),
-                )
+        if not created:  # the record's lock makes this unreachable; answer as a retry all the same
             return False, await self.read(record_id)
         await self.audit.record(
             "help_record.confirm",
             record_type="help_record",
             record_id=record_id,
             household_id=current.household_id,
-            detail={"party": str(payload.party), "signatory": payload.signatory},
+            detail={
+                "party": str(payload.party),
+                "signatory": payload.signatory,
+                "signed_as": signer,
+                "captured_by": principal.sub,
+            },
         )
         return True, await self.read(record_id)
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from services.registry.help_records.repository import counted_visit
 from services.registry.models import (
     Cadre,
     HelpRecord,
@@ -57,6 +58,7 @@ def _visits(year: int) -> Any:
             col(HelpRecord.household_id) == col(Pairing.household_id),
             col(HelpRecord.cadre_id) == col(Pairing.cadre_id),
             col(HelpRecord.version) == 1,
+            counted_visit(col(HelpRecord.flags)),  # a skewed clock's date is not trusted until reviewed
             sa.extract("year", sa.func.timezone("Asia/Shanghai", col(HelpRecord.device_time))) == year,
         )
         .scalar_subquery()

@@ -1,0 +1,1 @@
+"""Reported deadlines of the yearly update and upload (invariant 20)."""
