@@ -23,7 +23,8 @@ from services.registry.help_records.domain import (
 )
 from services.registry.help_records.schemas import device_sent_at
 from shared.errors import Invalid
-from tests.factories import assert_problem
+from shared.jwt import SigningKey
+from tests.factories import COUNTY, assert_problem, headers_for
 from tests.registry import test_help_records_routes as base
 from tests.registry.test_help_records_routes import Db, Headers, Phone, correction, new_household, record
 
@@ -203,3 +204,26 @@ class TestCounted:
             .compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
         )
         assert "&&" in compiled and "clock_skew" in compiled
+
+
+class TestNotCountedInVisitFrequency:
+    async def test_a_wrong_clocks_records_are_not_visits(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        now = datetime.now(UTC)
+        slow = now - timedelta(hours=2)  # a phone whose clock is two hours behind
+        trusted, skewed = record(hid, device_time=now.isoformat()), record(hid, device_time=slow.isoformat())
+        assert (
+            await registry.post("/help-records", json=trusted, headers=phone.headers | _at(now))
+        ).status_code == 201
+        answer = await registry.post("/help-records", json=skewed, headers=phone.headers | _at(slow))
+        assert answer.status_code == 201 and answer.json()["flags"] == ["clock_skew"]
+        admin = headers_for(signing_key, "county_admin", COUNTY)
+        report = await registry.get(
+            f"/monitoring/visit-frequency?region={COUNTY}&year={now.year}", headers=admin
+        )
+        assert report.status_code == 200, report.text
+        [item] = [i for i in report.json()["items"] if i["household_id"] == hid]
+        assert item["visits"] == 1  # the skewed record waits for a review
