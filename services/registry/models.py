@@ -28,6 +28,7 @@ __all__ = [
     "HelpPlanProgress",
     "HelpRecord",
     "HelpRecordFlag",
+    "HelpRecordReview",
     "HelpingUnit",
     "Household",
     "HouseholdFlag",
@@ -662,6 +663,29 @@ class HelpRecordFlag(SQLModel, table=True):
     raised_at: datetime = Field(
         sa_column=sa.Column("raised_at", _TS, nullable=False, server_default=sa.func.now())
     )
+
+
+class HelpRecordReview(SQLModel, table=True):
+    """An officer's review of a flag on a help record version (append-only; issue #13 item 14)."""
+
+    __tablename__ = "registry_help_record_review"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["record_id", "version"], ["registry_help_record.id", "registry_help_record.version"]
+        ),
+        sa.CheckConstraint(
+            "outcome IN ('accepted', 'rejected')", name="ck_registry_help_record_review_outcome"
+        ),
+    )
+
+    record_id: uuid.UUID = Field(sa_column=sa.Column("record_id", UUID(as_uuid=True), primary_key=True))
+    version: int = Field(sa_column=sa.Column("version", sa.Integer, primary_key=True))
+    flag: str = Field(sa_column=sa.Column("flag", sa.String(32), primary_key=True))
+    household_id: uuid.UUID = Field(sa_column=sa.Column("household_id", UUID(as_uuid=True), nullable=False))
+    outcome: str = Field(sa_column=sa.Column("outcome", sa.String(16), nullable=False))
+    reason: str = Field(sa_column=sa.Column("reason", sa.String(1000), nullable=False))
+    reviewed_by: str = Field(sa_column=sa.Column("reviewed_by", sa.String(64), nullable=False))
+    reviewed_at: datetime = Field(sa_column=sa.Column("reviewed_at", _TS, nullable=False))
 
 
 class HelpConfirmation(SQLModel, table=True):

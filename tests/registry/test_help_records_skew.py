@@ -24,7 +24,7 @@ from services.registry.help_records.domain import (
 from services.registry.help_records.schemas import device_sent_at
 from shared.errors import Invalid
 from shared.jwt import SigningKey
-from tests.factories import COUNTY, assert_problem, headers_for
+from tests.factories import COUNTY, TOWNSHIP, assert_problem, headers_for
 from tests.registry import test_help_records_routes as base
 from tests.registry.test_help_records_routes import Db, Headers, Phone, correction, new_household, record
 
@@ -200,7 +200,7 @@ class TestCounted:
 
         compiled = str(
             sa.select(col(HelpRecord.id))
-            .where(counted_visit(col(HelpRecord.flags)))
+            .where(counted_visit(col(HelpRecord.flags), col(HelpRecord.id), col(HelpRecord.version)))
             .compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})  # type: ignore[no-untyped-call]
         )
         assert "&&" in compiled and "clock_skew" in compiled
@@ -227,3 +227,88 @@ class TestNotCountedInVisitFrequency:
         assert report.status_code == 200, report.text
         [item] = [i for i in report.json()["items"] if i["household_id"] == hid]
         assert item["visits"] == 1  # the skewed record waits for a review
+
+
+class TestReviewHelpRecord:
+    async def _skewed(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone
+    ) -> tuple[str, str]:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        now = datetime.now(UTC)
+        slow = now - timedelta(hours=2)
+        assert (
+            await registry.post(
+                "/help-records",
+                json=record(hid, device_time=now.isoformat()),
+                headers=phone.headers | _at(now),
+            )
+        ).status_code == 201
+        skewed = record(hid, device_time=slow.isoformat())
+        answer = await registry.post("/help-records", json=skewed, headers=phone.headers | _at(slow))
+        assert answer.status_code == 201 and answer.json()["flags"] == ["clock_skew"]
+        return hid, skewed["id"]
+
+    async def _visits(self, registry: httpx.AsyncClient, admin: Headers, hid: str) -> int:
+        year = datetime.now(UTC).year
+        report = await registry.get(f"/monitoring/visit-frequency?region={COUNTY}&year={year}", headers=admin)
+        assert report.status_code == 200, report.text
+        [item] = [i for i in report.json()["items"] if i["household_id"] == hid]
+        visits: int = item["visits"]
+        return visits
+
+    async def test_an_accepted_review_makes_it_count(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
+    ) -> None:
+        hid, rid = await self._skewed(registry, clerk, db, phone)
+        admin = headers_for(signing_key, "county_admin", COUNTY)
+        township = headers_for(signing_key, "township_officer", TOWNSHIP)
+        assert await self._visits(registry, admin, hid) == 1
+        body = {"flag": "clock_skew", "outcome": "accepted", "reason": "电话核实 走访日期属实"}
+        reviewed = await registry.post(f"/help-records/{rid}/reviews", json=body, headers=township)
+        assert reviewed.status_code == 201, reviewed.text
+        assert (reviewed.json()["version"], reviewed.json()["counted"]) == (1, True)
+        assert await self._visits(registry, admin, hid) == 2
+        again = assert_problem(
+            await registry.post(f"/help-records/{rid}/reviews", json=body, headers=admin), 409
+        )
+        assert again["code"] == "already_reviewed"
+
+    async def test_a_rejected_review_keeps_it_out(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
+    ) -> None:
+        hid, rid = await self._skewed(registry, clerk, db, phone)
+        admin = headers_for(signing_key, "county_admin", COUNTY)
+        body = {"flag": "clock_skew", "outcome": "rejected", "reason": "走访日期不实"}
+        reviewed = await registry.post(f"/help-records/{rid}/reviews", json=body, headers=admin)
+        assert reviewed.status_code == 201 and reviewed.json()["counted"] is False
+        assert await self._visits(registry, admin, hid) == 1
+
+    async def test_refusals(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
+    ) -> None:
+        _, rid = await self._skewed(registry, clerk, db, phone)
+        body = {"flag": "clock_skew", "outcome": "accepted", "reason": "核实"}
+        cadre = assert_problem(
+            await registry.post(f"/help-records/{rid}/reviews", json=body, headers=phone.headers), 403
+        )
+        assert cadre["code"] == "flag_reviewer_required"
+        assert_problem(await registry.post(f"/help-records/{rid}/reviews", json=body, headers=clerk), 403)
+        far = headers_for(signing_key, "township_officer", "451025101000")
+        assert_problem(await registry.post(f"/help-records/{rid}/reviews", json=body, headers=far), 404)
+        admin = headers_for(signing_key, "county_admin", COUNTY)
+        other = {"flag": "far_from_household", "outcome": "accepted", "reason": "核实"}
+        assert (
+            assert_problem(
+                await registry.post(f"/help-records/{rid}/reviews", json=other, headers=admin), 409
+            )["code"]
+            == "flag_not_raised"
+        )
+        assert_problem(
+            await registry.post(f"/help-records/{rid}/reviews", json=body | {"version": 9}, headers=admin),
+            404,
+        )
+        assert_problem(
+            await registry.post(f"/help-records/{rid}/reviews", json=body | {"reason": ""}, headers=admin),
+            422,
+        )

@@ -294,6 +294,14 @@ PROBES: list[Probe] = [
     ),
     Probe(
         "POST",
+        RECORD + "/reviews",
+        lambda w, v: {"flag": "clock_skew", "outcome": "accepted", "reason": "核实"},
+        statuses=CADRE_WRITES,
+        insider="township",
+        insider_refusals=frozenset({409}),  # the world's record carries no flag to review
+    ),
+    Probe(
+        "POST",
         RECORD + "/attachments",
         content=(PNG + b"matrix", "image/png"),
         statuses=CADRE_WRITES,

@@ -52,6 +52,7 @@ __all__ = [
     "FALLBACK_FUTURE",
     "FALLBACK_PAST",
     "FAR_FROM_HOUSEHOLD_KM",
+    "FLAG_REVIEWERS",
     "FUTURE_TOLERANCE",
     "MAX_ATTACHMENTS",
     "MAX_ATTACHMENT_BYTES",
@@ -72,6 +73,7 @@ __all__ = [
     "PhotoTooLarge",
     "PhotoTypeRefused",
     "RecordType",
+    "ReviewOutcome",
     "admit",
     "assess",
     "call_neighbours",
@@ -86,6 +88,7 @@ __all__ = [
     "check_photographer",
     "check_recorder",
     "check_resign",
+    "check_review",
     "clock_skewed",
     "haversine_km",
     "head_principal",
@@ -280,6 +283,30 @@ EARTH_RADIUS_KM = 6371.0088
 
 #: A record carrying one of these flags is not counted as a visit (visit frequency, figures) until reviewed.
 UNCOUNTED_FLAGS: frozenset[EvidenceFlag] = frozenset({EvidenceFlag.clock_skew})
+
+
+class ReviewOutcome(LabelledEnum):
+    """An officer's decision on a flag (issue #13 item 14): `accepted` — what the flag doubts is right (the date
+    of a `clock_skew` record is true: it counts as a visit again); `rejected` — it is not (it stays uncounted)."""
+
+    accepted = "accepted", "核实无误", "Accepted"
+    rejected = "rejected", "核实有误", "Rejected"
+
+
+#: Who reviews flags: the officers who supervise cadres' visits (township and county), never the cadre.
+FLAG_REVIEWERS: frozenset[Role] = frozenset({Role.township_officer, Role.county_admin})
+
+
+def check_review(role: Role, flags: Sequence[str], flag: str, already: bool) -> None:
+    """A review of `flag` on a version carrying `flags`: by a township officer or county administrator (403
+    `flag_reviewer_required`), of a flag the version carries (409 `flag_not_raised`), once (409
+    `already_reviewed`)."""
+    if role not in FLAG_REVIEWERS:
+        raise NotAllowed("flag_reviewer_required", "township officers and county administrators review flags")
+    if flag not in flags:
+        raise Refused("flag_not_raised", f"this version of the record carries no {flag} flag")
+    if already:
+        raise Refused("already_reviewed", f"the {flag} flag of this version was reviewed already")
 
 
 def clock_skewed(device_time: datetime, received_at: datetime, sent_at: datetime | None) -> bool:

@@ -42,6 +42,7 @@ from services.registry.help_records.domain import (
     Fix,
     Location,
     PhotoCarrier,
+    ReviewOutcome,
 )
 from services.registry.help_records.schemas import AttachmentPublic, HelpRecordVersion
 from services.registry.models import (
@@ -50,6 +51,7 @@ from services.registry.models import (
     HelpConfirmation,
     HelpRecord,
     HelpRecordFlag,
+    HelpRecordReview,
     Household,
 )
 from services.registry.scope import PAIRING_ACTIVE_SQL, household_scope
@@ -73,18 +75,32 @@ __all__ = [
 _UNCOUNTED = sorted(str(f) for f in UNCOUNTED_FLAGS)
 
 
-def counted_visit(flags: Any) -> sa.ColumnElement[bool]:
+def counted_visit(flags: Any, record_id: Any, version: Any) -> sa.ColumnElement[bool]:
     """A stored version counts as a visit (visit frequency, figures) unless it carries one of
-    `domain.UNCOUNTED_FLAGS` (`clock_skew`: its date is not trusted until reviewed). `flags` is
-    `col(HelpRecord.flags)` or an aliased one."""
+    `domain.UNCOUNTED_FLAGS` (`clock_skew`: its date is not trusted) that no officer has accepted since
+    (`registry_help_record_review`, outcome `accepted`). The arguments are the columns of `HelpRecord` (or an
+    alias of it): `flags`, `id`, `version`."""
     overlaps: sa.ColumnElement[bool] = flags.overlap(sa.cast(array(_UNCOUNTED), ARRAY(sa.String(32))))
-    return sa.not_(overlaps)
+    accepted = (
+        sa.select(sa.literal(1))
+        .where(
+            col(HelpRecordReview.record_id) == record_id,
+            col(HelpRecordReview.version) == version,
+            col(HelpRecordReview.flag).in_(_UNCOUNTED),
+            col(HelpRecordReview.outcome) == ReviewOutcome.accepted.value,
+        )
+        .exists()
+    )
+    return sa.or_(sa.not_(overlaps), accepted)
 
 
 def counted_visit_sql(alias: str) -> str:
     """`counted_visit` for hand-written SQL over registry_help_record `alias` (a constant: no parameter)."""
     listed = ", ".join(f"'{f}'" for f in _UNCOUNTED)
-    return f"NOT ({alias}.flags && ARRAY[{listed}]::varchar(32)[])"
+    # Built from the domain's flag codes and a constant alias, never from a request.
+    accepted = f"SELECT 1 FROM registry_help_record_review hrr WHERE hrr.record_id = {alias}.id"  # noqa: S608
+    accepted += f" AND hrr.version = {alias}.version AND hrr.flag IN ({listed}) AND hrr.outcome = 'accepted'"
+    return f"(NOT ({alias}.flags && ARRAY[{listed}]::varchar(32)[]) OR EXISTS ({accepted}))"
 
 
 # -- typed rows ------------------------------------------------------------------------------------------------
@@ -345,6 +361,26 @@ class HelpRecordRepository:
         """The household's village code (who may sign as its village director)."""
         query = select(col(Household.village_code)).where(col(Household.id) == household_id)
         return (await self.session.exec(query)).first()
+
+    async def version_flags(self, record_id: uuid.UUID, version: int) -> list[str] | None:
+        """The flags stored on one version (the caller has read the record in scope), or None when absent."""
+        query = select(HelpRecord.flags).where(
+            col(HelpRecord.id) == record_id, col(HelpRecord.version) == version
+        )
+        flags = (await self.session.exec(query)).first()
+        return None if flags is None else list(flags)
+
+    async def review(self, record_id: uuid.UUID, version: int, flag: str) -> HelpRecordReview | None:
+        query = select(HelpRecordReview).where(
+            col(HelpRecordReview.record_id) == record_id,
+            col(HelpRecordReview.version) == version,
+            col(HelpRecordReview.flag) == flag,
+        )
+        return (await self.session.exec(query)).first()
+
+    async def insert_review(self, review: HelpRecordReview) -> None:
+        self.session.add(review)
+        await self.session.flush()
 
     async def lock_record(self, record_id: uuid.UUID) -> None:
         """Serialise signatures of one record until the transaction ends (one principal signs one party)."""

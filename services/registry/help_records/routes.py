@@ -24,6 +24,8 @@ from services.registry.help_records.schemas import (
     HelpRecordCreate,
     HelpRecordPublic,
     PhotoBytes,
+    ReviewCreate,
+    ReviewPublic,
     device_sent_at,
 )
 from services.registry.help_records.service import HelpRecordService
@@ -162,6 +164,27 @@ async def confirm_help_record(
     response.status_code = 201 if created else 200
     _record_headers(response, record)
     return record
+
+
+@router.post(
+    "/help-records/{record_id}/reviews",
+    status_code=201,
+    response_model=ReviewPublic,
+    responses={
+        **_WRITE,
+        403: {"description": "Only township officers and county administrators (`flag_reviewer_required`)"},
+        409: {
+            "description": "The version carries no such flag (`flag_not_raised`) or was reviewed (`already_reviewed`)"
+        },
+    },
+    dependencies=[require_writer],
+    summary="Review a flag of a help record (an accepted clock_skew counts as a visit again)",
+)
+async def review_help_record(record_id: RecordId, payload: ReviewCreate, ctx: ContextDep) -> ReviewPublic:
+    """A township officer or county administrator checks what a flag doubts (a `clock_skew` record's date, by a
+    call or a visit) and records the outcome with a reason: `accepted` makes the version count as a visit in
+    visit frequency and the figures again; `rejected` keeps it out. Once per version and flag; audited."""
+    return await HelpRecordService(ctx).review(record_id, payload)
 
 
 @router.post(

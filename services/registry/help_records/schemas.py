@@ -40,9 +40,10 @@ from services.registry.help_records.domain import (
     EvidenceFlag,
     MeasureCode,
     RecordType,
+    ReviewOutcome,
 )
 from shared.errors import Invalid
-from shared.schemas import Latitude, Longitude, Quantity, RequestModel, UtcDatetime
+from shared.schemas import Latitude, Longitude, Quantity, RequestModel, ResponseModel, UtcDatetime
 from shared.schemas import Yuan as _Yuan
 
 __all__ = [
@@ -73,6 +74,8 @@ __all__ = [
     "MeasureCode",
     "PhotoBytes",
     "RecordType",
+    "ReviewCreate",
+    "ReviewPublic",
     "device_sent_at",
     "payload_hash",
 ]
@@ -315,3 +318,27 @@ def payload_hash(payload: RequestModel) -> str:
             data[key] = pydantic_core.to_jsonable_python(getattr(payload, key))
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ReviewCreate(RequestModel):
+    """An officer's review of a flag on a version of the record (issue #13 item 14)."""
+
+    flag: EvidenceFlag = Field(description="The flag reviewed, e.g. `clock_skew`")
+    outcome: ReviewOutcome
+    reason: Annotated[
+        str, Field(min_length=1, max_length=1000, examples=["电话核实 走访日期属实 手机时间设置错误"])
+    ]
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="The version reviewed; the newest when omitted"
+    )
+
+
+class ReviewPublic(ResponseModel):
+    record_id: uuid.UUID
+    version: int
+    flag: EvidenceFlag
+    outcome: ReviewOutcome
+    reason: str
+    reviewed_by: str
+    reviewed_at: UtcDatetime
+    counted: bool = Field(description="Whether this version now counts as a visit (visit frequency, figures)")

@@ -49,9 +49,11 @@ from services.registry.help_records.schemas import (
     HelpRecordFields,
     HelpRecordPublic,
     HelpRecordVersion,
+    ReviewCreate,
+    ReviewPublic,
     payload_hash,
 )
-from services.registry.models import Cadre, HelpConfirmation, HelpRecord
+from services.registry.models import Cadre, HelpConfirmation, HelpRecord, HelpRecordReview
 from shared.clock import china_date
 from shared.context import Context
 from shared.errors import DomainError
@@ -580,6 +582,52 @@ class HelpRecordService:
             },
         )
         return True, await self.read(record_id)
+
+    # -- reviews of flags (issue #13 item 14) ------------------------------------------------------------------
+    async def review(self, record_id: uuid.UUID, payload: ReviewCreate) -> ReviewPublic:
+        """A township or county officer accepts or rejects a flag of a version; an accepted `clock_skew` makes
+        the version count as a visit again. Once per version and flag (append-only), audited."""
+        current = await self._latest(record_id)  # in scope, or 404 like missing
+        version = payload.version or current.version
+        flags = await self.repo.version_flags(record_id, version)
+        if flags is None:
+            raise NotFound(f"version {version} of help record {record_id} not found")
+        await self.repo.lock_record(record_id)
+        already = await self.repo.review(record_id, version, str(payload.flag)) is not None
+        domain.check_review(self.ctx.principal.role, flags, str(payload.flag), already)
+        row = HelpRecordReview(
+            record_id=record_id,
+            version=version,
+            flag=str(payload.flag),
+            household_id=current.household_id,
+            outcome=str(payload.outcome),
+            reason=payload.reason,
+            reviewed_by=self.ctx.principal.sub,
+            reviewed_at=self.ctx.now,
+        )
+        await self.repo.insert_review(row)
+        await self.audit.record(
+            "help_record.review",
+            record_type="help_record",
+            record_id=record_id,
+            household_id=current.household_id,
+            reason=payload.reason,
+            detail={"version": version, "flag": str(payload.flag), "outcome": str(payload.outcome)},
+        )
+        uncounted = {str(f) for f in domain.UNCOUNTED_FLAGS} & set(flags)
+        counted = not uncounted or (
+            payload.outcome is domain.ReviewOutcome.accepted and uncounted == {str(payload.flag)}
+        )
+        return ReviewPublic(
+            record_id=record_id,
+            version=version,
+            flag=payload.flag,
+            outcome=payload.outcome,
+            reason=payload.reason,
+            reviewed_by=row.reviewed_by,
+            reviewed_at=row.reviewed_at,
+            counted=counted,
+        )
 
     # -- attachments -----------------------------------------------------------------------------------------
     async def add_attachment(

@@ -58,7 +58,8 @@ def _visits(year: int) -> Any:
             col(HelpRecord.household_id) == col(Pairing.household_id),
             col(HelpRecord.cadre_id) == col(Pairing.cadre_id),
             col(HelpRecord.version) == 1,
-            counted_visit(col(HelpRecord.flags)),  # a skewed clock's date is not trusted until reviewed
+            # a skewed clock's date is not trusted until an officer accepts it
+            counted_visit(col(HelpRecord.flags), col(HelpRecord.id), col(HelpRecord.version)),
             sa.extract("year", sa.func.timezone("Asia/Shanghai", col(HelpRecord.device_time))) == year,
         )
         .scalar_subquery()
