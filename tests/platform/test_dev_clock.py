@@ -18,6 +18,7 @@ from shared.jwt import KeySet, SigningKey
 from shared.settings import CommonSettings
 from tests.factories import COUNTY, TOWNSHIP, VILLAGE, assert_problem, auth, household_payload, issue
 from tests.harness import running
+from tests.registry.identification_setup import record_income, work_team_login
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 Headers = dict[str, str]
@@ -66,7 +67,7 @@ def roles(signing_key: SigningKey) -> dict[str, Headers]:
 
 class TestDevClockRoutes:
     async def test_a_notice_runs_out_in_minutes(
-        self, dev_registry: httpx.AsyncClient, roles: dict[str, Headers]
+        self, dev_registry: httpx.AsyncClient, roles: dict[str, Headers], signing_key: SigningKey
     ) -> None:
         registry = dev_registry
         year = datetime.now(UTC).year
@@ -99,10 +100,12 @@ class TestDevClockRoutes:
             body: dict[str, Any] = response.json()
             return body
 
+        version = await record_income(registry, roles["village"], hid, version, year=year - 1)
+        roles["team"] = await work_team_login(registry, signing_key)
         await step("apply", "village", {})
         await step("village_review", "village", REVIEW)
         await step("cosign", "village", {"party": "village_committee"})
-        await step("cosign", "village", {"party": "work_team"})
+        await step("cosign", "team", {"party": "work_team"})
         await step("start_notice", "village", {"places": ["administrative_village", "natural_village"]})
         assert (await step("township_review", "township", {"approve": True}, expect=409))[
             "code"

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import csv
-import enum
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import Invalid, NotAllowed
+from shared.labels import LabelledEnum
 from shared.roles import Role
 
 __all__ = [
@@ -50,11 +50,11 @@ __all__ = [
 ]
 
 
-class ExportFormat(enum.StrEnum):
+class ExportFormat(LabelledEnum):
     """The file formats of an export."""
 
-    ndjson = "ndjson"
-    csv = "csv"
+    ndjson = "ndjson", "NDJSON 每行一户", "NDJSON, one household per line"
+    csv = "csv", "CSV 表格 (Excel, WPS)", "CSV for Excel/WPS"
 
 
 #: Roles with a bulk export of their region subtree (cadres have none: they see paired households only).

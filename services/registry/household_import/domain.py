@@ -18,12 +18,12 @@ national household code twice. Errors name the line and the JSON pointer (RFC 69
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.errors import Invalid, NotAllowed, Refused
+from shared.labels import LabelledEnum
 from shared.roles import Principal, RegionLevel, Role, level_of
 
 __all__ = [
@@ -71,12 +71,12 @@ def require_lines(count: int) -> None:
         raise Invalid("empty_file", "the file has no households", errors=[])
 
 
-class ImportMode(enum.StrEnum):
+class ImportMode(LabelledEnum):
     """How a file comes in: `registration` (candidates, the ordinary import) or `migration` (a registered
     history from an older system, on the county's authority)."""
 
-    registration = "registration"
-    migration = "migration"
+    registration = "registration", "新增识别对象", "New candidates"
+    migration = "migration", "历史数据迁移", "Migration of a registered history"
 
 
 #: The source document of a migration: a 文号 or the name of the system the history comes from.
