@@ -97,6 +97,18 @@ class TestAdmit:
         answer = admit(facts(existing_hash="h1", existing_by="me", latest_version=1), digest=digest, sub=sub)
         assert isinstance(answer.refusal, Refused) and answer.refusal.code == "id_reused"
 
+    def test_another_logins_id_is_judged_like_a_fresh_one_first(self) -> None:
+        """Issue #14 item 9: for an id another login's record holds, the caller gets what a fresh id would get
+        (not a cadre, household out of scope, pairing ended); only a record that would be stored is refused,
+        with the same `id_reused`, marked as a collision (audited)."""
+        theirs = {"existing_hash": "h1", "existing_by": "someone else", "latest_version": 1}
+        assert isinstance(admit(facts(**theirs, ever_paired=False)).refusal, Missing)
+        assert code_of(admit(facts(**theirs, active_pairing=False)).refusal) == "pairing_not_active"
+        answer = admit(facts(**theirs))
+        assert answer.collision and code_of(answer.refusal) == "id_reused"
+        own = admit(facts(existing_hash="h1", existing_by="me", latest_version=1), digest="other", sub="me")
+        assert not own.collision and code_of(own.refusal) == "id_reused"
+
     def test_a_retry_wins_over_later_changes(self) -> None:
         """A stored record is answered as stored even if the pairing ended since (the phone just retries)."""
         stored = facts(existing_hash="h1", existing_by="me", latest_version=1, active_pairing=False)

@@ -340,6 +340,49 @@ class TestCreateHelpRecord:
         assert assert_problem(changed, 409)["code"] == "id_reused"
         assert await count_versions(db) == 1
 
+    async def test_an_id_held_by_another_cadre_reveals_nothing_and_is_audited(
+        self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone, signing_key: SigningKey
+    ) -> None:
+        """Issue #14 item 9: another cadre sending an id that a record of this cadre holds gets, for a household
+        out of its reach, exactly the answer a fresh id gets (404), and otherwise the same `id_reused` as the
+        author's own reused id — never a word of the stored record; the collision is audited."""
+        mine = await new_household(registry, clerk, db)
+        await phone.pair(mine)
+        body = record(mine)
+        assert (await registry.post("/help-records", json=body, headers=phone.headers)).status_code == 201
+        other = Phone(signing_key, db)
+        await other.register()
+        theirs = await new_household(registry, clerk, db)
+        await other.pair(theirs)
+        # For the first cadre's household (not the other's): the same 404 as with a fresh id.
+        held = await registry.post("/help-records", json=dict(body, content="x"), headers=other.headers)
+        fresh = await registry.post(
+            "/help-records", json=dict(body, id=str(uuid.uuid4()), content="x"), headers=other.headers
+        )
+        assert held.status_code == fresh.status_code == 404
+        assert assert_problem(held, 404)["code"] == assert_problem(fresh, 404)["code"]
+        # For its own household: the plain refusal, word for word the author's own (but for the instance).
+        collided = await registry.post(
+            "/help-records", json=record(theirs, id=body["id"]), headers=other.headers
+        )
+        own = await registry.post("/help-records", json=dict(body, content="改了"), headers=phone.headers)
+        theirs_problem, own_problem = assert_problem(collided, 409), assert_problem(own, 409)
+        assert theirs_problem["code"] == own_problem["code"] == "id_reused"
+        assert theirs_problem["detail"] == own_problem["detail"]
+        assert mine not in collided.text and "created_by" not in collided.text
+        batch = await registry.post(
+            "/help-records/batch", json={"records": [record(theirs, id=body["id"])]}, headers=other.headers
+        )
+        assert batch.status_code == 200 and batch.json()["results"][0]["code"] == "id_reused"
+        audited = await db.run(
+            "SELECT record_id, detail->>'sent_by' AS by FROM registry_audit_event WHERE action = 'help_record.id_collision'"
+        )
+        assert [(str(r["record_id"]), r["by"]) for r in audited] == [(body["id"], other.sub)] * 2
+        stored = await db.run(
+            "SELECT created_by FROM registry_help_record WHERE id = $1", uuid.UUID(body["id"])
+        )
+        assert [r["created_by"] for r in stored] == [phone.sub]
+
     async def test_offline_phone_retries_everything_three_times_out_of_order(
         self, registry: httpx.AsyncClient, clerk: Headers, db: Db, phone: Phone
     ) -> None:

@@ -92,6 +92,7 @@ __all__ = [
     "clock_skewed",
     "haversine_km",
     "head_principal",
+    "id_reused",
     "may_confirm",
     "nearest",
     "photo_reuse",
@@ -217,19 +218,28 @@ class Admission:
     accept: bool = False
     present_version: int | None = None
     refusal: DomainError | None = None
+    #: The refusal is for an id another login's record holds (the service audits it).
+    collision: bool = False
 
 
 def same_record(
     existing_hash: str, existing_by: str, *, digest: str, sub: str, record_id: uuid.UUID
 ) -> DomainError | None:
     """None when the record under `record_id` is the one arriving again (same content, same login); else the
-    refusal `id_reused` (invariant 31: the client UUID names one record)."""
+    refusal `id_reused` (invariant 31: the client UUID names one record). The refusal is the same whoever holds
+    the id — the caller's own record with other content, or another cadre's (issue #14 item 9) — and names
+    nothing of the stored record."""
     if existing_hash == digest and existing_by == sub:
         return None
+    return id_reused(record_id)
+
+
+def id_reused(record_id: uuid.UUID) -> DomainError:
+    """The one answer to an id already taken, whoever took it (409 `id_reused`)."""
     return Refused(
         "id_reused",
-        f"record id {record_id} is already used by a record with different content;"
-        " generate a new UUID for a new record, or POST /help-records/{id}/versions to correct it",
+        f"record id {record_id} cannot be used for this record; generate a new UUID for a new record,"
+        " or POST /help-records/{id}/versions to correct a record of your own",
     )
 
 
@@ -237,14 +247,23 @@ def admit(
     facts: ArrivalFacts, *, record_id: uuid.UUID, household_id: uuid.UUID, digest: str, sub: str
 ) -> Admission:
     """Decide an arriving record from its facts, in the order a client can act on: a retry first, then who is
-    sending, then for which household (out of scope answers like missing: 404), then the pairing's dates."""
+    sending, then for which household (out of scope answers like missing: 404), then the pairing's dates.
+
+    An id held by another login's record (issue #14 item 9) is judged last, like a fresh id: the caller gets the
+    answers a fresh id would get (403 not a cadre, 404 household out of scope, 403 pairing not active) and only a
+    record that would otherwise be stored is refused, with the same `id_reused` the caller's own reused id gets.
+    Such an answer is a `collision` (the service audits it): it tells a caller only that an id it already holds
+    is taken, never whose, for which household, or what the record says."""
+    collision = False
     if facts.existing_hash is not None and facts.existing_by is not None:
-        problem = same_record(
-            facts.existing_hash, facts.existing_by, digest=digest, sub=sub, record_id=record_id
-        )
-        if problem is None:
-            return Admission(present_version=facts.latest_version)
-        return Admission(refusal=problem)
+        if facts.existing_by == sub:
+            problem = same_record(
+                facts.existing_hash, facts.existing_by, digest=digest, sub=sub, record_id=record_id
+            )
+            if problem is None:
+                return Admission(present_version=facts.latest_version)
+            return Admission(refusal=problem)
+        collision = True
     if facts.cadre_id is None or not facts.cadre_active:
         return Admission(refusal=NotAllowed("not_a_cadre", "this login is not an active helping cadre"))
     if not facts.household_found or not facts.ever_paired:
@@ -256,6 +275,8 @@ def admit(
                 f"your pairing with household {household_id} is not active; past records stay readable",
             )
         )
+    if collision:
+        return Admission(refusal=id_reused(record_id), collision=True)
     return Admission(accept=True)
 
 

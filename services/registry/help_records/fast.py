@@ -159,6 +159,11 @@ async def _create_endpoint(request: Request) -> Response:
     writer: RecordWriter = request.app.state.record_writer
     outcome = await writer.submit(submission(payload, principal, request.app.state.clock(), sent_at))
     if outcome.error is not None:
+        if outcome.collision:  # another login's id: the caller gets the plain refusal, the audit gets who
+            async with unit_of_work(request) as session:
+                await HelpRecordService(context_for(request, session, principal)).audit_collision(
+                    payload.id, payload.household_id
+                )
         raise outcome.error
     if outcome.row is not None:
         return _answer(created_public(outcome.row), 201)

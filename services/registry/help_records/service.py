@@ -113,6 +113,8 @@ class Outcome:
     row: VersionRow | None = None
     version: int | None = None
     error: DomainError | None = None
+    #: Refused because another login's record holds the id (issue #14 item 9): audited by the caller.
+    collision: bool = False
 
 
 def _row(
@@ -183,7 +185,7 @@ async def store_new(store: HelpRecordStore, items: Sequence[Submission]) -> list
             fact, record_id=p.id, household_id=p.household_id, digest=item.digest, sub=item.sub
         )
         if admission.refusal is not None:
-            outcomes[index] = Outcome("refused", error=admission.refusal)
+            outcomes[index] = Outcome("refused", error=admission.refusal, collision=admission.collision)
         elif not admission.accept:
             outcomes[index] = Outcome("present", version=admission.present_version)
         elif p.id in first_of:  # the same id twice in one call: the first one is stored
@@ -259,7 +261,7 @@ async def store_new(store: HelpRecordStore, items: Sequence[Submission]) -> list
             outcomes[i] = (
                 Outcome("present", version=existing.latest_version)
                 if problem is None
-                else Outcome("refused", error=problem)
+                else Outcome("refused", error=problem, collision=existing.created_by != item.sub)
             )
     return [o for o in outcomes if o is not None]
 
@@ -357,6 +359,18 @@ class HelpRecordService:
             return True, created_public(outcome.row)
         return False, await self.read(payload.id)
 
+    async def audit_collision(self, record_id: uuid.UUID, household_id: uuid.UUID) -> None:
+        """Audit a record refused because another login's record holds its id (issue #14 item 9): the caller got
+        the plain `id_reused`; the entry (filed under the caller's household) lets an officer see who probed."""
+        await self.audit.record(
+            "help_record.id_collision",
+            record_type="help_record",
+            record_id=record_id,
+            household_id=household_id,
+            reason="id_reused",
+            detail={"sent_by": self.ctx.principal.sub},
+        )
+
     async def batch(self, records: Sequence[Any], sent_at: datetime | None = None) -> BatchAnswer:
         """Validate each record on its own, store the valid ones set-wise in the session's transaction (one
         durable commit for the batch), and answer per record in the request's order."""
@@ -385,6 +399,8 @@ class HelpRecordService:
             valid.append((index, given_id, submission(payload, self.ctx.principal, self.ctx.now, sent_at)))
         stored = await store_new(await self.repo.store(), [item for _, _, item in valid])
         for (index, given_id, item), done in zip(valid, stored, strict=True):
+            if done.collision:
+                await self.audit_collision(item.payload.id, item.payload.household_id)
             if done.error is not None:
                 results[index] = BatchRejected(
                     index=index,
