@@ -21,9 +21,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.registry.changes.schemas import decode_position
 from services.registry.exports import domain, service
 from services.registry.exports.repository import ExportRepository
-from services.registry.sync.schemas import decode_cursor
 from shared.jwt import SigningKey
 from tests.factories import (
     COUNTY,
@@ -114,8 +114,10 @@ class TestNdjson:
         assert {r["id"] for r in rows} == {first, second}
         assert trailer["_trailer"]["rows"] == 2
         assert trailer["_trailer"]["feed_cursor"] == response.headers["x-feed-cursor"]
-        cursor = decode_cursor(trailer["_trailer"]["feed_cursor"])  # the phone download's own format
-        assert cursor.seq == await db.fetchval("SELECT max(seq) FROM registry_change")
+        cursor = decode_position(trailer["_trailer"]["feed_cursor"])  # the change feed's own: (xmin, 0)
+        assert cursor.seq == 0 and 0 < cursor.txid <= int(
+            await db.fetchval("SELECT pg_current_xact_id()::text")
+        )
         assert trailer["_trailer"]["as_of"].endswith("Z")
         by_id = {r["id"]: r for r in rows}
         assert len(by_id[first]["members"]) == 3 and len(by_id[second]["members"]) == 2
@@ -403,9 +405,9 @@ class TestSnapshot:
         assert trailer["rows"] == 4
         # The feed cursor is the snapshot's: the new household's change lies after it (the feed brings it).
         newer = await db.fetchval(
-            "SELECT min(seq) FROM registry_change WHERE household_id = $1", uuid.UUID(added[0])
+            "SELECT min(txid)::text::bigint FROM registry_change WHERE household_id = $1", uuid.UUID(added[0])
         )
-        assert newer > decode_cursor(trailer["feed_cursor"]).seq
+        assert newer >= decode_position(trailer["feed_cursor"]).txid
         # The live state has both writes.
         live = lines(await registry.get(PATH, params={"fields": "id,head_name"}, headers=clerk))
         assert len(live) == 6 and {"改过名", "新来户"} <= {r.get("head_name") for r in live[:-1]}
@@ -432,6 +434,6 @@ class TestSnapshot:
         assert added and added[0] not in {r.get("id") for r in body[:-1]}
         assert body[-1]["_trailer"]["rows"] == 1
         newer = await db.fetchval(
-            "SELECT min(seq) FROM registry_change WHERE household_id = $1", uuid.UUID(added[0])
+            "SELECT min(txid)::text::bigint FROM registry_change WHERE household_id = $1", uuid.UUID(added[0])
         )
-        assert newer > decode_cursor(body[-1]["_trailer"]["feed_cursor"]).seq
+        assert newer >= decode_position(body[-1]["_trailer"]["feed_cursor"]).txid

@@ -1,4 +1,5 @@
-"""`GET /exports/households`: a snapshot of the caller's region as NDJSON or CSV, streamed (issue #15).
+"""`GET /exports/{dataset}` (`households`, `help_records`, `pairings`): a snapshot of the caller's region as NDJSON
+or CSV, streamed (issue #15). One route and one pipeline for every dataset.
 
 The handler checks the caller and opens the snapshot (exports/service.py) before answering, so refusals are
 ordinary problems and the feed cursor goes out as `X-Feed-Cursor`; the body then streams from that snapshot.
@@ -18,11 +19,11 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.registry.exports.schemas import EXPORT_RESPONSES, ExportFormat, HouseholdExportLine
-from services.registry.exports.service import ExportService, HouseholdExport
+from services.registry.exports.schemas import EXPORT_RESPONSES, ExportFormat, ExportLine
+from services.registry.exports.service import Export, ExportService
 from shared.context import ReadContextDep
 from shared.routing import APIRouter, unit_of_work
 
@@ -64,7 +65,7 @@ async def _gzipped(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield compressor.flush()
 
 
-async def _body(request: Request, service: ExportService, export: HouseholdExport) -> AsyncIterator[bytes]:
+async def _body(request: Request, service: ExportService, export: Export) -> AsyncIterator[bytes]:
     try:
         async for text in export.chunks():
             yield text.encode()
@@ -73,7 +74,7 @@ async def _body(request: Request, service: ExportService, export: HouseholdExpor
         await asyncio.shield(_audit(request, service, export))
 
 
-async def _audit(request: Request, service: ExportService, export: HouseholdExport) -> None:
+async def _audit(request: Request, service: ExportService, export: Export) -> None:
     await export.close()
     async with unit_of_work(request) as session:
         ctx = dataclasses.replace(service.ctx, session=session)
@@ -81,17 +82,25 @@ async def _audit(request: Request, service: ExportService, export: HouseholdExpo
 
 
 @router.get(
-    "/exports/households",
-    response_model=HouseholdExportLine,
+    "/exports/{dataset}",
+    response_model=ExportLine,
     response_class=StreamingResponse,
     responses=EXPORT_RESPONSES,
-    summary="Export the region's households (members, latest income) as one snapshot: NDJSON or CSV",
+    summary="Export the region's households, help records or pairings as one snapshot: NDJSON or CSV",
 )
-async def export_households(
+async def export_dataset(
     ctx: ReadContextDep,
     request: Request,
+    dataset: Annotated[
+        str,
+        Path(
+            max_length=64,
+            description="`households` (贫困户: members, latest income), `help_records` (帮扶记录: newest "
+            "versions with signatures, photos, versions) or `pairings` (结对帮扶: with cadre and unit)",
+        ),
+    ],
     format_: Annotated[
-        ExportFormat, Query(alias="format", description="`ndjson` (one household per line) or `csv`")
+        ExportFormat, Query(alias="format", description="`ndjson` (one record per line) or `csv`")
     ] = ExportFormat.ndjson,
     region: Annotated[
         str | None, Query(pattern=r"^[0-9]{12}$", description="Region subtree (default: your region)")
@@ -100,23 +109,29 @@ async def export_households(
         str | None,
         Query(
             max_length=4000,
-            description="Comma list, e.g. `id,head_name,members.name,latest_income.per_capita_net_income`; "
-            "`members` / `latest_income` alone: all their fields; absent: every field",
+            description="Comma list of top-level and nested fields, e.g. "
+            "`id,head_name,members.name,latest_income.per_capita_net_income`, `id,confirmations.party`, "
+            "`id,cadre.name,unit.name`; a nested name alone (`members`, `cadre`): all its fields; "
+            "absent: every field",
         ),
     ] = None,
 ) -> StreamingResponse:
-    """Every household of the region (any status) with its active members (masked exactly as on the card, for
-    every role: exports are never unmasked) and its latest income record, read in one REPEATABLE READ snapshot.
-    The NDJSON file ends with `{"_trailer": {"rows", "feed_cursor", "as_of"}}`; both formats carry the feed
-    cursor in `X-Feed-Cursor`: the export plus the change feed from that cursor give the live state. County
-    admins, township and village officers, the province system and services; one audit entry per export."""
+    """Every record of the dataset in the region, read in one REPEATABLE READ snapshot: households (any status)
+    with their active members and latest income record; help records at their newest version (as the REST reads
+    answer them) with signatures, photos' metadata, goods, measures, flags and every version's metadata;
+    pairings (current rows, in force and ended) with their cadre and helping unit. Personal data is masked
+    exactly as the API masks it, for every role: exports are never unmasked. The NDJSON file ends with
+    `{"_trailer": {"rows", "feed_cursor", "as_of"}}`; both formats carry the feed cursor in `X-Feed-Cursor`:
+    the export plus the change feed from that cursor give the live state. County admins, township and village
+    officers, the province system and services; one audit entry per export."""
     service = ExportService(ctx, request.app.state.read_pool)
-    export = await service.start(fmt=format_, region=region, fields=fields)
+    export = await service.start(fmt=format_, region=region, fields=fields, dataset=dataset)
+    name = export.dataset.name.value
     headers = {
         "X-Feed-Cursor": export.feed_cursor,
         "X-Export-As-Of": export.as_of,
         "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="households-{export.region}.{_SUFFIX[format_]}"',
+        "Content-Disposition": f'attachment; filename="{name}-{export.region}.{_SUFFIX[format_]}"',
         "Vary": "Accept-Encoding",
     }
     body = _body(request, service, export)

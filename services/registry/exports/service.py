@@ -1,14 +1,16 @@
-"""The household export use case (issue #15): one snapshot, streamed, audited once.
+"""The export use case (issue #15), one pipeline for every dataset: one snapshot, streamed, audited once.
 
 `ExportService.start` checks the caller (role, region in scope, fields) before anything is read, then opens the
 snapshot (exports/repository.py), reads the change feed's position in it and confirms the region exists — all
 before the first byte, so a refusal is an ordinary problem answer and the feed cursor can travel as a response
-header. `HouseholdExport.chunks()` then streams the rows from the same snapshot and ends it (and returns its
+header. `Export.chunks()` then streams the rows from the same snapshot and ends it (and returns its
 connection to the pool) when the last row is written or the client goes away.
 
-The feed cursor is the phone download's own (`sync.domain.next_cursor`, `sync.schemas.encode_cursor`), so a
-consumer continues from it with the feed exactly as a phone does. The audit entry (`household.export`: who,
-region, format, fields, rows, whether it completed) is written by `audit` once the stream ended, in a unit of
+A dataset (exports/domain.py `Dataset`) brings its field catalogue and audit action, the repository its row
+statement; the rest is shared. The feed cursor is the change feed's own (`changes.repository.snapshot_cursor`:
+the xmin of this snapshot), so a consumer follows `GET /changes?after=` it and misses nothing. The audit
+entry (the dataset's action — `household.export`, `help_record.export`, `pairing.export`: who, region, format,
+fields, rows, whether it completed) is written by `audit` once the stream ended, in a unit of
 work of its own (the route owns it), because the row count is only known then.
 """
 
@@ -17,33 +19,33 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.registry.audit.repository import RegistryAudit
+from services.registry.changes.repository import snapshot_cursor
 from services.registry.exports import domain
-from services.registry.exports.domain import ExportFormat, FieldSelection
+from services.registry.exports.domain import Dataset, ExportDataset, ExportFormat, FieldSelection
 from services.registry.exports.repository import ExportRepository
-from services.registry.sync.domain import next_cursor
-from services.registry.sync.schemas import encode_cursor
 from shared.clock import rfc3339
 from shared.context import Context
 from shared.errors import DomainError
 from shared.problems import NotFound, from_domain
 from shared.roles import in_scope, scope_prefix
 
-__all__ = ["ExportService", "HouseholdExport"]
+__all__ = ["Export", "ExportService", "HouseholdExport"]
 
 #: Text is handed to the response in pieces of about this size (many rows per write, flat memory).
 FLUSH_CHARS = 64 * 1024
 
 
 @dataclass
-class HouseholdExport:
+class Export:
     """An export in progress: its snapshot's facts (known before the first row) and its stream."""
 
     id: uuid.UUID
+    dataset: Dataset
     region: str
     format: ExportFormat
     selection: FieldSelection
@@ -66,18 +68,14 @@ class HouseholdExport:
             size = 0
             if self.format is ExportFormat.csv:
                 out.append(domain.BOM + domain.csv_lines([domain.csv_header(self.selection)]))
-            async for cards in self._repo.cards(scope_prefix(self.region)):
-                rows = [domain.project(json.loads(card), self.selection) for card in cards]
-                if self.format is ExportFormat.csv:
-                    piece = domain.csv_lines([domain.csv_row(r, self.selection) for r in rows])
-                else:
-                    piece = "".join(domain.ndjson_line(r) for r in rows)
-                self.rows += len(rows)
-                out.append(piece)
-                size += len(piece)
-                if size >= FLUSH_CHARS:
-                    yield "".join(out)
-                    out, size = [], 0
+            async with contextlib.aclosing(self._pieces()) as pieces:
+                async for piece, count in pieces:
+                    self.rows += count
+                    out.append(piece)
+                    size += len(piece)
+                    if size >= FLUSH_CHARS:
+                        yield "".join(out)
+                        out, size = [], 0
             if self.format is ExportFormat.ndjson:
                 out.append(
                     domain.trailer_line(rows=self.rows, feed_cursor=self.feed_cursor, as_of=self.as_of)
@@ -88,6 +86,34 @@ class HouseholdExport:
         finally:
             await self.close()
 
+    async def _pieces(self) -> AsyncGenerator[tuple[str, int], None]:
+        """The rows as text, a chunk at a time, with their count. Households come out of PostgreSQL as their
+        rows' JSON (already projected): NDJSON writes them as they are, CSV parses them for its cells."""
+        assert self._repo is not None
+        prefix = scope_prefix(self.region)
+        csv = self.format is ExportFormat.csv
+        if self.dataset.name is ExportDataset.households:
+            async with contextlib.aclosing(self._repo.household_rows(self.selection, prefix)) as chunks:
+                async for texts in chunks:
+                    if csv:
+                        rows = [domain.csv_row(json.loads(t), self.selection) for t in texts]
+                        yield domain.csv_lines(rows), len(texts)
+                    else:
+                        yield "\n".join(texts) + "\n", len(texts)
+            return
+        async with contextlib.aclosing(self._repo.records(self.dataset.name, prefix)) as records_chunks:
+            async for records in records_chunks:
+                projected = [domain.project(record, self.selection) for record in records]
+                if csv:
+                    rows = [domain.csv_row(r, self.selection) for r in projected]
+                    yield domain.csv_lines(rows), len(projected)
+                else:
+                    yield "".join(domain.ndjson_line(r) for r in projected), len(projected)
+
+
+#: The name the household export had before there were other datasets (kept for callers).
+HouseholdExport = Export
+
 
 class ExportService:
     """Exports of the caller's region subtree; `read_pool` is the app's asyncpg read pool."""
@@ -96,19 +122,29 @@ class ExportService:
         self.ctx = ctx
         self.read_pool = read_pool
 
-    async def start(self, *, fmt: ExportFormat, region: str | None, fields: str | None) -> HouseholdExport:
-        """Checks, then the open snapshot with its feed cursor; 403 for cadres, 404 for a region out of scope."""
+    async def start(
+        self,
+        *,
+        fmt: ExportFormat,
+        region: str | None,
+        fields: str | None,
+        dataset: str = ExportDataset.households.value,
+    ) -> Export:
+        """Checks, then the open snapshot with its feed cursor; 404 for an unknown dataset, 403 for cadres, 404
+        for a region out of scope, 422 for an unknown field."""
         principal = self.ctx.principal
         try:
-            domain.check_exporter(principal.role)
-            selection = domain.parse_fields(fields)
+            chosen = domain.dataset_of(dataset)
+            domain.check_exporter(principal.role, chosen)
+            selection = domain.parse_fields(fields, chosen)
         except DomainError as exc:
             raise from_domain(exc) from None
         code = region or principal.region
         if not in_scope(principal.region, code):
             raise NotFound(f"region {code} not found")
-        export = HouseholdExport(
+        export = Export(
             id=uuid.uuid4(),
+            dataset=chosen,
             region=code,
             format=fmt,
             selection=selection,
@@ -117,24 +153,26 @@ class ExportService:
         )
         try:
             repo = await export._close.enter_async_context(ExportRepository.snapshot(self.read_pool))
-            head = await repo.head(principal.sub)
+            await repo.head(principal.sub)  # the first statement: it fixes the snapshot
+            feed_cursor = await snapshot_cursor(repo.conn)
             if not await repo.region_exists(code):
                 raise NotFound(f"region {code} not found")
         except BaseException:
             await export.close()
             raise
         export._repo = repo
-        export.feed_cursor = encode_cursor(next_cursor(head, today=self.ctx.today, now=self.ctx.now))
+        export.feed_cursor = feed_cursor
         return export
 
-    async def audit(self, export: HouseholdExport) -> None:
+    async def audit(self, export: Export) -> None:
         """The export's one audit entry (in the caller's unit of work): who (the context), region, format, rows."""
         await RegistryAudit(self.ctx).record(
-            "household.export",
+            export.dataset.audit_action,
             record_type="export",
             record_id=export.id,
             region_code=export.region,
             detail={
+                "dataset": str(export.dataset.name),
                 "format": str(export.format),
                 "rows": export.rows,
                 "complete": export.complete,

@@ -43,8 +43,10 @@ from services.registry.models import (
     HouseholdIncome,
     Member,
     MembershipChange,
+    Pairing,
     Region,
     RegionPopulation,
+    WorkflowEvent,
 )
 from services.registry.scope import household_scope
 from shared.context import Context
@@ -58,90 +60,162 @@ from shared.sql_json import rfc3339_sql
 _Row = TypeVar("_Row")
 
 __all__ = [
+    "CARD_FIELDS",
     "CARD_OBJECT",
+    "INCOME_SQL_FIELDS",
+    "MEMBER_SQL_FIELDS",
     "HouseholdRepository",
     "HouseholdSecrets",
     "MemberSecrets",
+    "card_object",
     "card_statement",
+    "latest_income_json",
+    "members_json",
 ]
 
 _t = rfc3339_sql
-#: The card of household `h` (joined with its village `v`) as one JSON object; every time in the wire format
-#: (shared/sql_json.py), so the model reads it and writes it back unchanged.
-CARD_OBJECT = f"""json_build_object(
-  'id', h.id, 'village_code', h.village_code, 'village_name', v.name,
-  'natural_village', h.natural_village, 'villager_group', h.villager_group,
-  'national_household_code', h.national_household_code,
-  'status', CASE WHEN h.objection_open THEN 'objection_pending' ELSE h.status END,
-  'workflow_status', h.status, 'chain', h.chain, 'returned', h.returned,
-  'identification_year', h.identification_year, 'quota_year', h.quota_year,
-  'head_name', h.head_name, 'household_size', h.household_size, 'labor_count', h.labor_count,
-  'has_labor_capacity', h.has_labor_capacity,
-  'poverty_cause_primary', h.poverty_cause_primary, 'poverty_causes_other', h.poverty_causes_other,
-  'poverty_attribute', h.poverty_attribute, 'main_income_source', h.main_income_source,
-  'dangerous_house_grade', h.dangerous_house_grade,
-  'income_year', h.income_year, 'net_income', h.net_income::text,
-  'per_capita_net_income', h.per_capita_net_income::text,
-  'contact_phone', h.contact_phone_masked, 'bank_account', h.bank_account_masked, 'bank_name', h.bank_name,
-  'details', h.details,
-  'origin_household_id', h.origin_household_id, 'origin_kind', h.origin_kind, 'formed_on', h.formed_on,
-  'flags', h.flags, 'planned_exit_year', h.planned_exit_year, 'exit_effective_year', h.exit_effective_year,
-  'imported', (
+
+
+def _object(fields: Mapping[str, str], keys: Sequence[str] | None = None) -> str:
+    """`json_build_object` of the fragments `keys` (default: all), in the order given."""
+    names = list(fields) if keys is None else list(keys)
+    return "json_build_object(\n  " + ",\n  ".join(f"'{k}', {fields[k]}" for k in names) + "\n)"
+
+
+#: An active member `m` of the card, key -> SQL expression (ID number and phone masked).
+MEMBER_SQL_FIELDS: dict[str, str] = {
+    "id": "m.id",
+    "person_id": "m.person_id",
+    "name": "m.name",
+    "relation": "m.relation",
+    "sex": "m.sex",
+    "ethnicity": "m.ethnicity",
+    "birth_year_month": "m.birth_year_month",
+    "resident_id_number": "m.id_number_masked",
+    "no_id_reason": "m.no_id_reason",
+    "labor_capacity": "m.labor_capacity",
+    "health_status": "m.health_status",
+    "education_level": "m.education_level",
+    "school_status": "m.school_status",
+    "resident": "m.resident",
+    "annual_personal_income": "m.annual_personal_income::text",
+    "phone": "m.details->>'phone_masked'",
+    "details": "m.details - 'phone_enc' - 'phone_masked'",
+    "joined_on": "m.joined_on",
+}
+#: An income record `i` of the card (the newest version of its year), key -> SQL expression.
+INCOME_SQL_FIELDS: dict[str, str] = {
+    "year": "i.year",
+    "version": "i.version",
+    "wage": "i.wage::text",
+    "operating": "i.operating::text",
+    "property": "i.property::text",
+    "transfer": "i.transfer::text",
+    "operating_expenses": "i.operating_expenses::text",
+    "household_size": "i.household_size",
+    "net_income": "i.net_income::text",
+    "per_capita_net_income": "i.per_capita_net_income::text",
+    "surveyed_on": "i.surveyed_on",
+    "note": "i.note",
+    "recorded_at": _t("i.recorded_at"),
+    "recorded_by": "i.recorded_by",
+}
+
+
+def members_json(keys: Sequence[str] | None = None) -> str:
+    """The active members of `h` as a JSON array of the member fragments `keys` (default: all), card order."""
+    return f"""(
+    SELECT coalesce(json_agg({_object(MEMBER_SQL_FIELDS, keys)} ORDER BY m.relation <> 'head', m.birth_year_month, m.id), '[]'::json)
+    FROM registry_member m WHERE m.household_id = h.id AND m.active)"""  # noqa: S608 - built from constants
+
+
+def latest_income_json(keys: Sequence[str] | None = None) -> str:
+    """The card's `incomes[0]` (newest year, newest version) of `h` with the income fragments `keys`, or null."""
+    return f"""(
+    SELECT {_object(INCOME_SQL_FIELDS, keys)}
+    FROM registry_household_income i WHERE i.household_id = h.id
+    ORDER BY i.year DESC, i.version DESC LIMIT 1)"""  # noqa: S608 - built from constants
+
+
+#: The card of household `h` (joined with its village `v`), key -> SQL expression, in card order; every time in
+#: the wire format (shared/sql_json.py), so the model reads it and writes it back unchanged. The one definition:
+#: the card is all of them (`CARD_OBJECT`), an export's row the ones it selects (`card_object`).
+CARD_FIELDS: dict[str, str] = {
+    "id": "h.id",
+    "village_code": "h.village_code",
+    "village_name": "v.name",
+    "natural_village": "h.natural_village",
+    "villager_group": "h.villager_group",
+    "national_household_code": "h.national_household_code",
+    "status": "CASE WHEN h.objection_open THEN 'objection_pending' ELSE h.status END",
+    "workflow_status": "h.status",
+    "chain": "h.chain",
+    "returned": "h.returned",
+    "identification_year": "h.identification_year",
+    "quota_year": "h.quota_year",
+    "head_name": "h.head_name",
+    "household_size": "h.household_size",
+    "labor_count": "h.labor_count",
+    "has_labor_capacity": "h.has_labor_capacity",
+    "poverty_cause_primary": "h.poverty_cause_primary",
+    "poverty_causes_other": "h.poverty_causes_other",
+    "poverty_attribute": "h.poverty_attribute",
+    "main_income_source": "h.main_income_source",
+    "dangerous_house_grade": "h.dangerous_house_grade",
+    "income_year": "h.income_year",
+    "net_income": "h.net_income::text",
+    "per_capita_net_income": "h.per_capita_net_income::text",
+    "contact_phone": "h.contact_phone_masked",
+    "bank_account": "h.bank_account_masked",
+    "bank_name": "h.bank_name",
+    "details": "h.details",
+    "origin_household_id": "h.origin_household_id",
+    "origin_kind": "h.origin_kind",
+    "formed_on": "h.formed_on",
+    "flags": "h.flags",
+    "planned_exit_year": "h.planned_exit_year",
+    "exit_effective_year": "h.exit_effective_year",
+    "imported": f"""(
     SELECT json_build_object(
       'mode', e.data->>'mode', 'source_document', e.data->>'source_document', 'at', {_t("e.at")}, 'by', e.actor)
     FROM registry_workflow_event e
     WHERE e.household_id = h.id AND e.seq = 1 AND e.command = 'import'
-      AND e.data->>'mode' IS NOT NULL),
-  'version', h.version, 'created_at', {_t("h.created_at")}, 'created_by', h.created_by,
-  'updated_at', {_t("h.updated_at")}, 'updated_by', h.updated_by,
-  'members', (
-    SELECT coalesce(json_agg(json_build_object(
-      'id', m.id, 'person_id', m.person_id, 'name', m.name, 'relation', m.relation, 'sex', m.sex,
-      'ethnicity', m.ethnicity, 'birth_year_month', m.birth_year_month,
-      'resident_id_number', m.id_number_masked, 'no_id_reason', m.no_id_reason,
-      'labor_capacity', m.labor_capacity, 'health_status', m.health_status,
-      'education_level', m.education_level, 'school_status', m.school_status, 'resident', m.resident,
-      'annual_personal_income', m.annual_personal_income::text,
-      'phone', m.details->>'phone_masked', 'details', m.details - 'phone_enc' - 'phone_masked',
-      'joined_on', m.joined_on
-    ) ORDER BY m.relation <> 'head', m.birth_year_month, m.id), '[]'::json)
-    FROM registry_member m WHERE m.household_id = h.id AND m.active),
-  'former_members', (
+      AND e.data->>'mode' IS NOT NULL)""",  # noqa: S608 - constants
+    "version": "h.version",
+    "created_at": _t("h.created_at"),
+    "created_by": "h.created_by",
+    "updated_at": _t("h.updated_at"),
+    "updated_by": "h.updated_by",
+    "members": members_json(),
+    "former_members": """(
     SELECT coalesce(json_agg(json_build_object(
       'id', m.id, 'person_id', m.person_id, 'name', m.name, 'relation', m.relation,
       'joined_on', m.joined_on, 'left_on', m.left_on, 'left_reason', m.left_reason
     ) ORDER BY m.left_on, m.id), '[]'::json)
-    FROM registry_member m WHERE m.household_id = h.id AND NOT m.active),
-  'incomes', (
-    SELECT coalesce(json_agg(json_build_object(
-      'year', i.year, 'version', i.version, 'wage', i.wage::text, 'operating', i.operating::text,
-      'property', i.property::text, 'transfer', i.transfer::text,
-      'operating_expenses', i.operating_expenses::text, 'household_size', i.household_size,
-      'net_income', i.net_income::text, 'per_capita_net_income', i.per_capita_net_income::text,
-      'surveyed_on', i.surveyed_on, 'note', i.note, 'recorded_at', {_t("i.recorded_at")},
-      'recorded_by', i.recorded_by
-    ) ORDER BY i.year DESC), '[]'::json)
+    FROM registry_member m WHERE m.household_id = h.id AND NOT m.active)""",
+    "incomes": f"""(
+    SELECT coalesce(json_agg({_object(INCOME_SQL_FIELDS)} ORDER BY i.year DESC), '[]'::json)
     FROM (SELECT DISTINCT ON (year) * FROM registry_household_income
-          WHERE household_id = h.id ORDER BY year, version DESC) i),
-  'workflow', (
+          WHERE household_id = h.id ORDER BY year, version DESC) i)""",  # noqa: S608 - constants
+    "workflow": f"""(
     SELECT coalesce(json_agg(json_build_object(
       'seq', e.seq, 'command', e.command, 'at', {_t("e.at")}, 'actor', e.actor, 'role', e.role,
       'reason', e.reason, 'data', e.data, 'status_after', e.status_after, 'batch_id', e.batch_id
     ) ORDER BY e.seq), '[]'::json)
-    FROM registry_workflow_event e WHERE e.household_id = h.id),
-  'flags_detail', (
+    FROM registry_workflow_event e WHERE e.household_id = h.id)""",  # noqa: S608 - constants
+    "flags_detail": f"""(
     SELECT coalesce(json_agg(json_build_object(
       'id', f.id, 'code', f.code, 'detail', f.detail, 'raised_at', {_t("f.raised_at")},
       'cleared_at', {_t("f.cleared_at")}, 'cleared_by', f.cleared_by, 'clear_reason', f.clear_reason
     ) ORDER BY f.id), '[]'::json)
-    FROM registry_household_flag f WHERE f.household_id = h.id),
-  'membership_changes', (
+    FROM registry_household_flag f WHERE f.household_id = h.id)""",  # noqa: S608 - constants
+    "membership_changes": f"""(
     SELECT coalesce(json_agg(json_build_object(
       'person_id', c.person_id, 'kind', c.kind, 'from_household_id', c.from_household_id,
       'to_household_id', c.to_household_id, 'at', {_t("c.at")}, 'actor', c.actor, 'reason', c.reason
     ) ORDER BY c.id), '[]'::json)
-    FROM registry_membership_change c WHERE c.from_household_id = h.id OR c.to_household_id = h.id),
-  'pairings', (
+    FROM registry_membership_change c WHERE c.from_household_id = h.id OR c.to_household_id = h.id)""",  # noqa: S608 - constants
+    "pairings": """(
     SELECT coalesce(json_agg(json_build_object(
       'id', p.id, 'cadre_id', p.cadre_id, 'cadre_name', c.name, 'position_level', c.position_level,
       'position', c.position, 'cadre_phone', c.phone_masked, 'unit_id', p.unit_id, 'unit_name', u.name,
@@ -149,8 +223,23 @@ CARD_OBJECT = f"""json_build_object(
     ) ORDER BY p.valid_from, p.row_id), '[]'::json)
     FROM registry_pairing p JOIN registry_cadre c ON c.id = p.cadre_id
     JOIN registry_helping_unit u ON u.id = p.unit_id
-    WHERE p.household_id = h.id AND p.superseded_at IS NULL)
-)"""  # noqa: S608 - built from constants
+    WHERE p.household_id = h.id AND p.superseded_at IS NULL)""",
+}
+
+
+def card_object(keys: Sequence[str] | None = None, extra: Mapping[str, str] | None = None) -> str:
+    """`json_build_object` of the card fragments `keys` (default: the whole card), then `extra` (key -> SQL,
+    e.g. an export's selected members), over `h` and `v`."""
+    fields = dict(CARD_FIELDS)
+    names = list(CARD_FIELDS) if keys is None else list(keys)
+    for key, sql in (extra or {}).items():
+        fields[key] = sql
+        names.append(key)
+    return _object(fields, names)
+
+
+#: The whole card as one JSON object.
+CARD_OBJECT = card_object()
 
 
 def card_statement(where: str, *, columns: str = "::text AS card, h.version") -> str:
@@ -330,6 +419,72 @@ class HouseholdRepository:
                 "labor_count": 0,
                 "has_labor_capacity": False,
             },
+        )
+
+    # -- relocation (易地扶贫搬迁) ---------------------------------------------------------------------------------
+    async def relocate(
+        self,
+        household_id: uuid.UUID,
+        village_code: str,
+        *,
+        natural_village: str | None,
+        villager_group: str | None,
+    ) -> int:
+        """The household now lives in `village_code` (the change feed trigger sees the old and new village);
+        its version is bumped. Returns the new version."""
+        statement = (
+            sa.update(Household)
+            .where(col(Household.id) == household_id)
+            .values(
+                village_code=village_code,
+                natural_village=natural_village,
+                villager_group=villager_group,
+                version=col(Household.version) + 1,
+                updated_at=self.ctx.now,
+                updated_by=self.ctx.principal.sub,
+            )
+            .returning(col(Household.version))
+        )
+        return int((await self.session.exec(statement)).scalar_one())
+
+    async def active_pairings(self, household_id: uuid.UUID, on: date) -> int:
+        """Current pairings of the household valid on `on` (they are kept through a relocation)."""
+        query = select(sa.func.count()).where(
+            col(Pairing.household_id) == household_id,
+            col(Pairing.superseded_at).is_(None),
+            col(Pairing.valid_from) <= on,
+            sa.or_(col(Pairing.valid_to).is_(None), col(Pairing.valid_to) > on),
+        )
+        return int((await self.session.exec(query)).one())
+
+    async def append_history_event(
+        self,
+        household_id: uuid.UUID,
+        command: str,
+        *,
+        reason: str | None,
+        data: Mapping[str, Any],
+        status: str,
+    ) -> None:
+        """A history-only row of the household's workflow events (its status unchanged), numbered after the last."""
+        last = (
+            await self.session.exec(
+                select(sa.func.max(WorkflowEvent.seq)).where(col(WorkflowEvent.household_id) == household_id)
+            )
+        ).one()
+        await self.session.exec(
+            sa.insert(WorkflowEvent).values(
+                household_id=household_id,
+                seq=int(last or 0) + 1,
+                command=command,
+                at=self.ctx.now,
+                actor=self.ctx.principal.sub,
+                role=self.ctx.principal.role.value,
+                reason=reason,
+                data=dict(data),
+                status_after=status,
+                request_id=self.ctx.request_id,
+            )
         )
 
     # -- members ---------------------------------------------------------------------------------------------

@@ -162,9 +162,17 @@ class SyncRepository:
 
 
 # -- retention ---------------------------------------------------------------------------------------------------
+#: Each chunk also raises the pruned horizon (`registry_change_horizon`, reg0011) to the highest txid it deleted,
+#: so the province feed (services/registry/changes) answers 410 to a cursor older than what is kept.
 _PRUNE_SQL = """
-DELETE FROM registry_change WHERE seq IN (
-  SELECT seq FROM registry_change WHERE at < $1 ORDER BY seq LIMIT $2)
+WITH gone AS (
+  DELETE FROM registry_change WHERE seq IN (
+    SELECT seq FROM registry_change WHERE at < $1 ORDER BY seq LIMIT $2)
+  RETURNING txid),
+mark AS (
+  INSERT INTO registry_change_horizon (id, pruned_txid) SELECT true, max(txid) FROM gone HAVING count(*) > 0
+  ON CONFLICT (id) DO UPDATE SET pruned_txid = greatest(registry_change_horizon.pruned_txid, EXCLUDED.pruned_txid))
+SELECT count(*) FROM gone
 """
 PRUNE_CHUNK = 10_000
 
@@ -174,8 +182,7 @@ async def prune_changes(pool: asyncpg.Pool, *, before: datetime) -> int:
     removed = 0
     async with pool.acquire() as conn:
         while True:
-            status = await conn.execute(_PRUNE_SQL, before, PRUNE_CHUNK)
-            count = int(status.split()[-1])
+            count = int(await conn.fetchval(_PRUNE_SQL, before, PRUNE_CHUNK))
             removed += count
             if count < PRUNE_CHUNK:
                 return removed

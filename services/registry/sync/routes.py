@@ -39,7 +39,7 @@ async def download_sync(
 
     The body is `SyncDownload`, sent as PostgreSQL built it (not re-serialised: the measured fast path)."""
     started = time.perf_counter()
-    body = await SyncService(ctx, request.app.state.read_pool).download(cursor, records=records)
+    body = await SyncService(ctx, request.app.state.primary_read_pool).download(cursor, records=records)
     elapsed_ms = (time.perf_counter() - started) * 1000
     return Response(
         body,

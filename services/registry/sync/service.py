@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.registry.sync import domain
@@ -70,6 +70,10 @@ class SyncService:
         return body.encode()
 
 
-async def prune_change_feed(pool: Any, *, now: datetime) -> int:
-    """Housekeeping: delete the feed rows no honoured cursor needs (`domain.retention_cutoff`); how many."""
-    return await prune_changes(pool, before=domain.retention_cutoff(now))
+async def prune_change_feed(pool: Any, *, now: datetime, retention_days: int | None = None) -> int:
+    """Housekeeping: delete the feed rows no honoured cursor needs (`domain.retention_cutoff`, or older than
+    `retention_days` when that is longer); how many. The pruned horizon is recorded (province feed: 410)."""
+    cutoff = domain.retention_cutoff(now)
+    if retention_days is not None:
+        cutoff = min(cutoff, now - timedelta(days=retention_days))
+    return await prune_changes(pool, before=cutoff)
