@@ -470,6 +470,10 @@ class Platform:
             "JWT_ISSUER": os.environ.get("JWT_ISSUER", "jingzhun-gateway"),
             "LOG_LEVEL": "WARNING",
             "REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+            # The benches load their county through the synchronous import at full size (the import is one of
+            # the measured paths); the service's default limit sends such files to POST /jobs/imports instead.
+            "REGISTRY_IMPORT_SYNC_MAX_BYTES": str(256 * 1024 * 1024),
+            "REGISTRY_IMPORT_SYNC_MAX_LINES": "500000",
         }
         first_gateway = f"http://127.0.0.1:{gateway_ports[self.clients[0]]}"
         self._spawn(

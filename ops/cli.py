@@ -276,6 +276,10 @@ def start_platform(
             cmd = uvicorn_command(APPS[service], host, ports[service])
             launch[service] = Launch(cmd, env)
             procs[service] = launch[service].spawn()
+            if service == "registry":
+                # The import/export job worker (services/registry/worker.py), supervised like the services.
+                launch["registry-worker"] = Launch([sys.executable, "-m", "services.registry.worker"], env)
+                procs["registry-worker"] = launch["registry-worker"].spawn()
         for service in SERVICES:
             _wait_healthy(f"http://127.0.0.1:{ports[service]}/healthz", procs[service])
         gw = f"http://127.0.0.1:{ports['gateway']}"

@@ -222,9 +222,14 @@ class TestImportHouseholds:
         )
         response = await registry.post("/households/import", content=body, headers=admin)
         errors = assert_problem(response, 422)["errors"]
-        assert [(e["line"], e["pointer"]) for e in errors] == [(2, "/village_code"), (3, "/village_code")]
+        # The report is complete (issue #15): region existence is checked even when other lines failed.
+        assert [(e["line"], e["pointer"]) for e in errors] == [
+            (2, "/village_code"),
+            (3, "/village_code"),
+            (4, "/village_code"),
+        ]
         assert "outside your scope" in errors[0]["message"]
-        # Region existence is checked once the lines themselves are clean.
+        assert errors[2]["message"] == "region 451025100299 does not exist"
         response = await registry.post(
             "/households/import",
             content=_ndjson(household_payload(VILLAGE), household_payload("451025100299")),

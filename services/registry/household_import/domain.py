@@ -12,8 +12,9 @@ without writing (dry runs, refused imports) are audited and limited per caller a
 
 A file is accepted whole or not at all: every line is checked as a single registration is (households/domain.py),
 plus what only a file can break: the same ID number twice (one person, one household: invariant 2) or the same
-national household code twice. Errors name the line and the JSON pointer (RFC 6901) of the field; at most
-`MAX_ERRORS` are reported, since the file has to be fixed anyway.
+national household code twice. Errors name the line and the JSON pointer (RFC 6901) of the field. Every line
+is checked and every error counted (`error_count`); the synchronous import lists at most `MAX_ERRORS` of them
+(`truncated` when it cut the list), an import job (services/registry/jobs/) keeps them all.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ __all__ = [
     "status_problem",
 ]
 
-#: At most this many errors are reported; checking stops there.
+#: At most this many errors are listed by the synchronous import (all are counted; a job lists all).
 MAX_ERRORS = 100
 #: A county registers a few hundred thousand households at most; beyond that, split the file.
 MAX_LINES = 500_000
@@ -204,16 +205,20 @@ class LineError:
 
 @dataclass
 class ImportErrors:
-    """The errors of a file, in the order found, up to MAX_ERRORS (`truncated`: checking stopped there)."""
+    """The errors of a file, in the order found. Every error is counted (`total`); at most `limit` are kept
+    (`None`: all of them, as an import job reports) and `truncated` says some were counted but not listed."""
 
     items: list[LineError] = field(default_factory=list)
     truncated: bool = False
+    limit: int | None = MAX_ERRORS
+    total: int = 0
 
     @property
     def full(self) -> bool:
-        return len(self.items) >= MAX_ERRORS
+        return self.limit is not None and len(self.items) >= self.limit
 
     def add(self, line: int, pointer: str, message: str, code: str | None = None) -> None:
+        self.total += 1
         if self.full:
             self.truncated = True
             return

@@ -5,8 +5,9 @@ The input is NDJSON: one household per line, the fields of `HouseholdCreate` plu
 the way `HouseholdService.create` checks one household (the rows are built by the same functions of
 households/service.py and the same rules of households/domain.py), then the regions, the caller's scope and the
 uniqueness of ID numbers and national household codes are checked for the whole file at once. If anything fails,
-nothing is written and the errors come back (line, JSON pointer, message; the first `MAX_ERRORS`). Otherwise every
-table is written with one `COPY` each, in the caller's transaction:
+nothing is written and the errors come back (line, JSON pointer, message; all counted, the first `MAX_ERRORS`
+listed, or all of them for an import job). Otherwise every table is written with one `COPY` each, in the
+caller's transaction:
 
 - `registry_household` and `registry_member` (derived fields computed here; flags empty; version 1),
 - `registry_household_income` (version 1 of the given year, per-capita income computed),
@@ -31,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,10 @@ from shared.errors import DomainError, Invalid
 from shared.problems import TooManyRequests, from_domain
 from shared.schemas import NUL_CHECKED
 
-__all__ = ["HouseholdImportService"]
+__all__ = ["ChunkHook", "HouseholdImportService"]
+
+#: Called between chunks with (lines checked, errors so far): a job's progress and cancellation point.
+ChunkHook = Callable[[int, int], Awaitable[None]]
 
 #: Lines validated between two yields to the event loop, so that one big import does not starve the others.
 _YIELD_EVERY = 500
@@ -86,14 +90,19 @@ def _code(value: Any) -> Any:
 
 class _Loader:
     def __init__(
-        self, ctx: Context, cipher: PersonalDataCipher, mode: ImportMode, source_document: str | None
+        self,
+        ctx: Context,
+        cipher: PersonalDataCipher,
+        mode: ImportMode,
+        source_document: str | None,
+        max_errors: int | None = domain.MAX_ERRORS,
     ) -> None:
         self.ctx = ctx
         self.cipher = cipher
         self.mode = mode
         self.source_document = source_document
         self.repo = ImportRepository(ctx)
-        self.errors = domain.ImportErrors()
+        self.errors = domain.ImportErrors(limit=max_errors)
         self.seen = domain.FileIdentity()
         self.planned: list[_Planned] = []
         self.rows = 0  # non-blank lines checked
@@ -115,7 +124,7 @@ class _Loader:
                 errors.add(number, domain.json_pointer(err["loc"]), err["msg"])
             return
         ctx = self.ctx
-        before = len(errors.items)
+        before = errors.total
         refused_status = domain.status_problem(self.mode, payload.status)
         if refused_status is not None:
             errors.add(number, "/status", refused_status[1], refused_status[0])
@@ -144,7 +153,7 @@ class _Loader:
                 if repeated is not None:
                     errors.add(number, id_pointer, repeated)
             members.append(row)
-        if len(errors.items) > before or errors.truncated:
+        if errors.total > before:
             return
         derived = households.derive(payload.members)
         net = per_capita = None
@@ -239,7 +248,7 @@ class _Loader:
     async def flush(self, chunk: list[_Planned], *, write: bool) -> None:
         """Check a chunk against the database and, unless anything failed so far, COPY it."""
         await self.check_database(chunk)
-        if write and not self.errors.items:
+        if write and not self.errors.total:
             await self.write(chunk)
 
     # -- writing -------------------------------------------------------------------------------------------
@@ -292,8 +301,19 @@ class _Loader:
         )
 
 
-def _lines(lines: Iterable[bytes | str]) -> Iterable[tuple[int, bytes | str]]:
-    for number, raw in enumerate(lines, start=1):
+async def _lines(
+    lines: Iterable[bytes | str] | AsyncIterable[bytes | str],
+) -> AsyncIterator[tuple[int, bytes | str]]:
+    """The non-blank lines with their numbers, from a list, a generator or an async source (a job's stored file)."""
+    number = 0
+    if isinstance(lines, AsyncIterable):
+        async for raw in lines:
+            number += 1
+            if raw.strip():
+                yield number, raw
+        return
+    for raw in lines:
+        number += 1
         if raw.strip():
             yield number, raw
 
@@ -306,19 +326,25 @@ class HouseholdImportService:
 
     async def run(
         self,
-        lines: Iterable[bytes | str],
+        lines: Iterable[bytes | str] | AsyncIterable[bytes | str],
         *,
         dry_run: bool = False,
         mode: ImportMode = ImportMode.registration,
         source_document: str | None = None,
         rows: int = 0,
         check_rows_per_hour: int = domain.DEFAULT_CHECK_ROWS_PER_HOUR,
+        max_errors: int | None = domain.MAX_ERRORS,
+        on_chunk: ChunkHook | None = None,
     ) -> ImportResult:
         """Check every line, then write all households or none (`Invalid` with the per-line errors: none).
 
         `rows` is the number of households in the file (counted by the route), for the hourly limit of rows
         checked without writing. A dry run, or an import refused for any reason, leaves one audit entry that
         is kept although the import is refused.
+
+        `max_errors`: how many errors the refusal lists (`None`: all, for an import job); every error is counted.
+        `on_chunk(lines_done, errors_so_far)` runs between chunks (a job's progress and cancellation: it may
+        raise, and the savepoint undoes every chunk written).
         """
         ctx = self.ctx
         domain.require_importer(ctx.principal.role)
@@ -335,10 +361,10 @@ class HouseholdImportService:
                 limit=check_rows_per_hour,
                 used=used,
             )
-        loader = _Loader(ctx, self.cipher, mode, document)
+        loader = _Loader(ctx, self.cipher, mode, document, max_errors)
         try:
             async with repo.savepoint():
-                result = await self._load(loader, lines, dry_run=dry_run)
+                result = await self._load(loader, lines, dry_run=dry_run, on_chunk=on_chunk)
         except DomainError as exc:
             await self._audit_check(loader, dry_run=dry_run, outcome=exc.code)
             # The savepoint undid every COPY; only the audit entry of the check is committed.
@@ -359,7 +385,7 @@ class HouseholdImportService:
                 "mode": loader.mode.value,
                 "outcome": outcome,
                 "rows": loader.rows,
-                "errors": len(loader.errors.items),
+                "errors": loader.errors.total,
                 "conflicts": loader.conflicts,
                 "hidden_conflicts": len(loader.hidden),
                 "hidden_id_numbers": loader.hidden[:_AUDITED_NUMBERS],
@@ -388,7 +414,14 @@ class HouseholdImportService:
             for village, year in keys
         )
 
-    async def _load(self, loader: _Loader, lines: Iterable[bytes | str], *, dry_run: bool) -> ImportResult:
+    async def _load(
+        self,
+        loader: _Loader,
+        lines: Iterable[bytes | str] | AsyncIterable[bytes | str],
+        *,
+        dry_run: bool,
+        on_chunk: ChunkHook | None = None,
+    ) -> ImportResult:
         """Lines are validated in Python while the previous chunk is checked against the database and copied in,
         so PostgreSQL works while Python parses. All chunks share the caller's transaction: if any line fails,
         the refusal rolls it back and nothing is written.
@@ -416,19 +449,21 @@ class HouseholdImportService:
                     registered[key] = (people + int(p.household["household_size"]), at)
 
         try:
-            for number, raw in _lines(lines):
+            async for number, raw in _lines(lines):
                 count += 1
                 loader.rows = count
                 domain.require_lines(count)
                 loader.check_line(number, raw)
-                if loader.errors.full:
-                    loader.errors.truncated = True
-                    break
-                if len(loader.planned) >= _CHUNK and not loader.errors.items:
+                # Every chunk is checked against the database, also after errors (the report is complete);
+                # it is written only while the file has none.
+                if len(loader.planned) >= _CHUNK:
                     chunk, loader.planned = loader.planned, []
                     counted(chunk)
                     if pending is not None:
                         await pending
+                        pending = None
+                    if on_chunk is not None:
+                        await on_chunk(count, loader.errors.total)
                     pending = asyncio.create_task(loader.flush(chunk, write=not dry_run))
                 if count % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -438,14 +473,18 @@ class HouseholdImportService:
                 await pending  # never leave a COPY running on the connection
         chunk, loader.planned = loader.planned, []
         counted(chunk)
-        if not loader.errors.items and chunk:
+        if chunk:
             await loader.flush(chunk, write=not dry_run)
+        if on_chunk is not None:
+            await on_chunk(count, loader.errors.total)
         errors = loader.errors
-        if errors.items:
-            more = "+" if errors.truncated else ""
+        if errors.total:
+            listed = f" (the first {len(errors.items)} listed)" if errors.truncated else ""
             raise Invalid(
                 "import_invalid",
-                f"{len(errors.items)}{more} error(s) in the file; nothing was imported",
+                f"{errors.total} error(s) in the file{listed}; nothing was imported",
+                error_count=errors.total,
+                truncated=errors.truncated,
                 errors=[
                     ImportLineError(
                         line=e.line, pointer=e.pointer, message=e.message, code=e.code
