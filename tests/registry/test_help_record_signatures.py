@@ -2,8 +2,9 @@
 
 Three parties, three people: the household head (as the head's own act: a signature image captured on the
 cadre's phone and attached to the record, never the cadre's login), the village director (a village officer of
-the household's village), the helping unit's responsible person (a township or county officer: no login is
-tied to a unit's responsible person). One principal, or one signatory name, signs one party of a record.
+the household's village), the helping unit's responsible person (the unit's linked responsible login when it has
+one, reg0014; else a township or county officer). One principal, or one signatory name, signs one party of a
+record.
 """
 
 from __future__ import annotations
@@ -188,3 +189,202 @@ class TestRoutes:
             f"/help-records/{body['id']}/confirmations", json=director, headers=same
         )
         assert assert_problem(refused, 409)["code"] == "signer_already_signed"
+
+
+# == the unit's responsible person signs as themself (issue #13 item 10 leftover; reg0014) ====================
+class TestUnitResponsibleDomain:
+    def test_a_linked_login_is_the_only_unit_signer(self) -> None:
+        unit = ConfirmationParty.unit_responsible
+        for role in (Role.township_officer, Role.county_admin):
+            assert domain.may_confirm(unit, role, own_record=False)  # the fallback: no login linked
+            assert not domain.may_confirm(unit, role, own_record=False, unit_linked=True)
+        for role in (Role.cadre, Role.village_officer, Role.township_officer):
+            assert domain.may_confirm(unit, role, own_record=False, unit_linked=True, unit_responsible=True)
+        # Being the unit's responsible person gives no other party.
+        assert not domain.may_confirm(
+            ConfirmationParty.village_director, Role.cadre, own_record=False, unit_responsible=True
+        )
+
+
+class TestUnitResponsibleSigns:
+    @staticmethod
+    async def unit_of(db: Db, phone: Phone) -> uuid.UUID:
+        [row] = await db.run("SELECT unit_id FROM registry_cadre WHERE id = $1", phone.cadre_id)
+        unit: uuid.UUID = row["unit_id"]
+        return unit
+
+    @staticmethod
+    async def tag_of(db: Db, unit: uuid.UUID) -> str:
+        """The unit's ETag (the fixture's units carry a kind of the old code list, so not read over the API)."""
+        [row] = await db.run("SELECT version FROM registry_helping_unit WHERE id = $1", unit)
+        return f'"{row["version"]}"'
+
+    async def link(
+        self, registry: httpx.AsyncClient, admin: Headers, db: Db, unit: uuid.UUID, sub: str | None
+    ) -> httpx.Response:
+        return await registry.put(
+            f"/helping-units/{unit}/responsible",
+            json={"responsible_sub": sub, "reason": "单位责任人登记"},
+            headers=admin | {"If-Match": await self.tag_of(db, unit)},
+        )
+
+    @pytest.fixture
+    def admin(self, signing_key: SigningKey) -> Headers:
+        return auth(issue(signing_key, "county_admin", COUNTY, sub="admin-jingxi"))
+
+    async def test_linked_login_signs_and_officers_are_refused(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        township: Headers,
+        admin: Headers,
+        db: Db,
+        phone: Phone,
+        signing_key: SigningKey,
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        body = record(hid)
+        await posted(registry, phone, body)
+        url = f"/help-records/{body['id']}/confirmations"
+        unit = await self.unit_of(db, phone)
+        boss = f"boss-{uuid.uuid4().hex[:8]}"
+        linked = await self.link(registry, admin, db, unit, boss)
+        assert linked.status_code == 200, linked.text
+        assert linked.json()["responsible_sub"] == boss
+        audits = await db.run(
+            "SELECT detail FROM registry_audit_event WHERE record_id = $1 AND action = 'unit.responsible'",
+            str(unit),
+        )
+        assert len(audits) == 1
+        sign = {"party": "unit_responsible", "signatory": "李局长"}
+        # The officers' fallback is closed once a login is linked.
+        for officer in (township, admin):
+            refused = await registry.post(url, json=sign, headers=officer)
+            assert assert_problem(refused, 403)["code"] == "may_not_confirm"
+        # The responsible login (a cadre of the unit, not paired with the household) signs as themself.
+        responsible = auth(issue(signing_key, "cadre", COUNTY, sub=boss))
+        signed = await registry.post(url, json=sign, headers=responsible)
+        assert signed.status_code == 201, signed.text
+        [confirmation] = signed.json()["confirmations"]
+        assert confirmation["party"] == "unit_responsible" and confirmation["confirmed_by"] == boss
+        assert (await registry.post(url, json=sign, headers=responsible)).status_code == 200  # a retry
+        # Still only the unit's part: the record itself stays out of their reach.
+        assert_problem(await registry.get(f"/help-records/{body['id']}", headers=responsible), 404)
+
+    async def test_the_responsible_person_signs_no_other_party(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        admin: Headers,
+        db: Db,
+        phone: Phone,
+        signing_key: SigningKey,
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        body = record(hid)
+        await posted(registry, phone, body)
+        url = f"/help-records/{body['id']}/confirmations"
+        boss = f"boss-{uuid.uuid4().hex[:8]}"
+        assert (await self.link(registry, admin, db, await self.unit_of(db, phone), boss)).status_code == 200
+        # The responsible person happens to be a village officer of the household's village.
+        responsible = auth(issue(signing_key, "village_officer", VILLAGE, sub=boss))
+        signed = await registry.post(
+            url, json={"party": "unit_responsible", "signatory": "李局长"}, headers=responsible
+        )
+        assert signed.status_code == 201, signed.text
+        refused = await registry.post(
+            url, json={"party": "village_director", "signatory": "韦主任"}, headers=responsible
+        )
+        assert assert_problem(refused, 409)["code"] == "signer_already_signed"
+
+    async def test_fallback_when_not_linked_or_unlinked(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        township: Headers,
+        admin: Headers,
+        db: Db,
+        phone: Phone,
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        first, second = record(hid), record(hid)
+        await posted(registry, phone, first)
+        await posted(registry, phone, second)
+        sign = {"party": "unit_responsible", "signatory": "李局长"}
+        done = await registry.post(f"/help-records/{first['id']}/confirmations", json=sign, headers=township)
+        assert done.status_code == 201, done.text
+        unit = await self.unit_of(db, phone)
+        assert (await self.link(registry, admin, db, unit, "boss-x")).status_code == 200
+        unlinked = await self.link(registry, admin, db, unit, None)
+        assert unlinked.status_code == 200 and unlinked.json()["responsible_sub"] is None
+        done = await registry.post(f"/help-records/{second['id']}/confirmations", json=sign, headers=township)
+        assert done.status_code == 201, done.text
+
+    async def test_another_units_responsible_login_is_told_missing(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        admin: Headers,
+        db: Db,
+        phone: Phone,
+        signing_key: SigningKey,
+    ) -> None:
+        hid = await new_household(registry, clerk, db)
+        await phone.pair(hid)
+        body = record(hid)
+        await posted(registry, phone, body)
+        assert (
+            await self.link(registry, admin, db, await self.unit_of(db, phone), "boss-a")
+        ).status_code == 200
+        other = Phone(signing_key, db)
+        await other.register()  # a cadre of another unit
+        assert (
+            await self.link(registry, admin, db, await self.unit_of(db, other), "boss-b")
+        ).status_code == 200
+        stranger = auth(issue(signing_key, "cadre", COUNTY, sub="boss-b"))
+        sign = {"party": "unit_responsible", "signatory": "张局长"}
+        refused = await registry.post(
+            f"/help-records/{body['id']}/confirmations", json=sign, headers=stranger
+        )
+        missing = await registry.post(
+            f"/help-records/{uuid.uuid4()}/confirmations", json=sign, headers=stranger
+        )
+        assert_problem(refused, 404)
+        assert_problem(missing, 404)
+        assert (
+            await db.run(
+                "SELECT 1 FROM registry_help_confirmation WHERE record_id = $1", uuid.UUID(body["id"])
+            )
+            == []
+        )
+
+    async def test_only_the_county_links_and_bad_input_changes_nothing(
+        self,
+        registry: httpx.AsyncClient,
+        township: Headers,
+        admin: Headers,
+        db: Db,
+        phone: Phone,
+        signing_key: SigningKey,
+    ) -> None:
+        unit = await self.unit_of(db, phone)
+        tag = await self.tag_of(db, unit)
+        url = f"/helping-units/{unit}/responsible"
+        refused = await registry.put(url, json={"responsible_sub": "x"}, headers=township | {"If-Match": tag})
+        assert assert_problem(refused, 403)["code"] == "unit_responsible_not_allowed"
+        elsewhere = auth(issue(signing_key, "county_admin", "451026000000"))
+        assert_problem(
+            await registry.put(url, json={"responsible_sub": "x"}, headers=elsewhere | {"If-Match": tag}), 404
+        )
+        assert_problem(
+            await registry.put(url, json={"responsible_sub": "  "}, headers=admin | {"If-Match": tag}), 422
+        )
+        assert_problem(
+            await registry.put(url, json={"responsible_sub": "x"}, headers=admin | {"If-Match": '"99"'}), 412
+        )
+        assert_problem(await registry.put(url, json={"responsible_sub": "x"}, headers=admin), 428)
+        [row] = await db.run("SELECT responsible_sub, version FROM registry_helping_unit WHERE id = $1", unit)
+        assert row["responsible_sub"] is None and f'"{row["version"]}"' == tag

@@ -20,7 +20,8 @@ Checkable line by line against the domain:
 - Signatures (issue #13 item 10): each party's signature comes from a principal that can be that party: the
   household head's as the head's own act, a captured signature image attached to the record (never the
   cadre's login); the village director's by a village officer of the household's village; the helping unit's
-  by a township or county officer (the data model ties no login to a unit's responsible person). One principal,
+  by the unit's responsible login when the unit has one (`registry_helping_unit.responsible_sub`, reg0014: then
+  only that principal, whatever its role), else by a township or county officer (the fallback). One principal,
   and one signatory name, signs at most one party of a record (409 `signer_already_signed`).
 - Photos: JPEG, PNG or WebP, checked by their bytes, at most 5 MiB each and 10 per record.
 
@@ -532,30 +533,54 @@ def status_of(parties: Collection[ConfirmationParty | str]) -> ConfirmationStatu
     return ConfirmationStatus.partially_confirmed if signed else ConfirmationStatus.draft
 
 
-#: Who records the helping unit's responsible person's signature (帮扶单位责任人). The data model ties no login
-#: to a unit's responsible person (`registry_helping_unit` keeps a liaison's name only), so it is a township or
-#: county officer whose scope holds the household, and never the record's own cadre (issue #13 item 10).
+#: Who records the helping unit's responsible person's signature (帮扶单位责任人) when the unit has no linked
+#: responsible login (`registry_helping_unit.responsible_sub`): a township or county officer whose scope holds
+#: the household, and never the record's own cadre (issue #13 item 10). With a linked login, only that login.
 _UNIT_OFFICERS = frozenset({Role.township_officer, Role.county_admin})
 #: The principal of a household head's signature: the captured signature image (never the cadre's login).
 _HEAD_PRINCIPAL = "signature:"
 
 
-def may_confirm(party: ConfirmationParty, role: Role, *, own_record: bool, own_village: bool = False) -> bool:
+def may_confirm(
+    party: ConfirmationParty,
+    role: Role,
+    *,
+    own_record: bool,
+    own_village: bool = False,
+    unit_linked: bool = False,
+    unit_responsible: bool = False,
+) -> bool:
     """Who records which signature: the household head's on the phone of the record's cadre, as the head's act
     (with a captured signature image: `check_head_evidence`); the village director's by a village officer of
     the household's own village (`own_village`: the caller's region is the household's village); the helping
-    unit's by a township or county officer."""
+    unit's by the unit's linked responsible login (`unit_linked`: the unit has one; `unit_responsible`: the
+    caller is it), or, when the unit has none, by a township or county officer."""
     if party is ConfirmationParty.household_head:
         return role is Role.cadre and own_record
     if party is ConfirmationParty.village_director:
         return role is Role.village_officer and own_village
+    if unit_linked or unit_responsible:
+        return unit_responsible
     return role in _UNIT_OFFICERS
 
 
 def check_confirmer(
-    party: ConfirmationParty, role: Role, *, own_record: bool, own_village: bool = False
+    party: ConfirmationParty,
+    role: Role,
+    *,
+    own_record: bool,
+    own_village: bool = False,
+    unit_linked: bool = False,
+    unit_responsible: bool = False,
 ) -> None:
-    if not may_confirm(party, role, own_record=own_record, own_village=own_village):
+    if not may_confirm(
+        party,
+        role,
+        own_record=own_record,
+        own_village=own_village,
+        unit_linked=unit_linked,
+        unit_responsible=unit_responsible,
+    ):
         raise NotAllowed(
             "may_not_confirm", f"role '{role}' may not record the {party} signature", party=str(party)
         )

@@ -49,10 +49,12 @@ from services.registry.models import (
     Attachment,
     Cadre,
     HelpConfirmation,
+    HelpingUnit,
     HelpRecord,
     HelpRecordFlag,
     HelpRecordReview,
     Household,
+    Pairing,
 )
 from services.registry.scope import PAIRING_ACTIVE_SQL, household_scope
 from shared.db import raw_connection
@@ -191,6 +193,36 @@ class HelpRecordRepository:
         """The newest version of a record the caller may read, or None (missing and out of scope alike)."""
         query = self._readable().where(col(HelpRecord.id) == record_id, self._newest())
         return (await self.session.exec(query)).first()
+
+    # -- the unit's responsible login (帮扶单位责任人, issue #13 item 10) ---------------------------------------------
+    async def unit_responsible_sub(self, household_id: uuid.UUID, cadre_id: uuid.UUID) -> str | None:
+        """The linked responsible login of the helping unit of the record's pairing (the cadre's current pairing
+        row with the household, newest first; the cadre's unit when there is none), or None."""
+        paired = (
+            select(col(HelpingUnit.responsible_sub))
+            .join(Pairing, col(Pairing.unit_id) == col(HelpingUnit.id))
+            .where(
+                col(Pairing.household_id) == household_id,
+                col(Pairing.cadre_id) == cadre_id,
+                col(Pairing.superseded_at).is_(None),
+            )
+            .order_by(col(Pairing.valid_from).desc())
+            .limit(1)
+        )
+        found = (await self.session.exec(paired)).first()
+        if found is not None:
+            return found
+        own = select(col(HelpingUnit.responsible_sub)).join(Cadre, col(Cadre.unit_id) == col(HelpingUnit.id))
+        return (await self.session.exec(own.where(col(Cadre.id) == cadre_id))).first()
+
+    async def latest_as_responsible(self, record_id: uuid.UUID, sub: str) -> HelpRecord | None:
+        """The newest version of a record of a unit whose linked responsible login is `sub` (their unit helps the
+        household: the record's pairing is the unit's), whatever the caller's region; else None."""
+        query = select(HelpRecord).where(col(HelpRecord.id) == record_id, self._newest())
+        row = (await self.session.exec(query)).first()
+        if row is None or await self.unit_responsible_sub(row.household_id, row.cadre_id) != sub:
+            return None
+        return row
 
     async def household_visible(self, household_id: uuid.UUID) -> bool:
         query = select(col(Household.id)).where(

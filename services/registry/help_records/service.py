@@ -539,16 +539,27 @@ class HelpRecordService:
     # -- confirmations ---------------------------------------------------------------------------------------
     async def confirm(self, record_id: uuid.UUID, payload: ConfirmationIn) -> tuple[bool, HelpRecordPublic]:
         """Record one party's signature; (new?, the record). The same signature again is a no-op; another is 409."""
-        current = await self._latest(record_id)
-        record_sub = await self.repo.cadre_sub(current.cadre_id)
         principal = self.ctx.principal
         party = payload.party
+        # The unit's linked responsible login signs the unit's records whatever its region (issue #13 item 10).
+        found = None
+        if party is domain.ConfirmationParty.unit_responsible:
+            found = await self.repo.latest_as_responsible(record_id, principal.sub)
+        responsible = found is not None
+        current = found or await self._latest(record_id)
+        record_sub = await self.repo.cadre_sub(current.cadre_id)
         village = await self.repo.household_village(current.household_id)
+        linked = responsible or (
+            party is domain.ConfirmationParty.unit_responsible
+            and await self.repo.unit_responsible_sub(current.household_id, current.cadre_id) is not None
+        )
         domain.check_confirmer(
             party,
             principal.role,
             own_record=record_sub == principal.sub,
             own_village=village is not None and principal.region == village,
+            unit_linked=linked,
+            unit_responsible=responsible and record_sub != principal.sub,
         )
         evidence = (
             payload.signature_attachment_id if party is domain.ConfirmationParty.household_head else None
@@ -566,7 +577,7 @@ class HelpRecordService:
                 stored=(existing.signatory, existing.note, existing.confirmed_by),
                 given=(payload.signatory, payload.note, signer),
             )
-            return False, await self.read(record_id)
+            return False, await self._signed(record_id, responsible=responsible)
         domain.check_distinct_signer(
             party,
             signer=signer,
@@ -584,7 +595,7 @@ class HelpRecordService:
             )
         )
         if not created:  # the record's lock makes this unreachable; answer as a retry all the same
-            return False, await self.read(record_id)
+            return False, await self._signed(record_id, responsible=responsible)
         await self.audit.record(
             "help_record.confirm",
             record_type="help_record",
@@ -597,7 +608,17 @@ class HelpRecordService:
                 "captured_by": principal.sub,
             },
         )
-        return True, await self.read(record_id)
+        return True, await self._signed(record_id, responsible=responsible)
+
+    async def _signed(self, record_id: uuid.UUID, *, responsible: bool) -> HelpRecordPublic:
+        """The record after a signature: read in scope, or, for the unit's responsible login, as that login."""
+        if not responsible:
+            return await self.read(record_id)
+        row = await self.repo.latest_as_responsible(record_id, self.ctx.principal.sub)
+        if row is None:  # the same transaction found it a moment ago
+            raise NotFound(f"help record {record_id} not found")
+        [public] = await self._publish([row])
+        return public
 
     # -- reviews of flags (issue #13 item 14) ------------------------------------------------------------------
     async def review(self, record_id: uuid.UUID, payload: ReviewCreate) -> ReviewPublic:

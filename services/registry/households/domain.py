@@ -36,6 +36,8 @@ __all__ = [
     "FLAG_CLEARERS",
     "HOUSEHOLD_WRITERS",
     "RELATIONS_AUDIT_ACTION",
+    "RELOCATABLE_STATUSES",
+    "RELOCATORS",
     "SPLIT_FLAG_MONTHS",
     "SYSTEM_LEFT_REASONS",
     "UNMASK_ROLES",
@@ -55,6 +57,7 @@ __all__ = [
     "PovertyAttribute",
     "Relation",
     "RelationChange",
+    "RelocationReason",
     "ResidentId",
     "Sex",
     "VillageTally",
@@ -71,6 +74,7 @@ __all__ = [
     "check_new_member",
     "check_planned_exit_year",
     "check_relation_change",
+    "check_relocation",
     "check_village",
     "compute_income",
     "derive",
@@ -661,6 +665,58 @@ def check_move_request(household_id: uuid.UUID, to_household_id: uuid.UUID, rela
 def check_mover(relation: str) -> None:
     if relation == Relation.head:
         raise Refused("head_leaving", "the head cannot move; change the head first")
+
+
+# == relocation (易地扶贫搬迁, issue #15) =========================================================================
+@code_list("relocation_reason", "搬迁原因", "Relocation reason")
+class RelocationReason(LabelledEnum):
+    """Why a whole household moves to another administrative village (户籍迁移)."""
+
+    relocation = "relocation", "易地扶贫搬迁", "Poverty relocation"
+    ecological = "ecological", "生态移民", "Ecological migration"
+    geo_hazard = "geo_hazard", "地质灾害避险搬迁", "Geological-hazard relocation"
+    marriage_move = "marriage_move", "婚迁", "Moved on marriage"
+    other = "other", "其他"
+
+
+#: Who relocates a household: the county office, whose scope must hold both villages (a county-level admin moves
+#: households within the county; a move across counties needs a scope that holds both, else 404 like missing).
+RELOCATORS: frozenset[Role] = frozenset({Role.county_admin})
+#: Records at rest: not in the registry's workflow yet, registered (建档立卡) or exited (已脱贫), or rejected. A
+#: household in the middle of a review or a notice (posted in its village) finishes that step first.
+RELOCATABLE_STATUSES: frozenset[str] = frozenset({"candidate", "registered", "exited", "rejected"})
+
+
+def check_relocation(
+    principal: Principal, status: str, from_village: str, to_village: str, *, effective: date, today: date
+) -> None:
+    """A whole household moves to another village (易地扶贫搬迁): by the county office, to an administrative
+    village of its scope other than the current one, from a record that is open and not mid-workflow, on a day
+    that has come (a move is recorded once it happened)."""
+    if principal.role not in RELOCATORS:
+        raise NotAllowed("relocation_not_allowed", "households are relocated by the county office")
+    if status in CLOSED_STATUSES:
+        raise Refused("record_closed", f"the household is {status}; its record is closed")
+    if level_of(to_village) is not RegionLevel.village:
+        raise Invalid(
+            "not_a_village", "to_village_code must be an administrative village", field="/to_village_code"
+        )
+    if to_village == from_village:
+        raise Invalid(
+            "relocation_same_village", "the household already lives in this village", field="/to_village_code"
+        )
+    if effective > today:
+        raise Invalid(
+            "relocation_date_future", "effective_date cannot be in the future", field="/effective_date"
+        )
+    if not principal.covers(to_village):
+        raise Missing("region_missing", f"region {to_village} not found")
+    if status not in RELOCATABLE_STATUSES:
+        raise Refused(
+            "relocation_in_workflow",
+            f"the household is {status}: finish the running review or notice before relocating it",
+            status=status,
+        )
 
 
 # == lists and statistics (§2.15 counts; incidence = poor people / population) ==============================

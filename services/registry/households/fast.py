@@ -84,7 +84,7 @@ async def _card_endpoint(request: Request) -> Response:
     if flag not in _TRUE | _FALSE:
         raise UnprocessableEntity("unmask must be true or false", field="unmask")
     if flag in _FALSE:
-        card, version = await read_card(request.app.state.read_pool, principal, household_id)
+        card, version = await read_card(request.app.state.primary_read_pool, principal, household_id)
         body = card.encode()
         tag = representation_etag(version, body)
         if not_modified(request.headers.get("if-none-match"), tag):

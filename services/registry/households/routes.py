@@ -39,6 +39,8 @@ from services.registry.households.schemas import (
     MoveRequest,
     PovertyAttribute,
     PovertyCause,
+    Relocated,
+    RelocationRequest,
     SortKey,
     SplitRequest,
     StatusFilter,
@@ -333,6 +335,28 @@ async def move_member(
 ) -> MemberMoved:
     """Move a member to another household of the registry, keeping their identity and history."""
     result = await HouseholdService(ctx, cipher).move(household_id, member_id, version, payload)
+    _tagged(response, result.version)
+    return result
+
+
+@router.post(
+    "/households/{household_id}/relocate",
+    response_model=Relocated,
+    responses=WRITE_ERRORS,
+    dependencies=[require_writer],
+    summary="Relocate the whole household to another village (易地扶贫搬迁)",
+)
+async def relocate_household(
+    household_id: HouseholdId,
+    payload: RelocationRequest,
+    version: IfMatchDep,
+    ctx: ContextDep,
+    cipher: CipherDep,
+    response: Response,
+) -> Relocated:
+    """Move the household to another administrative village of your county (county office), based on the version
+    you read (`If-Match`); members, history and pairings stay, the old village's lists no longer show it."""
+    result = await HouseholdService(ctx, cipher).relocate(household_id, version, payload)
     _tagged(response, result.version)
     return result
 

@@ -31,6 +31,7 @@ from services.registry.households.domain import (
     LeftReason,
     PovertyAttribute,
     Relation,
+    RelocationReason,
     Sex,
 )
 from services.registry.identification.domain import Status
@@ -70,6 +71,9 @@ __all__ = [
     "PovertyAttribute",
     "RegionCounts",
     "Relation",
+    "Relocated",
+    "RelocationReason",
+    "RelocationRequest",
     "Sex",
     "SortKey",
     "SplitRequest",
@@ -499,6 +503,24 @@ class MoveRequest(RequestModel):
     reason: Reason
 
 
+class RelocationRequest(RequestModel):
+    """Move the whole household to another administrative village (易地扶贫搬迁 / 户籍迁移)."""
+
+    to_village_code: RegionCode
+    reason: RelocationReason
+    effective_date: date = Field(description="The day the household lives in the new village (迁入日期)")
+    document_reference: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="The relocation approval or household-registration document (批复文号)"
+    )
+    natural_village: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="自然村 in the new village (the old one is not kept)"
+    )
+    villager_group: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="村民小组 in the new village (the old one is not kept)"
+    )
+    note: Annotated[str, Field(max_length=1000)] | None = None
+
+
 class FlagClear(RequestModel):
     reason: Reason
 
@@ -525,6 +547,16 @@ class MemberMoved(BaseModel):
     id: uuid.UUID
     new_member_id: uuid.UUID
     version: int
+
+
+class Relocated(BaseModel):
+    """The household after a relocation: its new village, the one it left, and its new `version` (ETag)."""
+
+    id: uuid.UUID
+    version: int
+    village_code: str
+    from_village_code: str
+    active_pairings: int = Field(description="Pairings kept through the move (不脱贫不脱钩, P3/P4)")
 
 
 class HouseholdSplit(BaseModel):
@@ -614,7 +646,9 @@ class CardImport(_Card):
 
 class CardWorkflowEvent(_Card):
     seq: int
-    command: str = Field(description="A workflow command, or `import` for a bulk-registered household")
+    command: str = Field(
+        description="A workflow command, `import` for a bulk-registered household, `relocate` for a relocation"
+    )
     at: CardTime
     actor: str
     role: str

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from services.registry.audit.repository import RegistryAudit
+from services.registry.household_transfers.repository import TransferRepository
 from services.registry.households import domain
 from services.registry.households.domain import FlagCode, FlagMember, FlagSubject, HouseholdStatus, Relation
 from services.registry.households.repository import HouseholdRepository
@@ -47,6 +48,8 @@ from services.registry.households.schemas import (
     MergeRequest,
     MoveRequest,
     RegionCounts,
+    Relocated,
+    RelocationRequest,
     SplitRequest,
 )
 from services.registry.identification import domain as workflow
@@ -791,6 +794,72 @@ class HouseholdService:
             detail={"to_household": str(payload.to_household_id), "new_member_id": str(new_member)},
         )
         return MemberMoved(id=household_id, new_member_id=new_member, version=new_version)
+
+    # -- relocation (易地扶贫搬迁) ---------------------------------------------------------------------------------
+    async def relocate(self, household_id: uuid.UUID, version: int, payload: RelocationRequest) -> Relocated:
+        """The whole household moves to another administrative village of the caller's scope. Its members,
+        incomes, flags and workflow state stay; its pairings are kept (不脱贫不脱钩, a pairing is contracted to the
+        end, P3/P4); quota use follows the household to its new village (no recheck: a move is not an
+        identification). A history-only workflow event and an audit entry carry the old and new village."""
+        ctx = self.ctx
+        domain.require_writer(ctx.principal.role)
+        household = await self.lock(household_id, version)
+        old_village = household.village_code
+        domain.check_relocation(
+            ctx.principal,
+            household.status,
+            old_village,
+            payload.to_village_code,
+            effective=payload.effective_date,
+            today=ctx.today,
+        )
+        if await TransferRepository(ctx).pending_for(household_id) is not None:
+            raise Refused("transfer_pending", "the household has a pending transfer to another county")
+        if not await self.repo.region_exists(payload.to_village_code):
+            raise Invalid(
+                "region_unknown",
+                f"region {payload.to_village_code} does not exist",
+                field="/to_village_code",
+            )
+        new_version = await self.repo.relocate(
+            household_id,
+            payload.to_village_code,
+            natural_village=payload.natural_village,
+            villager_group=payload.villager_group,
+        )
+        pairings = await self.repo.active_pairings(household_id, ctx.today)
+        detail: dict[str, Any] = {
+            "from_village_code": old_village,
+            "to_village_code": payload.to_village_code,
+            "relocation_reason": payload.reason.value,
+            "effective_date": payload.effective_date.isoformat(),
+            "document_reference": payload.document_reference,
+            "from_natural_village": household.natural_village,
+            "from_villager_group": household.villager_group,
+            "pairings_kept": pairings,
+        }
+        await self.repo.append_history_event(
+            household_id,
+            workflow.RELOCATION_COMMAND,
+            reason=payload.note,
+            data=detail,
+            status=household.status,
+        )
+        await self.audit.record(
+            "household.relocate",
+            record_type="household",
+            record_id=household_id,
+            household_id=household_id,
+            reason=payload.note or payload.reason.value,
+            detail=detail,
+        )
+        return Relocated(
+            id=household_id,
+            version=new_version,
+            village_code=payload.to_village_code,
+            from_village_code=old_village,
+            active_pairings=pairings,
+        )
 
     # -- flags -------------------------------------------------------------------------------------------------
     async def clear_flag(self, household_id: uuid.UUID, flag_id: int, reason: str) -> HouseholdVersion:

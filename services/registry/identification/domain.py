@@ -38,12 +38,14 @@ from shared.roles import Role
 __all__ = [
     "BATCH_COMMANDS",
     "DECIDERS",
+    "HISTORY_ONLY_COMMANDS",
     "IMPORT_COMMAND",
     "IN_IDENTIFICATION",
     "MEMBERS_ADDED_REASON",
     "POOR_STATUSES",
     "QUOTA_OVERRIDERS",
     "QUOTA_STATUSES",
+    "RELOCATION_COMMAND",
     "REVIEWS",
     "SHOCK_CAUSES",
     "STATUTORY_NOTICE_DAYS",
@@ -190,6 +192,10 @@ class Command(LabelledEnum):
 
 #: The command of the event a bulk import writes: the household's history starts at the status it names.
 IMPORT_COMMAND = "import"
+#: The command of the event a relocation writes (易地扶贫搬迁, households/service.py): history only, no step.
+RELOCATION_COMMAND = "relocate"
+#: Events that are history only: replay skips them (the state is unchanged by them).
+HISTORY_ONLY_COMMANDS: frozenset[str] = frozenset({IMPORT_COMMAND, RELOCATION_COMMAND})
 
 #: Steps a village's or township's whole list may take together (DOMAIN.md §2.9 batch operations).
 BATCH_COMMANDS: frozenset[Command] = frozenset(
@@ -1203,7 +1209,7 @@ def state_of(recorded: Sequence[RecordedEvent]) -> WorkflowState:
             data=r.data,
         )
         for r in recorded
-        if r.command != IMPORT_COMMAND
+        if r.command not in HISTORY_ONLY_COMMANDS
     ]
     return replay(events, start=start)
 

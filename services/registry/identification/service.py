@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.registry.audit.repository import RegistryAudit
+from services.registry.household_transfers.repository import TransferRepository
 from services.registry.households import domain as households
 from services.registry.households.domain import FlagCode
 from services.registry.households.service import HouseholdService
@@ -80,6 +81,8 @@ class WorkflowService:
         households.require_writer(principal.role)
         household = await self.households.lock(household_id, version)
         domain.require_not_dissolved(household.status)
+        if await TransferRepository(ctx).pending_for(household_id) is not None:
+            raise Refused("transfer_pending", "the household has a pending transfer to another county")
         state, count = await self._state(household_id)
         year = china_date(ctx.now).year
         policy_values = await PolicyService(ctx).values(household.village_code, year)
