@@ -81,7 +81,19 @@ ALLOWED_ENV = frozenset(
         "CORS_ORIGINS",
         "MAX_JSON_BODY_BYTES",
         "RATE_LIMIT_PER_MINUTE",
+        "RATE_LIMIT_MACHINE_PER_MINUTE",
+        "RATE_LIMIT_OVERRIDES",
+        "ROUTE_TIMEOUTS",
+        "REDIS_KEY_PREFIX",
+        "READ_DATABASE_URL",
+        "REGISTRY_READ_DATABASE_URL",
+        "PLANNING_READ_DATABASE_URL",
+        "ASSESSMENT_READ_DATABASE_URL",
         "PII_KEYS_FILE",
+        "REGISTRY_RUN_WORKER",
+        "REGISTRY_JOB_CONCURRENCY",
+        "REGISTRY_WEBHOOK_KEY",
+        "REGISTRY_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
         "READ_POOL_SIZE",
         "TRUSTED_PROXIES",
     }
@@ -102,6 +114,8 @@ PROCESSES = {
     "assessment": Process("services.assessment.main:create_app", 8003),
 }
 SERVICES = ("registry", "planning", "assessment")
+#: Queue workers (no HTTP): their command and the service whose settings, database and keys they use.
+WORKERS = {"registry-worker": (["python", "-m", "services.registry.worker"], "registry")}
 DATABASES = tuple(f"jingzhun_{name}" for name in PROCESSES)
 UVICORN_FLAGS = (
     ("--no-server-header",),
@@ -469,6 +483,33 @@ def check_probe(where: str, container: dict[str, Any], probe_key: str, path: str
         report.error(where, f"{probe_key} port {port!r} is not a declared container port")
 
 
+def check_worker(
+    obj: K8sObject, pod: dict[str, Any], container: dict[str, Any], cluster: Cluster, report: Report
+) -> None:
+    """A queue worker's Deployment: its command, production settings, its service's database from a Secret
+    and the personal-data keys mounted (no HTTP: no probes, no metrics port)."""
+    where = obj.where
+    cwhere = f"{where}: container {container.get('name')}"
+    command, service = WORKERS[obj.name]
+    labels = get(obj.doc, "spec", "template", "metadata", "labels") or {}
+    if labels.get(COMPONENT_LABEL) != obj.name:
+        report.error(where, f"pod label {COMPONENT_LABEL} must be {obj.name!r}")
+    words = command_words(container.get("command")) + command_words(container.get("args"))
+    if words != command:
+        report.error(cwhere, f"command must be {' '.join(command)}")
+    env = container_environment(cwhere, container, cluster, report)
+    if env.get("ENVIRONMENT") != "production":
+        report.error(cwhere, "ENVIRONMENT must be production")
+    database_var = f"{service.upper()}_DATABASE_URL"
+    if database_var not in env:
+        report.error(cwhere, f"needs {database_var}")
+    elif env[database_var] is not None:
+        report.error(cwhere, f"{database_var} must come from a Secret, not a literal or ConfigMap")
+    pii = env.get("PII_KEYS_FILE")
+    if service == "registry" and (pii is None or mounted_secret_file(pod, container, pii) is None):
+        report.error(cwhere, "the registry worker needs PII_KEYS_FILE mounted from a Secret")
+
+
 def check_deployment(obj: K8sObject, cluster: Cluster, report: Report) -> None:
     mark = report.mark()
     where = obj.where
@@ -487,6 +528,10 @@ def check_deployment(obj: K8sObject, cluster: Cluster, report: Report) -> None:
         return
     container = containers[0]
     cwhere = f"{where}: container {container.get('name')}"
+    if obj.name in WORKERS:
+        check_worker(obj, pod, container, cluster, report)
+        report.done(where, mark)
+        return
     if "startupProbe" in container:
         check_probe(cwhere, container, "startupProbe", "/healthz", report)
     check_probe(cwhere, container, "livenessProbe", "/healthz", report)
@@ -1054,7 +1099,12 @@ def check_compose(report: Report) -> None:
                 report.error(swhere, f"command must be {' '.join(GEN_KEYS_COMMAND)!r}")
         if service.get("restart", "no") == "no" and process is not None:
             report.error(swhere, "long-running services should restart (restart: unless-stopped)")
-        if process is None and service.get("restart", "no") != "no":
+        if name in WORKERS:  # a long-running queue worker: its command, and it restarts
+            if words != WORKERS[name][0]:
+                report.error(swhere, f"command must be {' '.join(WORKERS[name][0])!r}")
+            if service.get("restart", "no") == "no":
+                report.error(swhere, "long-running services should restart (restart: unless-stopped)")
+        elif process is None and service.get("restart", "no") != "no":
             report.error(swhere, 'one-shot services must not restart (restart: "no")')
 
     postgres = services.get("postgres") or {}

@@ -1,28 +1,32 @@
 """Gateway dependencies: the authenticated, non-revoked, rate-limited caller, and the contexts use cases receive.
 
 `authenticated_caller` is the one check of every authenticated request (the FastAPI routes through `CallerDep`,
-the proxy's plain Starlette route by calling it): token, revocation list, per-principal rate limit.
+the proxy's plain Starlette route by calling it): token, revocation list, per-principal rate limit (people,
+machine clients and per-client overrides: `rate_limit_of`).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from gateway.context import PublicContext
 from gateway.identity import Identity
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Quota, RateLimiter, quota_headers
 from gateway.settings import GatewaySettings
+from gateway.tokens.domain import client_subject
 from gateway.users.domain import require_manager
 from shared.auth import bearer_token
-from shared.clock import Clock, utcnow
+from shared.clock import Clock, rfc3339, utcnow
 from shared.context import Context, context_for, request_id_of
 from shared.db import ReadSessionDep, SessionDep
 from shared.problems import TooManyRequests
-from shared.roles import Principal
+from shared.roles import Principal, Role
 
 __all__ = [
+    "MACHINE_ROLES",
     "CallerContextDep",
     "CallerDep",
     "IdentityDep",
@@ -34,6 +38,7 @@ __all__ = [
     "client_ip",
     "enforce_login_rate_limit",
     "enforce_rate_limit",
+    "rate_limit_of",
 ]
 
 
@@ -42,20 +47,49 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def enforce_rate_limit(request: Request, key: str, limit: int) -> None:
+#: Roles of machine clients: their requests count against `rate_limit_machine_per_minute`.
+MACHINE_ROLES = frozenset({Role.province_system, Role.service})
+
+
+def rate_limit_of(principal: Principal, settings: GatewaySettings) -> tuple[str, int]:
+    """The caller's policy name and requests per minute: its override, else its tier (people or machines)."""
+    overrides = settings.rate_limit_overrides
+    # A machine client is named by its client id (its tokens' `sub` is `client:<client id>`), a user by its id.
+    override = overrides.get(principal.sub, overrides.get(principal.sub.removeprefix(client_subject(""))))
+    if override is not None:
+        return "client", override
+    if principal.role in MACHINE_ROLES:
+        return "machine", settings.rate_limit_machine_per_minute
+    return "default", settings.rate_limit_per_minute
+
+
+async def enforce_rate_limit(request: Request, key: str, limit: int, *, policy: str = "default") -> Quota:
+    """Count the request under `key`; remember its quota for the answer's headers (`request.state.rate_limit`);
+    past the limit, 429 `rate_limited` with `Retry-After` and the same headers."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    retry_after = await limiter.hit(key, limit)
-    if retry_after:
+    quota = await limiter.count(key, limit, policy=policy)
+    request.state.rate_limit = quota
+    if quota.exceeded:
+        # Wall-clock time, as the windows are (not a development clock's offset).
+        at = rfc3339(utcnow().replace(microsecond=0) + timedelta(seconds=quota.retry_after))
         raise TooManyRequests(
-            f"rate limit of {limit} requests per minute exceeded", headers={"Retry-After": str(retry_after)}
+            f"rate limit of {limit} requests per minute exceeded; retry in {quota.retry_after} s (at {at})",
+            headers={"Retry-After": str(quota.retry_after), **quota_headers(quota)},
+            code="rate_limited",
+            limit=limit,
+            retry_after=quota.retry_after,
+            retry_at=at,
         )
+    return quota
 
 
 async def enforce_login_rate_limit(request: Request) -> None:
     """The token endpoint's limit, per client address: it slows password guessing whatever the username (the
     per-account limits are the use case's: gateway/tokens/throttle.py)."""
     settings: GatewaySettings = request.app.state.settings
-    await enforce_rate_limit(request, f"login:{client_ip(request)}", settings.rate_limit_login_per_minute)
+    await enforce_rate_limit(
+        request, f"login:{client_ip(request)}", settings.rate_limit_login_per_minute, policy="login"
+    )
 
 
 async def authenticated_caller(request: Request) -> Principal:
@@ -63,8 +97,8 @@ async def authenticated_caller(request: Request) -> Principal:
     principal: Principal = request.app.state.token_authority.authenticate(bearer_token(request))
     request.app.state.revocations.check(principal)
     request.state.principal = principal
-    settings: GatewaySettings = request.app.state.settings
-    await enforce_rate_limit(request, f"p:{principal.sub}", settings.rate_limit_per_minute)
+    policy, limit = rate_limit_of(principal, request.app.state.settings)
+    await enforce_rate_limit(request, f"p:{principal.sub}", limit, policy=policy)
     return principal
 
 

@@ -19,6 +19,7 @@ from gateway.identity import Identity, Revocations, refresh_revocations
 from gateway.openapi_merge import OpenAPIMerger
 from gateway.passwords import Passwords
 from gateway.ratelimit import make_rate_limiter
+from gateway.route_timeouts import RouteTimeouts
 from gateway.settings import GatewaySettings
 from gateway.tokens import routes as tokens
 from gateway.tokens.domain import GATEWAY_AUDIENCE
@@ -110,7 +111,7 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
             KeySet(key.jwks()), audience=GATEWAY_AUDIENCE, issuer=settings.jwt_issuer
         )
         app.state.revocations = revocations
-        app.state.rate_limiter = make_rate_limiter(settings.redis_url)
+        app.state.rate_limiter = make_rate_limiter(settings.redis_url, prefix=settings.redis_key_prefix)
         app.state.identity = Identity(settings, key, passwords, revocations, limiter=app.state.rate_limiter)
         app.state.upstream = proxy.make_upstream(settings)
         app.state.route_templates = proxy.RouteTemplates(
@@ -161,6 +162,8 @@ def create_app(settings: GatewaySettings | None = None, *, signing_key: SigningK
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    # Built here, so that a bad ROUTE_TIMEOUTS stops the process before it serves (gateway/route_timeouts.py).
+    app.state.route_timeouts = RouteTimeouts(settings.route_timeouts, settings.proxy_read_timeout)
     # Inside the observability middleware (its durations include compression) and CORS.
     app.add_middleware(EdgeMiddleware, minimum_size=settings.gzip_min_bytes, level=settings.gzip_level)
     install_common(app, settings, service="gateway", cors_origins=settings.cors_origins)

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from shared.openapi import add_problem, complete_components
+from shared.openapi import add_problem, add_rate_limit_headers, complete_components
 
 __all__ = ["GATEWAY_PROBLEMS", "OpenAPIMerger"]
 
@@ -154,6 +154,7 @@ class OpenAPIMerger:
                         operation["operationId"] = _prefixed(name, operation["operationId"])
                     for status, description in GATEWAY_PROBLEMS.items():
                         add_problem(operation, status, description)
+                    add_rate_limit_headers(operation)
                 paths[f"/api/{name}{path}"] = item
             groups.append({"name": name, "tags": sorted(group)})
         complete_components(merged)

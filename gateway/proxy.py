@@ -38,6 +38,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.deps import authenticated_caller
+from gateway.ratelimit import Quota, quota_headers
+from gateway.route_timeouts import RouteTimeouts
 from gateway.settings import GatewaySettings
 from shared.observability import UNMATCHED
 from shared.problems import AppError, NotFound, UpstreamTimeout, UpstreamUnavailable
@@ -84,7 +86,18 @@ _HOP_BY_HOP = frozenset(
 )
 
 # Set again by the gateway's own server and middleware.
-_RESPONSE_SKIP = _HOP_BY_HOP | {"date", "server", "x-request-id"}
+_RESPONSE_SKIP = (
+    _HOP_BY_HOP
+    | {"date", "server", "x-request-id"}
+    | {
+        # The caller's quota is the gateway's to say (gateway/ratelimit.py): a service's own copy never passes.
+        "ratelimit",
+        "ratelimit-policy",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    }
+)
 # Request headers the proxy sets itself: a client's copy never reaches the service.
 _SET_HERE = frozenset({"x-forwarded-for", "x-forwarded-prefix", "x-request-id"})
 #: A service's own operations endpoints: scraped and probed on the service's port inside the cluster, never served
@@ -115,8 +128,16 @@ class UpstreamResponse(Protocol):
 
 class Upstream(Protocol):
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
-    ) -> UpstreamResponse: ...
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: Any,
+        *,
+        read_timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """Send a request; `read_timeout` overrides the client's per-read timeout (`ROUTE_TIMEOUTS`)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -158,13 +179,31 @@ class AiohttpUpstream:
         # aiohttp resends an idempotent request on a reused connection by itself; the gateway's rule (`_send`) is
         # the one retry, the same for both clients (aiohttp's own test client turns it off the same way).
         self._session._retry_connection = False
+        self._connect_timeout = settings.proxy_connect_timeout
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: Any,
+        *,
+        read_timeout: float | None = None,
     ) -> UpstreamResponse:
+        timeout = (
+            aiohttp.ClientTimeout(total=None, connect=self._connect_timeout, sock_read=read_timeout)
+            if read_timeout is not None
+            else self._session.timeout
+        )
         try:
             resp = await self._session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, compress=None
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+                timeout=timeout,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             _log.warning(
@@ -220,11 +259,23 @@ class HttpxUpstream:
             ),
             follow_redirects=False,
         )
+        self._connect_timeout = settings.proxy_connect_timeout
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: Any
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: Any,
+        *,
+        read_timeout: float | None = None,
     ) -> UpstreamResponse:
-        request = self._client.build_request(method, url, headers=headers, content=body)
+        timeout = (
+            httpx.Timeout(read_timeout, connect=self._connect_timeout)
+            if read_timeout is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
+        request = self._client.build_request(method, url, headers=headers, content=body, timeout=timeout)
         try:
             resp = await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -404,11 +455,16 @@ def _replayable(method: str, body: Any) -> bool:
 
 
 async def _send(
-    upstream: Upstream, method: str, url: str, headers: list[tuple[str, str]], body: Any
+    upstream: Upstream,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: Any,
+    read_timeout: float | None = None,
 ) -> UpstreamResponse:
     """Send the request; once more when it is replayable and the connection was reset before any answer."""
     try:
-        return await upstream.send(method, url, headers, body)
+        return await upstream.send(method, url, headers, body, read_timeout=read_timeout)
     except UpstreamReset as exc:
         if not _replayable(method, body):
             _log.warning(
@@ -417,7 +473,7 @@ async def _send(
             raise
         _log.info("upstream reset; retrying once", extra={"upstream": url.split("?")[0], "method": method})
     try:
-        return await upstream.send(method, url, headers, body)
+        return await upstream.send(method, url, headers, body, read_timeout=read_timeout)
     except UpstreamReset as exc:
         _log.warning(
             "upstream reset twice", extra={"upstream": url.split("?")[0], "error": repr(exc.__cause__)}
@@ -436,7 +492,19 @@ async def proxy(request: Request) -> Response:
     # Labelled first, so that a 401, 429, 502 or 504 on a known route is counted under its template.
     label = request.state.route_template = templates.label(service, path)  # observability.ROUTE_TEMPLATE
     await authenticated_caller(request)
-    base = request.app.state.settings.upstreams.get(service)
+    quota: Quota = request.state.rate_limit
+    try:
+        return await _forward(request, service, path, label)
+    except AppError as exc:
+        # The gateway's own problems after the count (404, 502, 504) say the caller's quota too.
+        exc.headers = {**exc.headers, **quota_headers(quota)}
+        raise
+
+
+async def _forward(request: Request, service: str, path: str, label: str) -> Response:
+    templates: RouteTemplates = request.app.state.route_templates
+    settings: GatewaySettings = request.app.state.settings
+    base = settings.upstreams.get(service)
     if base is None:
         raise NotFound(f"no service named '{service}'")
     if not _proxied_path(path, request.scope["path"]):
@@ -451,10 +519,19 @@ async def proxy(request: Request) -> Response:
     query: bytes = request.scope.get("query_string", b"")
     if query:
         url = f"{url}?{query.decode('latin-1')}"
+    timeouts: RouteTimeouts = request.app.state.route_timeouts
+    read_timeout = timeouts.for_request(request.method, request.scope["path"])
     resp = await _send(
-        upstream, request.method, url, _forward_headers(request, service), await _request_body(request)
+        upstream,
+        request.method,
+        url,
+        _forward_headers(request, service),
+        await _request_body(request),
+        read_timeout if read_timeout != settings.proxy_read_timeout else None,
     )
     headers = {k: v for k, v in resp.headers if k.lower() not in _RESPONSE_SKIP}
+    # Every proxied answer, the service's problems included, says what is left of the caller's quota.
+    headers.update(quota_headers(request.state.rate_limit))
     location = headers.get("location") or headers.get("Location")
     if location is not None and location.startswith("/"):
         # Services answer with their own paths; the client knows them under /api/{service}.

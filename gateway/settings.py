@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings, database_url_field, is_dev_key
@@ -26,7 +26,16 @@ class GatewaySettings(CommonSettings):
     assessment_url: str = "http://127.0.0.1:8003"
     proxy_client: Literal["aiohttp", "httpx"] = "aiohttp"
     proxy_connect_timeout: float = Field(3.0, gt=0)
+    #: Seconds the proxy waits for each read of an answer (its first byte, then between chunks), unless a
+    #: `route_timeouts` prefix says otherwise.
     proxy_read_timeout: float = Field(30.0, gt=0)
+    #: Per-route read timeouts, a JSON object of `[METHOD ]/path-prefix` to seconds, merged over
+    #: `gateway.route_timeouts.DEFAULT_ROUTE_TIMEOUTS` (the long-poll feed 45 s, the exports 300 s per read with
+    #: no total): `ROUTE_TIMEOUTS='{"GET /api/registry/changes": 45, "/api/registry/exports/": 600}'`. The
+    #: longest matching prefix wins; one naming the method beats one without at the same length.
+    route_timeouts: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, validation_alias=AliasChoices("route_timeouts", "gateway_route_timeouts")
+    )
     proxy_pool_size: int = Field(100, ge=1)
     #: How often the proxy relearns each service's route templates (its OpenAPI paths) for metrics and logs.
     route_templates_refresh_seconds: float = Field(300.0, gt=0)
@@ -42,7 +51,29 @@ class GatewaySettings(CommonSettings):
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(default_factory=list)
 
     redis_url: str | None = None
-    rate_limit_per_minute: int = Field(1200, ge=1)
+    #: Prefix of the rate-limit counters in Redis (`{prefix}{key}:{window}`): replicas sharing limits share it.
+    redis_key_prefix: str = "jz:rl:"
+    #: Requests per principal per minute for people (every role but the machine ones). Each answer through
+    #: `/api/…` says what is left (`RateLimit-Policy` / `RateLimit` and the legacy `RateLimit-Limit/-Remaining/
+    #: -Reset`, gateway/ratelimit.py); past it, 429 `rate_limited` with `Retry-After`. A long-poll counts once.
+    rate_limit_per_minute: int = Field(
+        1200, ge=1, validation_alias=AliasChoices("rate_limit_per_minute", "gateway_rate_limit_per_minute")
+    )
+    #: Requests per principal per minute for machine clients (`province_system`, `service`): a provincial
+    #: mirror pulling pages and following the feed needs more than a person at a screen.
+    rate_limit_machine_per_minute: int = Field(
+        12_000,
+        ge=1,
+        validation_alias=AliasChoices(
+            "rate_limit_machine_per_minute", "gateway_rate_limit_machine_per_minute"
+        ),
+    )
+    #: Per-client limits overriding the tier, a JSON object of a machine client's id (or any principal's `sub`:
+    #: a user id) to requests per minute: `RATE_LIMIT_OVERRIDES='{"guangxi-province": 30000}'`.
+    rate_limit_overrides: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("rate_limit_overrides", "gateway_rate_limit_overrides"),
+    )
     #: Token-endpoint requests per client address per minute, every grant counted.
     rate_limit_login_per_minute: int = Field(30, ge=1)
     #: Wrong passwords (or client secrets) in a row from one address lock that address out of that account (only

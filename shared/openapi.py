@@ -48,9 +48,11 @@ __all__ = [
     "DOC_ASSETS",
     "LICENSE",
     "PROBLEM_REF",
+    "RATE_LIMIT_HEADERS",
     "TAGS",
     "DocumentedRoute",
     "add_problem",
+    "add_rate_limit_headers",
     "complete_components",
     "declare_dependency",
     "documented_routes",
@@ -84,6 +86,9 @@ TAGS: dict[str, str] = {
     "monitoring": "Monitoring rounds (监测) and visit frequency",
     "sync": "The phone download (离线同步): paired households, incrementally",
     "exports": "Snapshot exports (数据导出): a region's households as NDJSON or CSV, masked, audited",
+    "jobs": "Import and export jobs (导入导出任务): 202 with the job's Location, progress, every error, cancel",
+    "changes": "The change feed (变更订阅): every change of a region, gapless, with tombstones",
+    "webhooks": "Signed webhooks (变更推送): the change feed POSTed to your URL, signed, retried, replayable",
     "regions": (
         "The region tree (行政区划), yearly statuses, policy parameters, quotas (规模控制), yearly exit targets "
         "(年度减贫任务), population"
@@ -127,6 +132,28 @@ _HEADERS: dict[str, dict[str, Any]] = {
     },
     "Retry-After": {
         "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Policy": {
+        "description": "The caller's quota (IETF draft-ietf-httpapi-ratelimit-headers): "
+        '`"default";q=<requests>;w=<window seconds>`',
+        "schema": {"type": "string", "examples": ['"default";q=1200;w=60']},
+    },
+    "RateLimit": {
+        "description": "What is left of the caller's window (the same draft): "
+        '`"default";r=<requests left>;t=<seconds to reset>`',
+        "schema": {"type": "string", "examples": ['"default";r=17;t=42']},
+    },
+    "RateLimit-Limit": {
+        "description": "Requests per window (the earlier drafts' field, sent too for clients that read it)",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Remaining": {
+        "description": "Requests left in the current window (earlier drafts)",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until the window resets (earlier drafts)",
         "schema": {"type": "integer", "minimum": 0},
     },
     "Idempotent-Replayed": {
@@ -289,6 +316,24 @@ def _problem_headers(response: dict[str, Any], code: int, *, retry: bool = False
         headers.setdefault("Retry-After", _header("Retry-After"))
     if code == 401:
         headers.setdefault("WWW-Authenticate", _header("WWW-Authenticate"))
+
+
+#: The gateway's rate-limit fields, on every answer it proxies (gateway/ratelimit.py).
+RATE_LIMIT_HEADERS = (
+    "RateLimit-Policy",
+    "RateLimit",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+)
+
+
+def add_rate_limit_headers(operation: dict[str, Any]) -> None:
+    """Document the gateway's rate-limit fields on every answer of a proxied `operation`."""
+    for response in operation.get("responses", {}).values():
+        headers: dict[str, Any] = response.setdefault("headers", {})
+        for name in RATE_LIMIT_HEADERS:
+            headers.setdefault(name, _header(name))
 
 
 def add_problem(operation: dict[str, Any], status: str, description: str | None = None) -> None:

@@ -454,7 +454,15 @@ class FakeUpstream:
         self.fetches = 0
         self.down = False
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: Any) -> FakeAnswer:
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: Any,
+        *,
+        read_timeout: float | None = None,
+    ) -> FakeAnswer:
         self.fetches += 1
         assert (method, url) == ("GET", "http://registry/openapi.json")
         if self.down:
