@@ -1,9 +1,11 @@
 """The application factory every domain service uses: middleware, problem handlers, auth, health, metrics.
 
-`build_service_app` gives a service, in its lifespan, its engine and session factories, two plain asyncpg pools
-for the hot paths that skip the ORM (`read_pool`: read-only sessions; `write_pool`: single atomic statements and
-the Idempotency-Key rows), its token authority and its clock (`app.state.clock`, which tests replace); plus
-`/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`, the Idempotency-Key
+`build_service_app` gives a service, in its lifespan, its engine and session factories, three plain asyncpg pools
+for the hot paths that skip the ORM (`read_pool`: read-only, on the streaming replica when
+`<SERVICE>_READ_DATABASE_URL` is set — exports, the change feed; `primary_read_pool`: read-only, always the primary
+— read-your-writes paths; `write_pool`: single atomic statements and the Idempotency-Key rows), `replica_sessions`
+for the figures (deploy/SIZING.md says which reads go where), its token authority and its clock
+(`app.state.clock`, which tests replace); plus `/healthz` (no I/O), `/readyz` (database reachable, keys loaded) and `/metrics`, the Idempotency-Key
 middleware when the service names its key table, and its OpenAPI document (shared/openapi.py: finished by
 `install_openapi`, served with `/docs` and `/redoc` offline by `install_docs`).
 """
@@ -28,7 +30,7 @@ from starlette.requests import Request
 
 from shared.auth import TokenAuthority
 from shared.clock import DevClock, utcnow
-from shared.db import create_engine, install_sessions, ping
+from shared.db import create_engine, install_sessions, ping, session_factory
 from shared.dev_clock import router as dev_clock_router
 from shared.idempotency import install_idempotency
 from shared.jwt import KeySet
@@ -121,12 +123,14 @@ def health_router(ready_check: ReadyCheck) -> APIRouter:
         responses={503: {"description": "Not ready: the problem's `checks` name what failed"}},
     )
     async def check_readiness(request: Request) -> ReadinessPublic | JSONResponse:
-        """The database answers and the token keys are loaded (a readiness probe): 503 names what is missing."""
+        """The database answers and the token keys are loaded (a readiness probe): 503 names what is missing.
+
+        `read_database` reports the read replica (its replay lag) when one is configured, without failing."""
         try:
             checks = await asyncio.wait_for(ready_check(request.app), timeout=5)
         except Exception as exc:  # any failing dependency means not ready
             return problem_response(503, "Not ready", str(exc) or type(exc).__name__, slug="not-ready")
-        failing = {k: v for k, v in checks.items() if v != "ok"}
+        failing = {k: v for k, v in checks.items() if v != "ok" and k not in ADVISORY_CHECKS}
         if failing:
             return problem_response(503, "Not ready", "dependencies failing", slug="not-ready", checks=checks)
         return ReadinessPublic(status="ok", checks={k: str(v) for k, v in checks.items()})
@@ -203,9 +207,45 @@ async def follow_revocations(
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Let the round trip in flight finish (bounded by the client's 3 s timeout), then stop; cancel only
+            # if it does not end in time.
+            follower.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+#: Readiness checks reported but not failing the probe: a lagging or unreachable replica affects only the
+#: lag-tolerant reads (exports, feed, figures), so taking every pod of the service out of the load balancer (they
+#: share the replica) would turn a degraded feature into an outage of writes too.
+ADVISORY_CHECKS = frozenset({"read_database"})
+
+
+async def _read_database(app: FastAPI) -> str:
+    """The read pool's server: "ok" on the primary; on a replica "ok" with its role and replay lag."""
+    settings: ServiceSettings = app.state.settings
+    if settings.read_database_url is None:
+        return "ok"
+    try:
+        async with app.state.read_pool.acquire() as conn:
+            row = await conn.fetchrow(_REPLICA_SQL)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    if row is None or not row["standby"]:
+        return "ok (primary: READ_DATABASE_URL names a server not in recovery)"
+    lag = row["lag"]
+    return "ok" if lag is None else f"ok (replica, replay lag {lag:.1f} s)"
+
+
+#: Whether the server is a standby and how far behind its replay is (0 while nothing is waiting to replay).
+_REPLICA_SQL = """
+SELECT pg_is_in_recovery() AS standby,
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END AS lag
+"""
 
 
 async def _db_ready(app: FastAPI) -> dict[str, Any]:
@@ -215,6 +255,7 @@ async def _db_ready(app: FastAPI) -> dict[str, Any]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
+    checks["read_database"] = await _read_database(app)
     checks["keys"] = "ok" if len(app.state.token_authority.keys) else "no public keys loaded"
     return checks
 
@@ -223,22 +264,42 @@ async def _no_reset(_: asyncpg.Connection) -> None:
     return None
 
 
+def _pool_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 @contextlib.asynccontextmanager
 async def asyncpg_pools(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[None]:
-    """`app.state.read_pool` and `app.state.write_pool`: plain asyncpg, for paths measured to need it."""
-    dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    """`app.state.read_pool`, `app.state.primary_read_pool` and `app.state.write_pool`: plain asyncpg, for paths
+    measured to need it.
+
+    `read_pool` serves the reads that tolerate a little lag (exports, the change feed): on the streaming replica
+    when `<SERVICE>_READ_DATABASE_URL` is set, else on the primary. `primary_read_pool` is for read-only hot paths
+    that must see the caller's own writes (the household card and its ETag, the phones' download): always the
+    primary, and the same pool as `read_pool` when no replica is configured. `write_pool` is the primary.
+    """
+    dsn = _pool_dsn(settings.sqlalchemy_url)
+    replica = settings.read_sqlalchemy_url
     # min_size=0: connect on first use, so the process starts (and /readyz reports) without a database.
     # reset=_no_reset: only single statements or self-contained read-only transactions run here, so nothing
     # outlives a release and asyncpg's RESET ALL round trip is skipped (an open transaction is still rolled back).
-    app.state.read_pool = await asyncpg.create_pool(
-        dsn,
-        min_size=0,
-        max_size=settings.read_pool_size,
-        server_settings={
-            "application_name": f"jingzhun-{settings.service_name}-read",
-            "default_transaction_read_only": "on",
-        },
-        reset=_no_reset,
+
+    async def read_only(target: str, name: str) -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            target,
+            min_size=0,
+            max_size=settings.read_pool_size,
+            server_settings={
+                "application_name": f"jingzhun-{settings.service_name}-{name}",
+                "default_transaction_read_only": "on",
+            },
+            reset=_no_reset,
+        )
+        return pool
+
+    app.state.primary_read_pool = await read_only(dsn, "read")
+    app.state.read_pool = (
+        await read_only(_pool_dsn(replica), "replica") if replica else app.state.primary_read_pool
     )
     app.state.write_pool = await asyncpg.create_pool(
         dsn,
@@ -251,7 +312,28 @@ async def asyncpg_pools(app: FastAPI, settings: ServiceSettings) -> AsyncIterato
         yield
     finally:
         await app.state.write_pool.close()
-        await app.state.read_pool.close()
+        if app.state.read_pool is not app.state.primary_read_pool:
+            await app.state.read_pool.close()
+        await app.state.primary_read_pool.close()
+
+
+@contextlib.asynccontextmanager
+async def replica_sessions(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[None]:
+    """`app.state.replica_sessions`: autocommit ORM sessions for lag-tolerant reads (the figures), on the replica
+    when one is configured (its own small engine), else the primary's `read_sessions`."""
+    replica = settings.read_sqlalchemy_url
+    if replica is None:
+        app.state.replica_engine = None
+        app.state.replica_sessions = app.state.read_sessions
+        yield
+        return
+    engine = create_engine(replica, pool_size=settings.read_pool_size)
+    app.state.replica_engine = engine
+    app.state.replica_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    try:
+        yield
+    finally:
+        await engine.dispose()
 
 
 def build_service_app(
@@ -288,6 +370,7 @@ def build_service_app(
         try:
             async with (
                 asyncpg_pools(app, settings),
+                replica_sessions(app, settings),
                 follow_revocations(app, settings, transport=gateway_transport),
             ):
                 if extra_lifespan is None:

@@ -122,8 +122,11 @@ LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page (JSO
 
 
 async def _figure_context(request: Request, principal: PrincipalDep) -> AsyncIterator[Context]:
-    """A read context (autocommit session) that lives until the answer has been sent: NDJSON streams from it."""
-    async with request.app.state.read_sessions() as session:
+    """A read context (autocommit session) that lives until the answer has been sent: NDJSON streams from it.
+
+    Figures tolerate a little lag, so the session is on the read replica when one is configured (`replica_sessions`,
+    shared/app.py), else on the primary."""
+    async with request.app.state.replica_sessions() as session:
         yield context_for(request, session, principal)
 
 

@@ -14,12 +14,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.jwt import DEV_KEY_MARKER
 
-__all__ = ["CommonSettings", "ServiceSettings", "asyncpg_url", "database_url_field", "is_dev_key"]
+__all__ = [
+    "CommonSettings",
+    "ServiceSettings",
+    "asyncpg_url",
+    "database_url_field",
+    "is_dev_key",
+    "read_database_url_field",
+]
 
 
 def database_url_field(service: str) -> AliasChoices:
     """Env names for a process's database: its own `<SERVICE>_DATABASE_URL`, else the shared `DATABASE_URL`."""
     return AliasChoices(f"{service.upper()}_DATABASE_URL", "DATABASE_URL", "database_url")
+
+
+def read_database_url_field(service: str) -> AliasChoices:
+    """Env names for a process's streaming replica: its own `<SERVICE>_READ_DATABASE_URL`, else the shared
+    `READ_DATABASE_URL`. Unset: the lag-tolerant reads use the primary (deploy/SIZING.md says which they are)."""
+    return AliasChoices(f"{service.upper()}_READ_DATABASE_URL", "READ_DATABASE_URL", "read_database_url")
 
 
 def asyncpg_url(url: str) -> str:
@@ -83,6 +96,9 @@ class ServiceSettings(CommonSettings):
     read_pool_size: int = Field(
         10, ge=1, le=200, description="asyncpg connections for hot paths that skip the ORM (reads and writes)"
     )
+    #: A PostgreSQL streaming replica (hot standby) for the reads that tolerate a little lag: exports, the change
+    #: feed and the figures (shared/app.py `read_pool`, `replica_sessions`). Unset: those reads use the primary.
+    read_database_url: str | None = Field(None, validation_alias=read_database_url_field("service"))
     #: Follow the gateway's revocation list (shared/revocations.py). Unset: on when the service follows a live
     #: gateway (JWT_JWKS_URL) with client credentials to read the list with; tests built without a gateway: off.
     follow_revocations: bool | None = None
@@ -94,6 +110,11 @@ class ServiceSettings(CommonSettings):
     @property
     def audience(self) -> str:
         return f"jingzhun-{self.service_name}"
+
+    @property
+    def read_sqlalchemy_url(self) -> str | None:
+        """The replica's URL in SQLAlchemy's asyncpg dialect, or None when the reads use the primary."""
+        return asyncpg_url(self.read_database_url) if self.read_database_url else None
 
     @property
     def follows_revocations(self) -> bool:

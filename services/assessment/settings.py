@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings, database_url_field
+from shared.settings import ServiceSettings, database_url_field, read_database_url_field
 
 __all__ = ["AssessmentSettings"]
 
@@ -12,6 +12,7 @@ __all__ = ["AssessmentSettings"]
 class AssessmentSettings(ServiceSettings):
     service_name: str = "assessment"
     database_url: str | None = Field(None, validation_alias=database_url_field("assessment"))
+    read_database_url: str | None = Field(None, validation_alias=read_database_url_field("assessment"))
     registry_url: str = Field(
         "http://127.0.0.1:8001", description="The registry service (figures, cadres), over HTTP"
     )

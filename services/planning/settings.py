@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings, database_url_field
+from shared.settings import ServiceSettings, database_url_field, read_database_url_field
 
 __all__ = ["PlanningSettings"]
 
@@ -12,6 +12,7 @@ __all__ = ["PlanningSettings"]
 class PlanningSettings(ServiceSettings):
     service_name: str = "planning"
     database_url: str | None = Field(None, validation_alias=database_url_field("planning"))
+    read_database_url: str | None = Field(None, validation_alias=read_database_url_field("planning"))
     registry_url: str = Field(
         "http://127.0.0.1:8001", description="The registry service (villages, households, policy), over HTTP"
     )

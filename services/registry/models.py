@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlmodel import Field, SQLModel
 
 from shared.audit import audit_table
@@ -33,6 +34,7 @@ __all__ = [
     "Household",
     "HouseholdFlag",
     "HouseholdIncome",
+    "HouseholdTransfer",
     "Member",
     "MembershipChange",
     "MonitoringFinding",
@@ -45,6 +47,8 @@ __all__ = [
     "RegionPopulation",
     "RegionStatus",
     "VillageAssignment",
+    "Webhook",
+    "WebhookDelivery",
     "WorkflowEvent",
     "audit_event",
     "idempotency_key",
@@ -484,6 +488,8 @@ class HelpingUnit(SQLModel, table=True):
     kind: str = Field(sa_column=sa.Column("kind", sa.String(32), nullable=False))
     region_code: str = Field(sa_column=_code_col("region_code", nullable=False))
     liaison_name: str | None = Field(default=None, sa_column=sa.Column("liaison_name", sa.String(64)))
+    #: The gateway login of the unit's responsible person (帮扶单位责任人, reg0014): who signs its help records.
+    responsible_sub: str | None = Field(default=None, sa_column=sa.Column("responsible_sub", sa.String(64)))
     leader_max_households: int = Field(
         sa_column=sa.Column("leader_max_households", sa.Integer, nullable=False, server_default="1")
     )
@@ -726,12 +732,26 @@ class Attachment(SQLModel, table=True):
 idempotency_key = idempotency_table("registry_idempotency_key", SQLModel.metadata)
 
 
+class Xid8(sa.types.UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id (`xid8`, `pg_current_xact_id()`); read and written as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+# Reflection (alembic's comparison of models and migrations) knows the type by name.
+postgresql_base.ischema_names.setdefault("xid8", Xid8)
+
+
 #: Feed of changes per household for incremental phone sync; appended by triggers (migration reg0004).
 class ChangeFeedEntry(SQLModel, table=True):
     __tablename__ = "registry_change"
     __table_args__ = (
         sa.Index("ix_registry_change_household", "household_id", "seq"),
         sa.Index("ix_registry_change_cadre", "cadre_id", "seq"),
+        sa.Index("ix_registry_change_txid", "txid", "seq"),
     )
 
     seq: int | None = Field(
@@ -741,6 +761,26 @@ class ChangeFeedEntry(SQLModel, table=True):
     cadre_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column("cadre_id", UUID(as_uuid=True)))
     kind: str = Field(sa_column=sa.Column("kind", sa.String(24), nullable=False))
     at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False, server_default=sa.func.now()))
+    # The province feed (reg0011, services/registry/changes): the writing transaction, the record, its village.
+    txid: str | None = Field(
+        default=None,
+        sa_column=sa.Column("txid", Xid8(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
+    )
+    record_type: str | None = Field(default=None, sa_column=sa.Column("record_type", sa.String(16)))
+    record_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column("record_id", UUID(as_uuid=True)))
+    village_code: str | None = Field(default=None, sa_column=sa.Column("village_code", sa.String(12)))
+    old_village_code: str | None = Field(default=None, sa_column=sa.Column("old_village_code", sa.String(12)))
+
+
+#: The highest transaction id ever pruned from the feed (one row; reg0011): cursors at or below it answer 410.
+class ChangeFeedHorizon(SQLModel, table=True):
+    __tablename__ = "registry_change_horizon"
+    __table_args__ = (sa.CheckConstraint("id", name="ck_registry_change_horizon_one_row"),)
+
+    id: bool = Field(
+        default=True, sa_column=sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.text("true"))
+    )
+    pruned_txid: str | None = Field(default=None, sa_column=sa.Column("pruned_txid", Xid8()))
 
 
 # -- household help plans (一户一策, DOMAIN.md §4.3) and monitoring rounds (§2.17) -------------------------------
@@ -806,6 +846,47 @@ class HelpPlanProgress(SQLModel, table=True):
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
 
 
+class HouseholdTransfer(SQLModel, table=True):
+    """A household handed over to a village of another county (迁出申请 / 迁入确认, issue #15, reg0015)."""
+
+    __tablename__ = "registry_household_transfer"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'accepted', 'rejected', 'cancelled')",
+            name="ck_registry_household_transfer_status",
+        ),
+        sa.Index(
+            "uq_registry_household_transfer_pending",
+            "household_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index("ix_registry_household_transfer_to", "to_village_code", "status"),
+        sa.Index("ix_registry_household_transfer_from", "from_village_code", "status"),
+    )
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    household_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "household_id", UUID(as_uuid=True), sa.ForeignKey("registry_household.id"), nullable=False
+        )
+    )
+    from_village_code: str = Field(sa_column=_code_col("from_village_code", nullable=False))
+    to_village_code: str = Field(sa_column=_code_col("to_village_code", nullable=False))
+    reason: str = Field(sa_column=sa.Column("reason", sa.String(32), nullable=False))
+    effective_date: date = Field(sa_column=sa.Column("effective_date", sa.Date, nullable=False))
+    document_reference: str | None = Field(
+        default=None, sa_column=sa.Column("document_reference", sa.String(128))
+    )
+    note: str | None = Field(default=None, sa_column=sa.Column("note", sa.Text))
+    status: str = Field(sa_column=sa.Column("status", sa.String(16), nullable=False))
+    requested_by: str = Field(sa_column=sa.Column("requested_by", sa.String(64), nullable=False))
+    requested_at: datetime = Field(sa_column=sa.Column("requested_at", _TS, nullable=False))
+    decided_by: str | None = Field(default=None, sa_column=sa.Column("decided_by", sa.String(64)))
+    decided_at: datetime | None = Field(default=None, sa_column=sa.Column("decided_at", _TS))
+    decision_reason: str | None = Field(default=None, sa_column=sa.Column("decision_reason", sa.Text))
+
+
 class MonitoringRound(SQLModel, table=True):
     __tablename__ = "registry_monitoring_round"
     __table_args__ = (sa.UniqueConstraint("township_code", "year", "half"),)
@@ -857,3 +938,147 @@ class MonitoringFinding(SQLModel, table=True):
     )
     recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+# -- import and export jobs (issue #15, migration reg0012; services/registry/jobs/) ------------------------------
+class Job(SQLModel, table=True):
+    """An import or export job: its principal's scope, Idempotency-Key, progress and result."""
+
+    __tablename__ = "registry_job"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('import', 'export')", name="ck_registry_job_kind"),
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="ck_registry_job_status",
+        ),
+        sa.UniqueConstraint("principal_sub", "idempotency_key", name="uq_registry_job_idempotency"),
+        sa.Index("ix_registry_job_principal", "principal_sub", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    kind: str = Field(sa_column=sa.Column("kind", sa.String(16), nullable=False))
+    status: str = Field(sa_column=sa.Column("status", sa.String(16), nullable=False))
+    principal_sub: str = Field(sa_column=sa.Column("principal_sub", sa.String(64), nullable=False))
+    role: str = Field(sa_column=sa.Column("role", sa.String(32), nullable=False))
+    region_code: str = Field(sa_column=sa.Column("region_code", sa.String(12, collation="C"), nullable=False))
+    idempotency_key: str | None = Field(sa_column=sa.Column("idempotency_key", sa.String(255), nullable=True))
+    request_hash: str = Field(sa_column=sa.Column("request_hash", sa.String(64), nullable=False))
+    lines_total: int = Field(
+        sa_column=sa.Column("lines_total", sa.Integer, nullable=False, server_default="0")
+    )
+    lines_done: int = Field(sa_column=sa.Column("lines_done", sa.Integer, nullable=False, server_default="0"))
+    created: int = Field(sa_column=sa.Column("created", sa.Integer, nullable=False, server_default="0"))
+    errors_count: int = Field(
+        sa_column=sa.Column("errors_count", sa.Integer, nullable=False, server_default="0")
+    )
+    params: dict[str, Any] = Field(
+        sa_column=sa.Column("params", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    )
+    result: dict[str, Any] | None = Field(sa_column=sa.Column("result", JSONB, nullable=True))
+    error_code: str | None = Field(sa_column=sa.Column("error_code", sa.String(64), nullable=True))
+    error_detail: str | None = Field(sa_column=sa.Column("error_detail", sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column("created_at", _TS, nullable=False))
+    started_at: datetime | None = Field(sa_column=sa.Column("started_at", _TS, nullable=True))
+    finished_at: datetime | None = Field(sa_column=sa.Column("finished_at", _TS, nullable=True))
+
+
+class JobError(SQLModel, table=True):
+    """One bad line of an import job, numbered `n` in line order (the keyset of its pages)."""
+
+    __tablename__ = "registry_job_error"
+
+    job_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "job_id",
+            UUID(as_uuid=True),
+            sa.ForeignKey("registry_job.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    n: int = Field(sa_column=sa.Column("n", sa.Integer, primary_key=True, autoincrement=False))
+    line: int = Field(sa_column=sa.Column("line", sa.Integer, nullable=False))
+    pointer: str = Field(sa_column=sa.Column("pointer", sa.Text, nullable=False))
+    code: str | None = Field(sa_column=sa.Column("code", sa.String(64), nullable=True))
+    message: str = Field(sa_column=sa.Column("message", sa.Text, nullable=False))
+
+
+class JobChunk(SQLModel, table=True):
+    """A job's input (`in`: an import's NDJSON) or output (`out`: an export's file), in chunks of at most 1 MiB."""
+
+    __tablename__ = "registry_job_chunk"
+    __table_args__ = (sa.CheckConstraint("kind IN ('in', 'out')", name="ck_registry_job_chunk_kind"),)
+
+    job_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "job_id",
+            UUID(as_uuid=True),
+            sa.ForeignKey("registry_job.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    kind: str = Field(sa_column=sa.Column("kind", sa.String(3), primary_key=True))
+    seq: int = Field(sa_column=sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=sa.Column("data", sa.LargeBinary, nullable=False))
+
+
+class Webhook(SQLModel, table=True):
+    """A signed webhook subscription (issue #15): its owner's scope, URL, feed types, status and cursor."""
+
+    __tablename__ = "registry_webhook"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('active', 'paused', 'failing')", name="ck_registry_webhook_status"),
+        sa.Index("ix_registry_webhook_owner", "owner_sub", "created_at", "id"),
+        sa.Index("ix_registry_webhook_due", "status", "next_attempt_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    owner_sub: str = Field(sa_column=sa.Column("owner_sub", sa.String(64), nullable=False))
+    role: str = Field(sa_column=sa.Column("role", sa.String(32), nullable=False))
+    region_code: str = Field(sa_column=sa.Column("region_code", sa.String(12, collation="C"), nullable=False))
+    url: str = Field(sa_column=sa.Column("url", sa.Text, nullable=False))
+    types: list[str] = Field(sa_column=sa.Column("types", ARRAY(sa.Text), nullable=False))
+    status: str = Field(sa_column=sa.Column("status", sa.String(16), nullable=False))
+    status_reason: str | None = Field(sa_column=sa.Column("status_reason", sa.Text, nullable=True))
+    cursor: str = Field(sa_column=sa.Column("cursor", sa.Text, nullable=False))
+    generation: int = Field(sa_column=sa.Column("generation", sa.Integer, nullable=False, server_default="1"))
+    rotated_at: datetime | None = Field(sa_column=sa.Column("rotated_at", _TS, nullable=True))
+    next_attempt_at: datetime = Field(sa_column=sa.Column("next_attempt_at", _TS, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column("created_at", _TS, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column("updated_at", _TS, nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One signed POST of a feed page to a subscription: the exact body, its attempts, its next attempt."""
+
+    __tablename__ = "registry_webhook_delivery"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'superseded')", name="ck_registry_webhook_delivery_status"
+        ),
+        sa.Index("ix_registry_webhook_delivery_webhook", "webhook_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=sa.Column("id", UUID(as_uuid=True), primary_key=True))
+    webhook_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            "webhook_id",
+            UUID(as_uuid=True),
+            sa.ForeignKey("registry_webhook.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    cursor: str = Field(sa_column=sa.Column("cursor", sa.Text, nullable=False))
+    next_cursor: str = Field(sa_column=sa.Column("next_cursor", sa.Text, nullable=False))
+    item_count: int = Field(sa_column=sa.Column("item_count", sa.Integer, nullable=False))
+    body: str = Field(sa_column=sa.Column("body", sa.Text, nullable=False))
+    status: str = Field(sa_column=sa.Column("status", sa.String(16), nullable=False))
+    attempts: list[dict[str, Any]] = Field(
+        sa_column=sa.Column("attempts", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
+    attempt_count: int = Field(
+        sa_column=sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0")
+    )
+    first_attempt_at: datetime | None = Field(sa_column=sa.Column("first_attempt_at", _TS, nullable=True))
+    next_attempt_at: datetime = Field(sa_column=sa.Column("next_attempt_at", _TS, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column("created_at", _TS, nullable=False))
+    delivered_at: datetime | None = Field(sa_column=sa.Column("delivered_at", _TS, nullable=True))

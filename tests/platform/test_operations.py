@@ -89,7 +89,7 @@ class TestHealth:
     async def test_service_readyz_checks_database_and_keys(self, registry: httpx.AsyncClient) -> None:
         response = await registry.get("/readyz")
         assert response.status_code == 200
-        assert response.json()["checks"] == {"database": "ok", "keys": "ok"}
+        assert response.json()["checks"] == {"database": "ok", "read_database": "ok", "keys": "ok"}
 
     async def test_service_readyz_fails_without_database(self, keyset: KeySet) -> None:
         settings = RegistrySettings(

@@ -70,8 +70,15 @@ class TestImportRules:
         assert errors.full and not errors.truncated
         errors.add(0, "", "one more")
         assert errors.truncated and len(errors.items) == domain.MAX_ERRORS
+        assert errors.total == domain.MAX_ERRORS + 1  # every error is counted, beyond those listed
         errors.sort()
         assert [e.line for e in errors.items[:2]] == [1, 2]
+
+    def test_a_job_keeps_every_error(self) -> None:
+        errors = domain.ImportErrors(limit=None)
+        for line in range(1, 301):
+            errors.add(line, "", "bad")
+        assert len(errors.items) == errors.total == 300 and not errors.truncated
 
     def test_json_pointers(self) -> None:
         assert domain.json_pointer(("members", 0, "resident_id_number")) == "/members/0/resident_id_number"

@@ -32,6 +32,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from services.registry.changes.domain import Position
+from services.registry.changes.schemas import encode_position
 from services.registry.settings import RegistrySettings
 from shared.clock import CHINA_TIME
 from shared.jwt import KeySet, SigningKey
@@ -53,8 +55,8 @@ MISSING_CODE = "451025100299"
 TODAY = datetime.now(UTC).astimezone(CHINA_TIME).date()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
-#: Path parameters that do not name a record (a year, a parameter name, a workflow command).
-NOT_RECORDS = frozenset({"year", "name", "command"})
+#: Path parameters that do not name a record (a year, a parameter name, a workflow command, an export dataset).
+NOT_RECORDS = frozenset({"year", "name", "command", "dataset"})
 
 OUTSIDERS: dict[str, tuple[str, str]] = {
     "sibling village officer": ("village_officer", SIBLING_VILLAGE),
@@ -86,6 +88,9 @@ class World:
     attachment_id: str
     item_id: str
     round_id: str
+    job_id: str = ""  # an import job of the county admin (issue #15)
+    webhook_id: str = ""  # a webhook subscription of the county admin (issue #15)
+    transfer_id: str = ""  # a pending transfer of the other household to THIRD_COUNTY (issue #15)
 
     def member(self, i: int) -> str:
         member_id: str = self.household["members"][i]["id"]
@@ -105,6 +110,9 @@ class World:
             "pairing_id": self.pairing_id,
             "item_id": self.item_id,
             "round_id": self.round_id,
+            "job_id": self.job_id,
+            "webhook_id": self.webhook_id,
+            "transfer_id": self.transfer_id,
             "code": VILLAGE,
             "year": "2016",
             "name": "notice_days",
@@ -182,6 +190,18 @@ UNMASK_REFUSED = {"village_officer": 403, "township_officer": 403, "cadre": 403}
 REGION_TREE_READERS = frozenset({"cadre without pairing"})
 #: Cadres write help plans and help records of their paired households: without a pairing, 404.
 CADRE_WRITES = {"cadre": 404}
+#: Webhook subscriptions are their owner's: every other caller, writer or not, finds none.
+WEBHOOK_WRITES = {"province_system": 404, "cadre": 404}
+#: A valid change-feed cursor (a replay's `after`).
+FEED_START = encode_position(Position(1, 0))
+#: The county a household transfer of the world goes to (issue #15): county, township, village.
+THIRD_COUNTY = ("451027000000", "451027100000", "451027100201")
+
+
+def _transfer(w: World | None, v: dict[str, str]) -> Body:
+    return {"to_village_code": THIRD_COUNTY[2], "reason": "marriage_move", "effective_date": str(TODAY)}
+
+
 #: Region statuses and policy parameters are set by county administrators only (DOMAIN.md §1.4).
 COUNTY_ONLY = {"village_officer": 403, "township_officer": 403}
 
@@ -309,6 +329,13 @@ PROBES: list[Probe] = [
     ),
     # helping units, cadres, work teams, pairings (结对帮扶)
     Probe("GET", "/helping-units/{unit_id}"),
+    Probe(
+        "PUT",
+        "/helping-units/{unit_id}/responsible",
+        lambda w, v: {"responsible_sub": "matrix-unit-boss"},
+        version_of="/helping-units/{unit_id}",
+        statuses=COUNTY_ONLY,  # the county office links the unit's responsible person
+    ),
     Probe("GET", "/cadres/{cadre_id}"),
     Probe(
         "PATCH",
@@ -466,6 +493,66 @@ PROBES: list[Probe] = [
         insider="clerk",
         insider_refusals=frozenset({409, 412, 422}),
     ),
+    # The very last: the household leaves the world's village (易地扶贫搬迁, county office).
+    Probe(
+        "POST",
+        "/households/{household_id}/relocate",
+        lambda w, v: {
+            "to_village_code": SIBLING_VILLAGE,
+            "reason": "relocation",
+            "effective_date": str(TODAY),
+        },
+        version_of=HOUSEHOLD,
+        insider_refusals=frozenset({409, 412}),
+    ),
+    # the cross-county handover (迁出申请 / 迁入确认, issue #15): county offices only; the destination decides
+    Probe(
+        "POST",
+        "/households/{household_id}/transfers",
+        _transfer,
+        version_of=HOUSEHOLD,
+        statuses=COUNTY_ONLY,
+        insider_refusals=frozenset({409, 412}),
+    ),
+    Probe(
+        "POST",
+        "/household-transfers/{transfer_id}/reject",
+        lambda w, v: {"reason": "户口未迁入"},
+        statuses=COUNTY_ONLY,
+        insider="dest",
+        insider_refusals=frozenset({409}),
+    ),
+    Probe(
+        "POST",
+        "/household-transfers/{transfer_id}/accept",
+        lambda w, v: {},
+        statuses=COUNTY_ONLY,
+        insider="dest",
+        insider_refusals=frozenset({409}),
+    ),
+    Probe(
+        "POST",
+        "/household-transfers/{transfer_id}/cancel",
+        lambda w, v: {"reason": "申请有误"},
+        statuses=COUNTY_ONLY,
+        insider_refusals=frozenset({409}),
+    ),
+    # import and export jobs (导入导出任务, issue #15): a job is its principal's (the county admin's)
+    Probe("GET", "/jobs/{job_id}"),
+    Probe("GET", "/jobs/{job_id}/errors"),
+    Probe("GET", "/jobs/{job_id}/result", insider_refusals=frozenset({409})),
+    # a cadre never has a job (imports are the county's, exports are not for cadres): like a missing job
+    Probe("POST", "/jobs/{job_id}/cancel", statuses=CADRE_WRITES, insider_refusals=frozenset({409})),
+    # signed webhooks (变更推送, issue #15): a subscription is its owner's (the county admin's login); anyone
+    # else, province systems and cadres included, finds none (404, never 403: they may own subscriptions)
+    Probe("GET", "/webhooks/{webhook_id}"),
+    Probe("GET", "/webhooks/{webhook_id}/deliveries"),
+    Probe("PATCH", "/webhooks/{webhook_id}", lambda w, v: {"status": "paused"}, statuses=WEBHOOK_WRITES),
+    Probe("POST", "/webhooks/{webhook_id}/rotate-secret", statuses=WEBHOOK_WRITES),
+    Probe(
+        "POST", "/webhooks/{webhook_id}/replay", lambda w, v: {"after": FEED_START}, statuses=WEBHOOK_WRITES
+    ),
+    Probe("DELETE", "/webhooks/{webhook_id}", statuses=WEBHOOK_WRITES),  # last: it removes the subscription
 ]
 
 
@@ -518,6 +605,11 @@ async def world(db_urls: dict[str, str], keyset: KeySet, signing_key: SigningKey
             "INSERT INTO registry_region (code, name, level, parent_code) VALUES ($1, $2, $3, $4)",
             DEMO_REGIONS,
         )
+        await conn.execute(  # a county neither the world nor any outsider holds: where the transfer goes
+            "INSERT INTO registry_region (code, name, level, parent_code) VALUES"
+            " ($1, '凌云县', 'county', '451000000000'), ($2, '泗城镇', 'township', $1), ($3, '后龙村', 'village', $2)",
+            *THIRD_COUNTY,
+        )
     finally:
         await conn.close()
     settings = RegistrySettings(environment="test", database_url=url, json_logs=False, log_level="WARNING")
@@ -527,6 +619,7 @@ async def world(db_urls: dict[str, str], keyset: KeySet, signing_key: SigningKey
         "township": auth(issue(signing_key, "township_officer", TOWNSHIP, sub="township-1")),
         "admin": auth(issue(signing_key, "county_admin", COUNTY, sub="county-1")),
         "cadre": auth(issue(signing_key, "cadre", COUNTY, sub="cadre-wang")),
+        "dest": auth(issue(signing_key, "county_admin", THIRD_COUNTY[0], sub="county-3")),
     }
     async with running(app) as client:
         ids = []
@@ -611,6 +704,28 @@ async def world(db_urls: dict[str, str], keyset: KeySet, signing_key: SigningKey
         )
         household = _ok(await client.get(f"/households/{ids[0]}", headers=headers["clerk"]), 200)
         other = _ok(await client.get(f"/households/{ids[1]}", headers=headers["clerk"]), 200)
+        job = _ok(
+            await client.post(
+                "/jobs/imports",
+                content=json.dumps(household_payload()).encode(),
+                headers=headers["admin"] | {"Content-Type": "application/x-ndjson"},
+            ),
+            202,
+        )
+        webhook = _ok(
+            await client.post(
+                "/webhooks", json={"url": "https://sjk.gxfp.example/hook"}, headers=headers["admin"]
+            ),
+            201,
+        )
+        transfer = _ok(
+            await client.post(
+                f"/households/{ids[1]}/transfers",
+                json=_transfer(None, {}),
+                headers=headers["admin"] | {"If-Match": f'"{other["version"]}"'},
+            ),
+            201,
+        )
         yield World(
             client=client,
             db_url=url,
@@ -626,6 +741,9 @@ async def world(db_urls: dict[str, str], keyset: KeySet, signing_key: SigningKey
             attachment_id=photo["id"],
             item_id=help_plan["items"][0]["item_id"],
             round_id=the_round["id"],
+            job_id=job["id"],
+            webhook_id=webhook["id"],
+            transfer_id=transfer["id"],
         )
 
 
