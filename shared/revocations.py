@@ -17,6 +17,7 @@ older than `REVOCATIONS_MAX_STALE_SECONDS`; `REVOCATIONS_FAIL_CLOSED=true` makes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -104,6 +105,7 @@ class RevocationFollower:
         self._tokens = tokens
         self.poll_seconds = poll_seconds
         self._failing = False
+        self._stop = asyncio.Event()
 
     async def poll(self) -> None:
         """One round trip to the gateway (raises on failure)."""
@@ -121,8 +123,15 @@ class RevocationFollower:
         response.raise_for_status()
         self.revocations.load(response.json(), version=response.headers.get("etag"))
 
+    def stop(self) -> None:
+        """Ask `run` to end after the round trip in flight (it never starts another)."""
+        self._stop.set()
+
     async def run(self) -> None:
-        while True:
+        """Poll until `stop()` (or cancellation). A shutdown should `stop()` and await the task rather than cancel
+        it: a round trip cancelled midway can leave a connection half-open in whatever served it (an in-process
+        gateway cancelled inside `asyncpg.connect` leaks the connection to the garbage collector)."""
+        while not self._stop.is_set():
             try:
                 await self.poll()
                 if self._failing:
@@ -140,4 +149,5 @@ class RevocationFollower:
                     age,
                     extra={"fail_closed": self.revocations.fail_closed},
                 )
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll_seconds)

@@ -576,10 +576,17 @@ class PlanService:
         domain.require_reader(self.principal.role)
         self._village(village_code)
         rid = self.ctx.request_id
-        figures, policy = await asyncio.gather(
+        # Both calls run to their end before either outcome is used: a plain gather would return at the first
+        # failure and leave the other call running unowned (its connection then dies with the garbage collector).
+        answers = await asyncio.gather(
             self.registry.village_figures(village_code, year, request_id=rid),
             self.registry.policy(village_code, year, request_id=rid),
+            return_exceptions=True,
         )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        figures, policy = answers
         if figures is None or policy is None:
             raise NotFound(f"village {village_code} not found")
         profile = await self.profiles.get(village_code, year)
