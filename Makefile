@@ -1,7 +1,7 @@
 # One word per task. Everything goes through scripts/dev.py, which creates .venv and installs the lock file.
 PY ?= python3
 
-.PHONY: run test lint typecheck contract bench bench-registry lock migrate seed keys deploy-check
+.PHONY: run test lint typecheck contract bench bench-registry bench-exchange lock migrate seed keys deploy-check
 
 run:        ## start PostgreSQL (embedded unless DATABASE_URL), migrate, seed the demo county, serve on :8000
 	$(PY) scripts/dev.py run
@@ -23,6 +23,9 @@ bench:      ## gateway vs direct benchmark (prints a table); ARGS="--quick" for 
 
 bench-registry: ## registry benchmark: card vs raw asyncpg, keyset depth, bulk vs COPY; ARGS="--quick"
 	$(PY) scripts/dev.py bench-registry $(ARGS)
+
+bench-exchange: ## exchange benchmark (issue #15): export vs COPY, the change feed, a full pull; ARGS="--quick"
+	flock /tmp/jingzhun-bench.lock .venv/bin/python bench/exchange.py $(ARGS)
 
 migrate:
 	$(PY) scripts/dev.py migrate
