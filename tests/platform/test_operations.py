@@ -168,6 +168,7 @@ class LabelledStack:
     gateway: httpx.AsyncClient  # in-process, in front of the two servers below
     registry: httpx.AsyncClient  # the registry's own socket (fast routes called directly)
     db: Db
+    gateway_app: FastAPI
 
 
 @pytest.fixture
@@ -186,11 +187,9 @@ async def labelled_stack(
         settings = gateway_settings.model_copy(
             update={"registry_url": reg, "planning_url": plan, "assessment_url": plan}
         )
-        async with (
-            running(create_gateway(settings, signing_key=signing_key)) as gw,
-            httpx.AsyncClient(base_url=reg) as direct,
-        ):
-            yield LabelledStack(gw, direct, Db(db_urls["registry"]))
+        gateway_app = create_gateway(settings, signing_key=signing_key)
+        async with running(gateway_app) as gw, httpx.AsyncClient(base_url=reg) as direct:
+            yield LabelledStack(gw, direct, Db(db_urls["registry"]), gateway_app)
 
 
 class TestRouteLabels:
@@ -204,6 +203,17 @@ class TestRouteLabels:
         admin = auth(issue(signing_key, "county_admin", COUNTY))
         phone = Phone(signing_key, labelled_stack.db)
         await phone.register()
+        # Until a service's route templates are loaded (its OpenAPI document, fetched on its first request and
+        # awaited at most `FIRST_LOAD_WAIT`), its requests are documented as `unmatched`: load both first, so a
+        # slow first fetch on a loaded machine cannot decide the test.
+        templates = labelled_stack.gateway_app.state.route_templates
+        for service in ("registry", "planning"):
+            for _ in range(60):
+                await gw.get(f"/api/{service}/me", headers=admin)
+                if templates.known(service):
+                    break
+                await asyncio.sleep(0.5)
+            assert templates.known(service), f"{service}: route templates never loaded"
         before = request_counts((await gw.get("/metrics")).text)
         stream = io.StringIO()
         handler = logging.StreamHandler(stream)
