@@ -6,8 +6,10 @@ Arrows point one way: routes → service → repository → models, service → 
 - `shared/` imports no service and not the gateway; no service imports another service or the gateway; the
   gateway imports no service. Processes talk over HTTP.
 - In a feature folder (`services/<service>/<feature>/`, `gateway/<feature>/`):
-  - `domain.py` imports the standard library, the pure `shared.roles`, `shared.clock` and `shared.errors`, and
-    other `domain` modules of its own process only: no web, database or I/O library;
+  - `domain.py` imports the standard library, the pure shared modules (`PURE_SHARED`: `shared.roles`,
+    `shared.clock`, `shared.errors`, `shared.labels`, the exchange's rules `shared.exchange.feed` and
+    `shared.exchange.export`), and other `domain` modules of its own process only: no web, database or I/O
+    library; a pure shared module itself imports only the standard library and other pure shared modules;
   - `routes.py` imports its own feature's `service` and `schemas`, other features' `schemas`, its process's
     `deps`, and `shared/`; never a repository, a model or SQL;
   - `service.py` imports repositories, domains, schemas and services of its process, its `models` (the typed
@@ -30,7 +32,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("gateway", "services/registry", "services/planning", "services/assessment")
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
-PURE_SHARED = frozenset({"shared.roles", "shared.clock", "shared.errors", "shared.labels"})
+PURE_SHARED = frozenset(
+    {
+        "shared.roles",
+        "shared.clock",
+        "shared.errors",
+        "shared.labels",
+        # the exchange's rules (issue #15): the feed's and the export's, every service's domain uses them
+        "shared.exchange",
+        "shared.exchange.feed",
+        "shared.exchange.export",
+    }
+)
 SQL = ("sqlalchemy", "sqlmodel", "asyncpg")
 WEB = ("fastapi", "starlette", "uvicorn", "httpx", "aiohttp")
 COMMIT_POINT = ROOT / "shared" / "routing.py"
@@ -120,6 +133,11 @@ def check(module: Module, tree: ast.AST) -> list[str]:
             bad(line, f"shared/ imports {target}: shared code may not depend on a process")
         if module.process and target_process and target_process != module.process:
             bad(line, f"{module.process} imports {target}: processes talk over HTTP, never by import")
+        if module.name in PURE_SHARED and not (_top(target) in STDLIB or target in PURE_SHARED):
+            bad(
+                line,
+                f"pure shared module imports {target}: the standard library and pure shared modules only",
+            )
         if module.feature is None or module.process is None:
             continue
         # -- inside a feature ---------------------------------------------------------------------------

@@ -126,3 +126,38 @@ class TestPage:
         current = {(RecordType.help_record, "r"): CurrentRecord(True, {"id": "r"}, "removed")}
         (item,) = domain.assemble([change(1, 1, RecordType.help_record, "r")], current)
         assert item.op is Op.upsert
+
+
+class TestFields:
+    def test_per_type_selection_in_the_exports_syntax(self) -> None:
+        chosen = domain.parse_fields("household:id,members.name ; help_record:id,confirmations")
+        assert set(chosen) == {RecordType.household, RecordType.help_record}
+        assert chosen[RecordType.household].names() == ["id", "members.name"]
+        assert chosen[RecordType.help_record].names()[:2] == ["id", "confirmations.party"]
+        assert domain.parse_fields(None) == {}
+
+    @pytest.mark.parametrize(
+        ("text", "code"),
+        [
+            ("household:nope", "unknown_export_field"),
+            ("household:", "unknown_export_field"),
+            ("pairing:cadre", "unknown_export_field"),
+            ("family:id", "unknown_feed_type"),
+            ("id", "unknown_feed_type"),
+            (";", "unknown_export_field"),
+        ],
+    )
+    def test_refused(self, text: str, code: str) -> None:
+        with pytest.raises(Invalid) as err:
+            domain.parse_fields(text)
+        assert err.value.code == code
+
+    def test_select_projects_upserts_only(self) -> None:
+        selection = domain.parse_fields("pairing:id,role")[RecordType.pairing]
+        upsert = domain.FeedItem(
+            RecordType.pairing, "p", Op.upsert, None, T0, '{"id":"p","role":"primary","x":1}'
+        )
+        assert domain.select(upsert, selection).record == {"id": "p", "role": "primary"}
+        tombstone = domain.FeedItem(RecordType.pairing, "p", Op.tombstone, Reason.deleted, T0, None)
+        assert domain.select(tombstone, selection) is tombstone
+        assert domain.select(upsert, None) is upsert

@@ -38,6 +38,7 @@ from tests.factories import (
     create_household,
     household_payload,
     issue,
+    settle_feed,
 )
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
@@ -93,22 +94,12 @@ async def feed(
 
 
 async def settle(registry: httpx.AsyncClient, patience: float = 60.0) -> None:
-    """Wait until every committed feed row is final (its txid below the cluster's xmin).
+    """Wait until every committed feed row is final (tests/factories.py `settle_feed`: below the feed's bound).
 
-    xids and snapshots are cluster-wide: a transaction open in another database of the same server (other test
-    sessions run beside this one) holds the feed back, never loses a change. Tests that read "everything so far"
-    wait for it here, so what they assert does not depend on what else the server runs."""
-    url = registry_url(registry)
-    conn = await asyncpg.connect(url)
-    try:
-        deadline = time.monotonic() + patience
-        while not await conn.fetchval(
-            "SELECT coalesce(max(txid), '0'::xid8) < pg_snapshot_xmin(pg_current_snapshot()) FROM registry_change"
-        ):
-            assert time.monotonic() < deadline, "the server kept a transaction open too long"
-            await asyncio.sleep(0.05)
-    finally:
-        await conn.close()
+    A transaction of the registry's database still open (other tests of this session) holds the feed back, never
+    loses a change. Tests that read "everything so far" wait for it here, so what they assert does not depend on
+    what else the server runs."""
+    await settle_feed(registry_url(registry), "registry_change", patience)
 
 
 _URLS: dict[int, str] = {}
@@ -502,3 +493,91 @@ def test_retention_is_documented() -> None:
 
     assert RegistrySettings.model_fields["change_feed_retention_days"].default >= 1
     assert timedelta(days=1)
+
+
+async def drain_fields(
+    registry: httpx.AsyncClient, who: dict[str, str], fields: str, **params: Any
+) -> list[Any]:
+    """Every item from the start with `fields=` (after `settle`)."""
+    await settle(registry)
+    items: list[Any] = []
+    after: str | None = None
+    while True:
+        page = await feed(registry, who, after, fields=fields, **params)
+        items += page["items"]
+        after = page["next_cursor"]
+        if not page["has_more"]:
+            return items
+
+
+class TestFields:
+    SELECTION = "household:id,status,village_code,members.id,members.name,latest_income.per_capita_net_income"
+
+    async def test_household_records_carry_the_selection_as_the_export_does(
+        self, registry: httpx.AsyncClient, clerk: dict[str, str], admin: dict[str, str]
+    ) -> None:
+        hid = await create_household(registry, clerk, size=2)
+        items = await drain_fields(registry, admin, self.SELECTION)
+        record = items[0]["record"]
+        assert list(record) == ["id", "village_code", "status", "members", "latest_income"]  # catalogue order
+        assert [list(m) for m in record["members"]] == [["id", "name"], ["id", "name"]]
+        fields = self.SELECTION.removeprefix("household:")
+        export = await registry.get(
+            "/exports/households", params={"fields": fields}, headers=admin | {"Accept-Encoding": "identity"}
+        )
+        assert json.loads(export.text.splitlines()[0]) == record and record["id"] == hid  # the export's row
+        full = await drain(registry, admin)
+        assert {k: full[0][0]["record"][k] for k in ("id", "status", "village_code")} == {
+            k: record[k] for k in ("id", "status", "village_code")
+        }
+
+    async def test_help_records_and_pairings_are_projected_and_tombstones_unchanged(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: dict[str, str],
+        admin: dict[str, str],
+        signing_key: SigningKey,
+        db: asyncpg.Connection,
+    ) -> None:
+        from tests.registry.test_sync_routes import World
+
+        await add_other_county(db)
+        world = World(db, registry, clerk, signing_key)
+        await world.setup()
+        household = await world.household()
+        await world.pair(household, world.cadre_a)
+        await world.record(household, at=utcnow())
+        items = await drain_fields(
+            registry,
+            admin,
+            "help_record:id,money_yuan,confirmations.party;pairing:id,role",
+            types="help_record,pairing",
+        )
+        by_type = {i["type"]: i["record"] for i in items}
+        assert list(by_type["help_record"]) == ["id", "money_yuan", "confirmations"]
+        assert by_type["help_record"]["money_yuan"] == "123.45" and by_type["pairing"] == {
+            "id": by_type["pairing"]["id"],
+            "role": "primary",
+        }
+        await db.execute(
+            "UPDATE registry_household SET village_code = $2 WHERE id = $1", household, OTHER_COUNTY_VILLAGE
+        )
+        gone = await drain_fields(registry, admin, "pairing:id", types="pairing")
+        assert [(i["op"], i["reason"], i["record"]) for i in gone][-1] == ("tombstone", "left_scope", None)
+
+    @pytest.mark.parametrize(
+        ("fields", "code"),
+        [
+            ("household:id,members.colour", "unknown_export_field"),
+            ("household:id,cadre.name", "unknown_export_field"),
+            ("pairing:id,cadre.name", "unknown_export_field"),  # the feed's pairing carries no cadre
+            ("member:id", "unknown_feed_type"),
+            ("id,status", "unknown_feed_type"),  # a field list needs its type
+            ("household:id;household:status", "unknown_export_field"),
+        ],
+    )
+    async def test_unknown_fields_and_types_are_refused(
+        self, registry: httpx.AsyncClient, admin: dict[str, str], fields: str, code: str
+    ) -> None:
+        response = await registry.get(PATH, params={"fields": fields}, headers=admin)
+        assert assert_problem(response, 422)["code"] == code

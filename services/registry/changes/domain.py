@@ -5,7 +5,7 @@
   so that set can no longer grow, and rows are ordered by `(txid, seq)`. A transaction still open (even one
   that took a low `seq`) has a txid at or above xmin: it is delivered after it ends, never skipped (gapless).
 - **Cursor**: the position of the last row delivered; caught up, it becomes `(xmin, 0)`. Opaque text
-  (changes/schemas.py, shared/pagination.py kind `feed`); a malformed one is 422 `invalid_cursor`.
+  (shared/exchange/cursor.py, shared/pagination.py kind `feed`); a malformed one is 422 `invalid_cursor`.
 - **Retention**: pruning records the highest txid it deleted (the horizon). A cursor at or below the horizon may
   have lost rows: 410 `cursor_expired` (re-export). No cursor means "from the start", allowed only while nothing
   was ever pruned.
@@ -14,22 +14,41 @@
   `left_scope` (it is now outside the reader's region), `removed` (a household 识别不准清退 or 户已消亡).
 - **Who**: county admins, township and village officers, the province system and services, on their region
   subtree; cadres have the phone download instead (403 `feed_not_allowed`).
+
+The machinery is every service's (shared/exchange/feed.py); this module names the registry's record types, its
+readers and its `removed` rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from shared.errors import DomainError, Invalid, NotAllowed
+from services.registry.exports.domain import HELP_RECORDS, HOUSEHOLDS, PAIRING_FIELDS, Dataset, FieldSelection
+from shared.errors import NotAllowed
+from shared.exchange import export, feed
+from shared.exchange.feed import (
+    CURSOR_KIND,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_WAIT_SECONDS,
+    CurrentRecord,
+    CursorExpired,
+    FeedItem,
+    Op,
+    Position,
+    Reason,
+    latest,
+)
 from shared.labels import LabelledEnum
 from shared.roles import Role
 
 __all__ = [
     "CURSOR_KIND",
     "DEFAULT_LIMIT",
+    "EXPORT_PATH",
+    "FEED_FIELDS",
     "FEED_ROLES",
     "MAX_LIMIT",
     "MAX_WAIT_SECONDS",
@@ -44,16 +63,18 @@ __all__ = [
     "RecordType",
     "assemble",
     "check_reader",
+    "is_removed",
+    "latest",
+    "parse_fields",
     "parse_types",
+    "select",
     "start_position",
 ]
 
-CURSOR_KIND = "feed"
-DEFAULT_LIMIT = 500
-MAX_LIMIT = 1000
-MAX_WAIT_SECONDS = 30
 #: Household workflow statuses that end a household's life in the registry (a `removed` tombstone).
 REMOVED_STATUSES = frozenset({"removed", "dissolved"})
+#: Where a reader whose cursor expired starts again (410 `cursor_expired`).
+EXPORT_PATH = "/exports/households"
 
 FEED_ROLES: frozenset[Role] = frozenset(
     {Role.county_admin, Role.township_officer, Role.village_officer, Role.province_system, Role.service}
@@ -68,59 +89,18 @@ class RecordType(LabelledEnum):
     pairing = "pairing", "结对帮扶", "Pairing"
 
 
-class Op(LabelledEnum):
-    upsert = "upsert", "新增或修改", "Insert or update"
-    tombstone = "tombstone", "删除标记", "Tombstone"
-
-
-class Reason(LabelledEnum):
-    """Why a tombstone: the record is gone, the household left the registry, or it left the reader's region."""
-
-    deleted = "deleted", "已删除", "Deleted"
-    removed = "removed", "已清退或户已消亡", "Removed or dissolved"
-    left_scope = "left_scope", "已迁出本辖区", "Moved out of your region"
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Position:
-    """A place in the feed: after the row `(txid, seq)`."""
-
-    txid: int
-    seq: int
-
-    def __post_init__(self) -> None:
-        if self.txid < 0 or self.seq < 0:
-            raise Invalid("invalid_cursor", "a feed position is never negative")
-
-
 @dataclass(frozen=True, slots=True)
-class Change:
-    """A feed row as read: its position, what it is about and when it was written."""
-
-    position: Position
-    type: RecordType
-    id: str
-    at: datetime
+class Change(feed.Change[RecordType]):
+    """A registry feed row (shared/exchange/feed.py `Change` of a `RecordType`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CurrentRecord:
-    """A record's state in the reader's snapshot: whether it lies in the reader's region, its JSON (then only:
-    a mapping, or its JSON text as read, passed through untouched), and for a household its workflow status."""
-
-    in_scope: bool
-    record: Mapping[str, Any] | str | None
-    status: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    type: RecordType
-    id: str
-    op: Op
-    reason: Reason | None
-    at: datetime
-    record: Mapping[str, Any] | str | None
+#: Each record type's field catalogue for `fields=`: the exports' own (households: the export row, built in SQL;
+#: help records: `HelpRecordPublic` with its lists); pairings: `PairingPublic` (the feed carries no cadre or unit).
+FEED_FIELDS: dict[RecordType, Dataset] = {
+    RecordType.household: HOUSEHOLDS,
+    RecordType.help_record: HELP_RECORDS,
+    RecordType.pairing: export.Dataset(HOUSEHOLDS.name, PAIRING_FIELDS, (), "pairing.export"),
+}
 
 
 def check_reader(role: Role) -> None:
@@ -132,69 +112,45 @@ def check_reader(role: Role) -> None:
         )
 
 
-class CursorExpired(DomainError):
-    """The feed no longer holds every change after the cursor (410: re-export)."""
-
-    kind = "gone"
-
-
 def start_position(cursor: Position | None, horizon: int | None) -> Position:
-    """Where a read starts: the cursor, or the feed's start when none is given; 410 when rows may be lost.
-
-    `horizon` is the highest txid ever pruned (None: nothing was). Every row of a transaction is written at the
-    same time, so a transaction is pruned whole: a cursor strictly above the horizon has lost nothing."""
-    if horizon is not None and (cursor is None or cursor.txid <= horizon):
-        raise CursorExpired(
-            "cursor_expired",
-            "the feed no longer holds the changes after this cursor; re-export, then follow from its cursor",
-            export="/exports/households",
-        )
-    return cursor or Position(0, 0)
+    """Where a read starts: the cursor, or the feed's start when none is given; 410 when rows may be lost
+    (shared/exchange/feed.py `start_position`, pointing at the household export)."""
+    return feed.start_position(cursor, horizon, export=EXPORT_PATH)
 
 
 def parse_types(text: str | None) -> frozenset[RecordType]:
     """`types=household,help_record` (absent: all); an unknown name is 422 `unknown_feed_type`."""
-    if text is None:
-        return frozenset(RecordType)
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    out: set[RecordType] = set()
-    for name in names:
-        try:
-            out.add(RecordType(name))
-        except ValueError:
-            raise Invalid("unknown_feed_type", f"unknown feed type '{name}'", type=name) from None
-    if not out:
-        raise Invalid("unknown_feed_type", "types names no type", type="")
-    return frozenset(out)
+    return feed.parse_types(text, RecordType)
 
 
-def latest(changes: Iterable[Change]) -> list[Change]:
-    """One change per (type, id): the latest; in the order of those latest changes."""
-    last: dict[tuple[RecordType, str], Change] = {}
-    for change in changes:
-        key = (change.type, change.id)
-        if key not in last or last[key].position < change.position:
-            last[key] = change
-    return sorted(last.values(), key=lambda c: c.position)
+def parse_fields(text: str | None) -> dict[RecordType, FieldSelection]:
+    """`fields=household:id,status,members.name;help_record:id,content`: per record type, the export's syntax
+    and catalogue (shared/exchange/export.py `parse_type_fields`); a type not named keeps its whole record. An
+    unknown type is 422 `unknown_feed_type`, an unknown field 422 `unknown_export_field`."""
+    return export.parse_type_fields(text, FEED_FIELDS, kind=FieldSelection)
 
 
-def item(change: Change, current: CurrentRecord | None) -> FeedItem:
+def select(item: FeedItem[RecordType], selection: FieldSelection | None) -> FeedItem[RecordType]:
+    """An upsert's record with only the selected fields (its JSON text read, projected and written again);
+    tombstones, and items of a type without a selection, as they are."""
+    if selection is None or item.record is None:
+        return item
+    record = json.loads(item.record) if isinstance(item.record, str) else item.record
+    return replace(item, record=export.project(record, selection))
+
+
+def is_removed(change: feed.Change[RecordType], current: CurrentRecord) -> bool:
+    """A household 识别不准清退 or 户已消亡 is a `removed` tombstone."""
+    return change.type is RecordType.household and current.status in REMOVED_STATUSES
+
+
+def item(change: feed.Change[RecordType], current: CurrentRecord | None) -> FeedItem[RecordType]:
     """The item for a record's latest change and its current state (None: it no longer exists)."""
-
-    def tombstone(reason: Reason) -> FeedItem:
-        return FeedItem(change.type, change.id, Op.tombstone, reason, change.at, None)
-
-    if current is None:
-        return tombstone(Reason.deleted)
-    if not current.in_scope:
-        return tombstone(Reason.left_scope)
-    if change.type is RecordType.household and current.status in REMOVED_STATUSES:
-        return tombstone(Reason.removed)
-    return FeedItem(change.type, change.id, Op.upsert, None, change.at, current.record)
+    return feed.item(change, current, is_removed)
 
 
 def assemble(
-    changes: Sequence[Change], current: Mapping[tuple[RecordType, str], CurrentRecord]
-) -> list[FeedItem]:
+    changes: Sequence[feed.Change[RecordType]], current: Mapping[tuple[RecordType, str], CurrentRecord]
+) -> list[FeedItem[RecordType]]:
     """A page's items: de-duplicated changes, each with its record's current state or a tombstone."""
-    return [item(c, current.get((c.type, c.id))) for c in latest(changes)]
+    return feed.assemble(changes, current, is_removed)

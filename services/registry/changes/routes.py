@@ -25,7 +25,10 @@ router = APIRouter(tags=["changes"])
     responses={
         403: {"description": "Cadres have no feed (`feed_not_allowed`): they use `/sync/download`"},
         410: {"description": "The cursor is older than the retention (`cursor_expired`): re-export"},
-        422: {"description": "A malformed cursor (`invalid_cursor`), an unknown type (`unknown_feed_type`)"},
+        422: {
+            "description": "A malformed cursor (`invalid_cursor`), an unknown type (`unknown_feed_type`), an "
+            "unknown field in `fields` (`unknown_export_field`)"
+        },
     },
 )
 async def read_changes(
@@ -46,6 +49,16 @@ async def read_changes(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Changes read at most")] = DEFAULT_LIMIT,
+    fields: Annotated[
+        str | None,
+        Query(
+            max_length=4000,
+            description="Per record type, the fields its records carry, in the exports' syntax and catalogue: "
+            "`type:field,...` groups separated by `;`, e.g. `household:id,status,village_code,members.id,"
+            "members.name;pairing:id,role,valid_to`; a nested name alone (`members`) all its fields; a type not "
+            "named: its whole record. Tombstones are unchanged",
+        ),
+    ] = None,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a change when there is none")
     ] = 0,
@@ -57,6 +70,6 @@ async def read_changes(
     # The body is `ChangePage` written directly (the records' JSON text as PostgreSQL built it, never parsed
     # and validated again); `response_model` documents it.
     body = await ChangeService(ctx, request.app.state.read_pool).read_json(
-        after=after, types=types, limit=limit, wait=wait
+        after=after, types=types, limit=limit, wait=wait, fields=fields
     )
     return Response(content=body.encode(), media_type="application/json")

@@ -7,18 +7,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.registry.changes.domain import (
-    CURSOR_KIND,
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_WAIT_SECONDS,
     Op,
-    Position,
     Reason,
     RecordType,
 )
-from shared.errors import Invalid
-from shared.pagination import decode_cursor, encode_cursor
-from shared.problems import AppError
+from shared.exchange.cursor import decode_position, encode_position
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -29,21 +25,6 @@ __all__ = [
     "decode_position",
     "encode_position",
 ]
-
-
-def encode_position(position: Position) -> str:
-    """The cursor text of a feed position (opaque to clients)."""
-    return encode_cursor(CURSOR_KIND, position.txid, position.seq)
-
-
-def decode_position(text: str) -> Position:
-    """The position a cursor names; 422 `invalid_cursor` (a domain error) when it is not a feed cursor."""
-    try:
-        txid, seq = decode_cursor(text, CURSOR_KIND, (int, int))
-    except AppError:
-        raise Invalid("invalid_cursor", "the cursor is not a change-feed cursor") from None
-    assert isinstance(txid, int) and isinstance(seq, int)
-    return Position(txid, seq)
 
 
 class ChangeItem(BaseModel):

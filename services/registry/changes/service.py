@@ -9,31 +9,29 @@ may be lost), reads the finished rows after it and the current state of their re
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from services.registry.changes import domain
-from services.registry.changes.domain import Change, CurrentRecord, FeedItem, Position, RecordType
+from services.registry.changes.domain import FeedItem, Position, RecordType
 from services.registry.changes.repository import FeedRepository
-from services.registry.changes.schemas import ChangeItem, ChangePage, decode_position, encode_position
+from services.registry.changes.schemas import ChangeItem, ChangePage, decode_position
+from services.registry.exports.domain import FieldSelection
 from shared.clock import rfc3339
 from shared.context import Context
 from shared.errors import DomainError
-from shared.problems import AppError, from_domain
+from shared.exchange.cursor import Gone, gone
+from shared.exchange.feed import FeedPage
+from shared.exchange.feed import page_json as _page_json
+from shared.exchange.poll import long_poll
+from shared.problems import from_domain
 from shared.roles import scope_prefix
 
 __all__ = ["POLL_SECONDS", "ChangeService", "Gone", "page_json"]
 
 #: A long poll reads again this often (each read a short snapshot; no connection is held while sleeping).
 POLL_SECONDS = 0.5
-
-
-class Gone(AppError):
-    status, slug, title = 410, "gone", "Gone"
 
 
 class ChangeService:
@@ -43,77 +41,53 @@ class ChangeService:
         self.ctx = ctx
         self.read_pool = read_pool
 
-    async def read(self, *, after: str | None, types: str | None, limit: int, wait: float) -> ChangePage:
+    async def read(
+        self, *, after: str | None, types: str | None, limit: int, wait: float, fields: str | None = None
+    ) -> ChangePage:
         """The page as `ChangePage` (records parsed)."""
-        page = await self._read(after=after, types=types, limit=limit, wait=wait)
+        page = await self._read(after=after, types=types, limit=limit, wait=wait, fields=fields)
         return ChangePage(
             items=[_wire(i) for i in page.items], next_cursor=page.next_cursor, has_more=page.has_more
         )
 
-    async def read_json(self, *, after: str | None, types: str | None, limit: int, wait: float) -> str:
+    async def read_json(
+        self, *, after: str | None, types: str | None, limit: int, wait: float, fields: str | None = None
+    ) -> str:
         """The page as the JSON text of `ChangePage`, each record's JSON passed through as PostgreSQL wrote it
-        (never parsed and written again)."""
-        page = await self._read(after=after, types=types, limit=limit, wait=wait)
+        (never parsed and written again; help records and pairings with `fields=` are projected here)."""
+        page = await self._read(after=after, types=types, limit=limit, wait=wait, fields=fields)
         return page_json(page)
 
-    async def _read(self, *, after: str | None, types: str | None, limit: int, wait: float) -> _Page:
+    async def _read(
+        self, *, after: str | None, types: str | None, limit: int, wait: float, fields: str | None
+    ) -> FeedPage[RecordType]:
         principal = self.ctx.principal
         try:
             domain.check_reader(principal.role)
             wanted = domain.parse_types(types)
+            selections = domain.parse_fields(fields)
             cursor = decode_position(after) if after is not None else None
         except DomainError as exc:
             raise from_domain(exc) from None
         prefix = scope_prefix(principal.region)
-        deadline = time.monotonic() + wait
-        while True:
-            page = await self._page(cursor, wanted, prefix, limit)
-            if page.items or page.has_more or time.monotonic() + POLL_SECONDS > deadline:
-                return page
-            cursor = decode_position(page.next_cursor)  # past rows of other regions and types: not read again
-            await asyncio.sleep(POLL_SECONDS)
 
-    async def _page(
-        self, cursor: Position | None, types: frozenset[RecordType], prefix: str, limit: int
-    ) -> _Page:
-        async with FeedRepository.snapshot(self.read_pool) as repo:
-            head = await repo.head()
+        async def page(start: Position | None) -> FeedPage[RecordType]:
             try:
-                start = domain.start_position(cursor, head.horizon)
+                return await FeedRepository.page(
+                    self.read_pool, start, wanted, prefix, limit, selections.get(RecordType.household)
+                )
             except domain.CursorExpired as exc:
-                raise Gone(
-                    exc.message,
-                    code=exc.code,
-                    headers={"Link": '</exports/households>; rel="alternate"'},
-                    **exc.details,
-                ) from None
-            rows = await repo.changes(start, types, prefix, limit + 1)
-            has_more = len(rows) > limit
-            rows = rows[:limit]
-            current = await self._current(repo, domain.latest(rows), prefix)
-        if has_more:
-            next_position = rows[-1].position
-        else:
-            next_position = max(start, Position(head.xmin, 0))
-        return _Page(domain.assemble(rows, current), encode_position(next_position), has_more)
+                raise gone(exc) from None  # 410, `Link` to the household export
 
-    @staticmethod
-    async def _current(
-        repo: FeedRepository, changes: list[Change], prefix: str
-    ) -> dict[tuple[RecordType, str], CurrentRecord]:
-        out: dict[tuple[RecordType, str], CurrentRecord] = {}
-        for kind in RecordType:
-            ids = [c.id for c in changes if c.type is kind]
-            for record_id, (in_scope, text, status) in (await repo.records(kind, ids, prefix)).items():
-                out[(kind, record_id)] = CurrentRecord(in_scope=in_scope, record=text, status=status)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    items: list[FeedItem]
-    next_cursor: str
-    has_more: bool
+        result = await long_poll(page, cursor, wait=wait, poll_seconds=POLL_SECONDS)
+        # Households come selected from PostgreSQL; help records and pairings are projected from their record.
+        projected: dict[RecordType, FieldSelection] = {
+            t: s for t, s in selections.items() if t is not RecordType.household
+        }
+        if not projected:
+            return result
+        items = [domain.select(i, projected.get(i.type)) for i in result.items]
+        return FeedPage(items, result.next_cursor, result.has_more)
 
 
 def _record(record: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
@@ -122,7 +96,7 @@ def _record(record: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
     return json.loads(record) if isinstance(record, str) else dict(record)
 
 
-def _wire(item: FeedItem) -> ChangeItem:
+def _wire(item: FeedItem[RecordType]) -> ChangeItem:
     return ChangeItem(
         type=item.type,
         id=item.id,
@@ -133,23 +107,6 @@ def _wire(item: FeedItem) -> ChangeItem:
     )
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _item_json(item: FeedItem) -> str:
-    """One `ChangeItem` as JSON text (its keys in the model's order), the record's text spliced in as read."""
-    record = item.record
-    text = "null" if record is None else record if isinstance(record, str) else _json(record)
-    reason = "null" if item.reason is None else _json(item.reason.value)
-    return (
-        f'{{"type":{_json(item.type.value)},"id":{_json(item.id)},"op":{_json(item.op.value)},'
-        f'"reason":{reason},"at":{_json(rfc3339(item.at))},"record":{text}}}'
-    )
-
-
-def page_json(page: _Page) -> str:
-    """The page as `ChangePage`'s JSON text."""
-    items = ",".join(_item_json(i) for i in page.items)
-    more = "true" if page.has_more else "false"
-    return f'{{"items":[{items}],"next_cursor":{_json(page.next_cursor)},"has_more":{more}}}'
+def page_json(page: FeedPage[RecordType]) -> str:
+    """The page as `ChangePage`'s JSON text (shared/exchange/feed.py `page_json`: records spliced in as read)."""
+    return _page_json(page)

@@ -20,18 +20,28 @@
   set of repeated columns would truncate or sprawl), a nested object flattened as `<nested>.<field>` columns.
   A cell beginning with `=`, `+`, `-`, `@` (or a tab or carriage return) gets a leading apostrophe, so a
   spreadsheet never evaluates it as a formula (CSV injection).
+
+The machinery (catalogue, selection, projection, NDJSON, CSV) is every service's (shared/exchange/export.py);
+this module holds the registry's datasets, its exporters and its defaults (households).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from shared.errors import Invalid, Missing, NotAllowed
+from shared.errors import NotAllowed
+from shared.exchange import export
+from shared.exchange.export import (
+    BOM,
+    Nested,
+    csv_cell,
+    csv_header,
+    csv_lines,
+    csv_row,
+    ndjson_line,
+    project,
+    trailer_line,
+)
 from shared.labels import LabelledEnum
 from shared.roles import Role
 
@@ -86,6 +96,10 @@ class ExportFormat(LabelledEnum):
     ndjson = "ndjson", "NDJSON 每行一条记录", "NDJSON, one record per line"
     csv = "csv", "CSV 表格 (Excel, WPS)", "CSV for Excel/WPS"
 
+
+#: A dataset of the registry (shared/exchange/export.py `Dataset`, named by `ExportDataset`; an annotation:
+#: build one with `export.Dataset`).
+Dataset = export.Dataset[ExportDataset]
 
 #: Roles with a bulk export of their region subtree (cadres have none: they see paired households only).
 EXPORT_ROLES: frozenset[Role] = frozenset(
@@ -163,44 +177,6 @@ INCOME_FIELDS: tuple[str, ...] = (
     "surveyed_on",
     "recorded_at",
 )
-
-BOM = "\ufeff"
-#: First characters a spreadsheet may read as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True, slots=True)
-class Nested:
-    """Nested data of a row: a list (`many`; one JSON column in CSV) or one object (`name.field` columns)."""
-
-    name: str
-    fields: tuple[str, ...]
-    many: bool
-    #: The record's key it is read from (default: `name`); `first`: the first item of that list (or null).
-    source: str | None = None
-    first: bool = False
-
-    def take(self, record: Mapping[str, Any], fields: Sequence[str]) -> Any:
-        value = record.get(self.source or self.name)
-        if self.first:
-            value = value[0] if value else None
-        if self.many:
-            return [{f: item.get(f) for f in fields} for item in value or ()]
-        return None if value is None else {f: value.get(f) for f in fields}
-
-
-@dataclass(frozen=True, slots=True)
-class Dataset:
-    """One exportable dataset: its field catalogue and the audit action of its exports."""
-
-    name: ExportDataset
-    fields: tuple[str, ...]
-    nested: tuple[Nested, ...]
-    audit_action: str
-
-    def nested_named(self, name: str) -> Nested | None:
-        return next((n for n in self.nested if n.name == name), None)
-
 
 #: `HelpRecordPublic` (help_records/schemas.py) without its lists, which are nested below; and those lists' fields
 #: (`GoodsItem`, `MeasureAdvanced`, `ConfirmationPublic`, `AttachmentPublic`, `HelpRecordVersion`). The pure
@@ -280,7 +256,7 @@ UNIT_FIELDS: tuple[str, ...] = (
     "updated_at",
 )
 
-HOUSEHOLDS = Dataset(
+HOUSEHOLDS: Dataset = export.Dataset(
     ExportDataset.households,
     HOUSEHOLD_FIELDS,
     (
@@ -290,7 +266,7 @@ HOUSEHOLDS = Dataset(
     "household.export",
 )
 #: Help records at their newest version: `HelpRecordPublic`, its lists nested.
-HELP_RECORDS = Dataset(
+HELP_RECORDS: Dataset = export.Dataset(
     ExportDataset.help_records,
     HELP_RECORD_FIELDS,
     (
@@ -303,7 +279,7 @@ HELP_RECORDS = Dataset(
     "help_record.export",
 )
 #: Current pairing rows (`PairingPublic`) with their cadre (`CadrePublic`, phone masked) and unit (`UnitPublic`).
-PAIRINGS = Dataset(
+PAIRINGS: Dataset = export.Dataset(
     ExportDataset.pairings,
     PAIRING_FIELDS,
     (Nested("cadre", CADRE_FIELDS, many=False), Nested("unit", UNIT_FIELDS, many=False)),
@@ -314,31 +290,17 @@ DATASETS: dict[ExportDataset, Dataset] = {d.name: d for d in (HOUSEHOLDS, HELP_R
 
 def dataset_of(name: str) -> Dataset:
     """The dataset called `name`; 404 `unknown_export_dataset` for any other."""
-    try:
-        return DATASETS[ExportDataset(name)]
-    except ValueError:
-        known = ", ".join(d.value for d in ExportDataset)
-        raise Missing(
-            "unknown_export_dataset", f"no export dataset '{name}' (datasets: {known})", dataset=name
-        ) from None
+    return export.dataset_of(name, DATASETS.values())
 
 
 @dataclass(frozen=True, slots=True)
-class FieldSelection:
-    """What each row carries: top-level fields, and the selected fields of each nested part (in catalogue order;
-    a nested part not selected is absent)."""
-
-    dataset: Dataset
-    top: tuple[str, ...]
-    nested: tuple[tuple[Nested, tuple[str, ...]], ...]
+class FieldSelection(export.FieldSelection):
+    """What each row carries (shared/exchange/export.py `FieldSelection`); every field of the households when
+    no dataset is named."""
 
     @classmethod
     def everything(cls, dataset: Dataset = HOUSEHOLDS) -> FieldSelection:
         return cls(dataset, dataset.fields, tuple((n, n.fields) for n in dataset.nested))
-
-    def names(self) -> list[str]:
-        """The selection as a `fields=` value would spell it (for the audit entry)."""
-        return list(self.top) + [f"{n.name}.{f}" for n, fields in self.nested for f in fields]
 
 
 def check_exporter(role: Role, dataset: Dataset = HOUSEHOLDS) -> None:
@@ -356,89 +318,4 @@ def parse_fields(text: str | None, dataset: Dataset = HOUSEHOLDS) -> FieldSelect
     """`fields=id,head_name,members.name,latest_income.per_capita_net_income` (absent: every field).
 
     Output keeps catalogue order whatever the order asked; a name given twice counts once."""
-    if text is None:
-        return FieldSelection.everything(dataset)
-    wanted = [part.strip() for part in text.split(",") if part.strip()]
-    if not wanted:
-        raise Invalid("unknown_export_field", "fields names no field", field="")
-    top: set[str] = set()
-    nested: dict[str, set[str]] = {n.name: set() for n in dataset.nested}
-    for name in wanted:
-        head, dot, rest = name.partition(".")
-        part = dataset.nested_named(head)
-        if part is not None and not dot:
-            nested[head].update(part.fields)
-        elif part is not None and rest in part.fields:
-            nested[head].add(rest)
-        elif not dot and head in dataset.fields:
-            top.add(head)
-        else:
-            raise Invalid("unknown_export_field", f"unknown export field '{name}'", field=name)
-    return FieldSelection(
-        dataset,
-        top=tuple(f for f in dataset.fields if f in top),
-        nested=tuple(
-            (n, tuple(f for f in n.fields if f in nested[n.name])) for n in dataset.nested if nested[n.name]
-        ),
-    )
-
-
-def project(record: Mapping[str, Any], selection: FieldSelection) -> dict[str, Any]:
-    """One export row from the record's (masked) API JSON: its selected fields, then its nested parts."""
-    row: dict[str, Any] = {name: record.get(name) for name in selection.top}
-    for part, fields in selection.nested:
-        row[part.name] = part.take(record, fields)
-    return row
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def ndjson_line(row: Mapping[str, Any]) -> str:
-    return _json(row) + "\n"
-
-
-def trailer_line(*, rows: int, feed_cursor: str, as_of: str) -> str:
-    """The last NDJSON line: how many rows, and the change feed's position as of the snapshot."""
-    return _json({"_trailer": {"rows": rows, "feed_cursor": feed_cursor, "as_of": as_of}}) + "\n"
-
-
-def csv_header(selection: FieldSelection) -> list[str]:
-    header = list(selection.top)
-    for part, fields in selection.nested:
-        header += [part.name] if part.many else [f"{part.name}.{f}" for f in fields]
-    return header
-
-
-def csv_cell(value: Any) -> str:
-    """A value as CSV text: null empty, booleans true/false, lists and objects as JSON; formula-guarded."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, int | float):
-        text = str(value)
-    else:
-        text = _json(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def csv_row(row: Mapping[str, Any], selection: FieldSelection) -> list[str]:
-    cells = [csv_cell(row.get(name)) for name in selection.top]
-    for part, fields in selection.nested:
-        if part.many:
-            cells.append(csv_cell(row.get(part.name)))
-        else:
-            value = row.get(part.name) or {}
-            cells += [csv_cell(value.get(f)) for f in fields]
-    return cells
-
-
-def csv_lines(rows: Sequence[Sequence[str]]) -> str:
-    """Rows as CSV text (RFC 4180 quoting, CRLF)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue()
+    return export.parse_fields(text, dataset, kind=FieldSelection)

@@ -17,7 +17,6 @@ work of its own (the route owns it), because the row count is only known then.
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
@@ -31,13 +30,15 @@ from services.registry.exports.repository import ExportRepository
 from shared.clock import rfc3339
 from shared.context import Context
 from shared.errors import DomainError
+from shared.exchange import export as export_rules
+from shared.exchange.export import ExportProgress, file_chunks, record_pieces, row_text_pieces
 from shared.problems import NotFound, from_domain
 from shared.roles import in_scope, scope_prefix
 
 __all__ = ["Export", "ExportService", "HouseholdExport"]
 
 #: Text is handed to the response in pieces of about this size (many rows per write, flat memory).
-FLUSH_CHARS = 64 * 1024
+FLUSH_CHARS = export_rules.FLUSH_CHARS
 
 
 @dataclass
@@ -61,54 +62,39 @@ class Export:
         await self._close.aclose()
 
     async def chunks(self) -> AsyncIterator[str]:
-        """The file as text pieces: CSV (BOM, header, rows) or NDJSON (rows, then the trailer line)."""
+        """The file as text pieces: CSV (BOM, header, rows) or NDJSON (rows, then the trailer line)
+        (shared/exchange/export.py `file_chunks`)."""
         assert self._repo is not None
+        progress = ExportProgress()
+        texts = file_chunks(
+            self._pieces(),
+            self.selection,
+            progress,
+            csv_format=self.format is ExportFormat.csv,
+            feed_cursor=self.feed_cursor,
+            as_of=self.as_of,
+            flush_chars=FLUSH_CHARS,
+        )
         try:
-            out: list[str] = []
-            size = 0
-            if self.format is ExportFormat.csv:
-                out.append(domain.BOM + domain.csv_lines([domain.csv_header(self.selection)]))
-            async with contextlib.aclosing(self._pieces()) as pieces:
-                async for piece, count in pieces:
-                    self.rows += count
-                    out.append(piece)
-                    size += len(piece)
-                    if size >= FLUSH_CHARS:
-                        yield "".join(out)
-                        out, size = [], 0
-            if self.format is ExportFormat.ndjson:
-                out.append(
-                    domain.trailer_line(rows=self.rows, feed_cursor=self.feed_cursor, as_of=self.as_of)
-                )
-            self.complete = True
-            if out:
-                yield "".join(out)
+            async with contextlib.aclosing(texts):
+                async for text in texts:
+                    self.rows, self.complete = progress.rows, progress.complete
+                    yield text
         finally:
+            self.rows, self.complete = progress.rows, progress.complete
             await self.close()
 
-    async def _pieces(self) -> AsyncGenerator[tuple[str, int], None]:
+    def _pieces(self) -> AsyncGenerator[tuple[str, int], None]:
         """The rows as text, a chunk at a time, with their count. Households come out of PostgreSQL as their
         rows' JSON (already projected): NDJSON writes them as they are, CSV parses them for its cells."""
         assert self._repo is not None
         prefix = scope_prefix(self.region)
         csv = self.format is ExportFormat.csv
         if self.dataset.name is ExportDataset.households:
-            async with contextlib.aclosing(self._repo.household_rows(self.selection, prefix)) as chunks:
-                async for texts in chunks:
-                    if csv:
-                        rows = [domain.csv_row(json.loads(t), self.selection) for t in texts]
-                        yield domain.csv_lines(rows), len(texts)
-                    else:
-                        yield "\n".join(texts) + "\n", len(texts)
-            return
-        async with contextlib.aclosing(self._repo.records(self.dataset.name, prefix)) as records_chunks:
-            async for records in records_chunks:
-                projected = [domain.project(record, self.selection) for record in records]
-                if csv:
-                    rows = [domain.csv_row(r, self.selection) for r in projected]
-                    yield domain.csv_lines(rows), len(projected)
-                else:
-                    yield "".join(domain.ndjson_line(r) for r in projected), len(projected)
+            rows = self._repo.household_rows(self.selection, prefix)
+            return row_text_pieces(rows, self.selection, csv_format=csv)
+        records = self._repo.records(self.dataset.name, prefix)
+        return record_pieces(records, self.selection, csv_format=csv)
 
 
 #: The name the household export had before there were other datasets (kept for callers).
