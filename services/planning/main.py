@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
 
+from services.planning.changes.routes import TAGS as CHANGE_TAGS
+from services.planning.changes.routes import router as changes_router
+from services.planning.changes.service import prune_change_feed
 from services.planning.code_lists.routes import router as code_lists_router
 from services.planning.disclosure.routes import TAGS as DISCLOSURE_TAGS
 from services.planning.disclosure.routes import router as disclosure_router
+from services.planning.exports.routes import TAGS as EXPORT_TAGS
+from services.planning.exports.routes import router as exports_router
 from services.planning.figures.routes import TAGS as FIGURE_TAGS
 from services.planning.figures.routes import router as figures_router
 from services.planning.funds.routes import TAGS as FUNDS_TAGS
@@ -35,7 +42,31 @@ from shared.jwt import KeySet
 from shared.routes import me_router
 from shared.service_client import ServiceClient, ServiceTokenProvider
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "housekeeping"]
+
+_log = logging.getLogger("jingzhun.planning")
+
+#: Housekeeping runs this often: change-feed rows older than `change_feed_retention_days` are deleted.
+HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
+
+
+async def housekeeping(app: FastAPI) -> dict[str, int]:
+    """One round of housekeeping; the counts removed."""
+    retention = getattr(app.state.settings, "change_feed_retention_days", None)
+    changes = await prune_change_feed(app.state.write_pool, now=app.state.clock(), retention_days=retention)
+    return {"changes": changes}
+
+
+async def _housekeeping_loop(app: FastAPI) -> None:
+    """Housekeeping every hour (a failure is logged and retried at the next tick)."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
+        try:
+            removed = await housekeeping(app)
+            if any(removed.values()):
+                _log.info("housekeeping", extra=removed)
+        except Exception:  # the database may be briefly away; the next tick tries again
+            _log.exception("housekeeping failed")
 
 
 def create_app(
@@ -60,9 +91,13 @@ def create_app(
             timeout=REGISTRY_TIMEOUT_SECONDS,
         )
         app.state.registry = RegistryGateway(client)
+        purger = asyncio.create_task(_housekeeping_loop(app))
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await app.state.registry.aclose()
             await gateway.aclose()
 
@@ -85,6 +120,8 @@ def create_app(
             disclosure_router,
             reports_router,
             figures_router,
+            exports_router,
+            changes_router,
         ],
         tags={
             **INDICATOR_TAGS,
@@ -96,6 +133,8 @@ def create_app(
             **DISCLOSURE_TAGS,
             **REPORT_TAGS,
             **FIGURE_TAGS,
+            **EXPORT_TAGS,
+            **CHANGE_TAGS,
         },
         keyset=keyset,
         gateway_transport=gateway_transport,

@@ -30,6 +30,8 @@ __all__ = [
     "Acceptance",
     "Allocation",
     "Asset",
+    "ChangeFeedEntry",
+    "ChangeFeedHorizon",
     "EarmarkRule",
     "ForceMajeureEvent",
     "FundingLine",
@@ -607,6 +609,50 @@ class RiskFundEntry(SQLModel, table=True):
     entry_date: date = Field(sa_column=sa.Column("entry_date", sa.Date, nullable=False))
     recorded_at: datetime = Field(sa_column=sa.Column("recorded_at", _TS, nullable=False))
     recorded_by: str = Field(sa_column=sa.Column("recorded_by", sa.String(64), nullable=False))
+
+
+# -- the province change feed (issue #15, migration plan0004, services/planning/changes) --------------------------
+class Xid8(sa.types.UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id (`xid8`, `pg_current_xact_id()`); read and written as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+class ChangeFeedEntry(SQLModel, table=True):
+    """A change of a plan, a project or a ledger entry (written by the triggers of plan0004, never by code)."""
+
+    __tablename__ = "planning_change"
+    __table_args__ = (
+        sa.Index("ix_planning_change_txid", "txid", "seq"),
+        sa.Index("ix_planning_change_at", "at"),
+    )
+
+    seq: int | None = Field(default=None, sa_column=sa.Column("seq", sa.BigInteger, primary_key=True))
+    txid: str | None = Field(
+        default=None,
+        sa_column=sa.Column("txid", Xid8(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
+    )
+    record_type: str = Field(sa_column=sa.Column("record_type", sa.String(32), nullable=False))
+    #: A plan's or project's UUID, or a ledger entry's number, as text.
+    record_id: str = Field(sa_column=sa.Column("record_id", sa.Text, nullable=False))
+    village_code: str | None = Field(default=None, sa_column=sa.Column("village_code", sa.String(12)))
+    old_village_code: str | None = Field(default=None, sa_column=sa.Column("old_village_code", sa.String(12)))
+    at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False, server_default=_now()))
+
+
+class ChangeFeedHorizon(SQLModel, table=True):
+    """The highest transaction id ever pruned from the feed (one row): cursors at or below it answer 410."""
+
+    __tablename__ = "planning_change_horizon"
+    __table_args__ = (sa.CheckConstraint("id", name="ck_planning_change_horizon_one_row"),)
+
+    id: bool = Field(
+        default=True, sa_column=sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.text("true"))
+    )
+    pruned_txid: str | None = Field(default=None, sa_column=sa.Column("pruned_txid", Xid8()))
 
 
 #: The planning audit log (invariant 50): the common columns of shared.audit, plus the project concerned.

@@ -655,6 +655,9 @@ LISTINGS = frozenset(
         ("GET", "/projects/overdue-milestones"),
         ("GET", "/indicators"),
         ("POST", "/indicators"),
+        # The province exchange (issue #15): tests/planning/test_exchange_routes.py covers scope and roles.
+        ("GET", "/exports/{dataset}"),
+        ("GET", "/changes"),
     }
 )
 
