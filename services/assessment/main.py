@@ -9,7 +9,9 @@ in this process's event loop, so `make run` needs no extra process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,7 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
+from services.assessment.changes.routes import router as changes_router
+from services.assessment.changes.service import prune_change_feed
 from services.assessment.code_lists.routes import router as code_lists_router
+from services.assessment.exports.routes import router as exports_router
 from services.assessment.inspections.routes import TAGS as INSPECTION_TAGS
 from services.assessment.inspections.routes import router as inspections_router
 from services.assessment.local_figures import AssessmentLocalFigures
@@ -40,7 +45,31 @@ from shared.app import build_service_app
 from shared.jwt import KeySet
 from shared.routes import me_router
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "housekeeping"]
+
+_log = logging.getLogger("jingzhun.assessment")
+
+#: Housekeeping runs this often: change-feed rows older than the retention are deleted (issue #15).
+HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
+
+
+async def housekeeping(app: FastAPI) -> dict[str, int]:
+    """One round of housekeeping; the counts removed."""
+    retention = app.state.settings.change_feed_retention_days
+    changes = await prune_change_feed(app.state.write_pool, now=app.state.clock(), retention_days=retention)
+    return {"changes": changes}
+
+
+async def _housekeeping_loop(app: FastAPI) -> None:
+    """Housekeeping every hour (a failure is logged and retried at the next tick)."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
+        try:
+            removed = await housekeeping(app)
+            if any(removed.values()):
+                _log.info("housekeeping", extra=removed)
+        except Exception:  # the database may be briefly away; the next tick tries again
+            _log.exception("housekeeping failed")
 
 
 def create_app(
@@ -79,7 +108,13 @@ def create_app(
             app.state.run_queue = await stack.enter_async_context(queue.opened(jobs))
             if settings.run_worker:
                 await stack.enter_async_context(queue.worker())
-            yield
+            keeper = asyncio.create_task(_housekeeping_loop(app))
+            try:
+                yield
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
 
     app = build_service_app(
         settings,
@@ -96,6 +131,8 @@ def create_app(
             runs_router,
             inspections_router,
             manual_scores_router,
+            exports_router,
+            changes_router,
         ],
         tags={**METRIC_TAGS, **SCHEME_TAGS, **RUN_TAGS, **INSPECTION_TAGS, **MANUAL_TAGS},
         keyset=keyset,

@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlmodel import Field, SQLModel
 
 from shared.audit import audit_table
@@ -39,6 +40,8 @@ from shared.idempotency import idempotency_table
 __all__ = [
     "Appeal",
     "AssessmentScheme",
+    "ChangeFeedEntry",
+    "ChangeFeedHorizon",
     "Evidence",
     "Finding",
     "GradeBandRow",
@@ -731,3 +734,50 @@ class Evidence(SQLModel, table=True):
     data: bytes = Field(sa_column=sa.Column("data", sa.LargeBinary, nullable=False))
     uploaded_at: datetime = Field(sa_column=sa.Column("uploaded_at", _TS, nullable=False))
     uploaded_by: str = Field(sa_column=sa.Column("uploaded_by", sa.String(64), nullable=False))
+
+
+class Xid8(sa.types.UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id (`xid8`, `pg_current_xact_id()`); read and written as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+# Reflection (alembic's comparison of models and migrations) knows the type by name.
+postgresql_base.ischema_names.setdefault("xid8", Xid8)
+
+
+#: The province change feed (issue #15, migration asse0007): one row per change of a run or a result, written by
+#: triggers; `txid` is the writing transaction (the gapless rule of services/assessment/changes).
+class ChangeFeedEntry(SQLModel, table=True):
+    __tablename__ = "assessment_change"
+    __table_args__ = (
+        sa.Index("ix_assessment_change_txid", "txid", "seq"),
+        sa.Index("ix_assessment_change_at", "at"),
+    )
+
+    seq: int | None = Field(default=None, sa_column=sa.Column("seq", sa.BigInteger, primary_key=True))
+    txid: str | None = Field(
+        default=None,
+        sa_column=sa.Column("txid", Xid8(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
+    )
+    record_type: str = Field(sa_column=sa.Column("record_type", sa.String(32), nullable=False))
+    #: `run`: the run's id; `result`: `<run id>:<subject id>`.
+    record_id: str = Field(sa_column=sa.Column("record_id", sa.String(120), nullable=False))
+    #: A run's county, a result's subject region (as frozen in its snapshot); regions never change here.
+    region_code: str | None = Field(default=None, sa_column=sa.Column("region_code", sa.String(12)))
+    old_region_code: str | None = Field(default=None, sa_column=sa.Column("old_region_code", sa.String(12)))
+    at: datetime = Field(sa_column=sa.Column("at", _TS, nullable=False, server_default=sa.func.now()))
+
+
+#: The highest transaction id ever pruned from the feed (one row; asse0007): cursors at or below it answer 410.
+class ChangeFeedHorizon(SQLModel, table=True):
+    __tablename__ = "assessment_change_horizon"
+    __table_args__ = (sa.CheckConstraint("id", name="ck_assessment_change_horizon_one_row"),)
+
+    id: bool = Field(
+        default=True, sa_column=sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.text("true"))
+    )
+    pruned_txid: str | None = Field(default=None, sa_column=sa.Column("pruned_txid", Xid8()))

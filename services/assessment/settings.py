@@ -31,4 +31,10 @@ class AssessmentSettings(ServiceSettings):
         0.5, ge=0, le=30, description="The wait before the second try; doubled before each further one"
     )
     figure_timeout_seconds: float = Field(30, gt=0, le=300, description="The wait for one page of figures")
+    change_feed_retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Change-feed rows are kept this many days; an older cursor answers 410 (re-export)",
+    )
     figure_page_size: int = Field(1000, ge=1, le=1000, description="Rows per page of figures")
