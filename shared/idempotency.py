@@ -15,10 +15,15 @@ the retry runs again. Requests without a valid token pass through untouched (the
 route).
 
 Pure ASGI (like `shared.observability`): it must see the raw body to hash and replay it, and it must stream
-the response through while keeping a copy. The key row is written by single statements of its own (claim,
-complete or release; each its own durable commit) on the service's asyncpg write pool
-(`app.state.write_pool`), apart from the request's own transaction, so the "in progress" marker is visible to
-a concurrent retry before the work commits, and a key answered survives a crash like the work it answered.
+the response through while keeping a copy. The body is read before the request runs (its hash decides between
+running, replaying and refusing), but never held whole: it is hashed piece by piece as it arrives, kept in memory
+up to `SPOOL_BYTES` and in a temporary file beyond (a job upload, `POST /jobs/imports`, is hundreds of MB), and
+handed to the route piece by piece; a body larger than `MAX_BODY_BYTES` is refused (413) before anything runs.
+
+The key row is written by single statements of its own (claim, complete or release; each its own durable commit)
+on the service's asyncpg write pool (`app.state.write_pool`), apart from the request's own transaction, so the
+"in progress" marker is visible to a concurrent retry before the work commits, and a key answered survives a
+crash like the work it answered.
 Install it inside `ObservabilityMiddleware` (`install_idempotency`), so that its refusals carry a request id
 and are logged.
 
@@ -31,11 +36,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
+from anyio import to_thread
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql import JSONB
 from starlette.middleware import Middleware
@@ -60,6 +67,11 @@ TRANSIENT = frozenset({401, 408, 429})
 REPLAYED_HEADERS = frozenset(
     {"content-type", "etag", "location", "cache-control", "retry-after", "warning", "www-authenticate"}
 )
+#: A request body up to this size is kept in memory while its hash is taken; a larger one goes to a temporary
+#: file, written and read back in pieces of about this size (memory stays flat whatever the upload's size).
+SPOOL_BYTES = 1024 * 1024
+#: The largest body a request with a key may have: the largest any route takes (a job upload, 1 GiB).
+MAX_BODY_BYTES = 1024 * 1024 * 1024
 
 
 def idempotency_table(name: str, metadata: sa.MetaData) -> sa.Table:
@@ -113,6 +125,11 @@ def _problem(status: int, title: str, detail: str, *, code: str, **headers: str)
         headers=headers,
         code=code,
     )
+
+
+def _content_length(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"content-length", b"").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
 class _KeyStore:
@@ -191,6 +208,77 @@ class _KeyStore:
             )
 
 
+def _request_hash_head(method: str, path: str, query: bytes) -> Any:
+    """The request hash up to its body: method, path and query, each preceded by its length."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest
+
+
+class _SpooledBody:
+    """A request body read once, before the request runs: hashed as it arrives, in memory up to `SPOOL_BYTES`,
+    beyond that in a temporary file (file work in a worker thread, off the event loop), replayed in pieces.
+
+    The hash is the one the whole body always had: sha256 over method, path, query and body, each preceded by its
+    length (stored keys stay valid). The body's length comes first, so it is taken from `Content-Length` as the
+    body arrives; a body without one (chunked) or of another length is hashed again from the spool at the end.
+    """
+
+    def __init__(self, head: Any, declared: int | None) -> None:
+        self._head = head
+        self._declared = declared
+        self._digest = head.copy()
+        if declared is not None:
+            self._digest.update(declared.to_bytes(8, "big"))
+        self.size = 0
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._file: IO[bytes] | None = None
+
+    async def add(self, data: bytes) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if self._declared is not None:
+            self._digest.update(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > SPOOL_BYTES:
+            await self._spill()
+
+    async def _spill(self) -> None:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        if self._file is None:
+            self._file = await to_thread.run_sync(tempfile.TemporaryFile)
+        await to_thread.run_sync(self._file.write, data)
+
+    async def hexdigest(self) -> str:
+        if self._declared == self.size:
+            return str(self._digest.hexdigest())
+        digest = self._head.copy()
+        digest.update(self.size.to_bytes(8, "big"))
+        async for piece in self.pieces():
+            digest.update(piece)
+        return str(digest.hexdigest())
+
+    async def pieces(self) -> AsyncGenerator[bytes, None]:
+        """The body from its start: the spooled part in pieces of `SPOOL_BYTES`, then what is still in memory."""
+        if self._file is not None:
+            await to_thread.run_sync(self._file.seek, 0)
+            while piece := await to_thread.run_sync(self._file.read, SPOOL_BYTES):
+                yield piece
+        for piece in self._pending:
+            yield piece
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._pending = []
+
+
 class IdempotencyMiddleware:
     """Stores and replays responses of mutating requests that carry an `Idempotency-Key`."""
 
@@ -221,15 +309,32 @@ class IdempotencyMiddleware:
             await response(scope, receive, send)
             return
 
-        body, more = await self._read_body(receive)
-        if more is not None:  # the client went away before sending the whole body
-            return
         method, path = scope["method"], scope["path"]
-        digest = hashlib.sha256()
-        for part in (method.encode(), path.encode(), scope.get("query_string", b""), body):
-            digest.update(len(part).to_bytes(8, "big") + part)
-        request_hash = digest.hexdigest()
+        body = _SpooledBody(
+            _request_hash_head(method, path, scope.get("query_string", b"")), _content_length(headers)
+        )
+        try:
+            read = await self._read_body(receive, body)
+            if read == "disconnected":  # the client went away before sending the whole body
+                return
+            if read == "too_large":
+                response = _problem(
+                    413,
+                    "Request body too large",
+                    f"a request with an Idempotency-Key may send at most {MAX_BODY_BYTES} bytes",
+                    code="idempotency_body_too_large",
+                )
+                await response(scope, receive, send)
+                return
+            await self._run(scope, receive, send, principal, key, body)
+        finally:
+            body.close()
 
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, principal: str, key: str, body: _SpooledBody
+    ) -> None:
+        method, path = scope["method"], scope["path"]
+        request_hash = await body.hexdigest()
         app_state = scope["app"].state
         engine = _KeyStore(app_state.write_pool, app_state.idempotency_table)
         clock: Callable[[], datetime] = getattr(app_state, "clock", utcnow)
@@ -245,14 +350,20 @@ class IdempotencyMiddleware:
                 await self._answer_existing(stored, request_hash, scope, receive, send)
                 return
 
-        sent = False
+        pieces = body.pieces()
+        upcoming = await anext(pieces, None)
+        replayed = False
 
         async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            # The body as it arrived, one piece per message (the last says `more_body: False`); then the client's
+            # own messages (a disconnect).
+            nonlocal upcoming, replayed
+            if replayed:
+                return await receive()
+            piece = upcoming or b""
+            upcoming = await anext(pieces, None)
+            replayed = upcoming is None
+            return {"type": "http.request", "body": piece, "more_body": not replayed}
 
         status = [500]
         kept_headers: list[tuple[str, str]] = []
@@ -274,6 +385,8 @@ class IdempotencyMiddleware:
         except BaseException:
             await self._release(engine, principal, key)
             raise
+        finally:
+            await pieces.aclose()
         if status[0] >= 500 or status[0] in TRANSIENT:
             await self._release(engine, principal, key)
             return
@@ -295,15 +408,17 @@ class IdempotencyMiddleware:
             return None
 
     @staticmethod
-    async def _read_body(receive: Receive) -> tuple[bytes, bool | None]:
-        chunks: list[bytes] = []
+    async def _read_body(receive: Receive, body: _SpooledBody) -> str | None:
+        """Read the whole body into `body`; "disconnected" or "too_large" when it cannot be, else None."""
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return b"", True
-            chunks.append(message.get("body", b""))
+                return "disconnected"
+            await body.add(message.get("body", b""))
+            if body.size > MAX_BODY_BYTES:
+                return "too_large"
             if not message.get("more_body", False):
-                return b"".join(chunks), None
+                return None
 
     @staticmethod
     async def _claim(

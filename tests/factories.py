@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 import asyncpg
 import httpx
 
+from shared.exchange.feed_sql import BOUND_SQL
 from shared.jwt import SigningKey
 
 #: The password of every user the fixtures make.
@@ -347,3 +349,32 @@ async def put_population(
     """Record a region's population for a year (the base of incidence)."""
     body = {"population": population} | ({"households": households} if households is not None else {})
     return await registry.put(f"/regions/{code}/population/{year}", json=body, headers=headers)
+
+
+async def scalar(db_urls: dict[str, str], statement: str, *args: Any) -> Any:
+    """The first value of a statement on the registry's database."""
+    conn = await asyncpg.connect(db_urls["registry"])
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def settle_feed(url: str, change_table: str, patience: float = 60.0) -> None:
+    """Wait until every committed row of `change_table` is final (below the feed's bound, shared/exchange/feed_sql.py
+    `BOUND_SQL`: a transaction of this database still open holds the feed back, never loses a change; other
+    databases' transactions do not), so a feed read now sees everything committed before."""
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + patience
+        sql = f"SELECT coalesce(max(txid), '0'::xid8)::text::bigint < {BOUND_SQL} FROM {change_table}"  # noqa: S608 - constant SQL
+        while not await conn.fetchval(sql):
+            assert time.monotonic() < deadline, "a transaction of this database stayed open too long"
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def settle(db_urls: dict[str, str], patience: float = 60.0) -> None:
+    """`settle_feed` of the registry's change feed."""
+    await settle_feed(db_urls["registry"], "registry_change", patience)

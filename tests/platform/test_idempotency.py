@@ -3,7 +3,11 @@ progress, expiry, scope. The middleware is the platform's; the registry app driv
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +17,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from shared import idempotency
 from shared.clock import utcnow
 from shared.idempotency import KEY_TTL, purge_expired
 from shared.jwt import SigningKey
 from tests.factories import (
+    COUNTY,
     VILLAGE,
     assert_problem,
     auth,
@@ -229,3 +235,94 @@ async def test_server_errors_release_the_key(
         replay = await registry.post("/test-flaky", json={}, headers=headers)
         assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert len(calls) == 2
+
+
+# -- a large upload with a key: hashed as it streams, spooled to disk, memory flat ---------------------------------
+UPLOAD_PIECE = b'{"note": "a line of a province upload"}\n' * 1600  # 64 000 bytes
+
+
+async def upload(pieces: int) -> AsyncIterator[bytes]:
+    """The body in pieces as a socket delivers them: a new bytes object each (as a server's receive gives)."""
+    for i in range(pieces):
+        yield b"%06d" % i + UPLOAD_PIECE[6:]
+
+
+async def test_a_large_upload_is_hashed_streaming_with_flat_memory(
+    registry: httpx.AsyncClient, signing_key: SigningKey, db_urls: dict[str, str]
+) -> None:
+    """A 50 MB job upload with a key: the middleware hashes and spools it instead of holding it (memory grows far
+    less than the body), the route gets every byte, and a retry of the same bytes (framed otherwise: with a
+    Content-Length instead of chunked) is the same request, replayed."""
+    pieces = 800
+    size = pieces * len(UPLOAD_PIECE)
+    admin = auth(issue(signing_key, "county_admin", COUNTY, sub="upload-admin"))
+    headers = admin | {"Content-Type": "application/x-ndjson", "Idempotency-Key": "upload-50mb"}
+    # A small upload first: what the first request of a process allocates once (caches, prepared statements) is
+    # not what a large body costs.
+    warm = await registry.post(
+        "/jobs/imports", content=upload(2), headers=headers | {"Idempotency-Key": "warm"}
+    )
+    assert warm.status_code == 202, warm.text
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        first = await registry.post("/jobs/imports", content=upload(pieces), headers=headers)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first.status_code == 202, first.text
+    assert peak - before < size // 5, f"peak {peak - before} bytes for a {size}-byte body"
+    stored = await rows(
+        db_urls, "SELECT sum(length(data)) AS n FROM registry_job_chunk WHERE job_id = $1", first.json()["id"]
+    )
+    assert stored[0]["n"] == size and first.json()["progress"]["lines_total"] == pieces * 1600
+    retry = await registry.post(
+        "/jobs/imports", content=upload(pieces), headers=headers | {"Content-Length": str(size)}
+    )
+    assert retry.status_code == 202 and retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["id"] == first.json()["id"]
+    other = await registry.post("/jobs/imports", content=upload(pieces - 1), headers=headers)
+    assert assert_problem(other, 422)["code"] == "idempotency_key_reused"
+    assert (await rows(db_urls, "SELECT count(*) AS n FROM registry_job"))[0]["n"] == 2  # and the warm-up's
+
+
+async def test_the_request_hash_is_unchanged(
+    registry: httpx.AsyncClient, clerk: dict[str, str], db_urls: dict[str, str]
+) -> None:
+    """The streamed hash is the one the whole body always had (keys stored before stay valid): sha256 over the
+    method, path, query and body, each preceded by its 8-byte length; with and without a Content-Length."""
+    payload = json.dumps(household_payload(), ensure_ascii=False).encode()
+
+    def expected(method: str, path: str, query: bytes, body: bytes) -> str:
+        digest = hashlib.sha256()
+        for part in (method.encode(), path.encode(), query, body):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        return digest.hexdigest()
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for i in range(0, len(payload), 100):
+            yield payload[i : i + 100]
+
+    sent = clerk | {"Content-Type": "application/json"}
+    for key, content in (("sized", payload), ("chunked", chunked())):
+        response = await registry.post(
+            "/households", content=content, headers=sent | {"Idempotency-Key": key}
+        )
+        assert response.status_code in (201, 409), response.text
+        stored = await rows(db_urls, "SELECT request_hash FROM registry_idempotency_key WHERE key = $1", key)
+        assert stored[0]["request_hash"] == expected("POST", "/households", b"", payload)
+
+
+async def test_a_body_over_the_limit_is_refused_before_anything_runs(
+    registry: httpx.AsyncClient,
+    clerk: dict[str, str],
+    db_urls: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(idempotency, "MAX_BODY_BYTES", 10_000)
+    headers = clerk | {"Content-Type": "application/json", "Idempotency-Key": "huge"}
+    response = await registry.post("/households", content=upload(2), headers=headers)
+    assert assert_problem(response, 413)["code"] == "idempotency_body_too_large"
+    assert await rows(db_urls, "SELECT * FROM registry_idempotency_key") == []
+    assert await households(db_urls) == 0

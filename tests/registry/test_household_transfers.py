@@ -9,13 +9,10 @@ tombstone and the destination an upsert. Refusals change nothing; a transfer nei
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -39,6 +36,7 @@ from tests.factories import (
     pair,
     registered_household,
     set_household_status,
+    settle,
     sql,
     unit_and_cadres,
 )
@@ -103,16 +101,6 @@ async def other_county(db_urls: dict[str, str], seed_regions: None) -> None:
 
 
 @pytest.fixture
-def clerk(signing_key: SigningKey) -> Headers:
-    return auth(issue(signing_key, "village_officer", VILLAGE, sub="clerk-jiuzhou"))
-
-
-@pytest.fixture
-def admin(signing_key: SigningKey) -> Headers:
-    return auth(issue(signing_key, "county_admin", COUNTY, sub="admin-jingxi"))
-
-
-@pytest.fixture
 def dest(signing_key: SigningKey) -> Headers:
     return auth(issue(signing_key, "county_admin", OTHER_COUNTY, sub="admin-debao"))
 
@@ -162,20 +150,6 @@ async def incoming(registry: httpx.AsyncClient, who: Headers, **params: str) -> 
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
-
-
-async def settle(db_urls: dict[str, str], patience: float = 60.0) -> None:
-    """Wait until every committed feed row is final (see tests/registry/test_changes_routes.py `settle`)."""
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        deadline = time.monotonic() + patience
-        while not await conn.fetchval(
-            "SELECT coalesce(max(txid), '0'::xid8) < pg_snapshot_xmin(pg_current_snapshot()) FROM registry_change"
-        ):
-            assert time.monotonic() < deadline, "the server kept a transaction open too long"
-            await asyncio.sleep(0.05)
-    finally:
-        await conn.close()
 
 
 async def drain(
@@ -450,3 +424,86 @@ class TestHandover:
         assert cancelled.status_code == 200, cancelled.text
         applied = await registry.post(path, json={"data": {}}, headers=clerk | await if_match(db_urls, hid))
         assert applied.status_code == 200, applied.text
+
+
+@pytest.mark.usefixtures("other_county")
+class TestReadAndPages:
+    async def test_either_side_reads_one_transfer_and_nobody_else(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        admin: Headers,
+        dest: Headers,
+        signing_key: SigningKey,
+        db_urls: dict[str, str],
+    ) -> None:
+        hid = await registered_household(registry, clerk, db_urls)
+        transfer = await ask(registry, admin, db_urls, hid)
+        for side in (admin, dest):
+            response = await registry.get(f"/household-transfers/{transfer['id']}", headers=side)
+            assert response.status_code == 200, response.text
+            read = response.json()
+            assert {k: v for k, v in read.items() if k != "household"} == transfer
+            assert read["household"]["head_name"] == "黄志强" and read["household"]["household_size"] >= 1
+            assert "id_number" not in response.text and "phone" not in response.text
+        # Another county's office: missing, exactly like a transfer that does not exist.
+        third = auth(issue(signing_key, "county_admin", "451027000000", sub="admin-napo"))
+        outside = assert_problem(
+            await registry.get(f"/household-transfers/{transfer['id']}", headers=third), 404
+        )
+        missing = assert_problem(await registry.get(f"/household-transfers/{MISSING}", headers=third), 404)
+        assert {k: v for k, v in outside.items() if k not in ("detail", "instance")} == {
+            k: v for k, v in missing.items() if k not in ("detail", "instance")
+        }
+        # Below the county office: refused before any lookup, as the list is.
+        refused = await registry.get(f"/household-transfers/{transfer['id']}", headers=clerk)
+        assert assert_problem(refused, 403)["code"] == "transfer_not_allowed"
+
+    async def test_keyset_pages_oldest_request_first(
+        self,
+        registry: httpx.AsyncClient,
+        clerk: Headers,
+        admin: Headers,
+        dest: Headers,
+        db_urls: dict[str, str],
+    ) -> None:
+        asked = [
+            (await ask(registry, admin, db_urls, await registered_household(registry, clerk, db_urls)))["id"]
+            for _ in range(5)
+        ]
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params = {"direction": "incoming", "limit": "2"} | ({"cursor": cursor} if cursor else {})
+            response = await registry.get("/household-transfers", params=params, headers=dest)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            pages += 1
+            assert len(page["items"]) <= 2
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert pages == 3 and seen == asked
+        # A page that ends exactly at the last transfer says so (no empty page after it).
+        whole = await registry.get(
+            "/household-transfers", params={"direction": "outgoing", "limit": "5"}, headers=admin
+        )
+        assert [i["id"] for i in whole.json()["items"]] == asked and whole.json()["next_cursor"] is None
+        # A cursor continues its own list only; a forged one is refused.
+        first = await registry.get(
+            "/household-transfers", params={"direction": "incoming", "limit": "2"}, headers=dest
+        )
+        other_list = await registry.get(
+            "/household-transfers",
+            params={"direction": "outgoing", "limit": "2", "cursor": first.json()["next_cursor"]},
+            headers=dest,
+        )
+        assert assert_problem(other_list, 400)["code"] == "cursor_invalid"
+        forged = await registry.get(
+            "/household-transfers",
+            params={"direction": "incoming", "cursor": "bm90LWEtY3Vyc29y"},
+            headers=dest,
+        )
+        assert assert_problem(forged, 400)["code"] == "cursor_invalid"

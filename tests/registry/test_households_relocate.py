@@ -47,18 +47,8 @@ UNKNOWN_VILLAGE = "451025100299"
 
 
 @pytest.fixture
-def clerk(signing_key: SigningKey) -> Headers:
-    return auth(issue(signing_key, "village_officer", VILLAGE, sub="clerk-jiuzhou"))
-
-
-@pytest.fixture
 def township(signing_key: SigningKey) -> Headers:
     return auth(issue(signing_key, "township_officer", TOWNSHIP, sub="officer-xinjing"))
-
-
-@pytest.fixture
-def admin(signing_key: SigningKey) -> Headers:
-    return auth(issue(signing_key, "county_admin", COUNTY, sub="admin-jingxi"))
 
 
 def body(to: str = OTHER_VILLAGE, **extra: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import time
 import uuid
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 
 from gateway.settings import GatewaySettings
 from services.registry.household_import import service as import_service
+from services.registry.jobs import domain as jobs_domain
 from services.registry.jobs.queue import QUEUE_SCHEMA, JobQueue
 from services.registry.jobs.runner import JobRunner
 from services.registry.worker import queue_for
@@ -33,6 +35,7 @@ from tests.factories import (
     VILLAGE,
     assert_problem,
     auth,
+    count_rows,
     household_payload,
     issue,
 )
@@ -55,18 +58,6 @@ def _ndjson(*lines: dict[str, Any] | str) -> bytes:
 
 def _households(n: int) -> list[dict[str, Any]]:
     return [household_payload(VILLAGE) for _ in range(n)]
-
-
-async def _scalar(db_urls: dict[str, str], sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
-
-
-async def _count(db_urls: dict[str, str], table: str) -> int:
-    return int(await _scalar(db_urls, f"SELECT count(*) FROM {table}"))  # noqa: S608 - a test's own names
 
 
 async def _drain(app: FastAPI) -> None:
@@ -98,18 +89,18 @@ class TestImportJobs:
         assert job["status"] == "queued" and job["kind"] == "import"
         assert job["progress"] == {"lines_total": 3, "lines_done": 0}
         assert job["created_at"].endswith("Z")
-        assert await _count(db_urls, "registry_household") == 0  # nothing before the worker ran
+        assert await count_rows(db_urls, "registry_household") == 0  # nothing before the worker ran
         await _drain(registry_app)
         job = await _job(registry, admin, response.headers["location"])
         assert job["status"] == "succeeded", job
         assert job["created"] == 3 and job["errors_count"] == 0
         assert job["progress"] == {"lines_total": 3, "lines_done": 3}
         assert job["finished_at"] is not None
-        assert await _count(db_urls, "registry_household") == 3
+        assert await count_rows(db_urls, "registry_household") == 3
         result = await registry.get(f"/jobs/{job['id']}/result", headers=admin)
         assert result.status_code == 200 and result.json()["households"] == 3
         # The stored file is gone once imported; the job is listed.
-        assert await _count(db_urls, "registry_job_chunk") == 0
+        assert await count_rows(db_urls, "registry_job_chunk") == 0
         listed = (await registry.get("/jobs", headers=admin)).json()
         assert [j["id"] for j in listed["items"]] == [job["id"]]
 
@@ -143,7 +134,7 @@ class TestImportJobs:
             if cursor is None:
                 break
         assert pages == 3 and seen == list(range(11, 311))
-        assert await _count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
         result = await registry.get(f"/jobs/{job['id']}/result", headers=admin)
         assert assert_problem(result, 409)["code"] == "job_failed"
 
@@ -171,7 +162,7 @@ class TestImportJobs:
         response = await registry.post("/households/import", content=_ndjson(*_households(1)), headers=admin)
         body = assert_problem(response, 413)
         assert body["code"] == "import_too_large" and "POST /jobs/imports" in body["detail"]
-        assert await _count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
 
     async def test_cancel_a_queued_job(
         self,
@@ -185,7 +176,7 @@ class TestImportJobs:
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         await _drain(registry_app)
         assert (await _job(registry, admin, job["links"]["self"]))["status"] == "cancelled"
-        assert await _count(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
         again = await registry.post(f"/jobs/{job['id']}/cancel", headers=admin)
         assert assert_problem(again, 409)["code"] == "job_ended"
 
@@ -213,8 +204,8 @@ class TestImportJobs:
         monkeypatch.setattr(JobRunner, "_progress", cancel_midway)
         await _drain(registry_app)
         assert (await _job(registry, admin, job["links"]["self"]))["status"] == "cancelled"
-        assert await _count(db_urls, "registry_household") == 0
-        assert await _count(db_urls, "registry_member") == 0
+        assert await count_rows(db_urls, "registry_household") == 0
+        assert await count_rows(db_urls, "registry_member") == 0
 
     async def test_same_key_same_job_no_duplicates(
         self,
@@ -232,11 +223,11 @@ class TestImportJobs:
         assert retry.status_code in (200, 202) and retry.headers["location"] == first.headers["location"]
         assert retry.json()["id"] == first.json()["id"]
         await _drain(registry_app)
-        assert await _count(db_urls, "registry_job") == 1
-        assert await _count(db_urls, "registry_household") == 4
+        assert await count_rows(db_urls, "registry_job") == 1
+        assert await count_rows(db_urls, "registry_household") == 4
         other = await registry.post("/jobs/imports", content=_ndjson(*_households(1)), headers=headers)
         assert assert_problem(other, 422)["code"] == "idempotency_key_reused"
-        assert await _count(db_urls, "registry_job") == 1
+        assert await count_rows(db_urls, "registry_job") == 1
 
     async def test_a_job_left_doing_by_a_dead_worker_is_recovered(
         self,
@@ -269,7 +260,7 @@ class TestImportJobs:
             await queue.work(wait=False)
         done = await _job(registry, admin, job["links"]["self"])
         assert done["status"] == "succeeded" and done["created"] == 3
-        assert await _count(db_urls, "registry_household") == 3
+        assert await count_rows(db_urls, "registry_household") == 3
 
     async def test_another_principal_finds_no_job(
         self, registry: httpx.AsyncClient, admin: dict[str, str], signing_key: SigningKey
@@ -309,6 +300,92 @@ class TestExportJobs:
         lines = [json.loads(x) for x in result.text.splitlines()]
         assert len(lines) == 4 and lines[-1]["_trailer"]["rows"] == 3
         assert result.headers["x-feed-cursor"] == job["result"]["feed_cursor"]
+
+    async def test_a_csv_export_job_keeps_the_csv_file(
+        self, registry: httpx.AsyncClient, registry_app: FastAPI, admin: dict[str, str]
+    ) -> None:
+        await registry.post("/households/import", content=_ndjson(*_households(3)), headers=admin)
+        headers = {"Authorization": admin["Authorization"]}
+        body = {"dataset": "households", "format": "csv"}
+        response = await registry.post("/jobs/exports", json=body, headers=headers)
+        assert response.status_code == 202, response.text
+        await _drain(registry_app)
+        job = await _job(registry, headers, response.headers["location"])
+        assert job["status"] == "succeeded" and job["created"] == 3, job
+        assert job["result"]["format"] == "csv" and job["result"]["rows"] == 3
+        result = await registry.get(f"/jobs/{job['id']}/result", headers=headers)
+        assert result.status_code == 200, result.text
+        assert result.headers["content-type"] == "text/csv; charset=utf-8"
+        assert result.headers["content-disposition"].endswith(f'households-{job["id"]}.csv"')
+        assert result.headers["x-feed-cursor"] == job["result"]["feed_cursor"]
+        # Excel/WPS read it as UTF-8 by its BOM; a header row, then one CRLF line per household.
+        assert result.content.startswith("\ufeff".encode())
+        assert len(result.content) == job["result"]["bytes"]
+        lines = result.content.decode("utf-8-sig").split("\r\n")
+        assert lines[-1] == "" and len(lines) == 1 + 3 + 1
+        header = next(csv.reader([lines[0]]))
+        assert header[0] == "id" and "village_code" in header
+        # The same file as the synchronous export of the same data.
+        direct = await registry.get("/exports/households", params={"format": "csv"}, headers=headers)
+        assert direct.status_code == 200 and direct.content == result.content
+
+    async def test_cancel_a_queued_export_job(
+        self,
+        registry: httpx.AsyncClient,
+        registry_app: FastAPI,
+        admin: dict[str, str],
+        db_urls: dict[str, str],
+    ) -> None:
+        await registry.post("/households/import", content=_ndjson(*_households(2)), headers=admin)
+        headers = {"Authorization": admin["Authorization"]}
+        job = (await registry.post("/jobs/exports", json={"format": "csv"}, headers=headers)).json()
+        cancelled = await registry.post(f"/jobs/{job['id']}/cancel", headers=headers)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled" and cancelled.json()["finished_at"] is not None
+        await _drain(registry_app)  # the worker meets a cancelled job: it never runs
+        after = await _job(registry, headers, job["links"]["self"])
+        assert after["status"] == "cancelled" and after["result"] is None and after["started_at"] is None
+        result = await registry.get(f"/jobs/{job['id']}/result", headers=headers)
+        assert assert_problem(result, 409)["code"] == "job_cancelled"
+        assert await count_rows(db_urls, "registry_job_chunk") == 0
+        again = await registry.post(f"/jobs/{job['id']}/cancel", headers=headers)
+        assert assert_problem(again, 409)["code"] == "job_ended"
+
+    async def test_a_running_export_cancelled_keeps_no_file(
+        self,
+        registry: httpx.AsyncClient,
+        registry_app: FastAPI,
+        admin: dict[str, str],
+        db_urls: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        await registry.post("/households/import", content=_ndjson(*_households(6)), headers=admin)
+        headers = {"Authorization": admin["Authorization"]}
+        monkeypatch.setattr(jobs_domain, "CHUNK_BYTES", 200)  # many output chunks: progress between them
+        job = (await registry.post("/jobs/exports", json={"format": "ndjson"}, headers=headers)).json()
+        original = JobRunner._progress
+        seen: list[str] = []
+
+        async def cancel_midway(self: JobRunner, job_id: uuid.UUID, **values: Any) -> None:
+            if not seen:  # the first chunks of the file are written (uncommitted): cancel now
+                running = await _job(registry, headers, job["links"]["self"])
+                seen.append(running["status"])
+                response = await registry.post(f"/jobs/{job_id}/cancel", headers=headers)
+                assert response.status_code == 200, response.text
+            await original(self, job_id, **values)
+
+        monkeypatch.setattr(JobRunner, "_progress", cancel_midway)
+        audits = await count_rows(db_urls, "registry_audit_event")
+        await _drain(registry_app)
+        assert seen == ["running"]
+        after = await _job(registry, headers, job["links"]["self"])
+        assert after["status"] == "cancelled" and after["result"] is None, after
+        result = await registry.get(f"/jobs/{job['id']}/result", headers=headers)
+        assert assert_problem(result, 409)["code"] == "job_cancelled"
+        # The export's transaction was rolled back: no stored file, no audit entry of an export made.
+        assert await count_rows(db_urls, "registry_job_chunk") == 0
+        assert await count_rows(db_urls, "registry_audit_event") == audits
+        assert (await registry.post(f"/jobs/{job['id']}/cancel", headers=headers)).status_code == 409
 
 
 @contextlib.asynccontextmanager
@@ -387,5 +464,5 @@ class TestThroughTheGateway:
                 retry = await gateway.post("/api/registry/jobs/imports", content=fixed, headers=headers)
                 assert retry.headers["location"] == location
                 await asyncio.sleep(0.3)
-        assert await _count(db_urls, "registry_household") == 12
-        assert await _count(db_urls, "registry_job") == 2
+        assert await count_rows(db_urls, "registry_household") == 12
+        assert await count_rows(db_urls, "registry_job") == 2

@@ -204,6 +204,8 @@ def _transfer(w: World | None, v: dict[str, str]) -> Body:
 
 #: Region statuses and policy parameters are set by county administrators only (DOMAIN.md §1.4).
 COUNTY_ONLY = {"village_officer": 403, "township_officer": 403}
+#: Transfers are read by county offices only (the list's rule): every other role is refused before any lookup.
+TRANSFER_READ_REFUSED = COUNTY_ONLY | {"province_system": 403, "cadre": 403}
 
 
 def _plan(w: World, v: dict[str, str]) -> Body:
@@ -514,6 +516,8 @@ PROBES: list[Probe] = [
         statuses=COUNTY_ONLY,
         insider_refusals=frozenset({409, 412}),
     ),
+    # a transfer is read by the county office of either side (the destination here), like the list
+    Probe("GET", "/household-transfers/{transfer_id}", statuses=TRANSFER_READ_REFUSED, insider="dest"),
     Probe(
         "POST",
         "/household-transfers/{transfer_id}/reject",

@@ -35,28 +35,24 @@ from tests.factories import (
     OTHER_COUNTY_VILLAGE,
     VILLAGE,
     assert_problem,
-    auth,
     count_rows,
     create_household,
-    issue,
+    headers_for,
+    settle,
 )
 
 pytestmark = pytest.mark.usefixtures("seed_regions")
 HOOK = "https://sjk.gxfp.example/hooks/jingzhun"
 
 
-def who(key: SigningKey, role: str, region: str, sub: str | None = None) -> dict[str, str]:
-    return auth(issue(key, role, region, sub=sub))
-
-
 @pytest.fixture
 def province(signing_key: SigningKey) -> dict[str, str]:
-    return who(signing_key, "province_system", COUNTY, "province-gx")
+    return headers_for(signing_key, "province_system", COUNTY, "province-gx")
 
 
 @pytest.fixture
 def clerk(signing_key: SigningKey) -> dict[str, str]:
-    return who(signing_key, "village_officer", VILLAGE)
+    return headers_for(signing_key, "village_officer", VILLAGE)
 
 
 @dataclass
@@ -116,20 +112,6 @@ async def deliverer(
         rand=lambda: 0.5,
         resolve=receiver.resolve,
     )
-
-
-async def settle(db_urls: dict[str, str], patience: float = 60.0) -> None:
-    """Wait until every committed feed row is final (below the cluster's xmin: other sessions share it)."""
-    conn = await asyncpg.connect(db_urls["registry"])
-    try:
-        deadline = time.monotonic() + patience
-        while not await conn.fetchval(
-            "SELECT coalesce(max(txid), '0'::xid8) < pg_snapshot_xmin(pg_current_snapshot()) FROM registry_change"
-        ):
-            assert time.monotonic() < deadline, "the server kept a transaction open too long"
-            await asyncio.sleep(0.05)
-    finally:
-        await conn.close()
 
 
 async def subscribe(registry: httpx.AsyncClient, owner: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -351,9 +333,9 @@ class TestScope:
             )
         finally:
             await conn.close()
-        admin = who(signing_key, "county_admin", COUNTY, "admin-jingxi")
+        admin = headers_for(signing_key, "county_admin", COUNTY, "admin-jingxi")
         await subscribe(registry, admin)
-        other_clerk = who(signing_key, "village_officer", OTHER_COUNTY_VILLAGE)
+        other_clerk = headers_for(signing_key, "village_officer", OTHER_COUNTY_VILLAGE)
         theirs = await create_household(registry, other_clerk, OTHER_COUNTY_VILLAGE)
         ours = await create_household(registry, clerk)
         await settle(db_urls)
@@ -365,8 +347,8 @@ class TestScope:
         self, registry: httpx.AsyncClient, signing_key: SigningKey, province: dict[str, str]
     ) -> None:
         hook = await subscribe(registry, province)
-        same_region_other_login = who(signing_key, "province_system", COUNTY, "province-other")
-        other_county = who(signing_key, "county_admin", OTHER_COUNTY, "province-gx")
+        same_region_other_login = headers_for(signing_key, "province_system", COUNTY, "province-other")
+        other_county = headers_for(signing_key, "county_admin", OTHER_COUNTY, "province-gx")
         for outsider in (same_region_other_login, other_county):
             for method, path, body in (
                 ("GET", f"/webhooks/{hook['id']}", None),

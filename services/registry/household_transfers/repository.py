@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +22,10 @@ from shared.context import Context
 from shared.db import scope_filter
 from shared.errors import Refused
 
-__all__ = ["TransferRepository"]
+__all__ = ["TransferRepository", "TransferRow"]
+
+#: A transfer and its household's brief: head name, size, primary poverty cause.
+TransferRow = tuple[HouseholdTransfer, str | None, int, str | None]
 
 
 class TransferRepository:
@@ -127,29 +131,49 @@ class TransferRepository:
         )
         return await self.get(transfer_id)
 
+    def _with_brief(self) -> Any:
+        return select(
+            HouseholdTransfer,
+            col(Household.head_name),
+            col(Household.household_size),
+            col(Household.poverty_cause_primary),
+        ).join(Household, col(Household.id) == col(HouseholdTransfer.household_id))
+
+    async def read(self, transfer_id: uuid.UUID) -> TransferRow | None:
+        """One transfer in scope (either side) with the household's brief; None when missing or neither side's."""
+        query = (
+            self._with_brief()
+            .where(col(HouseholdTransfer.id) == transfer_id, self._in_scope())
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.exec(query)).first()
+        return None if row is None else (row[0], row[1], int(row[2]), row[3])
+
     async def page(
-        self, direction: Direction, status: TransferStatus | None, limit: int
-    ) -> Sequence[tuple[HouseholdTransfer, str | None, int, str | None]]:
-        """Transfers into (or out of) the caller's region, oldest request first, with the household's brief."""
+        self,
+        direction: Direction,
+        status: TransferStatus | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> Sequence[TransferRow]:
+        """Transfers into (or out of) the caller's region, oldest request first, after the keyset `after`
+        (`requested_at`, `id` of the last one served), with the household's brief."""
         column = (
             HouseholdTransfer.to_village_code
             if direction is Direction.incoming
             else HouseholdTransfer.from_village_code
         )
+        keyset = (col(HouseholdTransfer.requested_at), col(HouseholdTransfer.id))
         query = (
-            select(
-                HouseholdTransfer,
-                col(Household.head_name),
-                col(Household.household_size),
-                col(Household.poverty_cause_primary),
-            )
-            .join(Household, col(Household.id) == col(HouseholdTransfer.household_id))
+            self._with_brief()
             .where(scope_filter(self.ctx.principal, col(column)))
-            .order_by(col(HouseholdTransfer.requested_at), col(HouseholdTransfer.id))
+            .order_by(*keyset)
             .limit(limit)
             .execution_options(populate_existing=True)
         )
         if status is not None:
             query = query.where(col(HouseholdTransfer.status) == status.value)
+        if after is not None:
+            query = query.where(sa.tuple_(*keyset) > sa.tuple_(*after))
         rows = (await self.session.exec(query)).all()
         return [(row[0], row[1], int(row[2]), row[3]) for row in rows]

@@ -1,8 +1,8 @@
 """Cross-county handover routes (迁出申请 / 迁入确认): thin handlers over `TransferService`.
 
 The source county office asks (`POST /households/{household_id}/transfers`, with the household's `If-Match`);
-the destination county office lists what comes in and accepts or rejects; the source may cancel while pending.
-A transfer neither side's scope holds answers 404, like a missing one.
+the destination county office lists what comes in (keyset pages), reads one, and accepts or rejects; the source
+may cancel while pending. A transfer neither side's scope holds answers 404, like a missing one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from services.registry.household_transfers.service import TransferService
 from shared.auth import require_writer
 from shared.context import ContextDep, ReadContextDep
 from shared.etag import IfMatchDep
-from shared.pagination import Page
+from shared.pagination import MAX_CURSOR_LENGTH, Page
 from shared.routing import APIRouter
 
 __all__ = ["router"]
@@ -70,10 +70,29 @@ async def list_transfers(
     status: Annotated[
         TransferStatus | None, Query(description="Only transfers in this state (default: pending)")
     ] = TransferStatus.pending,
+    cursor: Annotated[
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> Page[TransferListItem]:
-    """With each transfer, a brief of the household (head name, size, primary poverty cause), no personal data."""
-    return await TransferService(ctx).page(direction, status, limit)
+    """Oldest request first, in keyset pages (`cursor`, `limit`). With each transfer, a brief of the household
+    (head name, size, primary poverty cause), no personal data."""
+    return await TransferService(ctx).page(direction, status, cursor, limit)
+
+
+@router.get(
+    "/household-transfers/{transfer_id}",
+    response_model=TransferListItem,
+    responses={
+        403: {"description": "Only county offices hand households over"},
+        404: {"description": "Missing, or neither its source nor its destination is in your region"},
+    },
+    summary="One transfer, for the county office of either side",
+)
+async def get_transfer(transfer_id: TransferId, ctx: ReadContextDep) -> TransferListItem:
+    """The transfer and where it stands, with the household's brief; the source and the destination county
+    office read it, to anyone else it is missing (404, as one that does not exist)."""
+    return await TransferService(ctx).get(transfer_id)
 
 
 @router.post(

@@ -1,5 +1,5 @@
-"""Use cases of the cross-county handover (迁出申请 / 迁入确认): ask, list, accept, reject, cancel. No SQL, no
-commit (the route's unit of work commits).
+"""Use cases of the cross-county handover (迁出申请 / 迁入确认): ask, read, list (keyset pages), accept, reject,
+cancel. No SQL, no commit (the route's unit of work commits).
 
 Acceptance moves the household (its `village_code`) in the same transaction as the transfer's status, with a
 history-only workflow event (`relocate`, status unchanged) and audit entries filed on both sides (the source
@@ -10,12 +10,13 @@ kept (不脱贫不脱钩, P3/P4) and the household's quota use follows it to the
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from services.registry.audit.repository import RegistryAudit
 from services.registry.household_transfers import domain
 from services.registry.household_transfers.domain import Direction, Side, TransferStatus
-from services.registry.household_transfers.repository import TransferRepository
+from services.registry.household_transfers.repository import TransferRepository, TransferRow
 from services.registry.household_transfers.schemas import (
     HouseholdBrief,
     TransferAccept,
@@ -30,14 +31,20 @@ from services.registry.models import HouseholdTransfer
 from shared.context import Context
 from shared.errors import Invalid, Refused
 from shared.etag import stale
-from shared.pagination import Page
-from shared.problems import NotFound
+from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.problems import BadRequest, NotFound
 
 __all__ = ["TransferService"]
 
 
 def _public(row: HouseholdTransfer, household_version: int | None = None) -> TransferPublic:
     return TransferPublic.model_validate(row).model_copy(update={"household_version": household_version})
+
+
+def _item(row: TransferRow) -> TransferListItem:
+    transfer, head, size, cause = row
+    brief = HouseholdBrief(head_name=head, household_size=size, poverty_cause_primary=cause)
+    return TransferListItem.model_validate(_public(transfer).model_dump() | {"household": brief.model_dump()})
 
 
 class TransferService:
@@ -97,23 +104,36 @@ class TransferService:
         )
         return _public(row)
 
-    async def page(
-        self, direction: Direction, status: TransferStatus | None, limit: int
-    ) -> Page[TransferListItem]:
+    async def get(self, transfer_id: uuid.UUID) -> TransferListItem:
+        """One transfer, for the county office of either side; to anyone else it is missing (404)."""
         domain.require_transfer_admin(self.ctx.principal.role)
-        rows = await self.repo.page(direction, status, limit)
-        items = [
-            TransferListItem.model_validate(
-                _public(row).model_dump()
-                | {
-                    "household": HouseholdBrief(
-                        head_name=head, household_size=size, poverty_cause_primary=cause
-                    ).model_dump()
-                }
-            )
-            for row, head, size, cause in rows
-        ]
-        return Page[TransferListItem](items=items, next_cursor=None)
+        row = await self.repo.read(transfer_id)
+        if row is None:
+            raise NotFound(f"household transfer {transfer_id} not found")
+        return _item(row)
+
+    async def page(
+        self, direction: Direction, status: TransferStatus | None, cursor: str | None, limit: int
+    ) -> Page[TransferListItem]:
+        """Transfers into (or out of) the caller's county, oldest request first, in keyset pages."""
+        domain.require_transfer_admin(self.ctx.principal.role)
+        # The cursor names its list: one of the incoming list does not continue the outgoing one.
+        kind = f"household_transfers.{direction.value}"
+        after: tuple[datetime, uuid.UUID] | None = None
+        if cursor is not None:
+            at, last = decode_cursor(cursor, kind, (datetime, uuid.UUID))
+            if not isinstance(at, datetime) or not isinstance(last, uuid.UUID):
+                raise BadRequest("invalid cursor: missing values", code="cursor_invalid")
+            after = (at, last)
+        rows = await self.repo.page(direction, status, after, limit + 1)
+        more, rows = len(rows) > limit, rows[:limit]
+        last_row = rows[-1][0] if rows else None
+        return Page[TransferListItem](
+            items=[_item(row) for row in rows],
+            next_cursor=encode_cursor(kind, last_row.requested_at, last_row.id)
+            if more and last_row
+            else None,
+        )
 
     async def _locked(self, transfer_id: uuid.UUID, needed: Side) -> HouseholdTransfer:
         domain.require_transfer_admin(self.ctx.principal.role)
